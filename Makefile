@@ -1,0 +1,73 @@
+# Semester's commands. `make run` and `make test` are the two a newcomer needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run install migrate worker services test test-fast e2e lint format typecheck check bench clean
+
+# Set up everything and serve the site on embedded defaults (SQLite, in-process tasks, console email).
+run: install migrate
+	@if [ -n "$$REDIS_URL" ]; then $(BIN)/celery -A school worker -Q llm,mail,cpu,default --pool threads --concurrency 32 --loglevel INFO & fi
+	@echo ""
+	@echo "  Semester is running: open http://127.0.0.1:$(PORT)/"
+	@echo ""
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+# The virtual environment, exactly as pinned in uv.lock.
+install: $(BIN)/uv
+	$(BIN)/uv sync --frozen --quiet
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
+
+# Create or update the database tables.
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+# A Celery worker for every queue (needs REDIS_URL).
+worker: install
+	$(BIN)/celery -A school worker -Q llm,mail,cpu,default --pool threads --concurrency 32 --loglevel INFO
+
+# Start PostgreSQL and Redis if they are not answering, and Chromium for the browser tests if missing.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+
+# The whole test suite against this machine's PostgreSQL and Redis, browser tests included.
+test: install services
+	$(BIN)/pytest
+
+# Everything but the browser tests.
+test-fast: install services
+	$(BIN)/pytest -m "not e2e"
+
+# Only the browser tests (headless Chromium); screenshots land in tests/e2e/screenshots/.
+e2e: install services
+	$(BIN)/pytest -m e2e
+
+# Lint, format check, types, Django's checks and missing migrations: what CI runs before the tests.
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# Rewrite the code to ruff's formatting and fix what ruff can.
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# The benchmarks; each prints its figures (see bench/README.md).
+bench: install services
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,299 @@
+"""Semester's settings: one file, driven by environment variables (see `.env.example`).
+
+With no variable set, Semester runs on one machine: SQLite in `var/`, Celery tasks in-process, a local-memory
+cache, email on the console and the offline course generator. Each real service is switched on by its variable.
+Django's settings reference: https://docs.djangoproject.com/en/5.2/ref/settings/
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from school.env import env_bool, env_email, env_float, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("SEMESTER_VAR_DIR", str(BASE_DIR / "var")))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Core
+# ---------------------------------------------------------------------------------------------------------
+DEBUG = env_bool("DEBUG", False)
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = [SITE_URL] if SITE_URL.startswith("https://") else []
+DATABASE_URL = env_str("DATABASE_URL")
+REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss"))
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment; on a one-machine install, a key generated once and kept in var/."""
+    key = env_str("SECRET_KEY")
+    if key:
+        if len(key) < 32:
+            raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long")
+        return key
+    if DATABASE_URL:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DATABASE_URL is (every process must share it)"
+        )
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "accounts",
+    "courses",
+    "delivery",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "school.urls"
+WSGI_APPLICATION = "school.wsgi.application"
+ASGI_APPLICATION = "school.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "school.context_processors.site",
+            ],
+        },
+    },
+]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Database: PostgreSQL through psycopg 3 when DATABASE_URL is set, else SQLite in var/.
+# https://docs.djangoproject.com/en/5.2/ref/databases/#postgresql-notes
+# ---------------------------------------------------------------------------------------------------------
+def _database() -> dict[str, object]:
+    if not DATABASE_URL:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "semester.sqlite3"}
+    if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
+        raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, not {DATABASE_URL!r}")
+    try:
+        config: dict[str, object] = dict(dj_database_url.parse(DATABASE_URL, conn_health_checks=True))
+    except ValueError as error:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid URL: {error}") from None
+    # Persistent connections: each worker thread keeps one open for a minute instead of reconnecting.
+    config["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cache: Redis when REDIS_URL is set (shared by every process), else local memory.
+# ---------------------------------------------------------------------------------------------------------
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Accounts: learners sign in by email link; admins keep Django's password login.
+# ---------------------------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:sign_in"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+MAGIC_LINK_MAX_AGE_SECONDS = env_int("MAGIC_LINK_MAX_AGE_SECONDS", 20 * 60, minimum=60)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Internationalisation: UTC in the database; each subscriber's own timezone for their schedule.
+# ---------------------------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# The languages a course can be written in (code, name shown in the form).
+COURSE_LANGUAGES = [
+    ("en", "English"),
+    ("es", "Español"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+    ("it", "Italiano"),
+    ("pt", "Português"),
+    ("nl", "Nederlands"),
+    ("pl", "Polski"),
+    ("sv", "Svenska"),
+    ("tr", "Türkçe"),
+    ("uk", "Українська"),
+    ("ja", "日本語"),
+    ("zh", "中文"),
+    ("ko", "한국어"),
+    ("hi", "हिन्दी"),
+    ("ar", "العربية"),
+]
+COURSE_WEEKS_DEFAULT = 13
+COURSE_WEEKS_MIN = 4
+COURSE_WEEKS_MAX = 13
+COURSE_TOPIC_MAX_LENGTH = 200
+
+# Courses a visitor may request per day: anonymous visitors per IP address, signed-in learners per account.
+COURSE_QUOTA_PER_IP = env_int("COURSE_QUOTA_PER_IP", 3, minimum=0)
+COURSE_QUOTA_PER_USER = env_int("COURSE_QUOTA_PER_USER", 20, minimum=0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Static and uploaded files: whitenoise serves static files from every process, no separate server needed.
+# ---------------------------------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+# Without collectstatic (the one-machine install), whitenoise serves straight from the app folders.
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", not (STATIC_ROOT / "staticfiles.json").exists())
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if WHITENOISE_USE_FINDERS
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Celery: Redis as broker when REDIS_URL is set; otherwise every task runs in-process, at once.
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html
+# ---------------------------------------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_IGNORE_RESULT = True  # the database is the source of truth; no result backend
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = "UTC"
+# Every task is written to be safe to run twice, so a message is acknowledged only once the task has run,
+# and a worker killed mid-task hands its message back to the queue.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=10)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
+# An unacknowledged message of a dead worker comes back after this many seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=5)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Queues named for the work they hold, so each gets the right pool (see compose.yaml):
+# "llm" waits on many LLM calls at once (threads), "mail" waits on SendGrid (threads), "cpu" renders PDFs
+# (processes), "default" holds short bookkeeping (sweeps, dispatching).
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "courses.tasks.llm_*": {"queue": "llm"},
+    "courses.tasks.render_*": {"queue": "cpu"},
+    "delivery.tasks.send_*": {"queue": "mail"},
+}
+CELERY_BEAT_SCHEDULE = {
+    # Every minute: find courses whose worker died mid-generation and queue their missing parts again.
+    "sweep-stale-courses": {"task": "courses.tasks.sweep_stale_courses", "schedule": 60.0},
+    # Every minute: send each subscriber the week that has come due in their local time.
+    "dispatch-due-lessons": {"task": "delivery.tasks.dispatch_due_lessons", "schedule": 60.0},
+    # Every five minutes: settle deliveries left in "sending" by a dead worker, before anything is re-sent.
+    "reconcile-stuck-deliveries": {"task": "delivery.tasks.reconcile_stuck_deliveries", "schedule": 300.0},
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# LLM: any OpenAI-compatible endpoint. Without OPENAI_API_KEY, the offline generator writes courses.
+# ---------------------------------------------------------------------------------------------------------
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "https://api.openai.com/v1")
+OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
+OPENAI_MODERATION_MODEL = env_str("OPENAI_MODERATION_MODEL", "omni-moderation-latest")
+LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 120.0, minimum=1.0)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 4, minimum=0, maximum=10)
+LLM_MAX_CONCURRENCY = env_int("LLM_MAX_CONCURRENCY", 32, minimum=1)
+# A course whose generation has shown no progress for this long is picked up again by the sweeper.
+GENERATION_STALE_AFTER_SECONDS = env_int("GENERATION_STALE_AFTER_SECONDS", 600, minimum=5)
+# US dollars per million tokens, (input, cached input, output), for the cost dashboard.
+LLM_PRICES_PER_MILLION = {
+    "gpt-4o-mini": (0.15, 0.075, 0.60),
+    "gpt-4o": (2.50, 1.25, 10.00),
+    "gpt-4.1-mini": (0.40, 0.10, 1.60),
+    "gpt-4.1": (2.00, 0.50, 8.00),
+}
+LLM_DAILY_SPEND_CAP_USD = env_float("LLM_DAILY_SPEND_CAP_USD", 50.0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Email: SendGrid when SENDGRID_API_KEY is set, else printed on the console.
+# ---------------------------------------------------------------------------------------------------------
+SENDGRID_API_KEY = env_str("SENDGRID_API_KEY")
+SENDGRID_API_HOST = env_url("SENDGRID_API_HOST", "https://api.sendgrid.com")
+SENDGRID_WEBHOOK_PUBLIC_KEY = env_str("SENDGRID_WEBHOOK_PUBLIC_KEY")
+SENDGRID_TIMEOUT_SECONDS = env_float("SENDGRID_TIMEOUT_SECONDS", 30.0, minimum=1.0)
+DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", "Semester <semester@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "delivery.sendgrid.EmailBackend"
+    if SENDGRID_API_KEY
+    else "django.core.mail.backends.console.EmailBackend",
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Security for deployments behind HTTPS.
+# ---------------------------------------------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY") else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SITE_URL.startswith("https://")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+}

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from school.views import healthz
+
+admin.site.site_header = "Semester administration"
+admin.site.site_title = "Semester admin"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("", include("delivery.urls")),
+    path("", include("courses.urls")),
+]

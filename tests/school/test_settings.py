@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from school.env import env_bool, env_email, env_float, env_int, env_list, env_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def environ(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    return monkeypatch
+
+
+def test_it_reads_booleans_in_the_usual_spellings(environ: pytest.MonkeyPatch) -> None:
+    for word, expected in [("true", True), ("1", True), ("YES", True), ("off", False), ("0", False)]:
+        environ.setenv("FLAG", word)
+        assert env_bool("FLAG") is expected
+
+
+def test_it_rejects_a_boolean_it_does_not_understand_and_names_the_variable(
+    environ: pytest.MonkeyPatch,
+) -> None:
+    environ.setenv("DEBUG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="DEBUG"):
+        env_bool("DEBUG")
+
+
+def test_it_rejects_a_number_that_is_not_one(environ: pytest.MonkeyPatch) -> None:
+    environ.setenv("LLM_MAX_CONCURRENCY", "lots")
+    with pytest.raises(ImproperlyConfigured, match="LLM_MAX_CONCURRENCY"):
+        env_int("LLM_MAX_CONCURRENCY", 32)
+
+
+def test_it_rejects_a_number_out_of_range(environ: pytest.MonkeyPatch) -> None:
+    environ.setenv("LLM_MAX_CONCURRENCY", "0")
+    with pytest.raises(ImproperlyConfigured, match="LLM_MAX_CONCURRENCY"):
+        env_int("LLM_MAX_CONCURRENCY", 32, minimum=1)
+
+
+def test_it_rejects_a_negative_float(environ: pytest.MonkeyPatch) -> None:
+    environ.setenv("LLM_TIMEOUT_SECONDS", "-3")
+    with pytest.raises(ImproperlyConfigured, match="LLM_TIMEOUT_SECONDS"):
+        env_float("LLM_TIMEOUT_SECONDS", 60.0, minimum=1.0)
+
+
+def test_it_rejects_a_url_with_the_wrong_scheme(environ: pytest.MonkeyPatch) -> None:
+    environ.setenv("REDIS_URL", "http://127.0.0.1:6379")
+    with pytest.raises(ImproperlyConfigured, match="REDIS_URL"):
+        env_url("REDIS_URL", schemes=("redis", "rediss"))
+
+
+def test_it_strips_the_trailing_slash_of_a_url(environ: pytest.MonkeyPatch) -> None:
+    environ.setenv("SITE_URL", "https://semester.example/")
+    assert env_url("SITE_URL") == "https://semester.example"
+
+
+def test_it_rejects_an_email_address_without_an_at_sign(environ: pytest.MonkeyPatch) -> None:
+    environ.setenv("DEFAULT_FROM_EMAIL", "Semester <nobody>")
+    with pytest.raises(ImproperlyConfigured, match="DEFAULT_FROM_EMAIL"):
+        env_email("DEFAULT_FROM_EMAIL", "x@y")
+
+
+def test_it_splits_lists_on_commas(environ: pytest.MonkeyPatch) -> None:
+    environ.setenv("ALLOWED_HOSTS", " a.example, b.example ,,")
+    assert env_list("ALLOWED_HOSTS", []) == ["a.example", "b.example"]
+
+
+def _load_settings(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Import school.settings in a fresh interpreter with exactly `env` set (plus PATH)."""
+    clean = {
+        "PATH": os.environ["PATH"],
+        "SEMESTER_VAR_DIR": env.pop("SEMESTER_VAR_DIR", "/tmp/semester-var"),
+        **env,
+    }
+    code = "import school.settings as s; print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER)"
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True)
+
+
+def test_with_no_environment_it_runs_on_embedded_defaults(tmp_path: Path) -> None:
+    result = _load_settings({"SEMESTER_VAR_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "True"]
+    assert (tmp_path / "secret_key").exists()
+
+
+def test_with_the_services_set_it_uses_postgres_and_a_real_broker() -> None:
+    result = _load_settings(
+        {"DATABASE_URL": "postgres://u@db/semester", "REDIS_URL": "redis://r:6379/0", "SECRET_KEY": "k" * 40}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.postgresql", "False"]
+
+
+def test_it_refuses_to_start_with_a_database_but_no_secret_key() -> None:
+    result = _load_settings({"DATABASE_URL": "postgres://u@db/semester"})
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_it_refuses_to_start_with_a_database_url_it_cannot_use() -> None:
+    result = _load_settings({"DATABASE_URL": "mysql://u@db/semester", "SECRET_KEY": "k" * 40})
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_it_refuses_to_start_with_a_bad_debug_value() -> None:
+    result = _load_settings({"DEBUG": "sometimes"})
+    assert result.returncode != 0
+    assert "DEBUG" in result.stderr
