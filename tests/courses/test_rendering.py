@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+
+from courses.rendering import markdown_to_safe_html
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '<img src=x onerror="alert(1)">',
+    "[click](javascript:alert(1))",
+    '<a href="javascript:alert(2)">x</a>',
+    '<iframe src="https://evil.example"></iframe>',
+    '<p onclick="steal()">hi</p>',
+    '<a href="data:text/html;base64,PHNjcmlwdD4=">data</a>',
+]
+
+
+@pytest.mark.parametrize("markdown_text", HOSTILE)
+def test_it_removes_scripts_handlers_frames_and_unsafe_links(markdown_text: str) -> None:
+    html = markdown_to_safe_html(markdown_text).lower()
+    for forbidden in ("<script", "onerror", "onclick", "javascript:", "<iframe", "data:text"):
+        assert forbidden not in html
+
+
+def test_it_keeps_headings_lists_code_and_safe_links() -> None:
+    html = markdown_to_safe_html("## Title\n\n- one\n- two\n\n`code`\n\n[site](https://example.org)")
+    assert "<h2>Title</h2>" in html
+    assert "<li>one</li>" in html
+    assert "<code>code</code>" in html
+    assert 'href="https://example.org"' in html
+    assert 'rel="nofollow noopener noreferrer"' in html

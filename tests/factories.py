@@ -1,0 +1,100 @@
+"""Rows for tests. `written_course(weeks=13, lessons_per_week=4)` builds a whole ready course."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import factory
+from django.utils import timezone
+
+from accounts.models import User
+from courses.models import Course, Lesson, PartStatus, Quiz, Week
+from courses.rendering import markdown_to_safe_html
+
+LESSON_BODY = """## Why it matters
+
+A short paragraph that explains the idea with an example.
+
+## Exercise
+
+Try it yourself in five minutes.
+"""
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("email",)
+
+    email = factory.Sequence(lambda n: f"learner{n}@example.com")
+
+
+class CourseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Course
+
+    topic = factory.Sequence(lambda n: f"Topic number {n}")
+    topic_key = factory.LazyAttribute(lambda course: course.topic.casefold())
+    title = factory.LazyAttribute(lambda course: f"An introduction to {course.topic}")
+    description = "A friendly course for curious beginners."
+    audience = "Curious beginners"
+    generator = "offline"
+
+
+def written_course(*, weeks: int = 13, lessons_per_week: int = 4, **fields: Any) -> Course:
+    """A ready course with every week, lesson and quiz written, created in a few bulk queries."""
+    fields.setdefault("status", Course.Status.READY)
+    fields.setdefault("ready_at", timezone.now())
+    course = CourseFactory(weeks_count=weeks, **fields)
+    week_rows = Week.objects.bulk_create(
+        Week(
+            course=course,
+            number=n,
+            title=f"Week {n} of {course.topic}",
+            overview=f"This week covers part {n}.",
+            objectives=[f"Understand idea {n}.1", f"Apply idea {n}.2", f"Explain idea {n}.3"],
+            reading_list=[
+                {"title": f"Reading {n}", "author": "A. Author", "url": "https://example.org/r", "note": ""}
+            ],
+        )
+        for n in range(1, weeks + 1)
+    )
+    now = timezone.now()
+    Lesson.objects.bulk_create(
+        Lesson(
+            course=course,
+            week=week,
+            number=m,
+            title=f"Lesson {week.number}.{m}",
+            summary="What this lesson covers.",
+            body=LESSON_BODY,
+            body_html=markdown_to_safe_html(LESSON_BODY),
+            status=PartStatus.WRITTEN,
+            written_at=now,
+        )
+        for week in week_rows
+        for m in range(1, lessons_per_week + 1)
+    )
+    Quiz.objects.bulk_create(
+        Quiz(
+            course=course,
+            week=week,
+            questions=quiz_questions(week.number),
+            status=PartStatus.WRITTEN,
+            written_at=now,
+        )
+        for week in week_rows
+    )
+    return course
+
+
+def quiz_questions(week_number: int, count: int = 4) -> list[dict[str, Any]]:
+    return [
+        {
+            "question": f"Week {week_number}, question {q}?",
+            "options": ["Right", "Wrong", "Also wrong", "Not this"],
+            "answer": 0,
+            "explanation": "Because the lesson said so.",
+        }
+        for q in range(1, count + 1)
+    ]
