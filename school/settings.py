@@ -272,6 +272,11 @@ SENDGRID_API_KEY = env_str("SENDGRID_API_KEY")
 SENDGRID_API_HOST = env_url("SENDGRID_API_HOST", "https://api.sendgrid.com")
 SENDGRID_WEBHOOK_PUBLIC_KEY = env_str("SENDGRID_WEBHOOK_PUBLIC_KEY")
 SENDGRID_TIMEOUT_SECONDS = env_float("SENDGRID_TIMEOUT_SECONDS", 30.0, minimum=1.0)
+# Retries of one SendGrid request after a 429 or 5xx, and the first backoff delay (doubled each time).
+SENDGRID_MAX_RETRIES = env_int("SENDGRID_MAX_RETRIES", 4, minimum=0, maximum=10)
+SENDGRID_RETRY_BACKOFF_SECONDS = env_float("SENDGRID_RETRY_BACKOFF_SECONDS", 1.0)
+# Signed event-webhook posts older than this are refused (a replayed capture).
+SENDGRID_WEBHOOK_MAX_AGE_SECONDS = env_int("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", 600, minimum=30)
 DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", "Semester <semester@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_BACKEND = env_str(
@@ -281,6 +286,25 @@ EMAIL_BACKEND = env_str(
     else "django.core.mail.backends.console.EmailBackend",
 )
 
+
+# ---------------------------------------------------------------------------------------------------------
+# Weekly delivery: double opt-in, sending limits and the bulk-sender complaint thresholds.
+# ---------------------------------------------------------------------------------------------------------
+# How long a confirmation link stays valid.
+DELIVERY_CONFIRM_MAX_AGE_SECONDS = env_int("DELIVERY_CONFIRM_MAX_AGE_SECONDS", 3 * 24 * 3600, minimum=300)
+# Confirmation emails per address and per IP address in one hour (more requests are refused).
+DELIVERY_CONFIRM_LIMIT_PER_ADDRESS = env_int("DELIVERY_CONFIRM_LIMIT_PER_ADDRESS", 3, minimum=1)
+DELIVERY_CONFIRM_LIMIT_PER_IP = env_int("DELIVERY_CONFIRM_LIMIT_PER_IP", 20, minimum=1)
+# A delivery left in "sending" this long belonged to a dead worker; longer than a task may run, and long
+# enough for SendGrid's events to say whether its message went out.
+DELIVERY_STUCK_AFTER_SECONDS = env_int("DELIVERY_STUCK_AFTER_SECONDS", 900, minimum=1)
+# Attempts at one delivery before it is marked failed for a person to look at.
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
+# Spam complaints over the last 7 days: a warning in the admin, then sending pauses by itself (the
+# thresholds Gmail and Yahoo set for bulk senders); below the minimum volume the rate is shown, not enforced.
+DELIVERY_COMPLAINT_WARN_RATE = env_float("DELIVERY_COMPLAINT_WARN_RATE", 0.001)
+DELIVERY_COMPLAINT_PAUSE_RATE = env_float("DELIVERY_COMPLAINT_PAUSE_RATE", 0.003)
+DELIVERY_COMPLAINT_MIN_VOLUME = env_int("DELIVERY_COMPLAINT_MIN_VOLUME", 1000, minimum=1)
 
 # ---------------------------------------------------------------------------------------------------------
 # Security for deployments behind HTTPS.

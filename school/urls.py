@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from school.api import api
 from school.views import healthz
 
 admin.site.site_header = "Semester administration"
@@ -12,6 +13,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("api/", api.urls),
     path("", include("delivery.urls")),
     path("", include("courses.urls")),
 ]

@@ -98,3 +98,16 @@ def quiz_questions(week_number: int, count: int = 4) -> list[dict[str, Any]]:
         }
         for q in range(1, count + 1)
     ]
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    """A confirmed, active subscription (Monday 08:00 UTC) of a learner to a course."""
+
+    class Meta:
+        model = "delivery.Subscription"
+
+    user = factory.SubFactory(UserFactory)
+    email = factory.LazyAttribute(lambda subscription: subscription.user.email)
+    course = factory.SubFactory(CourseFactory)
+    status = "active"
+    confirmed_at = factory.LazyFunction(timezone.now)

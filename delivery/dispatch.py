@@ -1,0 +1,341 @@
+"""The weekly dispatcher: who is due, the delivery ledger, sending in batches, and what dead workers leave.
+
+Exactly once per subscriber and week rests on three things:
+- planning writes the ledger row (unique per subscription and week) in the same transaction that moves the
+  subscription to its next week, over rows locked with SKIP LOCKED, so two dispatchers share the work;
+- sending claims ledger rows (pending → sending, committed before the HTTP call) with SKIP LOCKED, so a task
+  run twice or two workers on one course-week never hold the same row;
+- a row left in "sending" (the worker died, or SendGrid's answer was lost) is re-sent only once SendGrid's
+  events, which carry its id, have had time to say it went out (see `stuck_deliveries_reconcile`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import math
+from collections import Counter, defaultdict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from courses.models import Course, Week
+from courses.selectors import course_is_emailable, courses_for_delivery
+from delivery import emails, sendgrid
+from delivery.health import sending_paused
+from delivery.models import Delivery, EmailEvent, Subscription, Suppression
+from delivery.schedule import schedule_next_slot
+
+logger = logging.getLogger(__name__)
+
+PLAN_CHUNK = 2000
+BATCH_SIZE = sendgrid.MAX_PERSONALIZATIONS
+# A pending row this old has lost the task that was to send it (the broker dropped it); queue another.
+ORPHAN_AFTER = datetime.timedelta(minutes=2)
+Batches = Counter[tuple[str, int]]  # (course id, week number) → rows to send
+
+
+@dataclass
+class DispatchResult:
+    subscriptions: int = 0
+    planned: int = 0
+    held: int = 0  # their course may not be emailed right now; the week waits for the next slot
+    finished: int = 0
+    paused: bool = False  # the complaint rate stopped all sending
+    batches: Batches = field(default_factory=Counter)
+
+
+@dataclass
+class BatchResult:
+    sent: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    deferred: int = 0
+    unknown: int = 0
+
+
+@dataclass
+class ReconcileResult:
+    confirmed: int = 0
+    released: int = 0
+    failed: int = 0
+    batches: Batches = field(default_factory=Counter)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Planning: due subscriptions → ledger rows
+# ---------------------------------------------------------------------------------------------------------
+def dispatch_due(*, now: datetime.datetime) -> DispatchResult:
+    """Plan every due subscription, then queue one send task per course-week chunk of up to 1,000."""
+    result = due_deliveries_plan(now=now)
+    batches_enqueue(result.batches)
+    return result
+
+
+def due_deliveries_plan(*, now: datetime.datetime) -> DispatchResult:
+    """Write the ledger rows of every subscription due at `now`, a chunk per transaction."""
+    result = DispatchResult()
+    if sending_paused(now=now):
+        logger.error("Weekly sending is paused: the spam-complaint rate is over the limit")
+        result.paused = True
+        return result
+    while True:
+        with transaction.atomic():
+            planned = _plan_chunk(now=now, result=result)
+        if planned < PLAN_CHUNK:
+            return result
+
+
+def _plan_chunk(*, now: datetime.datetime, result: DispatchResult) -> int:
+    # The partial index on next_send_at (active only) makes this cost what is due, not what exists.
+    subscriptions = list(
+        Subscription.objects.select_for_update(skip_locked=True)
+        .filter(status=Subscription.Status.ACTIVE, next_send_at__lte=now)
+        .order_by("next_send_at")
+        .only("id", "course_id", "weekday", "send_time", "timezone", "next_week", "catch_up_weeks")[
+            :PLAN_CHUNK
+        ]
+    )
+    if not subscriptions:
+        return 0
+    courses = courses_for_delivery(course_ids={s.course_id for s in subscriptions})
+    rows: list[Delivery] = []
+    changes: defaultdict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
+    for subscription in subscriptions:
+        weeks, change = _plan_one(subscription, courses[subscription.course_id], now, result)
+        rows.extend(
+            Delivery(subscription_id=subscription.id, course_id=subscription.course_id, week_number=week)
+            for week in weeks
+        )
+        changes[change].append(subscription.id)
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    # Due subscriptions mostly share their next slot, so one UPDATE serves many of them.
+    for change, ids in changes.items():
+        Subscription.objects.filter(id__in=ids).update(**dict(change))
+    result.subscriptions += len(subscriptions)
+    return len(subscriptions)
+
+
+def _plan_one(
+    subscription: Subscription, course: Course, now: datetime.datetime, result: DispatchResult
+) -> tuple[list[int], tuple[tuple[str, Any], ...]]:
+    """The weeks due now (one, or more after an explicit catch-up) and the subscription's new state."""
+    next_slot = schedule_next_slot(subscription, after=now)
+    if not course_is_emailable(course):
+        result.held += 1
+        return [], (("next_send_at", next_slot),)
+    last = min(subscription.next_week + subscription.catch_up_weeks, course.weeks_count)
+    weeks = list(range(subscription.next_week, last + 1))
+    next_week = max(subscription.next_week, last + 1)
+    finished = next_week > course.weeks_count
+    for week in weeks:
+        result.batches[(str(subscription.course_id), week)] += 1
+    result.planned += len(weeks)
+    result.finished += finished
+    return weeks, (
+        ("next_week", next_week),
+        ("catch_up_weeks", 0),
+        ("last_dispatched_at", now),
+        ("status", Subscription.Status.FINISHED if finished else Subscription.Status.ACTIVE),
+        ("next_send_at", None if finished else next_slot),
+        ("ended_at", now if finished else None),
+    )
+
+
+def batches_enqueue(batches: Mapping[tuple[str, int], int]) -> int:
+    """Queue send tasks once the ledger rows are committed: ceil(rows / 1,000) per course-week."""
+    from delivery.tasks import send_week_batch  # the tasks module imports this one
+
+    jobs = [key for key, rows in batches.items() for _ in range(math.ceil(rows / BATCH_SIZE))]
+
+    def enqueue() -> None:
+        for course_id, week in jobs:
+            send_week_batch.delay(course_id, week)
+
+    transaction.on_commit(enqueue)
+    return len(jobs)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sending: one course-week chunk
+# ---------------------------------------------------------------------------------------------------------
+def week_batch_send(*, course_id: str, week_number: int) -> BatchResult:
+    """Send one chunk of a course-week.
+
+    1. Claim up to 1,000 pending rows (SKIP LOCKED) and commit them as "sending".
+    2. Cancel rows whose subscription has ended or whose address is suppressed; fail rows tried too often.
+    3. Render the week once; each recipient gets their own links as substitutions and the ledger id as
+       custom_args.
+    4. Send, then record the outcomes in bulk: sent; failed (refused for good); back to pending (SendGrid
+       was unavailable: retried later); or left in "sending" when the answer was lost (see reconcile).
+    """
+    result = BatchResult()
+    claimed = _claim(course_id=course_id, week_number=week_number, now=timezone.now())
+    sendable = _screen(claimed, result)
+    if not sendable:
+        return result
+    course = courses_for_delivery(course_ids={claimed[0].course_id})[claimed[0].course_id]
+    if not course_is_emailable(course):
+        _cancel([row.id for row in sendable], "The course was withdrawn before this week was sent.", result)
+        return result
+    try:
+        email = emails.week_email(course_id=course_id, week_number=week_number)
+    except Week.DoesNotExist:
+        _fail({row.id: f"Week {week_number} does not exist in this course." for row in sendable}, result)
+        return result
+    report = sendgrid.send_batch(
+        message=_message(email), recipients=[_recipient(email, row) for row in sendable]
+    )
+    _record(report, result, now=timezone.now())
+    return result
+
+
+def _claim(*, course_id: str, week_number: int, now: datetime.datetime) -> list[Delivery]:
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("subscription")
+            .filter(course_id=course_id, week_number=week_number, status=Delivery.Status.PENDING)
+            .order_by("id")
+            .only(
+                "id",
+                "course_id",
+                "attempts",
+                "subscription__id",
+                "subscription__email",
+                "subscription__status",
+            )[:BATCH_SIZE]
+        )
+        Delivery.objects.filter(id__in=[row.id for row in rows]).update(
+            status=Delivery.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+    return rows
+
+
+def _screen(rows: list[Delivery], result: BatchResult) -> list[Delivery]:
+    """Rows still to send. Nothing goes to an unconfirmed, ended or suppressed address."""
+    suppressed = set(
+        Suppression.objects.filter(email__in={row.subscription.email for row in rows}).values_list(
+            "email", flat=True
+        )
+    )
+    ended = (Subscription.Status.PENDING, Subscription.Status.UNSUBSCRIBED, Subscription.Status.STOPPED)
+    cancel = {
+        row.id for row in rows if row.subscription.status in ended or row.subscription.email in suppressed
+    }
+    tired = {
+        row.id: f"Gave up after {row.attempts} attempts."
+        for row in rows
+        if row.id not in cancel and row.attempts >= settings.DELIVERY_MAX_ATTEMPTS
+    }
+    _cancel(cancel, "Unsubscribed, stopped or suppressed before sending.", result)
+    _fail(tired, result)
+    return [row for row in rows if row.id not in cancel and row.id not in tired]
+
+
+def _message(email: emails.WeekEmail) -> sendgrid.Message:
+    return sendgrid.Message(
+        subject=email.subject, text=email.text, html=email.html, category=emails.CATEGORY_WEEK
+    )
+
+
+def _recipient(email: emails.WeekEmail, row: Delivery) -> sendgrid.Recipient:
+    personal = emails.week_email_personal(email, subscription_id=row.subscription.id)
+    return sendgrid.Recipient(
+        key=row.id,
+        email=row.subscription.email,
+        substitutions=personal.substitutions,
+        headers=personal.headers,
+        custom_args={"delivery_id": str(row.id)},
+    )
+
+
+def _record(report: sendgrid.SendReport, result: BatchResult, *, now: datetime.datetime) -> None:
+    for message_id, ids in _group(report.accepted).items():
+        Delivery.objects.filter(id__in=ids).update(
+            status=Delivery.Status.SENT, sent_at=now, message_id=message_id, error=""
+        )
+    result.sent += len(report.accepted)
+    _fail(report.rejected, result)
+    for reason, ids in _group(report.deferred).items():
+        Delivery.objects.filter(id__in=ids).update(status=Delivery.Status.PENDING, error=reason)
+    result.deferred += len(report.deferred)
+    for reason, ids in _group(report.unknown).items():
+        Delivery.objects.filter(id__in=ids).update(error=reason)  # stays "sending" until reconciled
+    result.unknown += len(report.unknown)
+
+
+def _cancel(ids: Collection[int], reason: str, result: BatchResult) -> None:
+    if ids:
+        Delivery.objects.filter(id__in=list(ids)).update(status=Delivery.Status.CANCELLED, error=reason)
+    result.cancelled += len(ids)
+
+
+def _fail(reasons: Mapping[int, str], result: BatchResult) -> None:
+    for reason, ids in _group(reasons).items():
+        Delivery.objects.filter(id__in=ids).update(status=Delivery.Status.FAILED, error=reason)
+    result.failed += len(reasons)
+
+
+def _group(values: Mapping[int, str]) -> dict[str, list[int]]:
+    groups: defaultdict[str, list[int]] = defaultdict(list)
+    for key, value in values.items():
+        groups[value].append(key)
+    return groups
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reconciling what dead workers and lost answers leave behind
+# ---------------------------------------------------------------------------------------------------------
+UNKNOWN_OUTCOME = (
+    "The worker stopped while sending and no event webhook is configured to say whether SendGrid accepted "
+    "it; not re-sent, to avoid a duplicate."
+)
+
+
+def stuck_deliveries_reconcile(*, now: datetime.datetime) -> ReconcileResult:
+    """Settle rows left in "sending", then queue batches for pending rows whose task was lost.
+
+    1. A row "sending" for longer than DELIVERY_STUCK_AFTER_SECONDS lost its worker or its answer.
+    2. If SendGrid reported any event for it (events carry the ledger id), it went out: mark it sent.
+    3. Otherwise, when events could have told us (webhook configured, or no SendGrid at all), it did not:
+       back to pending. Without a webhook nothing can tell, so it fails visibly instead of risking a duplicate.
+    4. Queue a batch for every course-week with pending rows older than ORPHAN_AFTER.
+    """
+    result = ReconcileResult()
+    cutoff = now - datetime.timedelta(seconds=settings.DELIVERY_STUCK_AFTER_SECONDS)
+    with transaction.atomic():
+        stuck = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status=Delivery.Status.SENDING, claimed_at__lt=cutoff)
+            .values_list("id", flat=True)
+        )
+        seen = set(EmailEvent.objects.filter(delivery_id__in=stuck).values_list("delivery_id", flat=True))
+        result.confirmed = Delivery.objects.filter(id__in=seen).update(
+            status=Delivery.Status.SENT, sent_at=now
+        )
+        unseen = Delivery.objects.filter(id__in=[i for i in stuck if i not in seen])
+        if settings.SENDGRID_API_KEY and not settings.SENDGRID_WEBHOOK_PUBLIC_KEY:
+            result.failed = unseen.update(status=Delivery.Status.FAILED, error=UNKNOWN_OUTCOME)
+        else:
+            result.released = unseen.update(status=Delivery.Status.PENDING)
+    result.batches = orphaned_batches(now=now)
+    batches_enqueue(result.batches)
+    return result
+
+
+def orphaned_batches(*, now: datetime.datetime) -> Batches:
+    cutoff = now - ORPHAN_AFTER
+    waiting = Q(claimed_at__lt=cutoff) | Q(claimed_at__isnull=True, created_at__lt=cutoff)
+    counts = (
+        Delivery.objects.filter(waiting, status=Delivery.Status.PENDING)
+        .values_list("course_id", "week_number")
+        .annotate(rows=Count("id"))
+        .order_by()
+    )
+    return Counter({(str(course_id), week): rows for course_id, week, rows in counts})
