@@ -229,7 +229,7 @@ def _screen(rows: list[Delivery], result: BatchResult) -> list[Delivery]:
         row.id for row in rows if row.subscription.status in ended or row.subscription.email in suppressed
     }
     tired = {
-        row.id: f"Gave up after {row.attempts} attempts."
+        row.id: f"Gave up after {row.attempts} attempts. Last error: {row.error or 'none'}"
         for row in rows
         if row.id not in cancel and row.attempts >= settings.DELIVERY_MAX_ATTEMPTS
     }
