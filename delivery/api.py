@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from courses.models import Course
 from delivery import services
@@ -45,7 +45,7 @@ class Error(Schema):
 )
 def subscription_create(
     request: HttpRequest, course_id: UUID, payload: SubscriptionIn
-) -> tuple[int, SubscriptionAccepted | Error]:
+) -> Status[SubscriptionAccepted | Error]:
     """Sends a confirmation link; nothing else is sent until it is clicked. The answer is the same whether
     or not the address already subscribed."""
     course = get_object_or_404(Course, id=course_id)
@@ -60,7 +60,7 @@ def subscription_create(
     )
     if not form.is_valid():
         errors = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
-        return 400, Error(detail="Invalid subscription.", errors=errors)
+        return Status(400, Error(detail="Invalid subscription.", errors=errors))
     try:
         services.subscription_request(
             course=course,
@@ -70,5 +70,5 @@ def subscription_create(
             ip=client_ip(request),
         )
     except SubscriptionError as error:
-        return (429 if isinstance(error, RateLimited) else 400), Error(detail=str(error))
-    return 202, SubscriptionAccepted(status="pending_confirmation", detail=CONFIRMATION_SENT)
+        return Status(429 if isinstance(error, RateLimited) else 400, Error(detail=str(error)))
+    return Status(202, SubscriptionAccepted(status="pending_confirmation", detail=CONFIRMATION_SENT))

@@ -72,7 +72,8 @@ def test_a_dispatcher_that_was_down_sends_one_week_not_the_backlog(
     assert [m.subject for m in sendgrid.messages] == [sendgrid.messages[0].subject]
     assert "Week 1:" in sendgrid.messages[0].subject
     assert subscription.next_week == 2
-    assert subscription.next_send_at is not None and subscription.next_send_at > now
+    assert subscription.next_send_at is not None
+    assert subscription.next_send_at > now
 
 
 def test_nothing_is_sent_to_unconfirmed_paused_or_unsubscribed_subscriptions(

@@ -63,7 +63,8 @@ def test_the_shared_email_holds_placeholders_each_recipient_fills_with_their_own
 
     mine, theirs = (week_email_personal(email, subscription_id=s.id) for s in (first, second))
 
-    assert WEEK_DONE in email.html and WEEK_DONE in email.text
+    assert WEEK_DONE in email.html
+    assert WEEK_DONE in email.text
     assert set(mine.substitutions) == set(theirs.substitutions)
     assert len(mine.substitutions) == 4 + 16  # manage, unsubscribe, calendar, done + 4 × 4 answers
     assert all(key in email.html for key in mine.substitutions)

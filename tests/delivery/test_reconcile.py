@@ -31,9 +31,9 @@ def stuck(subscribe: Callable[..., Subscription]) -> list[Delivery]:
 
 
 def reconcile(capture: Any, *, minutes: int = 0) -> Any:
-    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=minutes), tick=False):
-        with capture(execute=True):
-            return stuck_deliveries_reconcile(now=timezone.now())
+    later = timezone.now() + datetime.timedelta(minutes=minutes)
+    with time_machine.travel(later, tick=False), capture(execute=True):
+        return stuck_deliveries_reconcile(now=timezone.now())
 
 
 def test_a_stuck_row_that_sendgrid_reported_is_marked_sent_not_sent_again(
