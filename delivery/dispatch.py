@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
@@ -35,8 +36,6 @@ logger = logging.getLogger(__name__)
 
 PLAN_CHUNK = 2000
 BATCH_SIZE = sendgrid.MAX_PERSONALIZATIONS
-# A pending row this old has lost the task that was to send it (the broker dropped it); queue another.
-ORPHAN_AFTER = datetime.timedelta(minutes=2)
 Batches = Counter[tuple[str, int]]  # (course id, week number) → rows to send
 
 
@@ -71,47 +70,74 @@ class ReconcileResult:
 # Planning: due subscriptions → ledger rows
 # ---------------------------------------------------------------------------------------------------------
 def dispatch_due(*, now: datetime.datetime) -> DispatchResult:
-    """Plan every due subscription, then queue one send task per course-week chunk of up to 1,000."""
-    result = due_deliveries_plan(now=now)
-    batches_enqueue(result.batches)
-    return result
+    """Plan every due subscription and queue one send task per course-week chunk of up to 1,000."""
+    return due_deliveries_plan(now=now, enqueue=True)
 
 
-def due_deliveries_plan(*, now: datetime.datetime) -> DispatchResult:
-    """Write the ledger rows of every subscription due at `now`, a chunk per transaction."""
+def due_deliveries_plan(*, now: datetime.datetime, enqueue: bool = False) -> DispatchResult:
+    """Write the ledger rows of every subscription due at `now`, course by course, a chunk per transaction.
+
+    With `enqueue`, each chunk's batches are queued as it commits, so the first courses are being sent while
+    the rest are planned.
+    """
     result = DispatchResult()
     if sending_paused(now=now):
         logger.error("Weekly sending is paused: the spam-complaint rate is over the limit")
         result.paused = True
         return result
-    while True:
-        with transaction.atomic():
-            planned = _plan_chunk(now=now, result=result)
-        if planned < PLAN_CHUNK:
-            return result
+    slots: dict[tuple[int, datetime.time, str], datetime.datetime] = {}
+    for course_id in _due_course_ids(now):
+        while True:
+            with transaction.atomic():
+                batches: Batches = Counter()
+                planned = _plan_chunk(
+                    course_id=course_id, now=now, result=result, batches=batches, slots=slots
+                )
+                if enqueue:
+                    batches_enqueue(batches)
+            result.batches.update(batches)
+            if planned < PLAN_CHUNK:
+                break
+    return result
 
 
-def _plan_chunk(*, now: datetime.datetime, result: DispatchResult) -> int:
-    # The partial index on next_send_at (active only) makes this cost what is due, not what exists.
+def _due_course_ids(now: datetime.datetime) -> list[UUID]:
+    # The partial index on next_send_at (active only) makes this read what is due, not what exists.
+    due = Subscription.objects.filter(status=Subscription.Status.ACTIVE, next_send_at__lte=now)
+    return list(due.values_list("course_id", flat=True).distinct().order_by())
+
+
+def _plan_chunk(
+    *,
+    course_id: UUID,
+    now: datetime.datetime,
+    result: DispatchResult,
+    batches: Batches,
+    slots: dict[tuple[int, datetime.time, str], datetime.datetime],
+) -> int:
+    # Ordered by week, so a course-week lands in one chunk (one batch) unless it is bigger than a chunk.
     subscriptions = list(
         Subscription.objects.select_for_update(skip_locked=True)
-        .filter(status=Subscription.Status.ACTIVE, next_send_at__lte=now)
-        .order_by("next_send_at")
+        .filter(course_id=course_id, status=Subscription.Status.ACTIVE, next_send_at__lte=now)
+        .order_by("next_week", "id")
         .only("id", "course_id", "weekday", "send_time", "timezone", "next_week", "catch_up_weeks")[
             :PLAN_CHUNK
         ]
     )
     if not subscriptions:
         return 0
-    courses = courses_for_delivery(course_ids={s.course_id for s in subscriptions})
+    course = courses_for_delivery(course_ids={course_id})[course_id]
     rows: list[Delivery] = []
     changes: defaultdict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
     for subscription in subscriptions:
-        weeks, change = _plan_one(subscription, courses[subscription.course_id], now, result)
+        key = (subscription.weekday, subscription.send_time, subscription.timezone)
+        if key not in slots:  # subscribers due together mostly share their next slot too
+            slots[key] = schedule_next_slot(subscription, after=now)
+        weeks, change = _plan_one(subscription, course, slots[key], now, result)
         rows.extend(
-            Delivery(subscription_id=subscription.id, course_id=subscription.course_id, week_number=week)
-            for week in weeks
+            Delivery(subscription_id=subscription.id, course_id=course_id, week_number=week) for week in weeks
         )
+        batches.update((str(course_id), week) for week in weeks)
         changes[change].append(subscription.id)
     Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     # Due subscriptions mostly share their next slot, so one UPDATE serves many of them.
@@ -122,10 +148,13 @@ def _plan_chunk(*, now: datetime.datetime, result: DispatchResult) -> int:
 
 
 def _plan_one(
-    subscription: Subscription, course: Course, now: datetime.datetime, result: DispatchResult
+    subscription: Subscription,
+    course: Course,
+    next_slot: datetime.datetime,
+    now: datetime.datetime,
+    result: DispatchResult,
 ) -> tuple[list[int], tuple[tuple[str, Any], ...]]:
     """The weeks due now (one, or more after an explicit catch-up) and the subscription's new state."""
-    next_slot = schedule_next_slot(subscription, after=now)
     if not course_is_emailable(course):
         result.held += 1
         return [], (("next_send_at", next_slot),)
@@ -133,8 +162,6 @@ def _plan_one(
     weeks = list(range(subscription.next_week, last + 1))
     next_week = max(subscription.next_week, last + 1)
     finished = next_week > course.weeks_count
-    for week in weeks:
-        result.batches[(str(subscription.course_id), week)] += 1
     result.planned += len(weeks)
     result.finished += finished
     return weeks, (
@@ -305,7 +332,7 @@ def stuck_deliveries_reconcile(*, now: datetime.datetime) -> ReconcileResult:
     2. If SendGrid reported any event for it (events carry the ledger id), it went out: mark it sent.
     3. Otherwise, when events could have told us (webhook configured, or no SendGrid at all), it did not:
        back to pending. Without a webhook nothing can tell, so it fails visibly instead of risking a duplicate.
-    4. Queue a batch for every course-week with pending rows older than ORPHAN_AFTER.
+    4. Queue a batch for every course-week with pending rows left as long (their task was lost).
     """
     result = ReconcileResult()
     cutoff = now - datetime.timedelta(seconds=settings.DELIVERY_STUCK_AFTER_SECONDS)
@@ -324,13 +351,13 @@ def stuck_deliveries_reconcile(*, now: datetime.datetime) -> ReconcileResult:
             result.failed = unseen.update(status=Delivery.Status.FAILED, error=UNKNOWN_OUTCOME)
         else:
             result.released = unseen.update(status=Delivery.Status.PENDING)
-    result.batches = orphaned_batches(now=now)
+    result.batches = orphaned_batches(cutoff=cutoff)
     batches_enqueue(result.batches)
     return result
 
 
-def orphaned_batches(*, now: datetime.datetime) -> Batches:
-    cutoff = now - ORPHAN_AFTER
+def orphaned_batches(*, cutoff: datetime.datetime) -> Batches:
+    """Course-weeks with pending rows untouched since `cutoff`: their task was lost (a worker died holding it)."""
     waiting = Q(claimed_at__lt=cutoff) | Q(claimed_at__isnull=True, created_at__lt=cutoff)
     counts = (
         Delivery.objects.filter(waiting, status=Delivery.Status.PENDING)

@@ -135,7 +135,11 @@ class Subscription(models.Model):
             models.Index(
                 fields=("next_send_at",), condition=models.Q(status="active"), name="subscription_due_idx"
             ),
-            models.Index(fields=("course", "status"), name="subscription_course_idx"),
+            models.Index(
+                fields=("course", "next_send_at"),
+                condition=models.Q(status="active"),
+                name="subscription_course_due_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -295,8 +295,8 @@ DELIVERY_CONFIRM_MAX_AGE_SECONDS = env_int("DELIVERY_CONFIRM_MAX_AGE_SECONDS", 3
 # Confirmation emails per address and per IP address in one hour (more requests are refused).
 DELIVERY_CONFIRM_LIMIT_PER_ADDRESS = env_int("DELIVERY_CONFIRM_LIMIT_PER_ADDRESS", 3, minimum=1)
 DELIVERY_CONFIRM_LIMIT_PER_IP = env_int("DELIVERY_CONFIRM_LIMIT_PER_IP", 20, minimum=1)
-# A delivery left in "sending" this long belonged to a dead worker; longer than a task may run, and long
-# enough for SendGrid's events to say whether its message went out.
+# A delivery left in "sending" (or "pending") this long lost its worker (or its task); longer than a task may
+# run, and long enough for SendGrid's events to say whether its message went out.
 DELIVERY_STUCK_AFTER_SECONDS = env_int("DELIVERY_STUCK_AFTER_SECONDS", 900, minimum=1)
 # Attempts at one delivery before it is marked failed for a person to look at.
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5, minimum=1)

@@ -205,22 +205,25 @@ def test_planning_costs_the_same_queries_however_many_subscriptions_are_not_due(
     assert planning_queries() == few
 
 
-def test_the_due_query_reads_the_partial_index_on_next_send_at(subscribe: Subscribe, course: Course) -> None:
+def test_the_due_queries_read_the_partial_indexes_on_next_send_at(
+    subscribe: Subscribe, course: Course
+) -> None:
     users = User.objects.bulk_create(User(email=f"later{n}@example.com") for n in range(2000))
-    later = timezone.now() + datetime.timedelta(days=3)
+    now = timezone.now()
+    later = now + datetime.timedelta(days=3)
     Subscription.objects.bulk_create(
         Subscription(user=u, email=u.email, course=course, status="active", next_send_at=later) for u in users
     )
     subscribe()
-    due = Subscription.objects.filter(status="active", next_send_at__lte=timezone.now()).order_by(
-        "next_send_at"
-    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE delivery_subscription")
+    due = Subscription.objects.filter(status="active", next_send_at__lte=now)
 
-    plan = due[:2000].explain()
+    courses_plan = due.values_list("course_id", flat=True).distinct().order_by().explain()
+    chunk_plan = due.filter(course_id=course.id).order_by("next_week", "id")[:2000].explain()
 
-    assert "subscription_due_idx" in plan
+    assert "subscription_due_idx" in courses_plan
+    assert "subscription_course_due_idx" in chunk_plan
 
 
 def test_sending_a_batch_costs_the_same_queries_for_10_or_100_recipients(
