@@ -22,9 +22,8 @@ def course_is_emailable(course: Course) -> bool:
 
 
 def courses_for_delivery(*, course_ids: Iterable[UUID | str]) -> dict[UUID, Course]:
-    """Courses by id with only what scheduling needs (status, review, length)."""
-    fields = ("id", "status", "review_state", "weeks_count", "title", "topic")
-    return {course.id: course for course in Course.objects.filter(id__in=list(course_ids)).only(*fields)}
+    """Courses by id (whole rows: `course_is_emailable` may read any field)."""
+    return {course.id: course for course in Course.objects.filter(id__in=list(course_ids))}
 
 
 def week_for_email(*, course_id: UUID | str, number: int) -> Week:

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from courses.models import Course, Week
@@ -211,22 +211,22 @@ def week_batch_send(*, course_id: str, week_number: int) -> BatchResult:
         _cancel([row.id for row in sendable], "The course was withdrawn before this week was sent.", result)
         return result
     try:
-        email = emails.week_email(course_id=course_id, week_number=week_number)
+        email = emails.week_email(course=course, week_number=week_number)
     except Week.DoesNotExist:
         _fail({row.id: f"Week {week_number} does not exist in this course." for row in sendable}, result)
         return result
-    report = sendgrid.send_batch(
-        message=_message(email), recipients=[_recipient(email, row) for row in sendable]
-    )
+    recipients = [_recipient(email, row) for row in sendable]
+    report = sendgrid.send_batch(message=_message(email), recipients=recipients)
     _record(report, result, now=timezone.now())
     return result
 
 
 def _claim(*, course_id: str, week_number: int, now: datetime.datetime) -> list[Delivery]:
     with transaction.atomic():
-        rows = list(
+        rows: list[Delivery] = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("subscription")
+            .annotate(suppressed=Exists(Suppression.objects.filter(email=OuterRef("subscription__email"))))
             .filter(course_id=course_id, week_number=week_number, status=Delivery.Status.PENDING)
             .order_by("id")
             .only(
@@ -246,15 +246,8 @@ def _claim(*, course_id: str, week_number: int, now: datetime.datetime) -> list[
 
 def _screen(rows: list[Delivery], result: BatchResult) -> list[Delivery]:
     """Rows still to send. Nothing goes to an unconfirmed, ended or suppressed address."""
-    suppressed = set(
-        Suppression.objects.filter(email__in={row.subscription.email for row in rows}).values_list(
-            "email", flat=True
-        )
-    )
     ended = (Subscription.Status.PENDING, Subscription.Status.UNSUBSCRIBED, Subscription.Status.STOPPED)
-    cancel = {
-        row.id for row in rows if row.subscription.status in ended or row.subscription.email in suppressed
-    }
+    cancel = {row.id for row in rows if row.subscription.status in ended or row.suppressed}  # type: ignore[attr-defined]
     tired = {
         row.id: f"Gave up after {row.attempts} attempts. Last error: {row.error or 'none'}"
         for row in rows

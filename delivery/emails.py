@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from django.conf import settings
 from django.core.cache import cache
@@ -84,14 +83,13 @@ class Personal:
     headers: dict[str, str]
 
 
-def week_email(*, course_id: UUID | str, week_number: int) -> WeekEmail:
+def week_email(*, course: Course, week_number: int) -> WeekEmail:
     """The shared email of one course-week, cached: each chunk of 1,000 recipients reuses it. The course's
     content version is in the key, so a moderator's rewrite is mailed from the next batch on."""
-    version = Course.objects.values_list("content_version", flat=True).get(id=course_id)
-    key = f"delivery:week-email:{course_id}:{week_number}:{version}"
+    key = f"delivery:week-email:{course.id}:{week_number}:{course.content_version}"
     cached: WeekEmail | None = cache.get(key)
     if cached is None:
-        cached = week_email_render(week=week_for_email(course_id=course_id, number=week_number))
+        cached = week_email_render(week=week_for_email(course_id=course.id, number=week_number))
         cache.set(key, cached, WEEK_EMAIL_CACHE_SECONDS)
     return cached
 

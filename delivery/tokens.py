@@ -9,6 +9,9 @@ Each token names what it allows, and its salt keeps one kind from being replayed
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -19,9 +22,19 @@ _SUBSCRIPTION = "delivery.subscription"
 _ANSWER = "delivery.quiz-answer"
 _WEEK_DONE = "delivery.week-done"
 
-_subscription_signer = signing.Signer(salt=_SUBSCRIPTION)
-_answer_signer = signing.Signer(salt=_ANSWER)
-_week_done_signer = signing.Signer(salt=_WEEK_DONE)
+
+@functools.lru_cache(maxsize=16)
+def _mac(salt: str, secret: str) -> hmac.HMAC:
+    # As django.core.signing.Signer(salt=salt) keys it: salted_hmac(salt + "signer", value, SECRET_KEY).
+    return hmac.new(hashlib.sha256((salt + "signer" + secret).encode()).digest(), digestmod=hashlib.sha256)
+
+
+def _sign(salt: str, value: str) -> str:
+    """Exactly `signing.Signer(salt=salt).sign(value)` (which verifies it), several times faster: the HMAC
+    key is derived once instead of on every call. A weekly batch signs some twenty links per recipient."""
+    mac = _mac(salt, settings.SECRET_KEY).copy()
+    mac.update(value.encode())
+    return f"{value}:{signing.b64_encode(mac.digest()).decode()}"
 
 
 class BadToken(ValueError):
@@ -56,38 +69,38 @@ def confirm_token_read(token: str) -> tuple[int, str]:
 
 
 def subscription_token(subscription_id: int) -> str:
-    return _subscription_signer.sign(str(subscription_id))
+    return _sign(_SUBSCRIPTION, str(subscription_id))
 
 
 def subscription_token_read(token: str) -> int:
-    return int(_unsign(_subscription_signer, token))
+    return int(_unsign(_SUBSCRIPTION, token))
 
 
 def answer_token(*, subscription_id: int, quiz_id: int, question: int, choice: int) -> str:
-    return _answer_signer.sign(f"{subscription_id}.{quiz_id}.{question}.{choice}")
+    return _sign(_ANSWER, f"{subscription_id}.{quiz_id}.{question}.{choice}")
 
 
 def answer_token_read(token: str) -> Answer:
-    parts = _unsign(_answer_signer, token).split(".")
+    parts = _unsign(_ANSWER, token).split(".")
     if len(parts) != 4:
         raise BadToken
     return Answer(*(int(part) for part in parts))
 
 
 def week_done_token(*, subscription_id: int, week_id: int) -> str:
-    return _week_done_signer.sign(f"{subscription_id}.{week_id}")
+    return _sign(_WEEK_DONE, f"{subscription_id}.{week_id}")
 
 
 def week_done_token_read(token: str) -> WeekDone:
-    parts = _unsign(_week_done_signer, token).split(".")
+    parts = _unsign(_WEEK_DONE, token).split(".")
     if len(parts) != 2:
         raise BadToken
     return WeekDone(*(int(part) for part in parts))
 
 
-def _unsign(signer: signing.Signer, token: str) -> str:
+def _unsign(salt: str, token: str) -> str:
     try:
-        value = signer.unsign(token)
+        value = signing.Signer(salt=salt).unsign(token)
     except signing.BadSignature:
         raise BadToken from None
     if not all(part.isdigit() for part in value.split(".")):
