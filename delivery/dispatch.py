@@ -17,7 +17,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from django.conf import settings
@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from courses.models import Course, Week
+from courses.models import Week
 from courses.selectors import course_is_emailable, courses_for_delivery
 from delivery import emails, sendgrid
 from delivery.health import sending_paused
@@ -70,41 +70,107 @@ class ReconcileResult:
 # Planning: due subscriptions → ledger rows
 # ---------------------------------------------------------------------------------------------------------
 def dispatch_due(*, now: datetime.datetime) -> DispatchResult:
-    """Plan every due subscription and queue one send task per course-week chunk of up to 1,000."""
+    """Plan every due subscription here, course by course, and queue one send task per course-week chunk
+    of up to 1,000 as each course commits (what `send_due_lessons` runs)."""
     return due_deliveries_plan(now=now, enqueue=True)
 
 
-def due_deliveries_plan(*, now: datetime.datetime, enqueue: bool = False) -> DispatchResult:
-    """Write the ledger rows of every subscription due at `now`, course by course, a chunk per transaction.
+def dispatch_fan_out(*, now: datetime.datetime) -> int:
+    """Queue one planning task per course with due subscriptions (what the beat runs every minute), so
+    planning 100,000 subscriptions spreads over every worker instead of one thread. Returns the courses."""
+    if _paused(now):
+        return 0
+    from delivery.tasks import plan_course_deliveries  # the tasks module imports this one
 
-    With `enqueue`, each chunk's batches are queued as it commits, so the first courses are being sent while
-    the rest are planned.
-    """
+    course_ids = [str(course_id) for course_id in _due_course_ids(now)]
+
+    def enqueue() -> None:
+        for course_id in course_ids:
+            plan_course_deliveries.delay(course_id, now.isoformat())
+
+    transaction.on_commit(enqueue)
+    return len(course_ids)
+
+
+def due_deliveries_plan(*, now: datetime.datetime, enqueue: bool = False) -> DispatchResult:
+    """Write the ledger rows of every subscription due at `now`, course by course."""
     result = DispatchResult()
-    if sending_paused(now=now):
-        logger.error("Weekly sending is paused: the spam-complaint rate is over the limit")
+    if _paused(now):
         result.paused = True
         return result
     slots: dict[tuple[int, datetime.time, str], datetime.datetime] = {}
     for course_id in _due_course_ids(now):
-        while True:
-            with transaction.atomic():
-                batches: Batches = Counter()
-                planned = _plan_chunk(
-                    course_id=course_id, now=now, result=result, batches=batches, slots=slots
-                )
-                if enqueue:
-                    batches_enqueue(batches)
-            result.batches.update(batches)
-            if planned < PLAN_CHUNK:
-                break
+        course_due_plan(course_id=course_id, now=now, enqueue=enqueue, result=result, slots=slots)
     return result
+
+
+def course_due_plan(
+    *,
+    course_id: UUID,
+    now: datetime.datetime,
+    enqueue: bool = True,
+    result: DispatchResult | None = None,
+    slots: dict[tuple[int, datetime.time, str], datetime.datetime] | None = None,
+) -> DispatchResult:
+    """Write the ledger rows of one course's due subscriptions, a chunk per transaction. With `enqueue`,
+    each chunk's batches are queued as it commits, so they are sent while other courses are planned."""
+    result = result if result is not None else DispatchResult()
+    slots = slots if slots is not None else {}
+    while True:
+        with transaction.atomic():
+            batches: Batches = Counter()
+            planned = _plan_chunk(course_id=course_id, now=now, result=result, batches=batches, slots=slots)
+            if enqueue:
+                batches_enqueue(batches)
+        result.batches.update(batches)
+        if planned < PLAN_CHUNK:
+            return result
+
+
+def _paused(now: datetime.datetime) -> bool:
+    if sending_paused(now=now):
+        logger.error("Weekly sending is paused: the spam-complaint rate is over the limit")
+        return True
+    return False
 
 
 def _due_course_ids(now: datetime.datetime) -> list[UUID]:
     # The partial index on next_send_at (active only) makes this read what is due, not what exists.
     due = Subscription.objects.filter(status=Subscription.Status.ACTIVE, next_send_at__lte=now)
     return list(due.values_list("course_id", flat=True).distinct().order_by())
+
+
+class _Due(NamedTuple):
+    """What planning reads of a due subscription: a row, not a model instance (there may be 100,000)."""
+
+    id: int
+    weekday: int
+    send_time: datetime.time
+    timezone: str
+    next_week: int
+    catch_up_weeks: int
+
+
+class _Change(NamedTuple):
+    """A subscription's new state after planning; due subscribers mostly share one, so one UPDATE per
+    distinct change serves them all."""
+
+    advance: int  # weeks planned now: next_week moves on by this much
+    finished: bool
+    next_send_at: datetime.datetime | None
+    held: bool = False  # the course may not be emailed now: the same week waits for the next slot
+
+    def fields(self, now: datetime.datetime) -> dict[str, Any]:
+        if self.held:
+            return {"next_send_at": self.next_send_at}
+        return {
+            "next_week": F("next_week") + self.advance,
+            "catch_up_weeks": 0,
+            "last_dispatched_at": now,
+            "status": Subscription.Status.FINISHED if self.finished else Subscription.Status.ACTIVE,
+            "next_send_at": self.next_send_at,
+            "ended_at": now if self.finished else None,
+        }
 
 
 def _plan_chunk(
@@ -116,62 +182,48 @@ def _plan_chunk(
     slots: dict[tuple[int, datetime.time, str], datetime.datetime],
 ) -> int:
     # Ordered by week, so a course-week lands in one chunk (one batch) unless it is bigger than a chunk.
-    subscriptions = list(
-        Subscription.objects.select_for_update(skip_locked=True)
+    due = [
+        _Due(*row)
+        for row in Subscription.objects.select_for_update(skip_locked=True)
         .filter(course_id=course_id, status=Subscription.Status.ACTIVE, next_send_at__lte=now)
         .order_by("next_week", "id")
-        .only("id", "course_id", "weekday", "send_time", "timezone", "next_week", "catch_up_weeks")[
-            :PLAN_CHUNK
-        ]
-    )
-    if not subscriptions:
+        .values_list("id", "weekday", "send_time", "timezone", "next_week", "catch_up_weeks")[:PLAN_CHUNK]
+    ]
+    if not due:
         return 0
     course = courses_for_delivery(course_ids={course_id})[course_id]
+    weeks_count = course.weeks_count if course_is_emailable(course) else 0
     rows: list[Delivery] = []
-    changes: defaultdict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
-    for subscription in subscriptions:
+    changes: defaultdict[_Change, list[int]] = defaultdict(list)
+    for subscription in due:
         key = (subscription.weekday, subscription.send_time, subscription.timezone)
         if key not in slots:  # subscribers due together mostly share their next slot too
             slots[key] = schedule_next_slot(subscription, after=now)
-        weeks, change = _plan_one(subscription, course, slots[key], now, result)
+        weeks, change = _plan_one(subscription, weeks_count, slots[key])
         rows.extend(
             Delivery(subscription_id=subscription.id, course_id=course_id, week_number=week) for week in weeks
         )
         batches.update((str(course_id), week) for week in weeks)
         changes[change].append(subscription.id)
     Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-    # Due subscriptions mostly share their next slot, so one UPDATE serves many of them.
     for change, ids in changes.items():
-        Subscription.objects.filter(id__in=ids).update(**dict(change))
-    result.subscriptions += len(subscriptions)
-    return len(subscriptions)
+        Subscription.objects.filter(id__in=ids).update(**change.fields(now))
+    result.subscriptions += len(due)
+    result.planned += len(rows)
+    result.held += 0 if weeks_count else len(due)
+    result.finished += sum(len(ids) for change, ids in changes.items() if change.finished)
+    return len(due)
 
 
-def _plan_one(
-    subscription: Subscription,
-    course: Course,
-    next_slot: datetime.datetime,
-    now: datetime.datetime,
-    result: DispatchResult,
-) -> tuple[list[int], tuple[tuple[str, Any], ...]]:
-    """The weeks due now (one, or more after an explicit catch-up) and the subscription's new state."""
-    if not course_is_emailable(course):
-        result.held += 1
-        return [], (("next_send_at", next_slot),)
-    last = min(subscription.next_week + subscription.catch_up_weeks, course.weeks_count)
-    weeks = list(range(subscription.next_week, last + 1))
-    next_week = max(subscription.next_week, last + 1)
-    finished = next_week > course.weeks_count
-    result.planned += len(weeks)
-    result.finished += finished
-    return weeks, (
-        ("next_week", next_week),
-        ("catch_up_weeks", 0),
-        ("last_dispatched_at", now),
-        ("status", Subscription.Status.FINISHED if finished else Subscription.Status.ACTIVE),
-        ("next_send_at", None if finished else next_slot),
-        ("ended_at", now if finished else None),
-    )
+def _plan_one(subscription: _Due, weeks_count: int, next_slot: datetime.datetime) -> tuple[range, _Change]:
+    """The weeks due now (one, or more after an explicit catch-up) and the subscription's new state.
+    `weeks_count` 0 means the course may not be emailed now: nothing is planned, the week waits."""
+    if not weeks_count:
+        return range(0), _Change(0, False, next_slot, held=True)
+    last = min(subscription.next_week + subscription.catch_up_weeks, weeks_count)
+    weeks = range(subscription.next_week, last + 1)
+    finished = max(subscription.next_week, last + 1) > weeks_count
+    return weeks, _Change(len(weeks), finished, None if finished else next_slot)
 
 
 def batches_enqueue(batches: Mapping[tuple[str, int], int]) -> int:

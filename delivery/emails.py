@@ -126,11 +126,14 @@ def week_email_personal(email: WeekEmail, *, subscription_id: int) -> Personal:
         WEEK_DONE: links.week_done_url(subscription_id=subscription_id, week_id=email.week_id),
     }
     if email.quiz_id is not None:
-        for question, options in enumerate(email.options_per_question):
-            for choice in range(options):
-                substitutions[answer_placeholder(question, choice)] = links.answer_url(
-                    subscription_id=subscription_id, quiz_id=email.quiz_id, question=question, choice=choice
-                )
+        answers = links.answer_urls(
+            subscription_id=subscription_id,
+            quiz_id=email.quiz_id,
+            options_per_question=email.options_per_question,
+        )
+        for question, choices in enumerate(answers):
+            for choice, url in enumerate(choices):
+                substitutions[answer_placeholder(question, choice)] = url
     return Personal(substitutions, unsubscribe_headers(urls["unsubscribe"]))
 
 

@@ -59,6 +59,21 @@ def subscription_urls(subscription_id: int) -> dict[str, str]:
     return {name: _url(name, token) for name in ("manage", "unsubscribe", "calendar")}
 
 
+def answer_urls(
+    *, subscription_id: int, quiz_id: int, options_per_question: tuple[int, ...]
+) -> list[list[str]]:
+    """Every answer link of a quiz for one subscriber: [question][choice] → URL, each signed on its own."""
+    prefix, suffix = _pattern(settings.SITE_URL, "quiz_answer").split(_TOKEN, 1)
+    sign = tokens.answer_signer()
+    return [
+        [
+            f"{prefix}{sign(f'{subscription_id}.{quiz_id}.{question}.{choice}')}{suffix}"
+            for choice in range(options)
+        ]
+        for question, options in enumerate(options_per_question)
+    ]
+
+
 def answer_url(*, subscription_id: int, quiz_id: int, question: int, choice: int) -> str:
     token = tokens.answer_token(
         subscription_id=subscription_id, quiz_id=quiz_id, question=question, choice=choice

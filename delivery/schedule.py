@@ -80,9 +80,12 @@ def slots_between(
 
 
 class _Schedule(Protocol):
-    weekday: int
-    send_time: datetime.time
-    timezone: str
+    @property
+    def weekday(self) -> int: ...
+    @property
+    def send_time(self) -> datetime.time: ...
+    @property
+    def timezone(self) -> str: ...
 
 
 def schedule_zone(schedule: _Schedule) -> zoneinfo.ZoneInfo:

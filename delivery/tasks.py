@@ -10,6 +10,7 @@ import datetime
 import logging
 from dataclasses import asdict
 from typing import Any
+from uuid import UUID
 
 from celery import Task, shared_task
 from django.utils import timezone
@@ -23,12 +24,17 @@ BATCH_RETRY_DELAYS = (30, 120, 600, 1800, 3600)
 
 
 @shared_task
-def dispatch_due_lessons(now: str | None = None) -> dict[str, Any]:
-    """Every minute: plan the weeks that have come due and queue their batches."""
+def dispatch_due_lessons(now: str | None = None) -> dict[str, int]:
+    """Every minute: queue the planning of each course whose subscribers have a week due."""
     moment = datetime.datetime.fromisoformat(now) if now else timezone.now()
-    result = dispatch.dispatch_due(now=moment)
-    if result.planned:
-        logger.info("Planned %d weekly emails for %d subscriptions", result.planned, result.subscriptions)
+    return {"courses": dispatch.dispatch_fan_out(now=moment)}
+
+
+@shared_task
+def plan_course_deliveries(course_id: str, now: str) -> dict[str, Any]:
+    """Write one course's due weeks into the ledger and queue their batches. Safe to run twice: due
+    subscriptions are claimed with SKIP LOCKED and move on to their next week in the same transaction."""
+    result = dispatch.course_due_plan(course_id=UUID(course_id), now=datetime.datetime.fromisoformat(now))
     return {**asdict(result), "batches": len(result.batches)}
 
 

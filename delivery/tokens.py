@@ -9,9 +9,11 @@ Each token names what it allows, and its salt keeps one kind from being replayed
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -29,12 +31,21 @@ def _mac(salt: str, secret: str) -> hmac.HMAC:
     return hmac.new(hashlib.sha256((salt + "signer" + secret).encode()).digest(), digestmod=hashlib.sha256)
 
 
+def signer(salt: str) -> Callable[[str], str]:
+    """`signing.Signer(salt=salt).sign`, token for token (and verified by it), several times faster: the
+    HMAC key is derived once, not on every call. A weekly batch signs about twenty links per recipient."""
+    keyed = _mac(salt, settings.SECRET_KEY)
+
+    def sign(value: str) -> str:
+        mac = keyed.copy()
+        mac.update(value.encode())
+        return f"{value}:{base64.urlsafe_b64encode(mac.digest()).rstrip(b'=').decode()}"
+
+    return sign
+
+
 def _sign(salt: str, value: str) -> str:
-    """Exactly `signing.Signer(salt=salt).sign(value)` (which verifies it), several times faster: the HMAC
-    key is derived once instead of on every call. A weekly batch signs some twenty links per recipient."""
-    mac = _mac(salt, settings.SECRET_KEY).copy()
-    mac.update(value.encode())
-    return f"{value}:{signing.b64_encode(mac.digest()).decode()}"
+    return signer(salt)(value)
 
 
 class BadToken(ValueError):
@@ -78,6 +89,11 @@ def subscription_token_read(token: str) -> int:
 
 def answer_token(*, subscription_id: int, quiz_id: int, question: int, choice: int) -> str:
     return _sign(_ANSWER, f"{subscription_id}.{quiz_id}.{question}.{choice}")
+
+
+def answer_signer() -> Callable[[str], str]:
+    """For many answer tokens at once: sign f"{subscription_id}.{quiz_id}.{question}.{choice}"."""
+    return signer(_ANSWER)
 
 
 def answer_token_read(token: str) -> Answer:

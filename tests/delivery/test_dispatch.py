@@ -16,6 +16,7 @@ from courses.models import Course
 from delivery.dispatch import DispatchResult, due_deliveries_plan
 from delivery.models import Delivery, Subscription, Suppression
 from delivery.schedule import schedule_next_slot
+from delivery.tasks import dispatch_due_lessons
 from tests.factories import UserFactory, written_course
 from tests.fakes.sendgrid_server import FakeSendGrid
 
@@ -325,3 +326,18 @@ def test_weeks_arrive_at_local_time_across_the_fall_back_weeks(
     # Monday 08:00 in Berlin: CEST (06:00 UTC) until 26 October, then CET (07:00 UTC).
     assert received[berlin.email] == [utc(2025, 10, 20, 6), utc(2025, 10, 27, 7), utc(2025, 11, 3, 7),
                                       utc(2025, 11, 10, 7)]  # fmt: skip
+
+
+def test_the_beat_task_plans_each_due_course_in_its_own_task(
+    sendgrid: FakeSendGrid, subscribe: Subscribe, django_capture_on_commit_callbacks: Any
+) -> None:
+    other = written_course(weeks=4, lessons_per_week=1)
+    subscribe()
+    subscribe(course=other)
+    subscribe(course=other, due=timezone.now() + datetime.timedelta(hours=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = dispatch_due_lessons.apply().get()
+
+    assert result == {"courses": 2}
+    assert len(sendgrid.messages) == 2
