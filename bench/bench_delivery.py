@@ -77,9 +77,10 @@ SIGNER = WebhookSigner()
 
 
 def main() -> None:
+    # The fake's stderr holds only broken-pipe traces of the requests the killed worker left behind.
     fake = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "_sendgrid_recorder.py"), "--latency", str(LATENCY)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     workers: list[subprocess.Popen[bytes]] = []
     try:
@@ -90,7 +91,7 @@ def main() -> None:
         import django
 
         django.setup()
-        _run(fake_url, workers)
+        _run(fake_url, workers, fake.pid)
     finally:
         for worker in workers:
             _stop(worker)
@@ -130,7 +131,7 @@ def _database(*statements: str) -> None:
             connection.execute(statement.format(DATABASE))  # type: ignore[arg-type]
 
 
-def _run(fake_url: str, workers: list[subprocess.Popen[bytes]]) -> None:
+def _run(fake_url: str, workers: list[subprocess.Popen[bytes]], fake_pid: int) -> None:
     import redis
     from django.core.management import call_command
 
@@ -143,7 +144,10 @@ def _run(fake_url: str, workers: list[subprocess.Popen[bytes]]) -> None:
     print(f"seeded {len(courses)} courses × {WEEKS} weeks and {len(expected):,} subscriptions due at {now:%H:%M} UTC "
           f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
 
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])  # other work on this machine
+    fake_cpu = _cpu_seconds(fake_pid)
     clean = _clean_run(fake_url, workers, expected)
+    clean["fake_cpu"], clean["load"] = _cpu_seconds(fake_pid) - fake_cpu, load
     _reset(fake_url, expected)
     crash = _crash_run(fake_url, workers, expected)
     _report(clean, crash, len(courses) * WEEKS)
@@ -243,11 +247,12 @@ def _clean_run(
     wall = time.perf_counter() - started
     _wait(lambda: _sent_rows() >= len(expected), 60)
     peaks = [_peak_rss_mb(worker.pid) for worker in workers]
+    cpu = sum(_cpu_seconds(worker.pid) for worker in workers)
     for worker in workers:
         _stop(worker)
     workers.clear()
     counted = _count_at_fake(fake_url, expected)
-    return {"wall": wall, "first": first - started, "peaks": peaks, **_stats(fake_url), **counted}
+    return {"wall": wall, "first": first - started, "peaks": peaks, "cpu": cpu, **_stats(fake_url), **counted}
 
 
 def _crash_run(
@@ -264,6 +269,8 @@ def _crash_run(
     os.kill(workers[0].pid, signal.SIGKILL)
     workers[0].wait()
     killed_at = time.perf_counter() - started
+    time.sleep(2 * LATENCY)  # the killed worker's last requests land (or not) at the fake
+    at_kill = _ledger()
     workers[0] = _start("crash-restarted")
     client, posted, ticks = Client(), 0, 0
     while _sent_rows() < len(expected):
@@ -280,7 +287,10 @@ def _crash_run(
         _stop(worker)
     workers.clear()
     counted = _count_at_fake(fake_url, expected)
-    return {"killed_at": killed_at, "recovered": recovered, "events": posted, **_stats(fake_url), **counted}
+    return {
+        "killed_at": killed_at, "at_kill": at_kill, "recovered": recovered, "events": posted, **_stats(fake_url),
+        **counted,
+    }  # fmt: skip
 
 
 def _reset(fake_url: str, expected: dict[int, int]) -> None:
@@ -373,6 +383,24 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _ledger() -> dict[str, int]:
+    from django.db.models import Count
+
+    from delivery.models import Delivery, Subscription
+
+    counts = dict(Delivery.objects.values_list("status").annotate(n=Count("id")).order_by())
+    counts["not planned yet"] = Subscription.objects.filter(
+        status="active", last_dispatched_at__isnull=True
+    ).count()
+    return counts
+
+
 def _sent_rows() -> int:
     from delivery.models import Delivery
 
@@ -407,8 +435,10 @@ clean run: {N:,} subscriptions due in one minute, {course_weeks:,} course-weeks,
   HTTP requests to SendGrid                           {clean["requests"]:,} ({clean["accepted"]:,} accepted; target ≤ {budget:,})
   emails accepted by SendGrid                         {clean["messages"]:,}
   peak memory per worker (VmHWM)                      {", ".join(f"{p:.0f} MB" for p in clean["peaks"])} (target ≤ 300 MB)
+  CPU time: workers / fake SendGrid                   {clean["cpu"]:.1f} s / {clean["fake_cpu"]:.1f} s (load average before: {clean["load"]})
   duplicates / misses                                 {clean["duplicates"]} / {clean["misses"]}
 crash run: one worker SIGKILLed at {crash["killed_at"]:.1f} s (30% accepted), restarted; events posted to the webhook
+  ledger at the kill                                  {", ".join(f"{k}: {v:,}" for k, v in sorted(crash["at_kill"].items()))}
   every week sent after                               {crash["recovered"]:.1f} s
   HTTP requests / emails accepted                     {crash["requests"]:,} / {crash["messages"]:,}
   events posted to /webhooks/sendgrid                 {crash["events"]:,}
