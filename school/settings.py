@@ -224,6 +224,10 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 # An unacknowledged message of a dead worker comes back after this many seconds.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=5)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery closes every database connection after each task unless this is set, so each task would connect
+# anew (a new PostgreSQL backend each time); reuse them, and let CONN_MAX_AGE and the health checks retire
+# them as for web requests (see school/celery.py).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 # Queues named for the work they hold, so each gets the right pool (see compose.yaml):
 # "llm" waits on many LLM calls at once (threads), "mail" waits on SendGrid (threads), "cpu" renders PDFs
 # (processes), "default" holds short bookkeeping (sweeps, dispatching).
