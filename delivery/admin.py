@@ -70,7 +70,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
 class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("id", "subscription", "course", "week_number", "status", "attempts", "sent_at", "error")
     list_filter = ("status", "week_number")
-    search_fields = ("subscription__email", "message_id", "=id")
+    search_fields = ("subscription__email", "message_id")
     list_select_related = ("subscription", "course")
     raw_id_fields = ("subscription", "course")
     date_hierarchy = "created_at"

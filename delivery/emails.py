@@ -158,7 +158,9 @@ def _lesson_context(course: Course, week: Week, lesson: Any) -> dict[str, Any]:
         "title": lesson.title,
         "html": inline_styles(lesson.body_html or markdown_to_safe_html(lesson.body)),
         "text": lesson.body.strip(),
-        "url": links.lesson_url(course_id=course.id, week=week.number, lesson=lesson.number),
+        "url": links.lesson_url(
+            course_id=course.id, week=week.number, lesson=lesson.number, lesson_id=lesson.id
+        ),
     }
 
 

@@ -91,7 +91,7 @@ def _event(
     host: str,
     stamp: str,
 ) -> Iterable[str]:
-    url = links.lesson_url(course_id=subscription.course_id, week=number, lesson=1)
+    url = links.course_url(subscription.course_id)
     summary = f"{course_title}: week {number}" + (f", {title}" if title else "")
     return [
         "BEGIN:VEVENT",
@@ -100,7 +100,7 @@ def _event(
         f"DTSTART:{_utc(at)}",
         f"DTEND:{_utc(at + datetime.timedelta(minutes=EVENT_MINUTES))}",
         f"SUMMARY:{ical_escape(summary)}",
-        f"DESCRIPTION:{ical_escape(f'Week {number} arrives by email. Read it on the site: {url}')}",
+        f"DESCRIPTION:{ical_escape(f'Week {number} arrives by email. The course on the site: {url}')}",
         f"URL:{url}",
         "TRANSP:TRANSPARENT",
         "END:VEVENT",

@@ -18,8 +18,8 @@ _TOKEN = "TOKEN"
 
 # The website's pages are being defined in parallel; these two are the only places that know their paths
 # from the delivery side (to become reverse(...) once the pages land).
-def lesson_url(*, course_id: object, week: int, lesson: int) -> str:
-    """The website's page of one lesson."""
+def lesson_url(*, course_id: object, week: int, lesson: int, lesson_id: int) -> str:
+    """The website's page of one lesson (by its number in the week, or its id: whichever the page uses)."""
     return f"{settings.SITE_URL}/courses/{course_id}/weeks/{week}/lessons/{lesson}/"
 
 

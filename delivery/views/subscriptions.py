@@ -33,7 +33,8 @@ CONFIRMED = "Subscribed! Your first week is scheduled below."
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # The proxy in front of Semester (compose.yaml) passes the client's address through as REMOTE_ADDR.
+    # The peer's address. Behind a reverse proxy that would be the proxy's, and the per-IP limit would count
+    # everyone together (the per-address limit still holds).
     return request.META.get("REMOTE_ADDR") or None
 
 
@@ -43,7 +44,12 @@ def subscribe(request: HttpRequest, course_id: UUID) -> HttpResponse:
     form = SubscribeForm(request.POST if request.method == "POST" else None)
     status = 200
     if not course_is_emailable(course):
-        context = {"course": course, "subscribe_form": form, "closed_message": COURSE_NOT_EMAILABLE}
+        context = {
+            "course": course,
+            "course_url": links.course_url(course.id),
+            "subscribe_form": form,
+            "closed_message": COURSE_NOT_EMAILABLE,
+        }
         return render(request, "delivery/subscribe.html", context, status=400 if form.is_bound else 200)
     if form.is_valid():
         try:
@@ -61,9 +67,8 @@ def subscribe(request: HttpRequest, course_id: UUID) -> HttpResponse:
             return redirect("delivery:subscribe_sent", course_id=course.id)
     elif form.is_bound:
         status = 400
-    return render(
-        request, "delivery/subscribe.html", {"course": course, "subscribe_form": form}, status=status
-    )
+    context = {"course": course, "course_url": links.course_url(course.id), "subscribe_form": form}
+    return render(request, "delivery/subscribe.html", context, status=status)
 
 
 @require_GET
