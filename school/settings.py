@@ -264,6 +264,11 @@ LLM_PRICES_PER_MILLION = {
 }
 LLM_DAILY_SPEND_CAP_USD = env_float("LLM_DAILY_SPEND_CAP_USD", 50.0)
 
+# Moderation: a written lesson shorter than this many words is flagged as truncated for a moderator to see.
+SCREENING_LESSON_MIN_WORDS = env_int("SCREENING_LESSON_MIN_WORDS", 150, minimum=0)
+# Parts a requester may regenerate in their own private course per day (moderators are not limited).
+REGENERATIONS_PER_USER_PER_DAY = env_int("REGENERATIONS_PER_USER_PER_DAY", 10, minimum=0)
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Email: SendGrid when SENDGRID_API_KEY is set, else printed on the console.

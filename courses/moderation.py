@@ -1,0 +1,456 @@
+"""Moderation services: review transitions, holds, edits with revisions, restores, reports, refused topics.
+
+Every change a person (or screening) makes to a course's review or text leaves an `AuditEntry`; every
+replaced text leaves a `PartRevision`. Parts are changed in place, so their ids, learner progress pointing at
+them and links already emailed all survive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import User
+from courses import screening
+from courses.models import (
+    AuditEntry,
+    ContentFlag,
+    Course,
+    Lesson,
+    LessonReport,
+    PartKind,
+    PartRevision,
+    PartStatus,
+    Quiz,
+    RefusedTopic,
+    Week,
+)
+from courses.rendering import markdown_to_safe_html
+
+Review = Course.Review
+Action = AuditEntry.Action
+Part = Week | Lesson | Quiz
+
+NOT_READY_MESSAGE = "Only a course that has finished writing can be approved."
+REASON_REQUIRED_MESSAGE = "Give a reason: the requester will read it."
+FEATURE_NEEDS_APPROVAL_MESSAGE = "Only an approved course that is not held for review can be featured."
+NOT_HELD_MESSAGE = "This course is not held for review."
+TOPIC_REFUSED_MESSAGE = (
+    "Sorry, we can't write a course on that topic: it looks like a request for harmful content. "
+    "Semester writes courses for learning. If we got it wrong, try describing what you want to learn "
+    "in other words."
+)
+REPORT_REASON_INVALID = "Choose what is wrong with the lesson: wrong, offensive or broken."
+REGENERATION_QUOTA_MESSAGE = "You have regenerated as many parts today as we allow. Try again tomorrow."
+SYSTEM_ACTOR = "Semester (screening)"
+COMMENT_MAX_CHARS = 2000
+QUOTE_MAX_CHARS = 2000
+
+# The fields a person may change, and the fields a revision keeps, for each kind of part.
+EDITABLE_FIELDS: dict[str, tuple[str, ...]] = {
+    PartKind.WEEK: ("title", "overview", "objectives"),
+    PartKind.LESSON: ("title", "body"),
+    PartKind.QUIZ: ("questions",),
+}
+CAUSE_ACTIONS: dict[str, str] = {
+    PartRevision.Cause.EDIT: Action.EDIT,
+    PartRevision.Cause.RESTORE: Action.RESTORE,
+    PartRevision.Cause.REGENERATE: Action.REGENERATE,
+}
+SNAPSHOT_FIELDS: dict[str, tuple[str, ...]] = {
+    PartKind.WEEK: ("title", "overview", "objectives", "reading_list"),
+    PartKind.LESSON: ("title", "summary", "body"),
+    PartKind.QUIZ: ("questions",),
+}
+
+
+class ModerationError(ValueError):
+    """A moderation step that cannot be taken; the message is safe to show the person who tried."""
+
+
+class TopicRefused(ModerationError):
+    """Screening refused a requested topic; nothing was generated or spent."""
+
+
+# --- Review transitions --------------------------------------------------------------------------------
+def course_approve(*, course: Course, actor: User, reason: str = "") -> AuditEntry | None:
+    """Approve a written course for the catalogue; this also clears a hold and its open flags."""
+    with transaction.atomic():
+        locked = _lock(course)
+        if locked.status != Course.Status.READY:
+            raise ModerationError(NOT_READY_MESSAGE)
+        if locked.review_state == Review.APPROVED and not locked.held_for_review:
+            return None
+        _resolve_flags(locked, actor)
+        entry = _move(
+            locked, actor, Action.APPROVE, Review.APPROVED, reason, review_reason="", held_for_review=False
+        )
+    _copy_review_fields(locked, course)
+    return entry
+
+
+def course_reject(*, course: Course, actor: User, reason: str) -> AuditEntry | None:
+    """Hide a course for good; its requester sees `reason`."""
+    return _move_with_reason(course, actor, Action.REJECT, Review.REJECTED, reason)
+
+
+def course_request_changes(*, course: Course, actor: User, reason: str) -> AuditEntry | None:
+    """Keep a course out of the catalogue until what `reason` asks for is fixed."""
+    return _move_with_reason(course, actor, Action.REQUEST_CHANGES, Review.NEEDS_CHANGES, reason)
+
+
+def course_feature(*, course: Course, actor: User) -> AuditEntry | None:
+    with transaction.atomic():
+        locked = _lock(course)
+        if not (locked.is_public and not locked.held_for_review):
+            raise ModerationError(FEATURE_NEEDS_APPROVAL_MESSAGE)
+        if locked.featured:
+            return None
+        entry = _move(locked, actor, Action.FEATURE, locked.review_state, "", featured=True)
+    _copy_review_fields(locked, course)
+    return entry
+
+
+def course_unfeature(*, course: Course, actor: User) -> AuditEntry | None:
+    with transaction.atomic():
+        locked = _lock(course)
+        if not locked.featured:
+            return None
+        entry = _move(locked, actor, Action.UNFEATURE, locked.review_state, "", featured=False)
+    _copy_review_fields(locked, course)
+    return entry
+
+
+def course_release(*, course: Course, actor: User, reason: str = "") -> AuditEntry:
+    """Clear a hold without publishing: the flags were wrong or are fixed; the course stays unpublished."""
+    with transaction.atomic():
+        locked = _lock(course)
+        if not locked.held_for_review:
+            raise ModerationError(NOT_HELD_MESSAGE)
+        _resolve_flags(locked, actor)
+        entry = _move(locked, actor, Action.RELEASE, locked.review_state, reason, held_for_review=False)
+    _copy_review_fields(locked, course)
+    return entry
+
+
+def _move_with_reason(
+    course: Course, actor: User, action: str, to_state: str, reason: str
+) -> AuditEntry | None:
+    reason = reason.strip()
+    if not reason:
+        raise ModerationError(REASON_REQUIRED_MESSAGE)
+    with transaction.atomic():
+        locked = _lock(course)
+        if locked.review_state == to_state and locked.review_reason == reason:
+            return None
+        entry = _move(locked, actor, action, to_state, reason, review_reason=reason, featured=False)
+    _copy_review_fields(locked, course)
+    return entry
+
+
+def _lock(course: Course) -> Course:
+    return Course.objects.select_for_update().get(pk=course.pk)
+
+
+def _move(
+    course: Course, actor: User | None, action: str, to_state: str, reason: str, **changes: Any
+) -> AuditEntry:
+    """Save a locked course's new review fields and record the step in the audit log."""
+    from_state = course.review_state
+    course.review_state = to_state
+    fields = {"review_state"}
+    for name, value in changes.items():
+        setattr(course, name, value)
+        fields.add(name)
+    course.save(update_fields=[*sorted(fields), "updated_at"])
+    return audit_record(course=course, actor=actor, action=action, from_state=from_state, reason=reason)
+
+
+def _copy_review_fields(source: Course, target: Course) -> None:
+    """Let the caller's instance see what the locked copy saved."""
+    for name in ("review_state", "review_reason", "featured", "held_for_review"):
+        setattr(target, name, getattr(source, name))
+
+
+def _resolve_flags(course: Course, actor: User | None) -> None:
+    ContentFlag.objects.filter(course=course, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolved_by=actor
+    )
+
+
+def audit_record(
+    *,
+    course: Course,
+    actor: User | None,
+    action: str,
+    from_state: str | None = None,
+    reason: str = "",
+    revision: PartRevision | None = None,
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        course=course,
+        actor=actor,
+        actor_label=actor.email if actor else SYSTEM_ACTOR,
+        action=action,
+        from_state=from_state or course.review_state,
+        to_state=course.review_state,
+        reason=reason,
+        revision=revision,
+    )
+
+
+# --- Screening: refused topics and held courses --------------------------------------------------------
+def topic_admit(
+    *, topic: str, language: str = "", user: User | None = None, requester_ip: str | None = None
+) -> screening.ScreeningResult:
+    """Screen a requested topic before any generation spend; refuse it (and log it for admins) if flagged."""
+    result = screening.topic_screen(topic=topic)
+    if result.flagged:
+        RefusedTopic.objects.create(
+            topic=topic,
+            language=language,
+            requested_by=user if user and user.is_authenticated else None,
+            requester_ip=requester_ip,
+            source=result.moderated_by,
+            categories=result.categories or sorted({finding.code for finding in result.findings}),
+        )
+        raise TopicRefused(TOPIC_REFUSED_MESSAGE)
+    return result
+
+
+def part_screen_and_hold(*, part: Course | Part) -> screening.ScreeningResult:
+    """Screen a part just written (the course row stands for its outline); hold the course if flagged."""
+    result = screening.part_screen(part=part)
+    if result.flagged:
+        course_hold(part=part, findings=result.findings)
+    return result
+
+
+def course_hold(*, part: Course | Part, findings: Iterable[screening.Finding]) -> list[ContentFlag]:
+    """Record what screening found and hide the course (from the catalogue and email) until reviewed."""
+    course = part if isinstance(part, Course) else part.course
+    kind = PartKind.OUTLINE if isinstance(part, Course) else part_kind(part)
+    with transaction.atomic():
+        locked = _lock(course)
+        flags = ContentFlag.objects.bulk_create(
+            ContentFlag(
+                course=locked,
+                part_kind=kind,
+                **({kind: part} if kind != PartKind.OUTLINE else {}),
+                source=finding.source,
+                code=finding.code,
+                detail=finding.detail,
+                excerpt=finding.excerpt,
+            )
+            for finding in findings
+        )
+        if not locked.held_for_review:
+            # An approved course leaves the catalogue: a moderator must approve it again.
+            to_state = Review.PENDING if locked.review_state == Review.APPROVED else locked.review_state
+            summary = "; ".join(f"{flag.get_part_kind_display()}: {flag.detail}" for flag in flags)
+            _move(locked, None, Action.HOLD, to_state, summary, held_for_review=True, featured=False)
+    _copy_review_fields(locked, course)
+    return flags
+
+
+# --- Editing, revisions and restores -------------------------------------------------------------------
+def part_kind(part: Part) -> str:
+    if isinstance(part, Week):
+        return PartKind.WEEK
+    if isinstance(part, Lesson):
+        return PartKind.LESSON
+    return PartKind.QUIZ
+
+
+def part_snapshot(part: Part) -> dict[str, Any]:
+    return {name: getattr(part, name) for name in SNAPSHOT_FIELDS[part_kind(part)]}
+
+
+def part_edit(*, part: Part, changes: dict[str, Any], actor: User, note: str = "") -> PartRevision | None:
+    """Change a week, lesson or quiz in place, keeping the replaced version as a revision.
+
+    Returns the revision, or None when nothing changed. A requester's own edit is screened like generated
+    text, since only a moderator's word is trusted.
+    """
+    cleaned = part_changes_clean(kind=part_kind(part), changes=changes)
+    with transaction.atomic():
+        locked = type(part).objects.select_for_update().get(pk=part.pk)
+        if all(getattr(locked, name) == value for name, value in cleaned.items()):
+            return None
+        revision = part_replace(
+            part=locked, content=cleaned, actor=actor, cause=PartRevision.Cause.EDIT, note=note
+        )
+    _copy_part_fields(locked, part)
+    if not actor.is_staff:
+        part_screen_and_hold(part=part)
+    return revision
+
+
+def revision_restore(*, revision: PartRevision, actor: User) -> PartRevision:
+    """Bring back an earlier version; the version it replaces becomes a revision in turn."""
+    part = revision.week or revision.lesson or revision.quiz
+    assert part is not None  # the revision_points_at_its_part constraint guarantees one
+    content = {
+        name: revision.content[name] for name in SNAPSHOT_FIELDS[revision.kind] if name in revision.content
+    }
+    with transaction.atomic():
+        locked = type(part).objects.select_for_update().get(pk=part.pk)
+        restored = part_replace(
+            part=locked,
+            content=content,
+            actor=actor,
+            cause=PartRevision.Cause.RESTORE,
+            note=f"Restored the version of {timezone.localtime(revision.created_at):%Y-%m-%d %H:%M}.",
+        )
+    _copy_part_fields(locked, part)
+    return restored
+
+
+def part_replace(
+    *,
+    part: Part,
+    content: dict[str, Any],
+    actor: User | None,
+    cause: str,
+    note: str = "",
+    instruction: str = "",
+) -> PartRevision:
+    """Keep the current version as a revision, write `content` into the (locked) row, and audit it.
+
+    Shared by edits, restores and regeneration. A part written this way counts as written, so a
+    moderator can rescue a part whose generation failed.
+    """
+    kind = part_kind(part)
+    revision = PartRevision.objects.create(
+        course_id=part.course_id,
+        kind=kind,
+        **{kind: part},
+        content=part_snapshot(part),
+        cause=cause,
+        instruction=instruction,
+        author=actor,
+    )
+    for name, value in content.items():
+        setattr(part, name, value)
+    fields = set(content)
+    if isinstance(part, Lesson):
+        part.body_html = markdown_to_safe_html(part.body)
+        fields.add("body_html")
+    if isinstance(part, Lesson | Quiz) and part.status != PartStatus.WRITTEN:
+        part.status, part.failure_reason, part.written_at = PartStatus.WRITTEN, "", timezone.now()
+        fields.update({"status", "failure_reason", "written_at"})
+    part.save(update_fields=sorted(fields))
+    Course.objects.filter(pk=part.course_id).update(content_version=F("content_version") + 1)
+    action = CAUSE_ACTIONS[cause]
+    reason = " ".join(
+        filter(None, [f"{revision.get_kind_display()} “{_part_label(part)}”.", note, instruction])
+    )
+    audit_record(course=part.course, actor=actor, action=action, reason=reason, revision=revision)
+    return revision
+
+
+def _part_label(part: Part) -> str:
+    if isinstance(part, Quiz):
+        return f"quiz of week {part.week.number}"
+    return part.title
+
+
+def _copy_part_fields(source: Part, target: Part) -> None:
+    for name in (*SNAPSHOT_FIELDS[part_kind(source)], "body_html", "status", "failure_reason", "written_at"):
+        if hasattr(source, name):
+            setattr(target, name, getattr(source, name))
+
+
+def part_changes_clean(*, kind: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Check the fields a person changed; raise ModerationError with a message they can act on."""
+    unknown = set(changes) - set(EDITABLE_FIELDS[kind])
+    if unknown:
+        raise ModerationError(f"These fields cannot be edited: {', '.join(sorted(unknown))}.")
+    cleaned = dict(changes)
+    if "title" in cleaned:
+        cleaned["title"] = str(cleaned["title"]).strip()
+        if not cleaned["title"] or len(cleaned["title"]) > 300:
+            raise ModerationError("A title is needed, of at most 300 characters.")
+    if "body" in cleaned and not str(cleaned["body"]).strip():
+        raise ModerationError("A lesson cannot be empty.")
+    if "objectives" in cleaned:
+        cleaned["objectives"] = [str(line).strip() for line in cleaned["objectives"] if str(line).strip()]
+    if "questions" in cleaned:
+        problems = screening.quiz_findings(cleaned["questions"])
+        if problems:
+            raise ModerationError(problems[0].detail)
+    return cleaned
+
+
+def regeneration_allowed(*, user: User) -> bool:
+    """Requesters regenerate within a daily quota (each costs LLM calls); moderators are not limited."""
+    if user.is_staff:
+        return True
+    since = timezone.now() - timedelta(days=1)
+    done = AuditEntry.objects.filter(actor=user, action=Action.REGENERATE, created_at__gte=since).count()
+    return done < settings.REGENERATIONS_PER_USER_PER_DAY
+
+
+def course_editable_by(*, course: Course, user: User) -> bool:
+    """Moderators edit any course; a requester edits their own course while it is private.
+
+    Once approved (published) or rejected, only moderators change it: only admins publish.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_staff and user.has_perm("courses.change_lesson"):
+        return True
+    private = course.review_state in (Review.PENDING, Review.NEEDS_CHANGES)
+    return private and course.requested_by_id == user.pk
+
+
+# --- Learner reports -----------------------------------------------------------------------------------
+def lesson_report(
+    *,
+    lesson: Lesson,
+    reason: str,
+    comment: str = "",
+    quoted_text: str = "",
+    reporter: User | None = None,
+    reporter_ip: str | None = None,
+    source: str = LessonReport.Source.WEB,
+) -> LessonReport:
+    """Record a learner's report; the same learner reporting the same thing again updates their report."""
+    if reason not in LessonReport.Reason.values:
+        raise ModerationError(REPORT_REASON_INVALID)
+    quote = quoted_text.strip()[:QUOTE_MAX_CHARS] or screening.excerpt(lesson.body)
+    fields = {"comment": comment.strip()[:COMMENT_MAX_CHARS], "quoted_text": quote, "source": source}
+    if reporter is not None:
+        existing = LessonReport.objects.filter(
+            lesson=lesson, reporter=reporter, reason=reason, resolved_at__isnull=True
+        ).first()
+        if existing:
+            for name, value in fields.items():
+                setattr(existing, name, value)
+            existing.save(update_fields=list(fields))
+            return existing
+    return LessonReport.objects.create(
+        lesson=lesson,
+        course_id=lesson.course_id,
+        reporter=reporter,
+        reporter_ip=reporter_ip,
+        reason=reason,
+        **fields,
+    )
+
+
+def report_resolve(*, report: LessonReport, actor: User, note: str = "") -> AuditEntry | None:
+    with transaction.atomic():
+        updated = LessonReport.objects.filter(pk=report.pk, resolved_at__isnull=True).update(
+            resolved_at=timezone.now(), resolved_by=actor
+        )
+        if not updated:
+            return None
+        reason = f"Report “{report.get_reason_display()}” on “{report.lesson.title}”. {note}".strip()
+        return audit_record(course=report.course, actor=actor, action=Action.RESOLVE_REPORT, reason=reason)

@@ -1,0 +1,28 @@
+"""Template helpers for the moderation pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.safestring import SafeString, mark_safe
+
+from courses.rendering import markdown_to_safe_html
+
+register = template.Library()
+
+
+@register.filter
+def safe_markdown(text: str) -> SafeString:
+    """LLM markdown rendered and sanitized (the sanitizer's output is what makes mark_safe correct here)."""
+    return mark_safe(markdown_to_safe_html(text or ""))
+
+
+@register.filter
+def lookup(mapping: dict[Any, Any], key: Any) -> Any:
+    return mapping.get(key, [])
+
+
+@register.simple_tag
+def part_key(kind: str, part_id: int) -> tuple[str, int]:
+    return (kind, part_id)
