@@ -8,6 +8,7 @@ app_name = "courses"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("courses/<uuid:course_id>/", views.detail, name="detail"),
     # Moderation: learners report a lesson from its page or from a signed link in an email.
     path(
         "courses/<uuid:course_id>/lessons/<int:lesson_id>/report/",
