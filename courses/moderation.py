@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from courses import screening
+from courses import costs, screening
 from courses.models import (
     AuditEntry,
     ContentFlag,
@@ -32,6 +32,10 @@ from courses.models import (
     Week,
 )
 from courses.rendering import markdown_to_safe_html
+from courses.services import CourseRequestError
+
+if TYPE_CHECKING:
+    from courses.schemas import CourseOutline
 
 Review = Course.Review
 Action = AuditEntry.Action
@@ -74,8 +78,18 @@ class ModerationError(ValueError):
     """A moderation step that cannot be taken; the message is safe to show the person who tried."""
 
 
-class TopicRefused(ModerationError):
+class TopicRefused(CourseRequestError):
     """Screening refused a requested topic; nothing was generated or spent."""
+
+    def __init__(self) -> None:
+        super().__init__("topic", TOPIC_REFUSED_MESSAGE)
+
+
+class SpendCapReached(CourseRequestError):
+    """Today's LLM budget is spent; no new generation starts until tomorrow."""
+
+    def __init__(self) -> None:
+        super().__init__("__all__", costs.SPEND_CAP_MESSAGE)
 
 
 # --- Review transitions --------------------------------------------------------------------------------
@@ -206,21 +220,31 @@ def audit_record(
 
 
 # --- Screening: refused topics and held courses --------------------------------------------------------
-def topic_admit(
-    *, topic: str, language: str = "", user: User | None = None, requester_ip: str | None = None
+def course_request_admit(
+    *, topic: str, language: str = "", user: User | None = None, ip: str | None = None
 ) -> screening.ScreeningResult:
-    """Screen a requested topic before any generation spend; refuse it (and log it for admins) if flagged."""
+    """The gates before any generation spend, called by `course_request` once no approved course fits:
+    the daily budget (SpendCapReached), then the topic's screening (TopicRefused, logged for admins)."""
+    if costs.spend_cap_reached():
+        raise SpendCapReached()
+    return topic_admit(topic=topic, language=language, user=user, ip=ip)
+
+
+def topic_admit(
+    *, topic: str, language: str = "", user: User | None = None, ip: str | None = None
+) -> screening.ScreeningResult:
+    """Screen a requested topic; refuse it (and keep it as a RefusedTopic for admins) if flagged."""
     result = screening.topic_screen(topic=topic)
     if result.flagged:
         RefusedTopic.objects.create(
             topic=topic,
             language=language,
             requested_by=user if user and user.is_authenticated else None,
-            requester_ip=requester_ip,
+            requester_ip=ip,
             source=result.moderated_by,
             categories=result.categories or sorted({finding.code for finding in result.findings}),
         )
-        raise TopicRefused(TOPIC_REFUSED_MESSAGE)
+        raise TopicRefused()
     return result
 
 
@@ -232,25 +256,41 @@ def part_screen_and_hold(*, part: Course | Part) -> screening.ScreeningResult:
     return result
 
 
+def outline_screen_and_hold(*, course: Course, outline: CourseOutline) -> screening.ScreeningResult:
+    """Screen an outline before it is stored, so a flagged course is held before any of it can be read."""
+    result = screening.outline_screen(course=course, outline=outline)
+    if result.flagged:
+        course_hold(part=course, findings=result.findings)
+    return result
+
+
 def course_hold(*, part: Course | Part, findings: Iterable[screening.Finding]) -> list[ContentFlag]:
     """Record what screening found and hide the course (from the catalogue and email) until reviewed."""
     course = part if isinstance(part, Course) else part.course
     kind = PartKind.OUTLINE if isinstance(part, Course) else part_kind(part)
+    target = {kind: part} if kind != PartKind.OUTLINE else {}
     with transaction.atomic():
         locked = _lock(course)
+        # A part screened twice (a redelivered task) must not list the same finding twice.
+        known = set(
+            ContentFlag.objects.filter(
+                course=locked, part_kind=kind, resolved_at__isnull=True, **target
+            ).values_list("code", "detail")
+        )
         flags = ContentFlag.objects.bulk_create(
             ContentFlag(
                 course=locked,
                 part_kind=kind,
-                **({kind: part} if kind != PartKind.OUTLINE else {}),
+                **target,
                 source=finding.source,
                 code=finding.code,
                 detail=finding.detail,
                 excerpt=finding.excerpt,
             )
             for finding in findings
+            if (finding.code, finding.detail) not in known
         )
-        if not locked.held_for_review:
+        if flags and not locked.held_for_review:
             # An approved course leaves the catalogue: a moderator must approve it again.
             to_state = Review.PENDING if locked.review_state == Review.APPROVED else locked.review_state
             summary = "; ".join(f"{flag.get_part_kind_display()}: {flag.detail}" for flag in flags)

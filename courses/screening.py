@@ -14,13 +14,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from courses import llm
 from courses.models import ContentFlag, Course, Lesson, Quiz, Week
+
+if TYPE_CHECKING:
+    from courses.schemas import CourseOutline
 
 logger = logging.getLogger(__name__)
 
@@ -90,26 +94,24 @@ def moderate_texts(*, texts: list[str], course: Course | None) -> ScreeningResul
     texts = [text for text in texts if text.strip()]
     if not texts:
         return ScreeningResult(moderated_by=_default_moderator(), note=_default_note())
-    if settings.OPENAI_API_KEY:
-        try:
-            return _moderate_with_openai(texts=texts, course=course)
-        except Exception:  # a moderation outage must not block screening: fall back to the local rules
-            logger.exception("OpenAI moderation failed; screening with the local rules")
-            return _moderate_locally(texts, note=OPENAI_DOWN_NOTE)
-    return _moderate_locally(texts, note=LOCAL_RULES_NOTE)
+    if llm.is_offline():
+        return _moderate_locally(texts, note=LOCAL_RULES_NOTE)
+    try:
+        return _moderate_with_openai(texts=texts, course=course)
+    except llm.LLMError as error:  # an outage of the moderation endpoint must not stop screening
+        logger.warning("OpenAI moderation failed (%s); screening with the local rules", error)
+        return _moderate_locally(texts, note=OPENAI_DOWN_NOTE)
 
 
 def _default_moderator() -> str:
-    return Source.OPENAI if settings.OPENAI_API_KEY else Source.LOCAL_RULES
+    return Source.LOCAL_RULES if llm.is_offline() else Source.OPENAI
 
 
 def _default_note() -> str:
-    return OPENAI_NOTE if settings.OPENAI_API_KEY else LOCAL_RULES_NOTE
+    return LOCAL_RULES_NOTE if llm.is_offline() else OPENAI_NOTE
 
 
 def _moderate_with_openai(*, texts: list[str], course: Course | None) -> ScreeningResult:
-    from courses import llm  # the one module that talks to OpenAI
-
     findings = []
     for text, result in zip(texts, llm.moderate(inputs=texts, course=course), strict=True):
         if result.flagged:
@@ -126,12 +128,8 @@ def _moderate_with_openai(*, texts: list[str], course: Course | None) -> Screeni
     return ScreeningResult(findings=findings, moderated_by=Source.OPENAI, note=OPENAI_NOTE)
 
 
-def _flagged_categories(result: Any) -> list[str]:
-    """The categories of a moderation result, whether given as a list of names or a name → bool mapping."""
-    categories = getattr(result, "categories", None) or []
-    if isinstance(categories, dict):
-        return sorted(name for name, flagged in categories.items() if flagged)
-    return sorted(str(name) for name in categories)
+def _flagged_categories(result: llm.ModerationResult) -> list[str]:
+    return sorted(result.categories)
 
 
 def _moderate_locally(texts: list[str], *, note: str) -> ScreeningResult:
@@ -305,6 +303,29 @@ def part_screen(*, part: Course | Week | Lesson | Quiz) -> ScreeningResult:
     for text in texts:
         findings.extend(chatter_findings(text))
     result = moderate_texts(texts=["\n\n".join(texts)], course=course)
+    return ScreeningResult(
+        findings=[*result.findings, *findings], moderated_by=result.moderated_by, note=result.note
+    )
+
+
+def outline_screen(*, course: Course, outline: CourseOutline) -> ScreeningResult:
+    """Screen an outline as the LLM returned it, before it is stored: the course's header and every week.
+
+    One moderation call covers it all (one input per week); findings about a week say which week.
+    """
+    header = [outline.title, outline.description, outline.audience]
+    sections: list[tuple[str, list[str], list[str]]] = [("Course", header, [])]
+    for number, week in enumerate(outline.weeks, start=1):
+        texts = [week.title, week.overview, *week.objectives]
+        texts += [f"{reading.title} {reading.note}" for reading in week.reading_list]
+        texts += [f"{lesson.title}: {lesson.summary}" for lesson in week.lessons]
+        sections.append((f"Week {number}", texts, [reading.url for reading in week.reading_list]))
+    findings: list[Finding] = []
+    for label, texts, urls in sections:
+        found = [finding for text in texts for finding in chatter_findings(text)]
+        found += link_findings("\n".join(texts)) + link_findings(" ".join(f"<{url}>" for url in urls if url))
+        findings += [replace(finding, detail=f"{label}: {finding.detail}") for finding in found]
+    result = moderate_texts(texts=["\n".join(texts) for _, texts, _ in sections], course=course)
     return ScreeningResult(
         findings=[*result.findings, *findings], moderated_by=result.moderated_by, note=result.note
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import ModuleType
 from typing import Any
 from uuid import UUID
 
@@ -89,6 +90,8 @@ def course_request(
         existing = selectors.course_reusable(topic_key=key, language=language, weeks=weeks)
         if existing is not None:
             return CourseRequestResult(course=existing, reused=True)
+    # Before any generation spend: the daily budget, then screening of the topic (courses.moderation).
+    moderation().course_request_admit(topic=clean_topic, language=language, user=user, ip=ip)
     course = Course.objects.create(
         topic=clean_topic,
         topic_key=key,
@@ -182,6 +185,8 @@ def course_outline_write(*, course_id: UUID) -> None:
         )
         logger.warning("Outline of course %s failed: %s", course_id, error)
         return
+    # Screened before it is stored, so a flagged course is held before any part of it can be read.
+    moderation().outline_screen_and_hold(course=course, outline=outline)
     try:
         _outline_store(course_id, outline)
     except IntegrityError:
@@ -247,7 +252,8 @@ def lesson_write(*, lesson_id: int) -> None:
     except llm.LLMError as error:
         _part_fail(Lesson, lesson_id, claimed_at, error)
     else:
-        body = draft.body_markdown
+        lesson.body = body = draft.body_markdown
+        moderation().part_screen_and_hold(part=lesson)  # before storing: held before it can be read
         _part_store(Lesson, lesson_id, claimed_at, body=body, body_html=markdown_to_safe_html(body))
     course_finish(course_id=course.id)
 
@@ -275,6 +281,8 @@ def quiz_write(*, quiz_id: int) -> None:
             }
             for question in draft.questions
         ]
+        quiz.questions = questions
+        moderation().part_screen_and_hold(part=quiz)  # before storing: held before it can be read
         _part_store(Quiz, quiz_id, claimed_at, questions=questions)
     course_finish(course_id=course.id)
 
@@ -397,6 +405,13 @@ def _sweep_parts(now: datetime, stale_courses: list[UUID]) -> int:
 # --------------------------------------------------------------------------------------------------------
 # Queuing (after the transaction that made the work visible has committed)
 # --------------------------------------------------------------------------------------------------------
+
+
+def moderation() -> ModuleType:
+    """`courses.moderation`, which imports this module: screening and the spend cap are its to decide."""
+    from courses import moderation
+
+    return moderation
 
 
 def _enqueue_outline(course_id: UUID) -> None:
