@@ -46,7 +46,9 @@ def test_a_course_is_written_from_topic_to_ready(fake_openai: FakeOpenAI) -> Non
 
     assert course.status == Course.Status.READY
     assert course.ready_at is not None
-    assert course.title and course.description and course.audience
+    assert course.title
+    assert course.description
+    assert course.audience
     assert course.generator == "fake-model"
     weeks = list(course.weeks.order_by("number"))
     assert [week.number for week in weeks] == [1, 2, 3, 4]

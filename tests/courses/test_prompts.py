@@ -49,7 +49,7 @@ def test_the_topic_is_only_in_a_user_message_between_markers() -> None:
     assert user["content"].count("TOPIC>>>") == 1  # the topic cannot close the quote early
 
 
-@pytest.mark.parametrize("language,name", [("fr", "Français"), ("ja", "日本語"), ("en", "English")])
+@pytest.mark.parametrize(("language", "name"), [("fr", "Français"), ("ja", "日本語"), ("en", "English")])
 def test_every_prompt_names_the_course_language(language: str, name: str) -> None:
     outline = outline_dict()
     every_prompt = [
