@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -275,7 +276,7 @@ def course_hold(*, part: Course | Part, findings: Iterable[screening.Finding]) -
         known = set(
             ContentFlag.objects.filter(
                 course=locked, part_kind=kind, resolved_at__isnull=True, **target
-            ).values_list("code", "detail")
+            ).values_list("code", "detail", "excerpt")
         )
         flags = ContentFlag.objects.bulk_create(
             ContentFlag(
@@ -288,7 +289,7 @@ def course_hold(*, part: Course | Part, findings: Iterable[screening.Finding]) -
                 excerpt=finding.excerpt,
             )
             for finding in findings
-            if (finding.code, finding.detail) not in known
+            if (finding.code, finding.detail, finding.excerpt) not in known
         )
         if flags and not locked.held_for_review:
             # An approved course leaves the catalogue: a moderator must approve it again.
@@ -494,3 +495,29 @@ def report_resolve(*, report: LessonReport, actor: User, note: str = "") -> Audi
             return None
         reason = f"Report “{report.get_reason_display()}” on “{report.lesson.title}”. {note}".strip()
         return audit_record(course=report.course, actor=actor, action=Action.RESOLVE_REPORT, reason=reason)
+
+
+# --- Roles ---------------------------------------------------------------------------------------------
+MODERATORS_GROUP = "moderators"
+# Work the queue, edit and regenerate parts, read revisions, reports and refused topics. Superusers have
+# every permission; the cost dashboard is theirs alone. (The 0003 migration creates the group with these.)
+MODERATOR_PERMISSIONS = (
+    "view_course", "moderate_course",
+    "view_week", "change_week", "view_lesson", "change_lesson", "view_quiz", "change_quiz",
+    "view_partrevision", "view_auditentry", "view_contentflag",
+    "view_lessonreport", "change_lessonreport", "view_refusedtopic",
+)  # fmt: skip
+
+
+def moderator_grant(*, user: User) -> Group:
+    """Make `user` a moderator: staff (to reach the admin) and in the "moderators" group."""
+    group, _ = Group.objects.get_or_create(name=MODERATORS_GROUP)
+    permissions = Permission.objects.filter(
+        content_type__app_label="courses", codename__in=MODERATOR_PERMISSIONS
+    )
+    group.permissions.add(*permissions)
+    user.groups.add(group)
+    if not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    return group

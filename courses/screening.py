@@ -32,6 +32,8 @@ LOCAL_RULES_NOTE = "Screened offline by Semester's small local rule set, not by 
 OPENAI_NOTE = "Screened by OpenAI's moderation model."
 OPENAI_DOWN_NOTE = "OpenAI's moderation model did not answer, so Semester's local rule set screened this."
 EXCERPT_CHARS = 300
+PASSAGE_CHARS = 1500  # a part is moderated in passages of about this size…
+MAX_PASSAGES = 16  # …and in at most this many, all in one call
 
 Source = ContentFlag.Source
 
@@ -120,7 +122,7 @@ def _moderate_with_openai(*, texts: list[str], course: Course | None) -> Screeni
                 Finding(
                     code="moderation",
                     detail=f"OpenAI moderation flagged it ({', '.join(categories) or 'no category given'}).",
-                    excerpt=excerpt(text),
+                    excerpt=passage_excerpt(text),
                     source=Source.OPENAI,
                     categories=categories,
                 )
@@ -141,7 +143,7 @@ def _moderate_locally(texts: list[str], *, note: str) -> ScreeningResult:
                 Finding(
                     code="moderation",
                     detail=f"The local rule set flagged it ({', '.join(categories)}).",
-                    excerpt=excerpt(text),
+                    excerpt=passage_excerpt(text),
                     source=Source.LOCAL_RULES,
                     categories=categories,
                 )
@@ -191,6 +193,11 @@ HTML_LINK = re.compile(r"""\b(?:href|src)\s*=\s*["']?([^"'\s>]+)""", re.IGNORECA
 FENCE = re.compile(r"^\s{0,3}(```|~~~)", re.MULTILINE)
 NOT_A_PARAGRAPH = re.compile(r"^\s*(?:#|\||>|[-*+]\s|\d+[.)]\s|```|~~~|<)")
 UNFINISHED_ENDING = re.compile(r"[\w,;:(\-–—]$")
+
+
+def passage_excerpt(text: str) -> str:
+    """A flagged passage whole (a moderation model does not say where in it the problem is), within reason."""
+    return text if len(text) <= PASSAGE_CHARS * 2 else text[: PASSAGE_CHARS * 2] + "…"
 
 
 def excerpt(text: str, start: int = 0) -> str:
@@ -302,7 +309,7 @@ def part_screen(*, part: Course | Week | Lesson | Quiz) -> ScreeningResult:
     findings = part_check(part)
     for text in texts:
         findings.extend(chatter_findings(text))
-    result = moderate_texts(texts=["\n\n".join(texts)], course=course)
+    result = moderate_texts(texts=passages(texts), course=course)
     return ScreeningResult(
         findings=[*result.findings, *findings], moderated_by=result.moderated_by, note=result.note
     )
@@ -329,6 +336,20 @@ def outline_screen(*, course: Course, outline: CourseOutline) -> ScreeningResult
     return ScreeningResult(
         findings=[*result.findings, *findings], moderated_by=result.moderated_by, note=result.note
     )
+
+
+def passages(texts: list[str], *, size: int = PASSAGE_CHARS, most: int = MAX_PASSAGES) -> list[str]:
+    """Texts cut into passages of whole paragraphs, each judged on its own by one moderation call, so a
+    flag points at the passage that earned it; long parts get longer passages rather than more of them."""
+    paragraphs = [p.strip() for text in texts for p in re.split(r"\n\s*\n", text) if p.strip()]
+    size = max(size, sum(map(len, paragraphs)) // most + 1)
+    chunks: list[str] = []
+    for paragraph in paragraphs:
+        if chunks and len(chunks[-1]) + len(paragraph) + 2 <= size:
+            chunks[-1] += "\n\n" + paragraph
+        else:
+            chunks.append(paragraph)
+    return chunks
 
 
 def part_texts(part: Course | Week | Lesson | Quiz) -> list[str]:

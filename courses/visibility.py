@@ -3,7 +3,7 @@
 - Public (the catalogue, search, featured lists): written (READY) and APPROVED by a moderator, and not held.
 - Held for review (screening flagged a part): hidden from everyone but staff and never emailed; its requester
   is told it is being reviewed.
-- Rejected: hidden from everyone but staff and never emailed; its requester is shown the moderator's reason.
+- Rejected: never emailed, and hidden from everyone but staff and its requester, who is shown the reason.
 - Otherwise (pending review, needs changes): private to whoever holds its unguessable link, and emailable.
 """
 
@@ -53,9 +53,22 @@ def course_is_staff_visible(user: User | AnonymousUser | Any) -> bool:
     return bool(getattr(user, "is_staff", False) and getattr(user, "is_active", False))
 
 
-def course_visible_to(course: Course, user: User | AnonymousUser | Any) -> bool:
-    """May this visitor read the course's lessons? Staff always; others unless it is withheld."""
-    return course_is_staff_visible(user) or not course_is_withheld(course)
+def course_visible_to(
+    course: Course, user: User | AnonymousUser | Any, *, is_requester: bool | None = None
+) -> bool:
+    """May this visitor read the course's lessons?
+
+    Staff always. A held course nobody else (its content is what is in question). A rejected course only its
+    requester. Anything else whoever holds the link. `is_requester` lets the website pass what it knows
+    (e.g. an anonymous visitor's session); by default the signed-in user is compared with the requester.
+    """
+    if course_is_staff_visible(user):
+        return True
+    if course.held_for_review:
+        return False
+    if course.review_state == Course.Review.REJECTED:
+        return course_is_requester(course, user) if is_requester is None else is_requester
+    return True
 
 
 def course_is_requester(course: Course, user: User | AnonymousUser | Any) -> bool:
