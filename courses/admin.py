@@ -225,10 +225,10 @@ class CourseAdmin(admin.ModelAdmin):
     change_form_template = "admin/courses/course/change_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Course]:
+        # Annotated before ordering: the queue is ordered by one of these annotations.
         return (
-            super()
-            .get_queryset(request)
-            .annotate(**queue_annotations())
+            Course.objects.annotate(**queue_annotations())
+            .order_by(*self.get_ordering(request))
             .select_related("requested_by")
             .prefetch_related(
                 Prefetch("flags", ContentFlag.objects.filter(resolved_at__isnull=True), to_attr="open_flags"),

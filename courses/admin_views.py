@@ -24,11 +24,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from courses import costs, moderation
+from courses import costs, moderation, regeneration
 from courses.admin_forms import (
     LessonForm,
     QuizNoteForm,
     ReasonForm,
+    RegenerateForm,
     WeekForm,
     formset_questions,
     question_formset,
@@ -42,6 +43,10 @@ PART_MODELS: dict[str, type[Week] | type[Lesson] | type[Quiz]] = {
     PartKind.QUIZ: Quiz,
 }
 PREVIEW_MAX_CHARS = 200_000
+REGENERATING_MESSAGE = (
+    "Regenerating {count} part(s). The earlier versions are kept in each part's history; "
+    "reload the page to see the new text."
+)
 DASHBOARD_DAYS = 30
 
 
@@ -59,6 +64,7 @@ def routes(model_admin: ModelAdmin[Any]) -> list[tuple[str, Callable[..., HttpRe
         ("lesson/<int:part_id>/edit/", lesson_edit, "lesson_edit"),
         ("quiz/<int:part_id>/edit/", quiz_edit, "quiz_edit"),
         ("<str:kind>/<int:part_id>/history/", part_history, "part_history"),
+        ("<str:kind>/<int:part_id>/regenerate/", part_regenerate, "part_regenerate"),
         ("revision/<int:revision_id>/restore/", revision_restore, "revision_restore"),
         ("report/<int:report_id>/resolve/", report_resolve, "report_resolve"),
         ("preview/", markdown_preview, "markdown_preview"),
@@ -176,6 +182,7 @@ def course_content(request: HttpRequest, course_id: str) -> HttpResponse:
         flags=dict(flags),
         outline_flags=flags.get((PartKind.OUTLINE, None), []),
         reports=dict(reports),
+        regenerate_form=RegenerateForm(),
         can_moderate=request.user.has_perm("courses.moderate_course"),
     )
     return TemplateResponse(request, "admin/courses/course_content.html", context)
@@ -250,6 +257,8 @@ def _edit_page(request: HttpRequest, part: Any, form: Any, *, title: str, **extr
         preview_url=reverse("admin:courses_markdown_preview"),
         history_url=reverse("admin:courses_part_history", args=[kind, part.pk]),
         content_url=_content_url(part),
+        regenerate_url=reverse("admin:courses_part_regenerate", args=[kind, part.pk]),
+        regenerate_form=RegenerateForm(),
         **extra,
     )
     template = "admin/courses/quiz_edit.html" if kind == PartKind.QUIZ else "admin/courses/part_edit.html"
@@ -279,6 +288,23 @@ def part_history(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
         content_url=_content_url(part),
     )
     return TemplateResponse(request, "admin/courses/part_history.html", context)
+
+
+@require_POST
+def part_regenerate(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
+    """Write a week (its lessons and quiz), a lesson or a quiz again, with an optional instruction."""
+    if kind not in PART_MODELS:
+        raise Http404
+    part = _editable(request, kind, part_id)
+    form = RegenerateForm(request.POST)
+    instruction = form.cleaned_data["instruction"] if form.is_valid() else ""
+    try:
+        count = regeneration.part_regenerate_request(part=part, actor=staff(request), instruction=instruction)
+    except moderation.ModerationError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, REGENERATING_MESSAGE.format(count=count))
+    return _back(request, _content_url(part))
 
 
 @require_POST

@@ -93,9 +93,9 @@ class Day:
     courses: int
     calls: int
     failures: int
-    prompt_tokens: int
-    cached_tokens: int
-    completion_tokens: int
+    tokens_in: int  # prompt tokens, cached ones included
+    tokens_cached: int
+    tokens_out: int
     cost: float
 
 
@@ -119,9 +119,9 @@ def dashboard_days(*, days: int = 30) -> list[Day]:
     empty = {
         "calls": 0,
         "failures": 0,
-        "prompt_tokens": 0,
-        "cached_tokens": 0,
-        "completion_tokens": 0,
+        "tokens_in": 0,
+        "tokens_cached": 0,
+        "tokens_out": 0,
         "cost": 0.0,
     }
     return [
@@ -134,9 +134,10 @@ def _call_totals(prefix: str = "") -> dict[str, Any]:
     return {
         "calls": Count(f"{prefix}id"),
         "failures": Count(f"{prefix}id", filter=~Q(**{f"{prefix}outcome": LLMCall.Outcome.OK})),
-        "prompt_tokens": Coalesce(Sum(f"{prefix}prompt_tokens"), 0),
-        "cached_tokens": Coalesce(Sum(f"{prefix}cached_tokens"), 0),
-        "completion_tokens": Coalesce(Sum(f"{prefix}completion_tokens"), 0),
+        # Named apart from the fields they sum, so the cost expression still reads the fields.
+        "tokens_in": Coalesce(Sum(f"{prefix}prompt_tokens"), 0),
+        "tokens_cached": Coalesce(Sum(f"{prefix}cached_tokens"), 0),
+        "tokens_out": Coalesce(Sum(f"{prefix}completion_tokens"), 0),
         "cost": Coalesce(Sum(cost_expression(prefix)), Value(0.0), output_field=FloatField()),
     }
 

@@ -282,6 +282,7 @@ class AuditEntry(models.Model):
         RELEASE = "release", "Released from hold"
         EDIT = "edit", "Edited"
         REGENERATE = "regenerate", "Regenerated"
+        REGENERATE_FAILED = "regen_failed", "Regeneration failed"
         RESTORE = "restore", "Restored a revision"
         RESOLVE_REPORT = "resolve_report", "Resolved a report"
 

@@ -233,6 +233,8 @@ CELERY_TASK_ROUTES = {
     "courses.tasks.render_*": {"queue": "cpu"},
     "delivery.tasks.send_*": {"queue": "mail"},
 }
+# Task modules beyond each app's tasks.py: moderation's regeneration (routed to "llm" by its name).
+CELERY_IMPORTS = ("courses.moderation_tasks",)
 CELERY_BEAT_SCHEDULE = {
     # Every minute: find courses whose worker died mid-generation and queue their missing parts again.
     "sweep-stale-courses": {"task": "courses.tasks.sweep_stale_courses", "schedule": 60.0},
