@@ -80,8 +80,12 @@ def queue_annotations() -> dict[str, Any]:
         .values("total")
     )
     pending_since = Case(
+        # A held course waits from its first open flag, even if it was written long ago.
         When(
-            review_state=Review.PENDING, status=Course.Status.READY, then=Coalesce("ready_at", "created_at")
+            review_state=Review.PENDING,
+            status=Course.Status.READY,
+            held_for_review=False,
+            then=Coalesce("ready_at", "created_at"),
         ),
         default=Value(NEVER),
         output_field=DateTimeField(),
