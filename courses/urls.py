@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from courses import report_views, views
+from courses import edit_views, report_views, views
 
 app_name = "courses"
 
@@ -16,4 +16,14 @@ urlpatterns = [
         name="lesson_report",
     ),
     path("report/<str:token>/", report_views.lesson_report_from_email, name="lesson_report_email"),
+    # Moderation: requesters fix their own private course (edit a lesson, regenerate a part).
+    path(
+        "courses/<uuid:course_id>/lessons/<int:lesson_id>/edit/", edit_views.lesson_edit, name="lesson_edit"
+    ),
+    path(
+        "courses/<uuid:course_id>/<str:kind>/<int:part_id>/regenerate/",
+        edit_views.part_regenerate,
+        name="part_regenerate",
+    ),
+    path("preview/", edit_views.markdown_preview, name="markdown_preview"),
 ]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from courses import moderation
 from courses.models import AuditEntry, Course, Lesson, PartRevision, PartStatus, Quiz, Week
@@ -177,3 +181,55 @@ def test_who_may_edit_a_course() -> None:
     for state in (Course.Review.APPROVED, Course.Review.REJECTED):
         course.review_state = state
         assert not moderation.course_editable_by(course=course, user=requester), state
+
+
+# --- The requester's own pages ---------------------------------------------------------------------------
+def test_a_requester_edits_their_lesson_on_the_website(client: Client, offline: None) -> None:
+    requester = UserFactory()
+    course = written_course(weeks=1, lessons_per_week=1, requested_by=requester)
+    lesson = Lesson.objects.get(course=course)
+    url = reverse("courses:lesson_edit", args=[course.pk, lesson.pk])
+    client.force_login(requester)
+
+    assert 'data-preview-url="/preview/"' in client.get(url).content.decode()
+    response = client.post(url, {"title": "Mine", "body": NEW_BODY, "note": ""})
+
+    assert response.status_code == 302
+    lesson.refresh_from_db()
+    assert lesson.title == "Mine"
+    assert PartRevision.objects.get(lesson=lesson).author == requester
+    preview = client.post(reverse("courses:markdown_preview"), {"text": "**bold** <script>x</script>"})
+    assert preview.content.decode().startswith("<p><strong>bold</strong>")
+    assert "<script" not in preview.content.decode()
+
+
+def test_a_requester_regenerates_a_part_from_the_website(
+    client: Client, offline: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    requester = UserFactory()
+    course = written_course(
+        weeks=4, lessons_per_week=3, requested_by=requester
+    )  # as the offline writer needs
+    quiz = Quiz.objects.get(course=course, week__number=2)
+    client.force_login(requester)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("courses:part_regenerate", args=[course.pk, "quiz", quiz.pk]), {"instruction": "harder"}
+        )
+
+    assert PartRevision.objects.get(quiz=quiz).instruction == "harder"
+
+
+def test_nobody_else_edits_or_regenerates_a_requesters_course(client: Client) -> None:
+    course = written_course(weeks=1, lessons_per_week=1, requested_by=UserFactory())
+    lesson = Lesson.objects.get(course=course)
+    edit = reverse("courses:lesson_edit", args=[course.pk, lesson.pk])
+    regenerate = reverse("courses:part_regenerate", args=[course.pk, "lesson", lesson.pk])
+
+    assert client.get(edit).status_code == 302  # anonymous: to sign in
+    assert client.post(reverse("courses:markdown_preview"), {"text": "x"}).status_code == 302
+    client.force_login(UserFactory())
+    assert client.get(edit).status_code == 403
+    assert client.post(regenerate).status_code == 403
+    assert not PartRevision.objects.exists()
