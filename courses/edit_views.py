@@ -59,9 +59,8 @@ def part_regenerate(request: HttpRequest, course_id: str, kind: str, part_id: in
     course, user = _editable_course(request, course_id)
     if kind not in PARTS:
         raise Http404
-    part: Week | Lesson | Quiz = get_object_or_404(
-        PARTS[kind].objects.select_related("course"), pk=part_id, course=course
-    )
+    found = get_object_or_404(PARTS[kind].objects.select_related("course"), pk=part_id, course=course)
+    part = cast(Week | Lesson | Quiz, found)
     form = RegenerateForm(request.POST)
     instruction = form.cleaned_data["instruction"] if form.is_valid() else ""
     try:
