@@ -183,17 +183,7 @@ class LessonReportInline(admin.TabularInline):
 
 @admin.register(Course)
 class CourseAdmin(admin.ModelAdmin):
-    list_display = (
-        "title_link",
-        "waiting",
-        "why",
-        "requester",
-        "cost_usd",
-        "status",
-        "review_state",
-        "featured",
-        "one_click",
-    )
+    list_display = ("title_link", "one_click", "why", "waiting", "requester", "cost_usd", "state")
     list_display_links = None
     list_filter = (QueueFilter, "status", "review_state", "held_for_review", "featured", "language")
     search_fields = ("title", "topic", "requested_by__email")
@@ -282,6 +272,19 @@ class CourseAdmin(admin.ModelAdmin):
         if not reasons and course.review_state == Review.PENDING and course.is_ready:
             reasons = [("New", "Written, not yet reviewed")]
         return format_html_join("", "<div><strong>{}</strong> {}</div>", reasons[:6]) or "—"
+
+    @admin.display(description="state", ordering="review_state")
+    def state(self, course: Course) -> str:
+        parts = [course.get_status_display(), course.get_review_state_display()]
+        parts += ["held for review"] * course.held_for_review + ["featured"] * course.featured
+        return " · ".join(parts)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        waiting = request.GET.get(QueueFilter.parameter_name, "waiting") == "waiting"
+        title = "Moderation queue: what waits, oldest first" if waiting else "All courses"
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
     @admin.display(description="requester", ordering="requested_by__email")
     def requester(self, course: Course) -> str:

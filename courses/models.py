@@ -307,7 +307,7 @@ class AuditEntry(models.Model):
         indexes = [models.Index(fields=("course", "-created_at"), name="audit_course_idx")]
 
     def __str__(self) -> str:
-        return f"{self.actor_label} {self.get_action_display().lower()} {self.course_id}"
+        return f"{self.actor_label}: {self.get_action_display().lower()}"
 
 
 class ContentFlag(models.Model):
