@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +14,6 @@ from django.utils import timezone
 from courses import services, tasks
 from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz, Week
 from courses.signals import course_ready
-from school.celery import app
 from tests.factories import written_course
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -29,16 +27,6 @@ def request_course(weeks: int = 4, language: str = "en", topic: str = "Roman aqu
 
 def parts_count(course: Course) -> int:
     return course.lessons.count() + course.quizzes.count()
-
-
-@pytest.fixture
-def queued_only() -> Iterator[None]:
-    """Tasks go to the (real) broker and no worker takes them, so the test runs each one by hand."""
-    app.conf.task_always_eager = False
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = True
 
 
 def test_a_course_is_written_from_topic_to_ready(fake_openai: FakeOpenAI) -> None:
