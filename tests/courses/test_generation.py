@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from django.db import connections
 from django.utils import timezone
 
-from courses import services, tasks
+from courses import llm, prompts, selectors, services, tasks
 from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz, Week
 from courses.signals import course_ready
 from tests.factories import written_course
@@ -54,6 +54,9 @@ def test_a_course_is_written_from_topic_to_ready(fake_openai: FakeOpenAI) -> Non
         assert all(0 <= question["answer"] < len(question["options"]) for question in quiz.questions)
     assert LLMCall.objects.filter(course=course, outcome="ok").count() == 1 + parts_count(course)
     assert len(fake_openai.calls()) == 1 + parts_count(course)
+    # The prefix every part quoted is the plan the rows hold.
+    assert course.outline_json == prompts.outline_json(selectors.course_outline(course=course))
+    assert course.outline_json in fake_openai.calls()[-1]["json"]["messages"][1]["content"]
 
 
 def test_lessons_and_quizzes_reuse_the_cached_prompt_prefix(fake_openai: FakeOpenAI) -> None:
@@ -290,3 +293,24 @@ def test_a_course_with_a_part_left_unwritten_is_not_finished() -> None:
     assert services.course_finish(course_id=course.id) is False
     course.refresh_from_db()
     assert course.status == Course.Status.WRITING
+
+
+def test_a_part_that_crashes_for_another_reason_is_handed_back_at_once(
+    fake_openai: FakeOpenAI, queued_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    course = request_course(weeks=4)
+    tasks.llm_write_outline(str(course.id))
+    lesson = course.lessons.first()
+    assert lesson is not None
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug, not the LLM")
+
+    monkeypatch.setattr(llm, "complete", broken)
+    with pytest.raises(RuntimeError):
+        services.lesson_write(lesson_id=lesson.id)
+    assert Lesson.objects.get(id=lesson.id).status == PartStatus.PENDING  # not stuck until its lease ends
+
+    monkeypatch.undo()
+    tasks.llm_write_lesson(lesson.id)
+    assert Lesson.objects.get(id=lesson.id).status == PartStatus.WRITTEN

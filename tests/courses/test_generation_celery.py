@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from courses import tasks
 from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz, Week
@@ -81,11 +83,17 @@ def test_a_course_survives_a_worker_killed_mid_course(
     try:
         course = course_request(topic="Volcanoes", language="en", weeks=4, user=None, ip=None).course
 
-        def some_written_and_some_being_written() -> bool:
-            statuses = part_statuses(course)
-            return statuses.count(PartStatus.WRITTEN) >= 2 and PartStatus.WRITING in statuses
+        def some_written_and_some_just_claimed() -> bool:
+            # Claimed under 0.2 s ago, so its 0.4 s call is surely still running when the kill lands.
+            just = {
+                "course": course,
+                "status": PartStatus.WRITING,
+                "claimed_at__gt": timezone.now() - timedelta(seconds=0.2),
+            }
+            claimed = Lesson.objects.filter(**just).exists() or Quiz.objects.filter(**just).exists()
+            return claimed and part_statuses(course).count(PartStatus.WRITTEN) >= 2
 
-        wait_for(some_written_and_some_being_written, timeout=60, interval=0.01)
+        wait_for(some_written_and_some_just_claimed, timeout=60, interval=0.01)
     finally:
         doomed.send_signal(signal.SIGKILL)  # no warm shutdown: claimed parts and unacked messages stay behind
         doomed.wait(timeout=10)
