@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -20,9 +21,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from courses import costs, llm, moderation, prompts, selectors, services
+from courses import costs, llm, moderation, prompts, services
 from courses.models import AuditEntry, Lesson, PartKind, PartRevision, PartStatus, Quiz, Week
-from courses.schemas import QuizDraft
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,12 @@ NOT_ALLOWED_MESSAGE = (
 )
 NOT_WRITTEN_MESSAGE = "This part is still being written; regenerate it once it is done."
 QUOTA_MESSAGE = "You have regenerated as many parts today as we allow. Please try again tomorrow."
+# The pipeline's own prompt and storage shape for each kind of part (courses.services), so a regenerated
+# part is asked for and stored exactly as the first version was.
+PIPELINE: dict[str, tuple[Callable[[Any], prompts.Prompt[Any]], Callable[[Any], dict[str, Any]]]] = {
+    PartKind.LESSON: (services._lesson_prompt, services._lesson_fields),
+    PartKind.QUIZ: (services._quiz_prompt, services._quiz_fields),
+}
 FAILED_MESSAGE = "Regenerating failed: {error}. The earlier version is unchanged."
 LEASE_SECONDS = 900  # longer than one LLM call with all its retries: a redelivered task waits this long
 DONE_SECONDS = 24 * 3600
@@ -139,18 +145,13 @@ def _regenerate(kind: str, part_id: int, actor_id: int | None, instruction: str)
 
 
 def _write(part: Lesson | Quiz, instruction: str) -> dict[str, Any]:
-    """Ask the LLM for the part again: the pipeline's prompt, plus the current version and the instruction."""
-    course = part.course
-    outline = selectors.course_outline(course=course)
-    if isinstance(part, Lesson):
-        lesson_prompt = prompts.lesson_prompt(
-            language=course.language, outline=outline, week=part.week.number, lesson=part.number
-        )
-        lesson = llm.complete(_with_request(lesson_prompt, part.body, instruction), course=course)
-        return {"body": lesson.body_markdown}
-    quiz_prompt = prompts.quiz_prompt(language=course.language, outline=outline, week=part.week.number)
-    quiz = llm.complete(_with_request(quiz_prompt, _quiz_text(part), instruction), course=course)
-    return {"questions": quiz_questions(quiz)}
+    """Ask the LLM for the part again: the pipeline's own prompt, plus the current version and the instruction."""
+    prompt_for, fields_for = PIPELINE[moderation.part_kind(part)]
+    current = part.body if isinstance(part, Lesson) else _quiz_text(part)
+    answer = llm.complete(_with_request(prompt_for(part), current, instruction), course=part.course)
+    fields = fields_for(answer)
+    fields.pop("body_html", None)  # rendered again where the part is stored
+    return fields
 
 
 def _with_request(prompt: prompts.Prompt[Any], current: str, instruction: str) -> prompts.Prompt[Any]:
@@ -172,16 +173,3 @@ def _quiz_text(quiz: Quiz) -> str:
         lines.append(f"{number}. {item.get('question', '')}")
         lines += [f"   - {option}" for option in item.get("options", [])]
     return "\n".join(lines)
-
-
-def quiz_questions(draft: QuizDraft) -> list[dict[str, Any]]:
-    """A quiz answer in the shape Quiz.questions keeps (as the pipeline stores it)."""
-    return [
-        {
-            "question": question.question,
-            "options": question.options,
-            "answer": question.correct_index,
-            "explanation": question.explanation,
-        }
-        for question in draft.questions
-    ]
