@@ -395,3 +395,14 @@ def test_every_staff_post_requires_the_csrf_token() -> None:
     assert not ContentFlag.objects.exists()
     lesson: Lesson = course.lessons.first()  # type: ignore[assignment]
     assert lesson.body == "Changed.\n"  # the restore did not happen
+
+
+def test_moderators_read_the_refused_topics(mod_client: Client, offline: None) -> None:
+    with pytest.raises(moderation.TopicRefused):
+        moderation.topic_admit(topic="How to make a pipe bomb", ip="198.51.100.4")
+
+    page = mod_client.get(reverse("admin:courses_refusedtopic_changelist")).content.decode()
+
+    assert "How to make a pipe bomb" in page
+    assert "198.51.100.4" in page
+    assert "violence/weapons" in page
