@@ -381,7 +381,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         request,
         title="LLM cost and usage",
         days=days,
-        totals={"cost": sum(day.cost for day in days), "calls": sum(day.calls for day in days)},
+        totals={"cost": sum(day.usage.cost for day in days), "calls": sum(day.usage.calls for day in days)},
         spend_today=costs.spend_today_usd(),
         cap=costs.settings.LLM_DAILY_SPEND_CAP_USD,
         cap_reached=costs.spend_cap_reached(),

@@ -71,10 +71,9 @@ def start_of_today() -> datetime:
 
 def spend_today_usd() -> float:
     """Estimated LLM spend since midnight (in settings.TIME_ZONE), across every course and stage."""
-    total = LLMCall.objects.filter(created_at__gte=start_of_today()).aggregate(
-        total=Coalesce(Sum(cost_expression()), Value(0.0), output_field=FloatField())
-    )["total"]
-    return float(total)
+    return sum(
+        usage.cost for usage in _usage_by(LLMCall.objects.filter(created_at__gte=start_of_today())).values()
+    )
 
 
 def spend_cap_reached() -> bool:
@@ -86,22 +85,63 @@ def spend_cap_reached() -> bool:
     return cap > 0 and spend_today_usd() >= cap
 
 
+# --- Usage, summed by model in SQL and priced here -------------------------------------------------------
+# Summing tokens per model and pricing the few sums is far cheaper than pricing every row in SQL; it is exact
+# because a call's cached tokens never exceed its prompt tokens.
+@dataclass
+class Usage:
+    calls: int = 0
+    failures: int = 0
+    tokens_in: int = 0  # prompt tokens, cached ones included
+    tokens_cached: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.calls += row["calls"]
+        self.failures += row["failures"]
+        self.tokens_in += row["tokens_in"]
+        self.tokens_cached += row["tokens_cached"]
+        self.tokens_out += row["tokens_out"]
+        self.cost += call_cost_usd(
+            model=row["model"],
+            prompt_tokens=row["tokens_in"],
+            cached_tokens=row["tokens_cached"],
+            completion_tokens=row["tokens_out"],
+        )
+
+
+def _usage_by(calls: QuerySet[LLMCall], *keys: str) -> dict[tuple[Any, ...], Usage]:
+    """Usage per distinct value of the `keys` fields (one entry, under (), when there are none)."""
+    rows = calls.values(*keys, "model").annotate(
+        calls=Count("id"),
+        failures=Count("id", filter=~Q(outcome=LLMCall.Outcome.OK)),
+        # Named apart from the fields they sum.
+        tokens_in=Coalesce(Sum("prompt_tokens"), 0),
+        tokens_cached=Coalesce(Sum("cached_tokens"), 0),
+        tokens_out=Coalesce(Sum("completion_tokens"), 0),
+    )
+    totals: dict[tuple[Any, ...], Usage] = {}
+    for row in rows.order_by():
+        totals.setdefault(tuple(row[name] for name in keys), Usage()).add(row)
+    return totals
+
+
+def _window(days: int) -> datetime:
+    return start_of_today() - timedelta(days=days - 1)
+
+
 # --- The staff dashboard -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Day:
     day: date
     courses: int
-    calls: int
-    failures: int
-    tokens_in: int  # prompt tokens, cached ones included
-    tokens_cached: int
-    tokens_out: int
-    cost: float
+    usage: Usage
 
 
 def dashboard_days(*, days: int = 30) -> list[Day]:
     """One row per day, newest first: courses requested, LLM calls, failures, tokens and estimated cost."""
-    since = start_of_today() - timedelta(days=days - 1)
+    since = _window(days)
     courses = dict(
         Course.objects.filter(created_at__gte=since)
         .annotate(day=TruncDate("created_at"))
@@ -109,55 +149,33 @@ def dashboard_days(*, days: int = 30) -> list[Day]:
         .annotate(n=Count("id"))
         .values_list("day", "n")
     )
-    calls: dict[date, dict[str, Any]] = {
-        row["day"]: dict(row)
-        for row in LLMCall.objects.filter(created_at__gte=since)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(**_call_totals())
-    }
-    empty = {
-        "calls": 0,
-        "failures": 0,
-        "tokens_in": 0,
-        "tokens_cached": 0,
-        "tokens_out": 0,
-        "cost": 0.0,
-    }
+    calls = LLMCall.objects.filter(created_at__gte=since).annotate(day=TruncDate("created_at"))
+    usage = {key[0]: item for key, item in _usage_by(calls, "day").items()}
     return [
-        Day(day=day, courses=courses.get(day, 0), **{name: calls.get(day, empty)[name] for name in empty})
+        Day(day=day, courses=courses.get(day, 0), usage=usage.get(day, Usage()))
         for day in (since.date() + timedelta(days=n) for n in reversed(range(days)))
     ]
 
 
-def _call_totals(prefix: str = "") -> dict[str, Any]:
-    return {
-        "calls": Count(f"{prefix}id"),
-        "failures": Count(f"{prefix}id", filter=~Q(**{f"{prefix}outcome": LLMCall.Outcome.OK})),
-        # Named apart from the fields they sum, so the cost expression still reads the fields.
-        "tokens_in": Coalesce(Sum(f"{prefix}prompt_tokens"), 0),
-        "tokens_cached": Coalesce(Sum(f"{prefix}cached_tokens"), 0),
-        "tokens_out": Coalesce(Sum(f"{prefix}completion_tokens"), 0),
-        "cost": Coalesce(Sum(cost_expression(prefix)), Value(0.0), output_field=FloatField()),
-    }
+@dataclass(frozen=True)
+class CourseUsage:
+    course: Course
+    usage: Usage
 
 
-def dashboard_courses(*, days: int = 30, limit: int = 20) -> QuerySet[Course]:
+def dashboard_courses(*, days: int = 30, limit: int = 20) -> list[CourseUsage]:
     """The courses that cost the most in the window, with their calls, tokens and cost."""
-    since = start_of_today() - timedelta(days=days - 1)
-    return (
-        Course.objects.filter(llm_calls__created_at__gte=since)
-        .annotate(**_call_totals("llm_calls__"))
-        .select_related("requested_by")
-        .order_by(F("cost").desc(), F("calls").desc())[:limit]
-    )
+    calls = LLMCall.objects.filter(created_at__gte=_window(days), course__isnull=False)
+    ranked = sorted(_usage_by(calls, "course_id").items(), key=lambda pair: (-pair[1].cost, -pair[1].calls))
+    top = ranked[:limit]
+    courses = Course.objects.select_related("requested_by").in_bulk([key[0] for key, _ in top])
+    return [CourseUsage(courses[key[0]], usage) for key, usage in top]
 
 
 def dashboard_failures(*, days: int = 30) -> list[dict[str, Any]]:
     """LLM calls that did not succeed, by outcome and stage, most frequent first."""
-    since = start_of_today() - timedelta(days=days - 1)
     rows = (
-        LLMCall.objects.filter(created_at__gte=since)
+        LLMCall.objects.filter(created_at__gte=_window(days))
         .exclude(outcome=LLMCall.Outcome.OK)
         .values("outcome", "stage")
         .annotate(calls=Count("id"))
@@ -168,24 +186,25 @@ def dashboard_failures(*, days: int = 30) -> list[dict[str, Any]]:
 
 
 def dashboard_requesters(*, days: int = 30, limit: int = 20) -> list[dict[str, Any]]:
-    """Who asks for the most courses: signed-in learners by email, anonymous visitors by IP address."""
-    since = start_of_today() - timedelta(days=days - 1)
-    rows = (
+    """Who asks for the most courses in the window (signed-in learners by email, anonymous visitors by IP
+    address), with what their courses' LLM calls cost in the window."""
+    since = _window(days)
+    requested = (
         Course.objects.filter(created_at__gte=since)
-        .values("requested_by__email", "requester_ip")
-        .annotate(courses=Count("id", distinct=True), cost=_course_cost_sum())
-        .order_by("-courses", "-cost")
+        .values_list("requested_by__email", "requester_ip")
+        .annotate(n=Count("id"))
+        .order_by()
     )
-    merged: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        who = row["requested_by__email"] or row["requester_ip"] or "unknown"
-        total = merged.setdefault(
-            who, {"who": who, "signed_in": bool(row["requested_by__email"]), "courses": 0, "cost": 0.0}
-        )
-        total["courses"] += row["courses"]
-        total["cost"] += row["cost"]
-    return sorted(merged.values(), key=lambda r: (-r["courses"], -r["cost"]))[:limit]
+    calls = LLMCall.objects.filter(created_at__gte=since, course__isnull=False)
+    spent = _usage_by(calls, "course__requested_by__email", "course__requester_ip")
+    totals: dict[str, dict[str, Any]] = {}
 
+    def total(email: str | None, ip: str | None) -> dict[str, Any]:
+        who = email or ip or "unknown"
+        return totals.setdefault(who, {"who": who, "signed_in": bool(email), "courses": 0, "cost": 0.0})
 
-def _course_cost_sum() -> Expression:
-    return Coalesce(Sum(cost_expression("llm_calls__")), Value(0.0), output_field=FloatField())
+    for email, ip, count in requested:
+        total(email, ip)["courses"] += count
+    for (email, ip), usage in spent.items():
+        total(email, ip)["cost"] += usage.cost
+    return sorted(totals.values(), key=lambda row: (-row["courses"], -row["cost"]))[:limit]

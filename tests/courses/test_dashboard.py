@@ -92,11 +92,13 @@ def test_the_dashboard_sums_per_day_per_course_failures_and_requesters() -> None
     days = costs.dashboard_days(days=7)
     assert len(days) == 7
     today, two_days_ago = days[0], days[2]
-    assert (today.courses, today.calls, today.failures) == (3, 5, 3)
-    assert today.tokens_in == 1_000_000
-    assert today.cost == pytest.approx(0.15 + 0.006)
-    assert two_days_ago.cost == pytest.approx(0.60)
-    assert [course.pk for course in costs.dashboard_courses(days=7)][:2] == [big.pk, small.pk]
+    assert (today.courses, today.usage.calls, today.usage.failures) == (3, 5, 3)
+    assert today.usage.tokens_in == 1_000_000
+    assert today.usage.cost == pytest.approx(0.15 + 0.006)
+    assert two_days_ago.usage.cost == pytest.approx(0.60)
+    top = costs.dashboard_courses(days=7)
+    assert [row.course.pk for row in top] == [big.pk, small.pk, anonymous.pk]
+    assert (top[0].usage.calls, top[0].usage.cost) == (2, pytest.approx(0.75))
     failures = costs.dashboard_failures(days=7)
     assert [(row["outcome"], row["stage"], row["calls"]) for row in failures] == [
         ("rate_limited", "lesson", 1),

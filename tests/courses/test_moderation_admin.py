@@ -406,3 +406,14 @@ def test_moderators_read_the_refused_topics(mod_client: Client, offline: None) -
     assert "How to make a pipe bomb" in page
     assert "198.51.100.4" in page
     assert "violence/weapons" in page
+
+
+def test_the_content_page_never_trusts_stored_html_blindly(mod_client: Client) -> None:
+    course = small_course()
+    Lesson.objects.filter(course=course).update(body_html='<p onclick="x()">Hi</p><script>alert(1)</script>')
+
+    page = mod_client.get(reverse("admin:courses_course_content", args=[course.pk])).content.decode()
+
+    assert "<p>Hi</p>" in page
+    assert "alert(1)" not in page
+    assert "onclick" not in page
