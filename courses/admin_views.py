@@ -24,7 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from courses import costs, moderation, regeneration
+from courses import costs, editing, moderation, regeneration
 from courses.admin_forms import (
     LessonForm,
     QuizNoteForm,
@@ -201,7 +201,7 @@ def _content_url(part: Week | Lesson | Quiz) -> str:
 def _save_edit(request: HttpRequest, part: Any, changes: dict[str, Any], note: str) -> str | None:
     """Apply an edit; return an error message for the form, or None when it is saved."""
     try:
-        revision = moderation.part_edit(part=part, changes=changes, actor=staff(request), note=note)
+        revision = editing.part_edit(part=part, changes=changes, actor=staff(request), note=note)
     except moderation.ModerationError as error:
         return str(error)
     messages.success(
@@ -272,7 +272,7 @@ def part_history(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
     _require(request, f"courses.view_{kind}", "courses.view_partrevision")
     part: Any = get_object_or_404(PART_MODELS[kind].objects.select_related("course"), pk=part_id)
     revisions = list(part.revisions.select_related("author").order_by("-created_at", "-id"))
-    newer_content = moderation.part_snapshot(part)
+    newer_content = editing.part_snapshot(part)
     rows = []
     for revision in revisions:  # newest first: each was replaced by the content one step newer
         rows.append({"revision": revision, "diff": content_diff(kind, revision.content, newer_content)})
@@ -313,7 +313,7 @@ def revision_restore(request: HttpRequest, revision_id: int) -> HttpResponse:
         PartRevision.objects.select_related("week", "lesson", "quiz"), pk=revision_id
     )
     _require(request, f"courses.change_{revision.kind}")
-    moderation.revision_restore(revision=revision, actor=staff(request))
+    editing.revision_restore(revision=revision, actor=staff(request))
     messages.success(request, "Restored; the version it replaced is kept in the history too.")
     return redirect(
         "admin:courses_part_history",

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from courses import moderation, regeneration
+from courses import editing, moderation, regeneration
 from courses.admin_forms import LessonForm, RegenerateForm
 from courses.models import Course, Lesson, Quiz, Week
 from courses.rendering import markdown_to_safe_html
@@ -29,7 +29,7 @@ PARTS: dict[str, type[Week] | type[Lesson] | type[Quiz]] = {"week": Week, "lesso
 def _editable_course(request: HttpRequest, course_id: str) -> tuple[Course, User]:
     course = get_object_or_404(Course, pk=course_id)
     user = cast(User, request.user)
-    if not moderation.course_editable_by(course=course, user=user):
+    if not editing.course_editable_by(course=course, user=user):
         raise PermissionDenied(regeneration.NOT_ALLOWED_MESSAGE)
     return course, user
 
@@ -41,9 +41,7 @@ def lesson_edit(request: HttpRequest, course_id: str, lesson_id: int) -> HttpRes
     form = LessonForm(request.POST or None, initial={"title": lesson.title, "body": lesson.body})
     if request.method == "POST" and form.is_valid():
         try:
-            moderation.part_edit(
-                part=lesson, changes=form.changes(), actor=user, note=form.cleaned_data["note"]
-            )
+            editing.part_edit(part=lesson, changes=form.changes(), actor=user, note=form.cleaned_data["note"])
         except moderation.ModerationError as error:
             form.add_error(None, str(error))
         else:

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from courses import costs, llm, moderation, prompts, services
+from courses import costs, editing, llm, moderation, prompts, services
 from courses.models import AuditEntry, Lesson, PartKind, PartRevision, PartStatus, Quiz, Week
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def part_regenerate_request(*, part: Week | Lesson | Quiz, actor: User, instruct
     Returns how many parts were queued. Raises ModerationError with a message for the person who asked.
     """
     course = part.course
-    if not moderation.course_editable_by(course=course, user=actor):
+    if not editing.course_editable_by(course=course, user=actor):
         raise moderation.ModerationError(NOT_ALLOWED_MESSAGE)
     parts = _parts_of(part)
     if any(item.status not in (PartStatus.WRITTEN, PartStatus.FAILED) for item in parts):
@@ -133,7 +133,7 @@ def _regenerate(kind: str, part_id: int, actor_id: int | None, instruction: str)
     moderation.part_screen_and_hold(part=part)  # before storing: held before anyone can read it
     with transaction.atomic():
         locked = model.objects.select_for_update().get(pk=part_id)
-        moderation.part_replace(
+        editing.part_replace(
             part=locked,
             content=content,
             actor=actor,

@@ -49,7 +49,7 @@ def course_is_withheld(course: Course) -> bool:
     return course.held_for_review or course.review_state == Course.Review.REJECTED
 
 
-def course_is_staff_visible(user: User | AnonymousUser | Any) -> bool:
+def _is_staff(user: User | AnonymousUser | Any) -> bool:
     return bool(getattr(user, "is_staff", False) and getattr(user, "is_active", False))
 
 
@@ -62,7 +62,7 @@ def course_visible_to(
     requester. Anything else whoever holds the link. `is_requester` lets the website pass what it knows
     (e.g. an anonymous visitor's session); by default the signed-in user is compared with the requester.
     """
-    if course_is_staff_visible(user):
+    if _is_staff(user):
         return True
     if course.held_for_review:
         return False
@@ -83,7 +83,7 @@ def course_review_notice(course: Course, user: User | AnonymousUser | Any) -> st
     """
     if course.held_for_review:
         return HELD_MESSAGE
-    requester = course_is_requester(course, user) or course_is_staff_visible(user)
+    requester = course_is_requester(course, user) or _is_staff(user)
     if course.review_state == Course.Review.REJECTED:
         return _with_reason(REJECTED_MESSAGE, course.review_reason) if requester else REJECTED_MESSAGE
     if course.review_state == Course.Review.NEEDS_CHANGES and requester:

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from courses import moderation, screening
+from courses import editing, moderation, screening
 from courses.models import AuditEntry, ContentFlag, Course, Lesson, LessonReport, LLMCall, PartRevision, Quiz
 from delivery.models import LessonCompletion
 from tests.factories import UserFactory, moderator, quiz_questions, written_course
@@ -280,7 +280,7 @@ def test_the_preview_renders_exactly_what_learners_see(mod_client: Client) -> No
 def test_the_history_shows_an_escaped_diff_and_restores_a_version(mod_client: Client) -> None:
     lesson = small_course().lessons.first()
     original = lesson.body
-    moderation.part_edit(part=lesson, changes={"body": "<script>alert('x')</script>\n"}, actor=moderator())
+    editing.part_edit(part=lesson, changes={"body": "<script>alert('x')</script>\n"}, actor=moderator())
     revision = PartRevision.objects.get()
 
     page = mod_client.get(reverse("admin:courses_part_history", args=["lesson", lesson.pk])).content.decode()
@@ -316,7 +316,7 @@ def staff_urls(course: Course) -> list[tuple[str, str]]:
     lesson = course.lessons.first()
     week = course.weeks.first()
     quiz = Quiz.objects.get(week=week)
-    revision = moderation.part_edit(
+    revision = editing.part_edit(
         part=lesson, changes={"body": "Changed.\n"}, actor=moderator("m2@example.com")
     )
     assert revision is not None

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from courses import moderation
+from courses import editing, moderation
 from courses.models import AuditEntry, Course, Lesson, PartRevision, PartStatus, Quiz, Week
 from delivery.models import LessonCompletion
 from tests.factories import UserFactory, moderator, quiz_questions, written_course
@@ -29,7 +29,7 @@ def test_editing_a_lesson_keeps_the_old_text_as_a_revision_and_the_row_and_progr
     completion = LessonCompletion.objects.create(user=learner, lesson=lesson, course=course)
     old = {"title": lesson.title, "summary": lesson.summary, "body": lesson.body}
 
-    revision = moderation.part_edit(
+    revision = editing.part_edit(
         part=lesson, changes={"title": "Aqueducts", "body": NEW_BODY}, actor=actor, note="Clearer"
     )
 
@@ -54,7 +54,7 @@ def test_editing_a_lesson_keeps_the_old_text_as_a_revision_and_the_row_and_progr
 def test_an_edit_that_changes_nothing_leaves_no_revision() -> None:
     _, lesson = setup_lesson()
 
-    assert moderation.part_edit(part=lesson, changes={"title": lesson.title}, actor=moderator()) is None
+    assert editing.part_edit(part=lesson, changes={"title": lesson.title}, actor=moderator()) is None
     assert not PartRevision.objects.exists()
     assert not AuditEntry.objects.exists()
 
@@ -62,7 +62,7 @@ def test_an_edit_that_changes_nothing_leaves_no_revision() -> None:
 def test_the_rendered_body_of_an_edit_is_sanitized() -> None:
     _, lesson = setup_lesson()
 
-    moderation.part_edit(
+    editing.part_edit(
         part=lesson,
         changes={"body": "Hi <script>alert(1)</script> [x](javascript:alert(2))"},
         actor=moderator(),
@@ -85,7 +85,7 @@ def test_edits_are_checked_before_anything_is_stored(changes: dict[str, str], me
     _, lesson = setup_lesson()
 
     with pytest.raises(moderation.ModerationError, match=message):
-        moderation.part_edit(part=lesson, changes=changes, actor=moderator())
+        editing.part_edit(part=lesson, changes=changes, actor=moderator())
     assert not PartRevision.objects.exists()
 
 
@@ -96,9 +96,9 @@ def test_a_quiz_edit_must_stay_answerable() -> None:
     broken[2]["answer"] = 9
 
     with pytest.raises(moderation.ModerationError, match="question 3"):
-        moderation.part_edit(part=quiz, changes={"questions": broken}, actor=moderator())
+        editing.part_edit(part=quiz, changes={"questions": broken}, actor=moderator())
     fixed = quiz_questions(1, count=2)
-    moderation.part_edit(part=quiz, changes={"questions": fixed}, actor=moderator())
+    editing.part_edit(part=quiz, changes={"questions": fixed}, actor=moderator())
     assert Quiz.objects.get(pk=quiz.pk).questions == fixed
 
 
@@ -107,7 +107,7 @@ def test_editing_a_week_keeps_its_outline_item_as_a_revision() -> None:
     week = Week.objects.get(course=course, number=2)
     old_objectives = week.objectives
 
-    moderation.part_edit(
+    editing.part_edit(
         part=week,
         changes={
             "title": "Siphons",
@@ -125,10 +125,10 @@ def test_editing_a_week_keeps_its_outline_item_as_a_revision() -> None:
 def test_restoring_a_revision_brings_the_old_text_back_and_keeps_the_replaced_one() -> None:
     course, lesson = setup_lesson()
     original_body, actor = lesson.body, moderator()
-    first = moderation.part_edit(part=lesson, changes={"body": NEW_BODY}, actor=actor)
+    first = editing.part_edit(part=lesson, changes={"body": NEW_BODY}, actor=actor)
     assert first is not None
 
-    restored = moderation.revision_restore(revision=first, actor=actor)
+    restored = editing.revision_restore(revision=first, actor=actor)
 
     lesson.refresh_from_db()
     assert lesson.body == original_body
@@ -147,7 +147,7 @@ def test_a_moderator_can_rescue_a_failed_lesson_by_writing_it() -> None:
     )
     lesson.refresh_from_db()
 
-    moderation.part_edit(part=lesson, changes={"body": NEW_BODY}, actor=moderator())
+    editing.part_edit(part=lesson, changes={"body": NEW_BODY}, actor=moderator())
 
     lesson.refresh_from_db()
     assert (lesson.status, lesson.failure_reason) == (PartStatus.WRITTEN, "")
@@ -158,9 +158,9 @@ def test_a_requesters_own_edit_is_screened_like_generated_text(offline: None) ->
     requester = UserFactory()
     course = written_course(weeks=1, lessons_per_week=1, requested_by=requester)
     lesson = Lesson.objects.get(course=course)
-    assert moderation.course_editable_by(course=course, user=requester)
+    assert editing.course_editable_by(course=course, user=requester)
 
-    moderation.part_edit(
+    editing.part_edit(
         part=lesson, changes={"body": NEW_BODY + "\nAs an AI language model, I agree.\n"}, actor=requester
     )
 
@@ -174,13 +174,13 @@ def test_who_may_edit_a_course() -> None:
     staff_without_permission = UserFactory(is_staff=True)
     course = written_course(weeks=1, lessons_per_week=1, requested_by=requester)
 
-    assert moderation.course_editable_by(course=course, user=moderator())
-    assert moderation.course_editable_by(course=course, user=requester)
-    assert not moderation.course_editable_by(course=course, user=stranger)
-    assert not moderation.course_editable_by(course=course, user=staff_without_permission)
+    assert editing.course_editable_by(course=course, user=moderator())
+    assert editing.course_editable_by(course=course, user=requester)
+    assert not editing.course_editable_by(course=course, user=stranger)
+    assert not editing.course_editable_by(course=course, user=staff_without_permission)
     for state in (Course.Review.APPROVED, Course.Review.REJECTED):
         course.review_state = state
-        assert not moderation.course_editable_by(course=course, user=requester), state
+        assert not editing.course_editable_by(course=course, user=requester), state
 
 
 # --- The requester's own pages ---------------------------------------------------------------------------
