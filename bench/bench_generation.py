@@ -232,7 +232,8 @@ def report(fake: Any, args: argparse.Namespace) -> None:
     print(
         f"\nCourse generation: {args.weeks} weeks, fake LLM latency L = {latency:.2f}s, critical path 2 × L = "
         f"{critical:.2f}s; {args.workers} worker process(es) × {args.concurrency} threads, "
-        f"LLM_MAX_CONCURRENCY = {args.max_concurrency}; max calls in flight seen: {fake.max_in_flight}"
+        f"LLM_MAX_CONCURRENCY = {args.max_concurrency}; max calls in flight seen: {fake.max_in_flight}; "
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     print(table_header())
     print(table_row("warm-up (not counted)", warm, critical))

@@ -201,6 +201,7 @@ def _outline_store(course_id: UUID, outline: CourseOutline) -> None:
             number=number,
             title=plan.title,
             overview=plan.overview,
+            overview_html=markdown_to_safe_html(plan.overview),
             objectives=plan.objectives,
             reading_list=[reading.model_dump() for reading in plan.reading_list],
         )
@@ -381,11 +382,8 @@ def course_sweep_stale() -> SweepResult:
     now = timezone.now()
     silent_since = now - timedelta(seconds=settings.GENERATION_STALE_AFTER_SECONDS)
     outlines = _sweep_outlines(now, silent_since)
-    stale_courses = list(
-        Course.objects.filter(status=Course.Status.WRITING, heartbeat_at__lt=silent_since).values_list(
-            "id", flat=True
-        )
-    )
+    stale = Course.objects.filter(_silent(silent_since), status=Course.Status.WRITING)
+    stale_courses = list(stale.values_list("id", flat=True))
     parts = _sweep_parts(now, stale_courses)
     finished = sum(course_finish(course_id=course_id) for course_id in stale_courses)
     return SweepResult(outlines_queued=outlines, parts_queued=parts, courses_finished=finished)
@@ -393,15 +391,18 @@ def course_sweep_stale() -> SweepResult:
 
 def _sweep_outlines(now: datetime, silent_since: datetime) -> int:
     stale = Course.objects.filter(
-        status__in=[Course.Status.QUEUED, Course.Status.OUTLINING], heartbeat_at__lt=silent_since
+        _silent(silent_since), status__in=[Course.Status.QUEUED, Course.Status.OUTLINING]
     )
     course_ids = list(stale.values_list("id", flat=True))
-    Course.objects.filter(id__in=course_ids).filter(
-        status__in=[Course.Status.QUEUED, Course.Status.OUTLINING], heartbeat_at__lt=silent_since
-    ).update(status=Course.Status.QUEUED, heartbeat_at=now)
+    stale.filter(id__in=course_ids).update(status=Course.Status.QUEUED, heartbeat_at=now)
     for course_id in course_ids:
         _enqueue_outline(course_id)
     return len(course_ids)
+
+
+def _silent(since: datetime) -> Q:
+    """No sign of life since `since` (a course that never had a heartbeat counts from its creation)."""
+    return Q(heartbeat_at__lt=since) | Q(heartbeat_at__isnull=True, created_at__lt=since)
 
 
 def _sweep_parts(now: datetime, stale_courses: list[UUID]) -> int:

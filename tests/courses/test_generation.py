@@ -41,6 +41,7 @@ def test_a_course_is_written_from_topic_to_ready(fake_openai: FakeOpenAI) -> Non
     weeks = list(course.weeks.order_by("number"))
     assert [week.number for week in weeks] == [1, 2, 3, 4]
     for week in weeks:
+        assert week.overview_html.startswith("<p>")
         assert 3 <= len(week.objectives) <= 5
         assert 1 <= len(week.reading_list) <= 3
         assert 3 <= week.lessons.count() <= 4
