@@ -315,3 +315,10 @@ def test_a_part_that_crashes_for_another_reason_is_handed_back_at_once(
     monkeypatch.undo()
     tasks.llm_write_lesson(lesson.id)
     assert Lesson.objects.get(id=lesson.id).status == PartStatus.WRITTEN
+
+
+def test_retrying_a_part_of_an_unknown_kind_is_refused() -> None:
+    course = written_course(weeks=4)
+
+    with pytest.raises(ValueError, match="Unknown part kind: 'week'"):
+        services.part_retry(course_id=course.id, kind="week", part_id=1)
