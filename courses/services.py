@@ -184,6 +184,13 @@ def course_outline_write(*, course_id: UUID) -> None:
         )
         logger.warning("Outline of course %s failed: %s", course_id, error)
         return
+    except Exception:
+        # Not the LLM's fault (a bug, the database): hand the course back so Celery's retry can claim it now.
+        with suppress(DatabaseError):
+            Course.objects.filter(id=course_id, status=Course.Status.OUTLINING).update(
+                status=Course.Status.QUEUED
+            )
+        raise
     try:
         _outline_store(course_id, outline)
     except IntegrityError:

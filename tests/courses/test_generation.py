@@ -322,3 +322,21 @@ def test_retrying_a_part_of_an_unknown_kind_is_refused() -> None:
 
     with pytest.raises(ValueError, match="Unknown part kind: 'week'"):
         services.part_retry(course_id=course.id, kind="week", part_id=1)
+
+
+def test_an_outline_that_crashes_for_another_reason_is_handed_back_at_once(
+    fake_openai: FakeOpenAI, queued_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    course = request_course(weeks=4)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug, not the LLM")
+
+    monkeypatch.setattr(llm, "complete", broken)
+    with pytest.raises(RuntimeError):
+        services.course_outline_write(course_id=course.id)
+    assert Course.objects.get(id=course.id).status == Course.Status.QUEUED
+
+    monkeypatch.undo()
+    tasks.llm_write_outline(str(course.id))
+    assert Course.objects.get(id=course.id).status == Course.Status.WRITING
