@@ -18,6 +18,7 @@ class PartStatus(models.TextChoices):
     """Where one generated part (a lesson or a quiz) stands."""
 
     PENDING = "pending", "Waiting to be written"
+    WRITING = "writing", "Being written"
     WRITTEN = "written", "Written"
     FAILED = "failed", "Failed"
 
@@ -52,6 +53,9 @@ class Course(models.Model):
     title = models.CharField(max_length=300, blank=True)
     description = models.TextField(blank=True)
     audience = models.CharField(max_length=300, blank=True, help_text="Intended audience and level.")
+    # The outline exactly as every lesson and quiz prompt quotes it: one fixed text, so the provider can cache
+    # that shared prompt prefix, and no part has to rebuild it from the rows.
+    outline_json = models.TextField(blank=True, help_text="The outline as the part prompts quote it (JSON).")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     status_reason = models.TextField(blank=True, help_text="Why generation failed, in words a learner reads.")
@@ -112,7 +116,10 @@ class Week(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="weeks")
     number = models.PositiveSmallIntegerField()
     title = models.CharField(max_length=300)
-    overview = models.TextField(blank=True, help_text="Markdown.")
+    overview = models.TextField(blank=True, help_text="Markdown, as written (untrusted).")
+    overview_html = models.TextField(
+        blank=True, help_text="The overview rendered and sanitized; safe to show."
+    )
     objectives = models.JSONField(default=list, blank=True, help_text="3 to 5 learning objectives (strings).")
     reading_list = models.JSONField(
         default=list, blank=True, help_text='Suggested reading: [{"title", "author", "url", "note"}].'
@@ -137,6 +144,8 @@ class Lesson(models.Model):
     status = models.CharField(max_length=16, choices=PartStatus.choices, default=PartStatus.PENDING)
     failure_reason = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When a worker claimed the part; past GENERATION_PART_LEASE_SECONDS another worker may claim it again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     written_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -158,6 +167,8 @@ class Quiz(models.Model):
     status = models.CharField(max_length=16, choices=PartStatus.choices, default=PartStatus.PENDING)
     failure_reason = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When a worker claimed the part; past GENERATION_PART_LEASE_SECONDS another worker may claim it again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     written_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -176,6 +187,7 @@ class LLMCall(models.Model):
         RATE_LIMITED = "rate_limited", "Rate limited"
         TIMEOUT = "timeout", "Timed out"
         SERVER_ERROR = "server_error", "Server error"
+        CONNECTION_ERROR = "connection_error", "Connection error"
         INVALID_OUTPUT = "invalid_output", "Invalid output"
         REFUSAL = "refusal", "Refused"
         ERROR = "error", "Other error"
@@ -190,6 +202,9 @@ class LLMCall(models.Model):
     cached_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    attempt = models.PositiveSmallIntegerField(
+        default=1, help_text="1 for the first try, 2 for the first retry, …"
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -8,4 +8,5 @@ app_name = "courses"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("courses/<uuid:course_id>/", views.detail, name="detail"),
 ]
