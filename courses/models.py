@@ -120,7 +120,10 @@ class Week(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="weeks")
     number = models.PositiveSmallIntegerField()
     title = models.CharField(max_length=300)
-    overview = models.TextField(blank=True, help_text="Markdown.")
+    overview = models.TextField(blank=True, help_text="Markdown, as written (untrusted).")
+    overview_html = models.TextField(
+        blank=True, help_text="The overview rendered and sanitized; safe to show."
+    )
     objectives = models.JSONField(default=list, blank=True, help_text="3 to 5 learning objectives (strings).")
     reading_list = models.JSONField(
         default=list, blank=True, help_text='Suggested reading: [{"title", "author", "url", "note"}].'

@@ -180,6 +180,8 @@ def course_outline_write(*, course_id: UUID) -> None:
     prompt = prompts.outline_prompt(topic=course.topic, language=course.language, weeks=course.weeks_count)
     try:
         outline = llm.complete(prompt, course=course)
+        # Screened before it is stored, so a flagged course is held before any part of it can be read.
+        moderation().outline_screen_and_hold(course=course, outline=outline)
     except llm.LLMError as error:
         reason = OUTLINE_REFUSED if error.outcome == llm.Outcome.REFUSAL else OUTLINE_FAILED
         Course.objects.filter(id=course_id, status=Course.Status.OUTLINING).update(
@@ -187,8 +189,13 @@ def course_outline_write(*, course_id: UUID) -> None:
         )
         logger.warning("Outline of course %s failed: %s", course_id, error)
         return
-    # Screened before it is stored, so a flagged course is held before any part of it can be read.
-    moderation().outline_screen_and_hold(course=course, outline=outline)
+    except Exception:
+        # Not the LLM's fault (a bug, the database): hand the course back so Celery's retry can claim it now.
+        with suppress(DatabaseError):
+            Course.objects.filter(id=course_id, status=Course.Status.OUTLINING).update(
+                status=Course.Status.QUEUED
+            )
+        raise
     try:
         _outline_store(course_id, outline)
     except IntegrityError:
@@ -206,6 +213,7 @@ def _outline_store(course_id: UUID, outline: CourseOutline) -> None:
             number=number,
             title=plan.title,
             overview=plan.overview,
+            overview_html=markdown_to_safe_html(plan.overview),
             objectives=plan.objectives,
             reading_list=[reading.model_dump() for reading in plan.reading_list],
         )
@@ -259,7 +267,10 @@ def _part_write(
         return  # written, failed, or being written by a live worker
     part = model.objects.select_related("week", "course").get(id=part_id)
     try:
-        answer = llm.complete(prompt_for(part), course=part.course)
+        fields = fields_for(llm.complete(prompt_for(part), course=part.course))
+        for name, value in fields.items():  # the new text on the row in memory only, to screen it
+            setattr(part, name, value)
+        moderation().part_screen_and_hold(part=part)  # before storing: held before it can be read
     except llm.LLMError as error:
         _part_fail(model, part_id, claimed_at, error)
     except Exception:
@@ -271,10 +282,6 @@ def _part_write(
             )
         raise
     else:
-        fields = fields_for(answer)
-        for name, value in fields.items():  # the new text on the row in memory only, to screen it
-            setattr(part, name, value)
-        moderation().part_screen_and_hold(part=part)  # before storing: held before it can be read
         _part_store(model, part_id, claimed_at, **fields)
     course_finish(course_id=part.course_id)
 
@@ -390,11 +397,8 @@ def course_sweep_stale() -> SweepResult:
     now = timezone.now()
     silent_since = now - timedelta(seconds=settings.GENERATION_STALE_AFTER_SECONDS)
     outlines = _sweep_outlines(now, silent_since)
-    stale_courses = list(
-        Course.objects.filter(status=Course.Status.WRITING, heartbeat_at__lt=silent_since).values_list(
-            "id", flat=True
-        )
-    )
+    stale = Course.objects.filter(_silent(silent_since), status=Course.Status.WRITING)
+    stale_courses = list(stale.values_list("id", flat=True))
     parts = _sweep_parts(now, stale_courses)
     finished = sum(course_finish(course_id=course_id) for course_id in stale_courses)
     return SweepResult(outlines_queued=outlines, parts_queued=parts, courses_finished=finished)
@@ -402,15 +406,18 @@ def course_sweep_stale() -> SweepResult:
 
 def _sweep_outlines(now: datetime, silent_since: datetime) -> int:
     stale = Course.objects.filter(
-        status__in=[Course.Status.QUEUED, Course.Status.OUTLINING], heartbeat_at__lt=silent_since
+        _silent(silent_since), status__in=[Course.Status.QUEUED, Course.Status.OUTLINING]
     )
     course_ids = list(stale.values_list("id", flat=True))
-    Course.objects.filter(id__in=course_ids).filter(
-        status__in=[Course.Status.QUEUED, Course.Status.OUTLINING], heartbeat_at__lt=silent_since
-    ).update(status=Course.Status.QUEUED, heartbeat_at=now)
+    stale.filter(id__in=course_ids).update(status=Course.Status.QUEUED, heartbeat_at=now)
     for course_id in course_ids:
         _enqueue_outline(course_id)
     return len(course_ids)
+
+
+def _silent(since: datetime) -> Q:
+    """No sign of life since `since` (a course that never had a heartbeat counts from its creation)."""
+    return Q(heartbeat_at__lt=since) | Q(heartbeat_at__isnull=True, created_at__lt=since)
 
 
 def _sweep_parts(now: datetime, stale_courses: list[UUID]) -> int:

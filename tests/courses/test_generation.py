@@ -41,6 +41,7 @@ def test_a_course_is_written_from_topic_to_ready(fake_openai: FakeOpenAI) -> Non
     weeks = list(course.weeks.order_by("number"))
     assert [week.number for week in weeks] == [1, 2, 3, 4]
     for week in weeks:
+        assert week.overview_html.startswith("<p>")
         assert 3 <= len(week.objectives) <= 5
         assert 1 <= len(week.reading_list) <= 3
         assert 3 <= week.lessons.count() <= 4
@@ -318,3 +319,28 @@ def test_a_part_that_crashes_for_another_reason_is_handed_back_at_once(
     monkeypatch.undo()
     tasks.llm_write_lesson(lesson.id)
     assert Lesson.objects.get(id=lesson.id).status == PartStatus.WRITTEN
+
+
+def test_retrying_a_part_of_an_unknown_kind_is_refused() -> None:
+    course = written_course(weeks=4)
+
+    with pytest.raises(ValueError, match="Unknown part kind: 'week'"):
+        services.part_retry(course_id=course.id, kind="week", part_id=1)
+
+
+def test_an_outline_that_crashes_for_another_reason_is_handed_back_at_once(
+    fake_openai: FakeOpenAI, queued_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    course = request_course(weeks=4)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug, not the LLM")
+
+    monkeypatch.setattr(llm, "complete", broken)
+    with pytest.raises(RuntimeError):
+        services.course_outline_write(course_id=course.id)
+    assert Course.objects.get(id=course.id).status == Course.Status.QUEUED
+
+    monkeypatch.undo()
+    tasks.llm_write_outline(str(course.id))
+    assert Course.objects.get(id=course.id).status == Course.Status.WRITING

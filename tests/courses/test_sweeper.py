@@ -35,8 +35,13 @@ def outlined_course() -> Course:
 
 
 @pytest.mark.parametrize("status", [Course.Status.QUEUED, Course.Status.OUTLINING])
-def test_it_restarts_a_course_stuck_before_its_outline(fake_openai: FakeOpenAI, status: str) -> None:
-    course = CourseFactory(topic="Roman aqueducts", weeks_count=4, status=status, heartbeat_at=long_ago())
+@pytest.mark.parametrize("ever_heard_from", [True, False])
+def test_it_restarts_a_course_stuck_before_its_outline(
+    fake_openai: FakeOpenAI, status: str, ever_heard_from: bool
+) -> None:
+    course = CourseFactory(topic="Roman aqueducts", weeks_count=4, status=status)
+    heartbeat = long_ago() if ever_heard_from else None
+    Course.objects.filter(id=course.id).update(heartbeat_at=heartbeat, created_at=long_ago())
 
     result = tasks.sweep_stale_courses()
 
