@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import ModuleType
 from typing import Any
 from uuid import UUID
 
@@ -91,6 +92,8 @@ def course_request(
         existing = selectors.course_reusable(topic_key=key, language=language, weeks=weeks)
         if existing is not None:
             return CourseRequestResult(course=existing, reused=True)
+    # Before any generation spend: the daily budget, then screening of the topic (courses.moderation).
+    moderation().course_request_admit(topic=clean_topic, language=language, user=user, ip=ip)
     course = Course.objects.create(
         topic=clean_topic,
         topic_key=key,
@@ -177,6 +180,8 @@ def course_outline_write(*, course_id: UUID) -> None:
     prompt = prompts.outline_prompt(topic=course.topic, language=course.language, weeks=course.weeks_count)
     try:
         outline = llm.complete(prompt, course=course)
+        # Screened before it is stored, so a flagged course is held before any part of it can be read.
+        moderation().outline_screen_and_hold(course=course, outline=outline)
     except llm.LLMError as error:
         reason = OUTLINE_REFUSED if error.outcome == llm.Outcome.REFUSAL else OUTLINE_FAILED
         Course.objects.filter(id=course_id, status=Course.Status.OUTLINING).update(
@@ -262,7 +267,10 @@ def _part_write(
         return  # written, failed, or being written by a live worker
     part = model.objects.select_related("week", "course").get(id=part_id)
     try:
-        answer = llm.complete(prompt_for(part), course=part.course)
+        fields = fields_for(llm.complete(prompt_for(part), course=part.course))
+        for name, value in fields.items():  # the new text on the row in memory only, to screen it
+            setattr(part, name, value)
+        moderation().part_screen_and_hold(part=part)  # before storing: held before it can be read
     except llm.LLMError as error:
         _part_fail(model, part_id, claimed_at, error)
     except Exception:
@@ -274,7 +282,7 @@ def _part_write(
             )
         raise
     else:
-        _part_store(model, part_id, claimed_at, **fields_for(answer))
+        _part_store(model, part_id, claimed_at, **fields)
     course_finish(course_id=part.course_id)
 
 
@@ -438,6 +446,13 @@ def _sweep_parts(now: datetime, stale_courses: list[UUID]) -> int:
 # --------------------------------------------------------------------------------------------------------
 # Queuing (after the transaction that made the work visible has committed)
 # --------------------------------------------------------------------------------------------------------
+
+
+def moderation() -> ModuleType:
+    """`courses.moderation`, which imports this module: screening and the spend cap are its to decide."""
+    from courses import moderation
+
+    return moderation
 
 
 def _enqueue_outline(course_id: UUID) -> None:

@@ -233,6 +233,8 @@ CELERY_TASK_ROUTES = {
     "courses.tasks.render_*": {"queue": "cpu"},
     "delivery.tasks.send_*": {"queue": "mail"},
 }
+# Task modules beyond each app's tasks.py: moderation's regeneration (routed to "llm" by its name).
+CELERY_IMPORTS = ("courses.moderation_tasks",)
 CELERY_BEAT_SCHEDULE = {
     # Every minute: find courses whose worker died mid-generation and queue their missing parts again.
     "sweep-stale-courses": {"task": "courses.tasks.sweep_stale_courses", "schedule": 60.0},
@@ -273,6 +275,11 @@ LLM_PRICES_PER_MILLION = {
     "gpt-4.1": (2.00, 0.50, 8.00),
 }
 LLM_DAILY_SPEND_CAP_USD = env_float("LLM_DAILY_SPEND_CAP_USD", 50.0)
+
+# Moderation: a written lesson shorter than this many words is flagged as truncated for a moderator to see.
+SCREENING_LESSON_MIN_WORDS = env_int("SCREENING_LESSON_MIN_WORDS", 150, minimum=0)
+# Parts a requester may regenerate in their own private course per day (moderators are not limited).
+REGENERATIONS_PER_USER_PER_DAY = env_int("REGENERATIONS_PER_USER_PER_DAY", 10, minimum=0)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -99,3 +99,12 @@ def quiz_questions(week_number: int, count: int = 4) -> list[dict[str, Any]]:
         }
         for q in range(1, count + 1)
     ]
+
+
+def moderator(email: str = "moderator@example.com") -> User:
+    """A staff member in the "moderators" group (created as the migration does, since flushes remove it)."""
+    from courses.moderation import moderator_grant
+
+    user = UserFactory(email=email)
+    moderator_grant(user=user)
+    return User.objects.get(pk=user.pk)  # fresh, so no permission cache from before the grant

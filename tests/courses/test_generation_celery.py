@@ -67,7 +67,9 @@ def test_a_13_week_course_is_written_end_to_end_by_a_worker(
     parts = Lesson.objects.filter(course=course).count() + 13
     assert parts >= 52
     assert len(fake_openai.calls()) == 1 + parts
-    assert LLMCall.objects.filter(course=course, outcome="ok").count() == 1 + parts
+    assert (
+        LLMCall.objects.filter(course=course, outcome="ok").exclude(stage="moderation").count() == 1 + parts
+    )
     assert fake_openai.max_in_flight > 1  # the parts really were written side by side
     lesson_calls = LLMCall.objects.filter(course=course, stage="lesson")
     assert lesson_calls.filter(cached_tokens__gt=0).count() >= lesson_calls.count() - 1
