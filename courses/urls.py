@@ -8,4 +8,9 @@ app_name = "courses"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("courses/", views.catalogue, name="catalogue"),
+    path("c/<uuid:course_id>/", views.short_link, name="detail"),
+    path("courses/<uuid:course_id>/course.md", views.export_markdown, name="export_markdown"),
+    path("courses/<uuid:course_id>/course.pdf", views.export_pdf, name="export_pdf"),
+    path("courses/<uuid:course_id>/course.pdf/status", views.export_pdf_status, name="export_pdf_status"),
 ]

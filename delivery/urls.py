@@ -1,7 +1,15 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
+
+from delivery.views import learning
 
 app_name = "delivery"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("courses/<uuid:course_id>/", learning.course_page, name="course"),
+    path("courses/<uuid:course_id>/lessons/<int:lesson_id>/", learning.lesson_page, name="lesson"),
+    path("courses/<uuid:course_id>/lessons/<int:lesson_id>/done/", learning.lesson_done, name="lesson_done"),
+    path("courses/<uuid:course_id>/weeks/<int:week_number>/quiz/", learning.quiz_page, name="quiz"),
+    path("learning/", learning.my_learning, name="my_learning"),
+]

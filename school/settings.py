@@ -143,6 +143,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 MAGIC_LINK_MAX_AGE_SECONDS = env_int("MAGIC_LINK_MAX_AGE_SECONDS", 20 * 60, minimum=60)
+# Sign-in links one address, and one IP address, may ask for per hour (stops mail-bombing a stranger).
+MAGIC_LINK_PER_EMAIL_PER_HOUR = env_int("MAGIC_LINK_PER_EMAIL_PER_HOUR", 5, minimum=1)
+MAGIC_LINK_PER_IP_PER_HOUR = env_int("MAGIC_LINK_PER_IP_PER_HOUR", 20, minimum=1)
 
 
 # ---------------------------------------------------------------------------------------------------------
