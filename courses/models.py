@@ -18,6 +18,7 @@ class PartStatus(models.TextChoices):
     """Where one generated part (a lesson or a quiz) stands."""
 
     PENDING = "pending", "Waiting to be written"
+    WRITING = "writing", "Being written"
     WRITTEN = "written", "Written"
     FAILED = "failed", "Failed"
 
@@ -139,6 +140,8 @@ class Lesson(models.Model):
     status = models.CharField(max_length=16, choices=PartStatus.choices, default=PartStatus.PENDING)
     failure_reason = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When a worker claimed the part; past GENERATION_PART_LEASE_SECONDS another worker may claim it again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     written_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -160,6 +163,8 @@ class Quiz(models.Model):
     status = models.CharField(max_length=16, choices=PartStatus.choices, default=PartStatus.PENDING)
     failure_reason = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When a worker claimed the part; past GENERATION_PART_LEASE_SECONDS another worker may claim it again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     written_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -178,6 +183,7 @@ class LLMCall(models.Model):
         RATE_LIMITED = "rate_limited", "Rate limited"
         TIMEOUT = "timeout", "Timed out"
         SERVER_ERROR = "server_error", "Server error"
+        CONNECTION_ERROR = "connection_error", "Connection error"
         INVALID_OUTPUT = "invalid_output", "Invalid output"
         REFUSAL = "refusal", "Refused"
         ERROR = "error", "Other error"
@@ -192,6 +198,9 @@ class LLMCall(models.Model):
     cached_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    attempt = models.PositiveSmallIntegerField(
+        default=1, help_text="1 for the first try, 2 for the first retry, …"
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

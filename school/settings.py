@@ -256,8 +256,18 @@ OPENAI_MODERATION_MODEL = env_str("OPENAI_MODERATION_MODEL", "omni-moderation-la
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 120.0, minimum=1.0)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 4, minimum=0, maximum=10)
 LLM_MAX_CONCURRENCY = env_int("LLM_MAX_CONCURRENCY", 32, minimum=1)
+# Retry waits grow as base × 2^attempt (with jitter), capped; a server's Retry-After is honoured up to the cap.
+LLM_BACKOFF_BASE_SECONDS = env_float("LLM_BACKOFF_BASE_SECONDS", 1.0)
+LLM_BACKOFF_MAX_SECONDS = env_float("LLM_BACKOFF_MAX_SECONDS", 60.0)
+# A concurrency slot held longer than this belongs to a dead worker and is given back (Redis lease).
+LLM_SLOT_LEASE_SECONDS = LLM_TIMEOUT_SECONDS + 30
 # A course whose generation has shown no progress for this long is picked up again by the sweeper.
 GENERATION_STALE_AFTER_SECONDS = env_int("GENERATION_STALE_AFTER_SECONDS", 600, minimum=5)
+# A lesson or quiz claimed longer ago than this is presumed abandoned (its worker died) and is claimed again.
+# Longer than one part's worst case: every retry of the LLM call timing out.
+GENERATION_PART_LEASE_SECONDS = env_int("GENERATION_PART_LEASE_SECONDS", 900, minimum=5)
+# The sweeper writes a failed part again (once its course has gone quiet) until it has been tried this often.
+GENERATION_PART_MAX_ATTEMPTS = env_int("GENERATION_PART_MAX_ATTEMPTS", 3, minimum=1)
 # US dollars per million tokens, (input, cached input, output), for the cost dashboard.
 LLM_PRICES_PER_MILLION = {
     "gpt-4o-mini": (0.15, 0.075, 0.60),
