@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -39,8 +40,16 @@ class MagicLink:
 
 def user_get_or_create_for_email(*, email: str) -> User:
     """The learner behind an address, created on first sight (no password: they sign in by email link)."""
-    user, _ = User.objects.get_or_create(email=email_normalise(email))
-    return user
+    email = email_normalise(email)
+    user = User.objects.filter(email=email).first()
+    if user is not None:
+        return user
+    try:
+        # create_user, not get_or_create: it marks the password unusable instead of leaving it blank.
+        with transaction.atomic():
+            return User.objects.create_user(email)
+    except IntegrityError:  # the same address signed up in a concurrent request
+        return User.objects.get(email=email)
 
 
 def safe_next_url(next_url: str) -> str:

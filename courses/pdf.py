@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import weasyprint
-from weasyprint.urls import URLFetcher
-
 STAGE_LAYOUT = "Laying out the pages"
 STAGE_WRITING = "Writing the PDF file"
 
 
 def pdf_from_html(*, html: str, on_stage: Callable[[str], None] | None = None) -> bytes:
     """Render `html` to PDF bytes, reporting each stage (layout is the slow one) to `on_stage`."""
+    # Imported here, not at the top: only the PDF worker pays for loading WeasyPrint, not every web process.
+    import weasyprint
+    from weasyprint.urls import URLFetcher
+
     report = on_stage or (lambda stage: None)
     # data: URIs only; anything else a lesson might smuggle in (file://, http://) is refused.
     fetcher = URLFetcher(allowed_protocols={"data"}, timeout=1)

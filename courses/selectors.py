@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
+from uuid import UUID
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
@@ -215,7 +216,7 @@ def _course_search_simple(*, query: str, limit: int) -> list[Course]:
     return list(courses.order_by("-ready_at")[:limit])
 
 
-def course_get(*, course_id: object) -> Course | None:
+def course_get(*, course_id: UUID | str) -> Course | None:
     return Course.objects.filter(id=course_id).first()
 
 
@@ -229,7 +230,7 @@ def course_weeks_outline(*, course: Course) -> QuerySet[Week]:
     )
 
 
-def course_lessons_outline(*, course_id: object) -> QuerySet[Lesson]:
+def course_lessons_outline(*, course_id: UUID | str) -> QuerySet[Lesson]:
     """Every lesson of the course in reading order, without its text, in one query."""
     return (
         Lesson.objects.filter(course_id=course_id)
@@ -238,11 +239,11 @@ def course_lessons_outline(*, course_id: object) -> QuerySet[Lesson]:
     )
 
 
-def course_lesson_for_reading(*, course_id: object, lesson_id: int) -> Lesson | None:
+def course_lesson_for_reading(*, course_id: UUID | str, lesson_id: int) -> Lesson | None:
     return Lesson.objects.select_related("course", "week").filter(course_id=course_id, id=lesson_id).first()
 
 
-def course_for_export(*, course_id: object) -> Course | None:
+def course_for_export(*, course_id: UUID | str) -> Course | None:
     """The whole course, every week with its lessons and quiz, in three queries whatever its size."""
     lessons = Lesson.objects.order_by("number")
     return (
@@ -255,7 +256,7 @@ def course_for_export(*, course_id: object) -> Course | None:
     )
 
 
-def course_quiz_for_week(*, course_id: object, week_number: int) -> Quiz | None:
+def course_quiz_for_week(*, course_id: UUID | str, week_number: int) -> Quiz | None:
     """The week's quiz with its week and course, in one query."""
     return (
         Quiz.objects.select_related("week", "course")

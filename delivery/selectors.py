@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
 
-from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, Max, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import User
@@ -23,7 +25,7 @@ class WeekProgress:
 
     @property
     def lessons_done(self) -> int:
-        return sum(1 for lesson in self.lessons if lesson.done)  # type: ignore[attr-defined]
+        return sum(1 for lesson in self.lessons if getattr(lesson, "done", False))
 
     @property
     def percent(self) -> int:
@@ -61,7 +63,7 @@ class CourseOutline:
     @property
     def next_lesson(self) -> Lesson | None:
         """Where to continue: the first lesson, in reading order, not yet marked done."""
-        return next((lesson for lesson in self.lessons if not lesson.done), None)  # type: ignore[attr-defined]
+        return next((lesson for lesson in self.lessons if not getattr(lesson, "done", False)), None)
 
 
 def _lesson_done(user: User | None) -> Exists | Value:
@@ -110,7 +112,7 @@ class LessonPage:
     done: bool
 
 
-def learner_lesson(*, course_id: object, lesson_id: int, user: User | None) -> LessonPage | None:
+def learner_lesson(*, course_id: UUID | str, lesson_id: int, user: User | None) -> LessonPage | None:
     """A lesson with its neighbours across weeks and whether the learner marked it done: three queries."""
     lesson = course_lesson_for_reading(course_id=course_id, lesson_id=lesson_id)
     if lesson is None:
@@ -156,7 +158,7 @@ class LearnerCourse:
         return round(100 * self.lessons_done / self.lessons_total) if self.lessons_total else 0
 
 
-def _count(queryset: object) -> Coalesce:
+def _count(queryset: QuerySet[Any]) -> Coalesce:
     return Coalesce(Subquery(queryset, output_field=IntegerField()), 0)
 
 

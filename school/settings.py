@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    # django-ninja's own static files, so the API docs page needs no CDN.
+    "ninja",
     "accounts",
     "courses",
     "delivery",
@@ -309,4 +311,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    # WeasyPrint logs every step of every PDF at INFO; only its warnings are worth reading.
+    "loggers": {"weasyprint": {"level": "WARNING"}},
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -43,7 +45,7 @@ def _readable_course(request: HttpRequest, course: Course | None) -> Course:
 
 
 @require_GET
-def course_page(request: HttpRequest, course_id: str) -> HttpResponse:
+def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
     course = _readable_course(request, course_get(course_id=course_id))
     if not course.is_ready:
         return redirect("courses:writing", course.id)
@@ -52,7 +54,7 @@ def course_page(request: HttpRequest, course_id: str) -> HttpResponse:
 
 
 @require_GET
-def lesson_page(request: HttpRequest, course_id: str, lesson_id: int) -> HttpResponse:
+def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpResponse:
     learner = _learner(request)
     page = learner_lesson(course_id=course_id, lesson_id=lesson_id, user=learner)
     if page is None:
@@ -66,7 +68,7 @@ def lesson_page(request: HttpRequest, course_id: str, lesson_id: int) -> HttpRes
 
 
 @require_POST
-def lesson_done(request: HttpRequest, course_id: str, lesson_id: int) -> HttpResponse:
+def lesson_done(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpResponse:
     """Mark a lesson done (or, with done=0, not done). Anonymous readers are asked to sign in first."""
     lesson_url = reverse("delivery:lesson", args=[course_id, lesson_id])
     learner = _learner(request)
@@ -98,7 +100,7 @@ def _quiz_answers(request: HttpRequest, quiz: Quiz) -> dict[int, int] | None:
 
 
 @require_http_methods(["GET", "POST"])
-def quiz_page(request: HttpRequest, course_id: str, week_number: int) -> HttpResponse:
+def quiz_page(request: HttpRequest, course_id: UUID, week_number: int) -> HttpResponse:
     quiz = course_quiz_for_week(course_id=course_id, week_number=week_number)
     if quiz is None:
         raise Http404("No such quiz")
