@@ -36,7 +36,7 @@ class CourseRequestForm(forms.Form):
         label="What are you curious about?",
         # Not max_length: the length is checked after control characters, so each gets its own message.
         strip=False,
-        error_messages={"required": TOPIC_EMPTY},
+        error_messages={"required": TOPIC_EMPTY, "null_characters_not_allowed": TOPIC_CONTROL_CHARACTERS},
         widget=forms.TextInput(
             attrs={
                 "placeholder": "e.g. the history of jazz, sourdough baking, linear algebra",
