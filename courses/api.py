@@ -8,7 +8,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
 from courses.forms import CourseRequestForm
@@ -17,7 +17,7 @@ from courses.quotas import QuotaExceeded, course_request_within_quota
 from courses.rendering import markdown_to_safe_html
 from courses.selectors import course_for_export, course_get, course_progress, course_weeks_outline
 from courses.services import CourseRequestError
-from school.apitools import ApiError, error_body, request_user
+from school.apitools import INVALID_INPUT, ApiError, error_body, request_user
 from school.http import client_ip
 
 COURSE_NOT_FOUND = "No course with this id (or it was withdrawn)."
@@ -169,12 +169,12 @@ def visible_course(request: HttpRequest, course_id: UUID) -> Course:
     },
     summary="Ask for a course",
 )
-def request_course(request: HttpRequest, payload: CourseRequestIn) -> tuple[int, dict[str, Any]]:
+def request_course(request: HttpRequest, payload: CourseRequestIn) -> Status[dict[str, Any]]:
     """202 with the new course being written, or 200 with an approved course that already covers the topic
     (send `"fresh": true` to have a new one written anyway). Counts against the daily quota when written."""
     form = CourseRequestForm(data=payload.dict())
     if not form.is_valid():
-        return 422, error_body("Some of the input is not valid.", form.api_errors())
+        return Status(422, error_body(INVALID_INPUT, form.api_errors()))
     data = form.cleaned_data
     try:
         result = course_request_within_quota(
@@ -186,17 +186,18 @@ def request_course(request: HttpRequest, payload: CourseRequestIn) -> tuple[int,
             fresh=data["fresh"],
         )
     except CourseRequestError as error:
-        return 422, error_body(error.message, [{"field": error.field, "message": error.message}])
+        return Status(422, error_body(error.message, [{"field": error.field, "message": error.message}]))
     except QuotaExceeded as error:
-        return 429, error_body(error.message)
+        return Status(429, error_body(error.message))
     course = result.course
-    return (200 if result.reused else 202), {
+    created = {
         "id": course.id,
         "status": course.status,
         "reused": result.reused,
         "url": _absolute(course.get_absolute_url()),
         "api_url": _absolute(f"/api/courses/{course.id}"),
     }
+    return Status(200 if result.reused else 202, created)
 
 
 @router.get("/{course_id}", response={200: CourseOut, 404: ErrorOut, 422: ErrorOut}, summary="A course")
