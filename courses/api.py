@@ -15,7 +15,7 @@ from courses.forms import CourseRequestForm
 from courses.models import Course, PartStatus
 from courses.quotas import QuotaExceeded, course_request_within_quota
 from courses.rendering import markdown_to_safe_html
-from courses.selectors import course_for_export, course_get, course_progress, course_weeks_outline
+from courses.selectors import WeekEntry, course_for_export, course_get, course_progress, course_structure
 from courses.services import CourseRequestError
 from school.apitools import INVALID_INPUT, ApiError, error_body, request_user
 from school.http import client_ip
@@ -205,7 +205,6 @@ def course_detail(request: HttpRequest, course_id: UUID) -> dict[str, Any]:
     """Where the course's writing stands, and its outline: weeks with their lessons' titles and states."""
     course = visible_course(request, course_id)
     progress = course_progress(course=course)
-    weeks = course_weeks_outline(course=course).prefetch_related("lessons")
     return {
         **{field: getattr(course, field) for field in ("id", "topic", "title", "description", "audience")},
         "language": course.language,
@@ -225,19 +224,18 @@ def course_detail(request: HttpRequest, course_id: UUID) -> dict[str, Any]:
             "percent": progress.percent,
             "failed_parts": [part.__dict__ for part in progress.failed_parts],
         },
-        "outline": [_week_outline(week) for week in weeks],
+        "outline": [_week_outline(week) for week in course_structure(course=course)],
     }
 
 
-def _week_outline(week: Any) -> dict[str, Any]:
-    quiz = getattr(week, "quiz", None)
+def _week_outline(week: WeekEntry) -> dict[str, Any]:
     return {
         "number": week.number,
         "title": week.title,
-        "quiz_status": quiz.status if quiz is not None else None,
+        "quiz_status": week.quiz_status,
         "lessons": [
             {"id": lesson.id, "number": lesson.number, "title": lesson.title, "status": lesson.status}
-            for lesson in sorted(week.lessons.all(), key=lambda lesson: lesson.number)
+            for lesson in week.lessons
         ],
     }
 

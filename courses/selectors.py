@@ -7,6 +7,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
@@ -220,22 +221,72 @@ def course_get(*, course_id: UUID | str) -> Course | None:
     return Course.objects.filter(id=course_id).first()
 
 
-def course_weeks_outline(*, course: Course) -> QuerySet[Week]:
-    """The course's weeks in order, each with its quiz's status (questions left out), in one query."""
-    return (
+@dataclass(frozen=True)
+class LessonEntry:
+    id: int
+    number: int
+    title: str
+    status: str
+    week_number: int
+
+
+@dataclass(frozen=True)
+class WeekEntry:
+    id: int
+    number: int
+    title: str
+    quiz_id: int | None
+    quiz_status: str | None
+    lessons: tuple[LessonEntry, ...]
+
+
+# The structure of a ready course changes only with its text (which bumps content_version); an hour bounds
+# how long a change made without that bump could show.
+STRUCTURE_CACHE_SECONDS = 3600
+
+
+def course_structure_version(*, course: Course) -> str:
+    """Changes whenever the course's structure may have: a key for caches of anything built from it."""
+    stamp = int(course.updated_at.timestamp()) if course.updated_at else 0
+    return f"{course.id}:{course.content_version}:{course.status}:{stamp}"
+
+
+def course_structure(*, course: Course) -> tuple[WeekEntry, ...]:
+    """The course's weeks, lessons and quizzes (titles and states, no text), in reading order.
+
+    Every course and lesson page needs it, so a ready course's structure is cached per content version:
+    those pages then cost no query for it, whatever the course's size. Otherwise one query.
+    """
+    if not course.is_ready:
+        return _course_structure_load(course)
+    key = f"course-structure:v1:{course_structure_version(course=course)}"
+    structure = cache.get(key)
+    if structure is None:
+        structure = _course_structure_load(course)
+        cache.set(key, structure, timeout=STRUCTURE_CACHE_SECONDS)
+    return structure
+
+
+def _course_structure_load(course: Course) -> tuple[WeekEntry, ...]:
+    """One query: weeks left-joined to their quiz and lessons, one row per lesson (or per empty week)."""
+    rows = (
         Week.objects.filter(course=course)
-        .select_related("quiz")
-        .defer("quiz__questions", "overview", "reading_list")
-        .order_by("number")
-    )
-
-
-def course_lessons_outline(*, course_id: UUID | str) -> QuerySet[Lesson]:
-    """Every lesson of the course in reading order, without its text, in one query."""
-    return (
-        Lesson.objects.filter(course_id=course_id)
-        .only("id", "week_id", "number", "title", "status", "course_id")
-        .order_by("week__number", "number")
+        .order_by("number", "lessons__number")
+        .values_list(
+            "id", "number", "title", "quiz__id", "quiz__status",
+            "lessons__id", "lessons__number", "lessons__title", "lessons__status",
+        )
+    )  # fmt: skip
+    weeks: dict[int, tuple[Any, ...]] = {}
+    lessons: dict[int, list[LessonEntry]] = {}
+    for week_id, number, title, quiz_id, quiz_status, lesson_id, lesson_number, lesson_title, status in rows:
+        weeks.setdefault(week_id, (number, title, quiz_id, quiz_status))
+        entries = lessons.setdefault(week_id, [])
+        if lesson_id is not None:
+            entries.append(LessonEntry(lesson_id, lesson_number, lesson_title, status, week_number=number))
+    return tuple(
+        WeekEntry(week_id, number, title, quiz_id, quiz_status, lessons=tuple(lessons[week_id]))
+        for week_id, (number, title, quiz_id, quiz_status) in weeks.items()
     )
 
 

@@ -2,30 +2,52 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, Exists, IntegerField, Max, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, F, IntegerField, Max, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import User
-from courses.models import Course, Lesson, PartStatus, Quiz, Week
-from courses.selectors import course_lesson_for_reading, course_lessons_outline, course_weeks_outline
+from courses.models import Course, Lesson, PartStatus, Quiz
+from courses.selectors import (
+    LessonEntry,
+    course_lesson_for_reading,
+    course_structure,
+    course_structure_version,
+)
 from delivery.models import Enrollment, LessonCompletion, QuizAttempt
 
 
 @dataclass
+class LessonItem:
+    """A lesson in the course outline, with the learner's progress on it."""
+
+    id: int
+    number: int
+    title: str
+    status: str
+    week_number: int
+    done: bool = False
+    url: str = ""  # set by the view
+
+
+@dataclass
 class WeekProgress:
-    week: Week
-    lessons: list[Lesson] = field(default_factory=list)  # each with a `done` attribute
-    quiz: Quiz | None = None
+    number: int
+    title: str
+    lessons: list[LessonItem]
+    quiz_id: int | None = None
+    quiz_status: str | None = None
     best_score: int | None = None  # the learner's best quiz score, None before any attempt
     quiz_total: int = 0
+    quiz_url: str = ""  # set by the view
 
     @property
     def lessons_done(self) -> int:
-        return sum(1 for lesson in self.lessons if getattr(lesson, "done", False))
+        return sum(1 for lesson in self.lessons if lesson.done)
 
     @property
     def percent(self) -> int:
@@ -37,15 +59,17 @@ class WeekProgress:
 
     @property
     def quiz_ready(self) -> bool:
-        return self.quiz is not None and self.quiz.status == PartStatus.WRITTEN
+        return self.quiz_status == PartStatus.WRITTEN
 
 
 @dataclass
 class CourseOutline:
     weeks: list[WeekProgress]
+    # Changes with the course's structure and the learner's progress: the page caches its outline under it.
+    fingerprint: str = ""
 
     @property
-    def lessons(self) -> list[Lesson]:
+    def lessons(self) -> list[LessonItem]:
         return [lesson for week in self.weeks for lesson in week.lessons]
 
     @property
@@ -61,69 +85,82 @@ class CourseOutline:
         return round(100 * self.lessons_done / self.lessons_total) if self.lessons_total else 0
 
     @property
-    def next_lesson(self) -> Lesson | None:
+    def next_lesson(self) -> LessonItem | None:
         """Where to continue: the first lesson, in reading order, not yet marked done."""
-        return next((lesson for lesson in self.lessons if not getattr(lesson, "done", False)), None)
+        return next((lesson for lesson in self.lessons if not lesson.done), None)
 
 
-def _lesson_done(user: User | None) -> Exists | Value:
+def _learner_progress(*, course: Course, user: User | None) -> tuple[set[int], dict[int, tuple[int, int]]]:
+    """The lessons the learner marked done, and their best (score, total) on each quiz.
+
+    One query (a UNION of both tables): it runs on every course page a learner opens."""
     if user is None:
-        return Value(False)
-    return Exists(LessonCompletion.objects.filter(user=user, lesson=OuterRef("pk")))
-
-
-def _best_attempt(user: User | None, column: str) -> Subquery | Value:
-    """`column` ("score" or "total") of the learner's best attempt at the quiz of the week in the outer query."""
-    if user is None:
-        return Value(None, output_field=IntegerField())
-    attempts = QuizAttempt.objects.filter(user=user, quiz__week=OuterRef("pk"))
-    return Subquery(
-        attempts.order_by("-score", "-created_at").values(column)[:1], output_field=IntegerField()
+        return set(), {}
+    zero = Value(0, output_field=IntegerField())
+    completions = (
+        LessonCompletion.objects.filter(user=user, course=course)
+        .annotate(kind=Value("lesson"), part_id=F("lesson_id"), points=zero, out_of=zero)
+        .values_list("kind", "part_id", "points", "out_of")
     )
+    attempts = (
+        QuizAttempt.objects.filter(user=user, course=course)
+        .annotate(kind=Value("quiz"), part_id=F("quiz_id"), points=F("score"), out_of=F("total"))
+        .values_list("kind", "part_id", "points", "out_of")
+    )
+    done: set[int] = set()
+    best: dict[int, tuple[int, int]] = {}
+    for kind, part_id, score, total in completions.union(attempts, all=True):
+        if kind == "lesson":
+            done.add(part_id)
+        elif part_id not in best or score > best[part_id][0]:
+            best[part_id] = (score, total)
+    return done, best
 
 
 def learner_course_outline(*, course: Course, user: User | None) -> CourseOutline:
-    """The course's weeks and lessons with the learner's progress on each: two queries, whatever the size."""
-    weeks = course_weeks_outline(course=course).annotate(
-        best_score=_best_attempt(user, "score"), best_total=_best_attempt(user, "total")
-    )
-    lessons = course_lessons_outline(course_id=course.id).annotate(done=_lesson_done(user))
-    by_week: dict[int, WeekProgress] = {}
-    for week in weeks:
-        by_week[week.id] = WeekProgress(
-            week=week,
-            quiz=getattr(week, "quiz", None),
-            best_score=week.best_score,  # type: ignore[attr-defined]
-            quiz_total=week.best_total or 0,  # type: ignore[attr-defined]
+    """The course's weeks and lessons with the learner's progress on each.
+
+    The structure comes from the cache (`course_structure`), so this costs two small queries for a
+    signed-in learner and none for an anonymous reader, whatever the course's size.
+    """
+    done, best = _learner_progress(course=course, user=user)
+    weeks = []
+    for entry in course_structure(course=course):
+        score, total = best.get(entry.quiz_id or 0, (None, 0))
+        weeks.append(
+            WeekProgress(
+                number=entry.number,
+                title=entry.title,
+                lessons=[LessonItem(**lesson.__dict__, done=lesson.id in done) for lesson in entry.lessons],
+                quiz_id=entry.quiz_id,
+                quiz_status=entry.quiz_status,
+                best_score=score,
+                quiz_total=total,
+            )
         )
-    for lesson in lessons:
-        if lesson.week_id in by_week:
-            by_week[lesson.week_id].lessons.append(lesson)
-    return CourseOutline(weeks=list(by_week.values()))
+    progress = "anonymous" if user is None else f"{sorted(done)}{sorted(best.items())}"
+    digest = hashlib.sha256(f"{course_structure_version(course=course)}|{progress}".encode()).hexdigest()
+    return CourseOutline(weeks=weeks, fingerprint=digest[:40])
 
 
 @dataclass
 class LessonPage:
     lesson: Lesson
-    previous: Lesson | None
-    next: Lesson | None
+    previous: LessonEntry | None
+    next: LessonEntry | None
     position: int  # from 1, across the whole course
     count: int
     done: bool
 
 
 def learner_lesson(*, course_id: UUID | str, lesson_id: int, user: User | None) -> LessonPage | None:
-    """A lesson with its neighbours across weeks and whether the learner marked it done: three queries."""
+    """A lesson with its neighbours across weeks and whether the learner marked it done: two queries
+    (the neighbours come from the cached course structure)."""
     lesson = course_lesson_for_reading(course_id=course_id, lesson_id=lesson_id)
     if lesson is None:
         return None
-    # Titles and ids only, so this stays small even for a long course; it gives both neighbours at once.
-    siblings = list(
-        course_lessons_outline(course_id=course_id)
-        .select_related("week")
-        .only("id", "title", "number", "week__number", "week__title", "status")
-    )
-    index = next(i for i, sibling in enumerate(siblings) if sibling.id == lesson.id)
+    siblings = [entry for week in course_structure(course=lesson.course) for entry in week.lessons]
+    index = next((i for i, sibling in enumerate(siblings) if sibling.id == lesson.id), 0)
     done = user is not None and LessonCompletion.objects.filter(user=user, lesson=lesson).exists()
     return LessonPage(
         lesson=lesson,

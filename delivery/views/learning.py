@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from django.contrib import messages
@@ -26,7 +27,7 @@ from delivery.progress import (
     quiz_attempt_record,
     quiz_grade,
 )
-from delivery.selectors import learner_course_outline, learner_courses, learner_lesson
+from delivery.selectors import CourseOutline, learner_course_outline, learner_courses, learner_lesson
 
 LESSON_MARKED_DONE = "Lesson marked as done."
 LESSON_MARKED_UNDONE = "Lesson marked as not done."
@@ -50,7 +51,22 @@ def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
     if not course.is_ready:
         return redirect("courses:writing", course.id)
     outline = learner_course_outline(course=course, user=_learner(request))
+    _add_urls(course, outline)
     return render(request, "delivery/course.html", {"course": course, "outline": outline})
+
+
+def _url_maker(name: str, course: Course) -> Callable[[int], str]:
+    """reverse() once, then fill in each id: reversing 65 URLs per page was most of its rendering time."""
+    prefix, suffix = reverse(name, args=[course.id, 0]).rsplit("0", 1)
+    return lambda number: f"{prefix}{number}{suffix}"
+
+
+def _add_urls(course: Course, outline: CourseOutline) -> None:
+    lesson_url, quiz_url = _url_maker("delivery:lesson", course), _url_maker("delivery:quiz", course)
+    for week in outline.weeks:
+        week.quiz_url = quiz_url(week.number)
+        for lesson in week.lessons:
+            lesson.url = lesson_url(lesson.id)
 
 
 @require_GET
