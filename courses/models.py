@@ -53,6 +53,9 @@ class Course(models.Model):
     title = models.CharField(max_length=300, blank=True)
     description = models.TextField(blank=True)
     audience = models.CharField(max_length=300, blank=True, help_text="Intended audience and level.")
+    # The outline exactly as every lesson and quiz prompt quotes it: one fixed text, so the provider can cache
+    # that shared prompt prefix, and no part has to rebuild it from the rows.
+    outline_json = models.TextField(blank=True, help_text="The outline as the part prompts quote it (JSON).")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     status_reason = models.TextField(blank=True, help_text="Why generation failed, in words a learner reads.")
@@ -115,7 +118,10 @@ class Week(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="weeks")
     number = models.PositiveSmallIntegerField()
     title = models.CharField(max_length=300)
-    overview = models.TextField(blank=True, help_text="Markdown.")
+    overview = models.TextField(blank=True, help_text="Markdown, as written (untrusted).")
+    overview_html = models.TextField(
+        blank=True, help_text="The overview rendered and sanitized; safe to show."
+    )
     objectives = models.JSONField(default=list, blank=True, help_text="3 to 5 learning objectives (strings).")
     reading_list = models.JSONField(
         default=list, blank=True, help_text='Suggested reading: [{"title", "author", "url", "note"}].'

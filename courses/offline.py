@@ -118,7 +118,7 @@ def _find(items: list[dict[str, Any]], number: int) -> dict[str, Any]:
 
 
 def _lesson(facts: dict[str, Any]) -> dict[str, Any]:
-    outline, language = facts["outline"], facts["language"]
+    outline, language = json.loads(facts["outline_json"]), facts["language"]
     week = _find(outline["weeks"], facts["week"])
     plan = _find(week["lessons"], facts["lesson"])
     objectives = "\n".join(f"- {objective}" for objective in week["objectives"])
@@ -156,7 +156,7 @@ Spend twenty minutes on this:
 
 
 def _quiz(facts: dict[str, Any]) -> dict[str, Any]:
-    outline = facts["outline"]
+    outline = json.loads(facts["outline_json"])
     week = _find(outline["weeks"], facts["week"])
     others = [other for other in outline["weeks"] if other["number"] != week["number"]]
     candidates = [_lesson_question(week, lesson) for lesson in week["lessons"]]

@@ -114,41 +114,38 @@ def outline_prompt(*, topic: str, language: str, weeks: int) -> Prompt[CourseOut
 
 
 def outline_json(outline: dict[str, Any]) -> str:
-    """The outline exactly as every part prompt quotes it: same input, same bytes, so the prefix caches."""
+    """The outline as the part prompts quote it (`courses.selectors.outline_document`), stored on the course."""
     return json.dumps(outline, ensure_ascii=False, separators=(",", ":"))
 
 
-def _part_messages(language: str, outline: dict[str, Any], task: str) -> Messages:
+def _part_messages(language: str, outline_json: str, task: str) -> Messages:
     return (
         system_message(language),
-        {"role": "user", "content": OUTLINE_PREFIX + outline_json(outline)},
+        {"role": "user", "content": OUTLINE_PREFIX + outline_json},
         {"role": "user", "content": task},
     )
 
 
-def lesson_prompt(*, language: str, outline: dict[str, Any], week: int, lesson: int) -> Prompt[LessonDraft]:
-    """`outline` is `courses.selectors.course_outline(...)`; `week` and `lesson` are 1-based numbers in it."""
-    plan = _numbered(_numbered(outline["weeks"], week)["lessons"], lesson)
-    task = LESSON_TASK.format(week=week, lesson=lesson, title=plan["title"], summary=plan["summary"])
+def lesson_prompt(
+    *, language: str, outline_json: str, week: int, lesson: int, title: str, summary: str
+) -> Prompt[LessonDraft]:
+    """`outline_json` is `Course.outline_json`; `week` and `lesson` are the 1-based numbers in it."""
+    task = LESSON_TASK.format(week=week, lesson=lesson, title=title, summary=summary)
     return Prompt(
         stage="lesson",
         schema=LessonDraft,
         schema_name="lesson",
-        messages=_part_messages(language, outline, task),
-        facts={"language": language, "outline": outline, "week": week, "lesson": lesson},
+        messages=_part_messages(language, outline_json, task),
+        facts={"language": language, "outline_json": outline_json, "week": week, "lesson": lesson},
     )
 
 
-def quiz_prompt(*, language: str, outline: dict[str, Any], week: int) -> Prompt[QuizDraft]:
-    task = QUIZ_TASK.format(week=week, title=_numbered(outline["weeks"], week)["title"])
+def quiz_prompt(*, language: str, outline_json: str, week: int, title: str) -> Prompt[QuizDraft]:
+    task = QUIZ_TASK.format(week=week, title=title)
     return Prompt(
         stage="quiz",
         schema=QuizDraft,
         schema_name="quiz",
-        messages=_part_messages(language, outline, task),
-        facts={"language": language, "outline": outline, "week": week},
+        messages=_part_messages(language, outline_json, task),
+        facts={"language": language, "outline_json": outline_json, "week": week},
     )
-
-
-def _numbered(items: list[dict[str, Any]], number: int) -> dict[str, Any]:
-    return next(item for item in items if item["number"] == number)

@@ -117,20 +117,20 @@ def course_reusable(*, topic_key: str, language: str, weeks: int) -> Course | No
 
 
 def course_outline(*, course: Course) -> dict[str, Any]:
-    """The plan every part prompt quotes (and the offline generator reads), built from the rows in two queries.
+    """The course's plan, rebuilt from its rows in two queries (weeks, lessons)."""
+    weeks = list(Week.objects.filter(course=course).order_by("number"))
+    lessons = Lesson.objects.filter(course=course).only("week_id", "number", "title", "summary")
+    return outline_document(course=course, weeks=weeks, lessons=list(lessons))
 
-    Same rows, same dict, same JSON: the prompt prefix stays byte-identical across a course's parts.
+
+def outline_document(*, course: Course, weeks: list[Week], lessons: list[Lesson]) -> dict[str, Any]:
+    """The plan every part prompt quotes (and the offline generator reads), from rows already in hand.
+
+    Same rows, same dict, same JSON: the prompt prefix is byte-identical for every part of a course.
     """
-    weeks = (
-        Week.objects.filter(course=course)
-        .order_by("number")
-        .prefetch_related(
-            Prefetch(
-                "lessons",
-                queryset=Lesson.objects.order_by("number").only("week_id", "number", "title", "summary"),
-            )
-        )
-    )
+    lessons_of: dict[int, list[Lesson]] = {}
+    for lesson in sorted(lessons, key=lambda lesson: lesson.number):
+        lessons_of.setdefault(lesson.week_id, []).append(lesson)
     return {
         "topic": course.topic,
         "title": course.title,
@@ -144,10 +144,10 @@ def course_outline(*, course: Course) -> dict[str, Any]:
                 "objectives": week.objectives,
                 "lessons": [
                     {"number": lesson.number, "title": lesson.title, "summary": lesson.summary}
-                    for lesson in week.lessons.all()
+                    for lesson in lessons_of.get(week.pk, [])
                 ],
             }
-            for week in weeks
+            for week in sorted(weeks, key=lambda week: week.number)
         ],
     }
 

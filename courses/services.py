@@ -13,13 +13,15 @@ The pipeline, driven by `courses.tasks` (each step safe to run twice; the databa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -27,7 +29,7 @@ from accounts.models import User
 from courses import llm, prompts, selectors
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
 from courses.rendering import markdown_to_safe_html
-from courses.schemas import CourseOutline
+from courses.schemas import CourseOutline, LessonDraft, QuizDraft
 from courses.signals import course_ready
 from courses.topics import TopicError, topic_key, topic_normalise
 
@@ -182,6 +184,13 @@ def course_outline_write(*, course_id: UUID) -> None:
         )
         logger.warning("Outline of course %s failed: %s", course_id, error)
         return
+    except Exception:
+        # Not the LLM's fault (a bug, the database): hand the course back so Celery's retry can claim it now.
+        with suppress(DatabaseError):
+            Course.objects.filter(id=course_id, status=Course.Status.OUTLINING).update(
+                status=Course.Status.QUEUED
+            )
+        raise
     try:
         _outline_store(course_id, outline)
     except IntegrityError:
@@ -199,6 +208,7 @@ def _outline_store(course_id: UUID, outline: CourseOutline) -> None:
             number=number,
             title=plan.title,
             overview=plan.overview,
+            overview_html=markdown_to_safe_html(plan.overview),
             objectives=plan.objectives,
             reading_list=[reading.model_dump() for reading in plan.reading_list],
         )
@@ -211,12 +221,12 @@ def _outline_store(course_id: UUID, outline: CourseOutline) -> None:
     )
     quizzes = Quiz.objects.bulk_create(Quiz(course=course, week=week) for week in weeks)
     course.title, course.description, course.audience = outline.title, outline.description, outline.audience
-    course.status, course.heartbeat_at, course.generator = (
-        Course.Status.WRITING,
-        timezone.now(),
-        llm.generator_name(),
-    )
-    course.save(update_fields=["title", "description", "audience", "status", "heartbeat_at", "generator"])
+    document = selectors.outline_document(course=course, weeks=weeks, lessons=lessons)
+    course.outline_json = prompts.outline_json(document)
+    course.status, course.generator = Course.Status.WRITING, llm.generator_name()
+    course.heartbeat_at = timezone.now()
+    fields = ["title", "description", "audience", "outline_json", "status", "heartbeat_at", "generator"]
+    course.save(update_fields=fields)
     # Week by week, so the first weeks are readable first when workers cannot take every part at once.
     quiz_of_week = {quiz.week_id: quiz.pk for quiz in quizzes}
     parts: list[tuple[str, int]] = []
@@ -233,50 +243,81 @@ def _outline_store(course_id: UUID, outline: CourseOutline) -> None:
 
 def lesson_write(*, lesson_id: int) -> None:
     """Write one lesson, exactly once however often it is called; then try to finish the course."""
-    claimed_at = _part_claim(Lesson, lesson_id)
-    if claimed_at is None:
-        return
-    lesson = Lesson.objects.select_related("week", "course").get(id=lesson_id)
-    course = lesson.course
-    outline = selectors.course_outline(course=course)
-    prompt = prompts.lesson_prompt(
-        language=course.language, outline=outline, week=lesson.week.number, lesson=lesson.number
-    )
-    try:
-        draft = llm.complete(prompt, course=course)
-    except llm.LLMError as error:
-        _part_fail(Lesson, lesson_id, claimed_at, error)
-    else:
-        body = draft.body_markdown
-        _part_store(Lesson, lesson_id, claimed_at, body=body, body_html=markdown_to_safe_html(body))
-    course_finish(course_id=course.id)
+    _part_write(Lesson, lesson_id, _lesson_prompt, _lesson_fields)
 
 
 def quiz_write(*, quiz_id: int) -> None:
     """Write one week's quiz from the outline (alongside the lessons), exactly once; then try to finish."""
-    claimed_at = _part_claim(Quiz, quiz_id)
+    _part_write(Quiz, quiz_id, _quiz_prompt, _quiz_fields)
+
+
+def _part_write(
+    model: type[Lesson] | type[Quiz],
+    part_id: int,
+    prompt_for: Callable[[Any], prompts.Prompt[Any]],
+    fields_for: Callable[[Any], dict[str, Any]],
+) -> None:
+    claimed_at = _part_claim(model, part_id)
     if claimed_at is None:
-        return
-    quiz = Quiz.objects.select_related("week", "course").get(id=quiz_id)
-    course = quiz.course
-    outline = selectors.course_outline(course=course)
-    prompt = prompts.quiz_prompt(language=course.language, outline=outline, week=quiz.week.number)
+        return  # written, failed, or being written by a live worker
+    part = model.objects.select_related("week", "course").get(id=part_id)
     try:
-        draft = llm.complete(prompt, course=course)
+        answer = llm.complete(prompt_for(part), course=part.course)
     except llm.LLMError as error:
-        _part_fail(Quiz, quiz_id, claimed_at, error)
+        _part_fail(model, part_id, claimed_at, error)
+    except Exception:
+        # Not the LLM's fault (a bug, the database): hand the claim back so Celery's retry can take it now,
+        # instead of the part waiting for its lease to run out.
+        with suppress(DatabaseError):
+            model.objects.filter(id=part_id, status=PartStatus.WRITING, claimed_at=claimed_at).update(
+                status=PartStatus.PENDING
+            )
+        raise
     else:
-        questions = [
-            {
-                "question": question.question,
-                "options": question.options,
-                "answer": question.correct_index,
-                "explanation": question.explanation,
-            }
-            for question in draft.questions
-        ]
-        _part_store(Quiz, quiz_id, claimed_at, questions=questions)
-    course_finish(course_id=course.id)
+        _part_store(model, part_id, claimed_at, **fields_for(answer))
+    course_finish(course_id=part.course_id)
+
+
+def _lesson_prompt(lesson: Lesson) -> prompts.Prompt[LessonDraft]:
+    return prompts.lesson_prompt(
+        language=lesson.course.language,
+        outline_json=_outline_json(lesson.course),
+        week=lesson.week.number,
+        lesson=lesson.number,
+        title=lesson.title,
+        summary=lesson.summary,
+    )
+
+
+def _lesson_fields(draft: LessonDraft) -> dict[str, Any]:
+    return {"body": draft.body_markdown, "body_html": markdown_to_safe_html(draft.body_markdown)}
+
+
+def _quiz_prompt(quiz: Quiz) -> prompts.Prompt[QuizDraft]:
+    return prompts.quiz_prompt(
+        language=quiz.course.language,
+        outline_json=_outline_json(quiz.course),
+        week=quiz.week.number,
+        title=quiz.week.title,
+    )
+
+
+def _quiz_fields(draft: QuizDraft) -> dict[str, Any]:
+    questions = [
+        {
+            "question": question.question,
+            "options": question.options,
+            "answer": question.correct_index,
+            "explanation": question.explanation,
+        }
+        for question in draft.questions
+    ]
+    return {"questions": questions}
+
+
+def _outline_json(course: Course) -> str:
+    """The stored prompt prefix; rebuilt from the rows for a course made some other way (e.g. by hand)."""
+    return course.outline_json or prompts.outline_json(selectors.course_outline(course=course))
 
 
 def _part_claim(model: type[Lesson] | type[Quiz], part_id: int) -> datetime | None:
@@ -348,11 +389,8 @@ def course_sweep_stale() -> SweepResult:
     now = timezone.now()
     silent_since = now - timedelta(seconds=settings.GENERATION_STALE_AFTER_SECONDS)
     outlines = _sweep_outlines(now, silent_since)
-    stale_courses = list(
-        Course.objects.filter(status=Course.Status.WRITING, heartbeat_at__lt=silent_since).values_list(
-            "id", flat=True
-        )
-    )
+    stale = Course.objects.filter(_silent(silent_since), status=Course.Status.WRITING)
+    stale_courses = list(stale.values_list("id", flat=True))
     parts = _sweep_parts(now, stale_courses)
     finished = sum(course_finish(course_id=course_id) for course_id in stale_courses)
     return SweepResult(outlines_queued=outlines, parts_queued=parts, courses_finished=finished)
@@ -360,15 +398,18 @@ def course_sweep_stale() -> SweepResult:
 
 def _sweep_outlines(now: datetime, silent_since: datetime) -> int:
     stale = Course.objects.filter(
-        status__in=[Course.Status.QUEUED, Course.Status.OUTLINING], heartbeat_at__lt=silent_since
+        _silent(silent_since), status__in=[Course.Status.QUEUED, Course.Status.OUTLINING]
     )
     course_ids = list(stale.values_list("id", flat=True))
-    Course.objects.filter(id__in=course_ids).filter(
-        status__in=[Course.Status.QUEUED, Course.Status.OUTLINING], heartbeat_at__lt=silent_since
-    ).update(status=Course.Status.QUEUED, heartbeat_at=now)
+    stale.filter(id__in=course_ids).update(status=Course.Status.QUEUED, heartbeat_at=now)
     for course_id in course_ids:
         _enqueue_outline(course_id)
     return len(course_ids)
+
+
+def _silent(since: datetime) -> Q:
+    """No sign of life since `since` (a course that never had a heartbeat counts from its creation)."""
+    return Q(heartbeat_at__lt=since) | Q(heartbeat_at__isnull=True, created_at__lt=since)
 
 
 def _sweep_parts(now: datetime, stale_courses: list[UUID]) -> int:

@@ -52,6 +52,7 @@ def written_course(*, weeks: int = 13, lessons_per_week: int = 4, **fields: Any)
             number=n,
             title=f"Week {n} of {course.topic}",
             overview=f"This week covers part {n}.",
+            overview_html=f"<p>This week covers part {n}.</p>",
             objectives=[f"Understand idea {n}.1", f"Apply idea {n}.2", f"Explain idea {n}.3"],
             reading_list=[
                 {"title": f"Reading {n}", "author": "A. Author", "url": "https://example.org/r", "note": ""}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -37,18 +38,34 @@ def offline(settings: Any) -> None:
 
 
 @pytest.fixture
-def celery_worker(settings: Any) -> Iterator[Any]:
+def queued_only() -> Iterator[None]:
+    """Tasks go to the real broker and no worker takes them: the test runs each one by hand (or starts one)."""
+    app.conf.task_always_eager = False
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def celery_worker() -> Iterator[Any]:
     """A real worker in this process (threads pool) consuming the real Redis broker; tasks are not eager.
 
     Needs `django_db(transaction=True)`: the worker's threads have their own database connections, so they
     see only committed rows.
     """
+    with running_worker() as worker:
+        yield worker
+
+
+@contextmanager
+def running_worker(concurrency: int = 24) -> Iterator[Any]:
     app.conf.task_always_eager = False
     try:
         with start_worker(
             app,
             pool="threads",
-            concurrency=24,
+            concurrency=concurrency,
             perform_ping_check=False,
             loglevel="WARNING",
             queues=["llm", "default", "cpu"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,10 +11,9 @@ from django.conf import settings as django_settings
 from django.db import connections
 from django.utils import timezone
 
-from courses import services, tasks
+from courses import llm, prompts, selectors, services, tasks
 from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz, Week
 from courses.signals import course_ready
-from school.celery import app
 from tests.factories import written_course
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -31,16 +29,6 @@ def parts_count(course: Course) -> int:
     return course.lessons.count() + course.quizzes.count()
 
 
-@pytest.fixture
-def queued_only() -> Iterator[None]:
-    """Tasks go to the (real) broker and no worker takes them, so the test runs each one by hand."""
-    app.conf.task_always_eager = False
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = True
-
-
 def test_a_course_is_written_from_topic_to_ready(fake_openai: FakeOpenAI) -> None:
     course = request_course(weeks=4)
 
@@ -53,6 +41,7 @@ def test_a_course_is_written_from_topic_to_ready(fake_openai: FakeOpenAI) -> Non
     weeks = list(course.weeks.order_by("number"))
     assert [week.number for week in weeks] == [1, 2, 3, 4]
     for week in weeks:
+        assert week.overview_html.startswith("<p>")
         assert 3 <= len(week.objectives) <= 5
         assert 1 <= len(week.reading_list) <= 3
         assert 3 <= week.lessons.count() <= 4
@@ -66,6 +55,9 @@ def test_a_course_is_written_from_topic_to_ready(fake_openai: FakeOpenAI) -> Non
         assert all(0 <= question["answer"] < len(question["options"]) for question in quiz.questions)
     assert LLMCall.objects.filter(course=course, outcome="ok").count() == 1 + parts_count(course)
     assert len(fake_openai.calls()) == 1 + parts_count(course)
+    # The prefix every part quoted is the plan the rows hold.
+    assert course.outline_json == prompts.outline_json(selectors.course_outline(course=course))
+    assert course.outline_json in fake_openai.calls()[-1]["json"]["messages"][1]["content"]
 
 
 def test_lessons_and_quizzes_reuse_the_cached_prompt_prefix(fake_openai: FakeOpenAI) -> None:
@@ -302,3 +294,49 @@ def test_a_course_with_a_part_left_unwritten_is_not_finished() -> None:
     assert services.course_finish(course_id=course.id) is False
     course.refresh_from_db()
     assert course.status == Course.Status.WRITING
+
+
+def test_a_part_that_crashes_for_another_reason_is_handed_back_at_once(
+    fake_openai: FakeOpenAI, queued_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    course = request_course(weeks=4)
+    tasks.llm_write_outline(str(course.id))
+    lesson = course.lessons.first()
+    assert lesson is not None
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug, not the LLM")
+
+    monkeypatch.setattr(llm, "complete", broken)
+    with pytest.raises(RuntimeError):
+        services.lesson_write(lesson_id=lesson.id)
+    assert Lesson.objects.get(id=lesson.id).status == PartStatus.PENDING  # not stuck until its lease ends
+
+    monkeypatch.undo()
+    tasks.llm_write_lesson(lesson.id)
+    assert Lesson.objects.get(id=lesson.id).status == PartStatus.WRITTEN
+
+
+def test_retrying_a_part_of_an_unknown_kind_is_refused() -> None:
+    course = written_course(weeks=4)
+
+    with pytest.raises(ValueError, match="Unknown part kind: 'week'"):
+        services.part_retry(course_id=course.id, kind="week", part_id=1)
+
+
+def test_an_outline_that_crashes_for_another_reason_is_handed_back_at_once(
+    fake_openai: FakeOpenAI, queued_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    course = request_course(weeks=4)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug, not the LLM")
+
+    monkeypatch.setattr(llm, "complete", broken)
+    with pytest.raises(RuntimeError):
+        services.course_outline_write(course_id=course.id)
+    assert Course.objects.get(id=course.id).status == Course.Status.QUEUED
+
+    monkeypatch.undo()
+    tasks.llm_write_outline(str(course.id))
+    assert Course.objects.get(id=course.id).status == Course.Status.WRITING

@@ -48,7 +48,9 @@ def quiz_prompt() -> prompts.Prompt[QuizDraft]:
             }
         ],
     }
-    return prompts.quiz_prompt(language="en", outline=outline, week=1)
+    return prompts.quiz_prompt(
+        language="en", outline_json=prompts.outline_json(outline), week=1, title="Sources"
+    )
 
 
 def calls() -> list[LLMCall]:
@@ -89,17 +91,13 @@ def test_it_records_every_call_with_its_tokens_latency_and_course(fake_openai: F
 
 
 def test_it_counts_the_cached_tokens_the_provider_reports(fake_openai: FakeOpenAI) -> None:
-    outline = {
-        "topic": "x",
-        "title": "t",
-        "weeks": [{"number": 1, "title": "w", "lessons": []}],
-        "pad": "p" * 3000,
-    }
+    outline = prompts.outline_json({"title": "Water", "weeks": [], "pad": "p" * 3000})
 
-    llm.complete(prompts.quiz_prompt(language="en", outline=outline, week=1), course=None)
-    llm.complete(prompts.quiz_prompt(language="fr", outline=outline, week=1), course=None)  # other prefix
-    llm.complete(prompts.quiz_prompt(language="en", outline=outline, week=1), course=None)
+    llm.complete(prompts.quiz_prompt(language="en", outline_json=outline, week=1, title="W"), course=None)
+    llm.complete(prompts.quiz_prompt(language="fr", outline_json=outline, week=1, title="W"), course=None)
+    llm.complete(prompts.quiz_prompt(language="en", outline_json=outline, week=2, title="X"), course=None)
 
+    # The third shares the first's system prompt and outline; the second's system prompt differs (language).
     assert [call.cached_tokens > 0 for call in calls()] == [False, False, True]
     assert calls()[2].cached_tokens <= calls()[2].prompt_tokens
 

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db(transaction=True)  # calls are recorded from 
 
 
 def quiz_prompt() -> prompts.Prompt[Any]:
-    outline = {"title": "t", "weeks": [{"number": 1, "title": "Aqueducts", "lessons": []}]}
-    return prompts.quiz_prompt(language="en", outline=outline, week=1)
+    outline = prompts.outline_json({"title": "Aqueducts", "weeks": []})
+    return prompts.quiz_prompt(language="en", outline_json=outline, week=1, title="Aqueducts")
 
 
 def call_llm(_: int) -> None:

@@ -50,7 +50,7 @@ def test_a_visitor_asks_for_a_course_and_is_taken_to_it_once_written(
     assert course.status == Course.Status.READY
     assert course.weeks_count == 4
     expect(page.get_by_role("link", name="Start learning")).to_be_visible()
-    expect(page.get_by_text("Written offline").first).to_be_visible()
+    expect(page.get_by_text("Generated offline").first).to_be_visible()
 
 
 def test_the_progress_bar_fills_up_live_as_parts_are_written(page: Page, live_server: Any) -> None:
