@@ -215,7 +215,8 @@ def course_pdf_failed(*, course_id: str, version: int, error: str) -> None:
 def course_pdf_html(*, course: Course) -> str:
     weeks = list(course.weeks.all())
     for week in weeks:
-        week.overview_html = markdown_to_safe_html(week.overview)  # type: ignore[attr-defined]
+        # Stored HTML is already sanitized; render afresh only for rows written before it was kept.
+        week.overview_html = week.overview_html or markdown_to_safe_html(week.overview)
         quiz = _written_quiz(week)
         week.answer_key = [  # type: ignore[attr-defined]
             (n, LETTERS[int(question["answer"])], question["explanation"])
