@@ -294,6 +294,14 @@ def course_lesson_for_reading(*, course_id: UUID | str, lesson_id: int) -> Lesso
     return Lesson.objects.select_related("course", "week").filter(course_id=course_id, id=lesson_id).first()
 
 
+def course_lesson_id_at(*, course_id: UUID | str, week_number: int, number: int) -> int | None:
+    return (
+        Lesson.objects.filter(course_id=course_id, week__number=week_number, number=number)
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
 def course_for_export(*, course_id: UUID | str) -> Course | None:
     """The whole course, every week with its lessons and quiz, in three queries whatever its size."""
     lessons = Lesson.objects.order_by("number")

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import User
 from courses.access import course_visible
 from courses.models import Course, PartStatus, Quiz
-from courses.selectors import course_get, course_quiz_for_week, course_requested_by
+from courses.selectors import course_get, course_lesson_id_at, course_quiz_for_week, course_requested_by
 from delivery.models import QuizAttempt
 from delivery.progress import (
     ProgressError,
@@ -81,6 +81,15 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
     if learner is not None:
         enrollment_record_visit(user=learner, course=course)
     return render(request, "delivery/lesson.html", {"course": course, "page": page, "lesson": page.lesson})
+
+
+@require_GET
+def lesson_at(request: HttpRequest, course_id: UUID, week_number: int, number: int) -> HttpResponse:
+    """The lesson at this place in the course, at its own address (lesson ids outlive rewrites)."""
+    lesson_id = course_lesson_id_at(course_id=course_id, week_number=week_number, number=number)
+    if lesson_id is None:
+        raise Http404("No such lesson")
+    return redirect("delivery:lesson", course_id, lesson_id)
 
 
 @require_POST

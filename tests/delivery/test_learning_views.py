@@ -344,3 +344,10 @@ def test_my_learning_asks_anonymous_visitors_to_sign_in(client: Client) -> None:
     response = client.get(reverse("delivery:my_learning"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:sign_in"))
+
+
+def test_a_lesson_can_be_reached_by_its_place_in_the_course(client: Client, course: Course) -> None:
+    lesson = Lesson.objects.get(course=course, week__number=2, number=1)
+    response = client.get(reverse("delivery:lesson_at", args=[course.id, 2, 1]))
+    assert response["Location"] == reverse("delivery:lesson", args=[course.id, lesson.id])
+    assert client.get(reverse("delivery:lesson_at", args=[course.id, 9, 1])).status_code == 404

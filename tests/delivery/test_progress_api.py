@@ -9,9 +9,9 @@ from django.test import Client
 from accounts.models import User
 from accounts.services import api_token_create
 from courses.models import Course, Lesson, PartStatus, Quiz
-from delivery.api import ANSWERS_COUNT, LESSON_NOT_FOUND, QUIZ_NOT_FOUND, QUIZ_NOT_WRITTEN
 from delivery.models import LessonCompletion, QuizAttempt, Source
 from delivery.progress import CHOICE_OUT_OF_RANGE
+from delivery.progress_api import ANSWERS_COUNT, LESSON_NOT_FOUND, QUIZ_NOT_FOUND, QUIZ_NOT_WRITTEN
 from tests.factories import UserFactory, written_course
 
 pytestmark = pytest.mark.django_db
