@@ -8,16 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.sessions.backends.cached_db import SessionStore
 from django.core import mail
 from playwright.sync_api import Browser, Page, expect
 
+from accounts.models import User
 from courses import services
 from courses.models import Course, Lesson, PartStatus, Quiz
 from tests.e2e.conftest import screenshot
-from tests.factories import written_course
+from tests.factories import UserFactory, written_course
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
+BACKEND = "django.contrib.auth.backends.ModelBackend"
 COURSE_PAGE = re.compile(r"/courses/[0-9a-f-]{36}/$")
 
 
@@ -72,9 +75,25 @@ def test_the_progress_bar_fills_up_live_as_parts_are_written(page: Page, live_se
     assert page.url.endswith(f"/courses/{course.id}/")
 
 
-def test_a_failed_part_shows_up_as_missing_with_a_retry_button(page: Page, live_server: Any) -> None:
+def sign_in_as(page: Page, live_server: Any, user: User) -> None:
+    """Give the browser a signed-in session (the email-link flow itself is tested below)."""
+    session = SessionStore()
+    session["_auth_user_id"] = str(user.pk)
+    session["_auth_user_backend"] = BACKEND
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session.create()
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": str(session.session_key), "url": live_server.url}]
+    )
+
+
+def test_a_failed_part_shows_up_as_missing_and_its_requester_retries_it(page: Page, live_server: Any) -> None:
+    requester = UserFactory()
     course = unwritten_course(weeks=1, lessons_per_week=2)
+    Course.objects.filter(id=course.id).update(requested_by=requester)
+    sign_in_as(page, live_server, requester)
     page.goto(f"{live_server.url}/courses/{course.id}/writing/")
+    expect(page.get_by_role("link", name="My learning")).to_be_visible()
     lesson = Lesson.objects.filter(course=course).first()
     assert lesson is not None
     Lesson.objects.filter(id=lesson.id).update(
@@ -83,6 +102,10 @@ def test_a_failed_part_shows_up_as_missing_with_a_retry_button(page: Page, live_
     expect(page.get_by_role("heading", name="Missing parts")).to_be_visible()
     expect(page.get_by_text("The writer kept failing.")).to_be_visible()
     screenshot(page, "writing_missing_part")
+    page.get_by_role("button", name=f"Retry {lesson.title}").click()
+    expect(page.get_by_text("Trying again")).to_be_visible()
+    lesson.refresh_from_db()
+    assert lesson.status != PartStatus.FAILED
 
 
 def test_without_javascript_the_writing_page_refreshes_itself_until_the_course_is_ready(
