@@ -47,12 +47,8 @@ class Run:
 def main() -> None:
     args = parse_args()
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
-    from tests.fakes import openai_server
     from tests.fakes.openai_server import FakeOpenAI
 
-    # The fake writes headers and body in two sends; with Nagle's algorithm on, each reply then waits for the
-    # client's delayed ACK (~40 ms on Linux), a cost no real API has. Reply at once, as real servers do.
-    openai_server._Handler.disable_nagle_algorithm = True
     fake = FakeOpenAI(latency=args.latency, keep_bodies=False).start()
     env = bench_env(redis_url, fake.base_url, args)
     os.environ.update(env)

@@ -620,6 +620,9 @@ class FaultRule:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # httpx pools connections; every reply carries Content-Length
+    # Headers and body go out in separate writes; without TCP_NODELAY each reply waits ~40 ms for a
+    # delayed ACK that no real API adds.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:
