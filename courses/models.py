@@ -100,7 +100,9 @@ class Course(models.Model):
         return self.title or self.topic
 
     def get_absolute_url(self) -> str:
-        return reverse("courses:detail", args=[self.id])
+        """The learner's course page (served by delivery, which shows progress); it sends a course that is
+        still being written on to the page that shows its progress."""
+        return reverse("delivery:course", args=[self.id])
 
     @property
     def is_offline(self) -> bool:

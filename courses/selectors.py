@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
+from uuid import UUID
 
-from django.db.models import Prefetch
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from accounts.models import User
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
 
 STAGE_QUEUED = "Waiting for a writer to pick up the course…"
@@ -153,3 +158,172 @@ def course_with_outline(*, course_id: Any) -> Course:
         Prefetch("weeks", queryset=Week.objects.order_by("number").select_related("quiz")),
         Prefetch("weeks__lessons", queryset=Lesson.objects.order_by("number").defer("body", "body_html")),
     ).get(id=course_id)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The learner's website: catalogue, search, outlines and exports.
+# ---------------------------------------------------------------------------------------------------------
+
+# PostgreSQL's English configuration stems words ("gardens" finds "gardening"); courses in other languages
+# still match on whole words, which the English stemmer leaves mostly alone.
+SEARCH_CONFIG = "english"
+SEARCH_QUERY_MAX_LENGTH = 200
+
+
+def course_catalogue_queryset() -> QuerySet[Course]:
+    """The public catalogue: written and approved. Requested courses stay off it until a moderator approves."""
+    return Course.objects.filter(status=Course.Status.READY, review_state=Course.Review.APPROVED)
+
+
+def course_featured(*, limit: int = 6) -> list[Course]:
+    return list(course_catalogue_queryset().filter(featured=True).order_by("-ready_at")[:limit])
+
+
+def course_recent(*, limit: int = 9, exclude_featured: bool = True) -> list[Course]:
+    courses = course_catalogue_queryset()
+    if exclude_featured:
+        courses = courses.filter(featured=False)
+    return list(courses.order_by("-ready_at")[:limit])
+
+
+def course_search(*, query: str, limit: int = 30) -> list[Course]:
+    """Public courses matching `query` in their title, description or week titles, best matches first."""
+    query = " ".join(query.split())[:SEARCH_QUERY_MAX_LENGTH]
+    if not query:
+        return []
+    if connection.vendor != "postgresql":
+        return _course_search_simple(query=query, limit=limit)
+    search = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+    vector = SearchVector("title", weight="A", config=SEARCH_CONFIG) + SearchVector(
+        "description", weight="B", config=SEARCH_CONFIG
+    )
+    week_matches = Week.objects.annotate(
+        search=SearchVector("title", config=SEARCH_CONFIG),
+    ).filter(course=OuterRef("pk"), search=search)
+    return list(
+        course_catalogue_queryset()
+        .annotate(search=vector, rank=SearchRank(vector, search), week_match=Exists(week_matches))
+        .filter(Q(search=search) | Q(week_match=True))
+        .order_by("-rank", "-ready_at")[:limit]
+    )
+
+
+def _course_search_simple(*, query: str, limit: int) -> list[Course]:
+    """SQLite (the one-machine install) has no full-text search: every word must appear somewhere."""
+    courses = course_catalogue_queryset()
+    for word in query.split()[:10]:
+        in_weeks = Week.objects.filter(course=OuterRef("pk"), title__icontains=word)
+        courses = courses.filter(Q(title__icontains=word) | Q(description__icontains=word) | Exists(in_weeks))
+    return list(courses.order_by("-ready_at")[:limit])
+
+
+def course_get(*, course_id: UUID | str) -> Course | None:
+    return Course.objects.filter(id=course_id).first()
+
+
+@dataclass(frozen=True)
+class LessonEntry:
+    id: int
+    number: int
+    title: str
+    status: str
+    week_number: int
+
+
+@dataclass(frozen=True)
+class WeekEntry:
+    id: int
+    number: int
+    title: str
+    quiz_id: int | None
+    quiz_status: str | None
+    lessons: tuple[LessonEntry, ...]
+
+
+# The structure of a ready course changes only with its text (which bumps content_version); an hour bounds
+# how long a change made without that bump could show.
+STRUCTURE_CACHE_SECONDS = 3600
+
+
+def course_structure_version(*, course: Course) -> str:
+    """Changes whenever the course's structure may have: a key for caches of anything built from it."""
+    stamp = int(course.updated_at.timestamp()) if course.updated_at else 0
+    return f"{course.id}:{course.content_version}:{course.status}:{stamp}"
+
+
+def course_structure(*, course: Course) -> tuple[WeekEntry, ...]:
+    """The course's weeks, lessons and quizzes (titles and states, no text), in reading order.
+
+    Every course and lesson page needs it, so a ready course's structure is cached per content version:
+    those pages then cost no query for it, whatever the course's size. Otherwise one query.
+    """
+    if not course.is_ready:
+        return _course_structure_load(course)
+    key = f"course-structure:v1:{course_structure_version(course=course)}"
+    structure = cache.get(key)
+    if structure is None:
+        structure = _course_structure_load(course)
+        cache.set(key, structure, timeout=STRUCTURE_CACHE_SECONDS)
+    return structure
+
+
+def _course_structure_load(course: Course) -> tuple[WeekEntry, ...]:
+    """One query: weeks left-joined to their quiz and lessons, one row per lesson (or per empty week)."""
+    rows = (
+        Week.objects.filter(course=course)
+        .order_by("number", "lessons__number")
+        .values_list(
+            "id", "number", "title", "quiz__id", "quiz__status",
+            "lessons__id", "lessons__number", "lessons__title", "lessons__status",
+        )
+    )  # fmt: skip
+    weeks: dict[int, tuple[Any, ...]] = {}
+    lessons: dict[int, list[LessonEntry]] = {}
+    for week_id, number, title, quiz_id, quiz_status, lesson_id, lesson_number, lesson_title, status in rows:
+        weeks.setdefault(week_id, (number, title, quiz_id, quiz_status))
+        entries = lessons.setdefault(week_id, [])
+        if lesson_id is not None:
+            entries.append(LessonEntry(lesson_id, lesson_number, lesson_title, status, week_number=number))
+    return tuple(
+        WeekEntry(week_id, number, title, quiz_id, quiz_status, lessons=tuple(lessons[week_id]))
+        for week_id, (number, title, quiz_id, quiz_status) in weeks.items()
+    )
+
+
+def course_lesson_for_reading(*, course_id: UUID | str, lesson_id: int) -> Lesson | None:
+    return Lesson.objects.select_related("course", "week").filter(course_id=course_id, id=lesson_id).first()
+
+
+def course_lesson_id_at(*, course_id: UUID | str, week_number: int, number: int) -> int | None:
+    return (
+        Lesson.objects.filter(course_id=course_id, week__number=week_number, number=number)
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
+def course_for_export(*, course_id: UUID | str) -> Course | None:
+    """The whole course, every week with its lessons and quiz, in three queries whatever its size."""
+    lessons = Lesson.objects.order_by("number")
+    return (
+        Course.objects.filter(id=course_id)
+        .prefetch_related(
+            Prefetch("weeks", queryset=Week.objects.select_related("quiz").order_by("number")),
+            Prefetch("weeks__lessons", queryset=lessons),
+        )
+        .first()
+    )
+
+
+def course_quiz_for_week(*, course_id: UUID | str, week_number: int) -> Quiz | None:
+    """The week's quiz with its week and course, in one query."""
+    return (
+        Quiz.objects.select_related("week", "course")
+        .filter(course_id=course_id, week__number=week_number)
+        .first()
+    )
+
+
+def course_requested_by(*, user: User, limit: int = 20) -> list[Course]:
+    """Courses the learner asked for, newest first, whatever their state (private ones included)."""
+    return list(Course.objects.filter(requested_by=user).order_by("-created_at")[:limit])

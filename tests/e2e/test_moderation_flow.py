@@ -1,56 +1,31 @@
 """A moderator clears the queue in a real browser: sees why a course waits, approves it, edits a lesson with
 the live preview, and finds both steps in the audit log. Debian's Chromium, never a downloaded browser.
 
-Fixtures live here (not in conftest.py) so this file stands alone next to the website's browser tests.
+The browser comes from tests/e2e/conftest.py: one Playwright session for every browser test.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-# Playwright's sync API runs an event loop in this thread; every database call here is plain synchronous code.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from courses import moderation, screening
 from courses.models import AuditEntry, Course, Lesson, PartRevision
 from delivery.models import LessonCompletion
+from tests.e2e.conftest import screenshot
 from tests.factories import UserFactory, moderator, written_course
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).parent / "screenshots"
 PASSWORD = "a-long-moderator-password-for-tests"
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-            ],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.fixture
-def admin_page(chromium: Browser) -> Iterator[Page]:
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+def admin_page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(20_000)
     try:
@@ -84,8 +59,7 @@ def test_a_moderator_approves_a_course_and_edits_a_lesson(live_server: Any, admi
     row = page.locator("#result_list tbody tr", has_text=course.title)
     expect(row).to_contain_text("Model chatter")
     expect(row).to_contain_text("asker@example.org")
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "moderation_queue.png"), full_page=True)
+    screenshot(page, "moderation_queue")
 
     # Fix the lesson first: the content page, then its editor with the live preview.
     row.get_by_role("link", name="read & edit").click()
@@ -97,7 +71,7 @@ def test_a_moderator_approves_a_course_and_edits_a_lesson(live_server: Any, admi
     expect(preview.locator("h2")).to_have_count(1)
     expect(preview.locator("strong")).to_have_text("gentle slope")
     page.fill("#id_note", "Removed the model's chatter")
-    page.screenshot(path=str(SCREENSHOTS / "moderation_lesson_editor.png"), full_page=True)
+    screenshot(page, "moderation_lesson_editor")
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".messagelist")).to_contain_text("Saved")
 
@@ -109,7 +83,7 @@ def test_a_moderator_approves_a_course_and_edits_a_lesson(live_server: Any, admi
 
     page.goto(f"{base}/admin/courses/course/{course.pk}/change/")
     expect(page.locator("body")).to_contain_text("Removed the model's chatter")
-    page.screenshot(path=str(SCREENSHOTS / "moderation_audit_log.png"), full_page=True)
+    screenshot(page, "moderation_audit_log")
 
     course.refresh_from_db()
     lesson.refresh_from_db()
