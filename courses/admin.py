@@ -46,6 +46,7 @@ from courses.models import (
     LLMCall,
     RefusedTopic,
 )
+from courses.visibility import course_is_public
 
 Review = Course.Review
 NEVER = datetime(9999, 1, 1, tzinfo=UTC)  # stands in for "not waiting" so LEAST works on every database
@@ -300,7 +301,7 @@ class CourseAdmin(admin.ModelAdmin):
         buttons = []
         if course.is_ready and (course.review_state != Review.APPROVED or course.held_for_review):
             buttons.append(("approve", "Approve"))
-        if course.is_public and not course.held_for_review:
+        if course_is_public(course):
             buttons.append(("unfeature", "Unfeature") if course.featured else ("feature", "Feature"))
         html = format_html_join(
             " ",
