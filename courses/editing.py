@@ -18,6 +18,7 @@ from courses import screening
 from courses.models import AuditEntry, Course, Lesson, PartKind, PartRevision, PartStatus, Quiz
 from courses.moderation import ModerationError, Part, audit_record, part_kind, part_screen_and_hold
 from courses.rendering import markdown_to_safe_html
+from courses.visibility import course_is_held
 
 Action = AuditEntry.Action
 Review = Course.Review
@@ -163,11 +164,12 @@ def part_changes_clean(*, kind: str, changes: dict[str, Any]) -> dict[str, Any]:
 def course_editable_by(*, course: Course, user: User) -> bool:
     """Moderators edit any course; a requester edits their own course while it is private.
 
-    Once approved (published) or rejected, only moderators change it: only admins publish.
+    Once approved (published) or rejected, only moderators change it: only admins publish. While it is held
+    for review, its requester cannot even read it (`courses.visibility`), let alone change it.
     """
     if not user.is_authenticated or not user.is_active:
         return False
     if user.is_staff and user.has_perm("courses.change_lesson"):
         return True
-    private = course.review_state in (Review.PENDING, Review.NEEDS_CHANGES)
+    private = course.review_state in (Review.PENDING, Review.NEEDS_CHANGES) and not course_is_held(course)
     return private and course.requested_by_id == user.pk
