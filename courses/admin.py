@@ -35,7 +35,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from courses import admin_views, moderation
+from courses import admin_views, editing, moderation
 from courses.admin_views import staff
 from courses.costs import cost_expression
 from courses.models import (
@@ -244,6 +244,11 @@ class CourseAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # courses are requested on the site, where they are screened and costed
+
+    def save_model(self, request: HttpRequest, obj: Course, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and form.changed_data:  # a new title or description: the PDF made before is stale
+            editing.course_content_changed(course_id=obj.pk)
 
     # --- Columns ---------------------------------------------------------------------------------------
     @admin.display(description="course", ordering="title")

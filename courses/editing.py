@@ -8,6 +8,7 @@ Used by the admin's editors, the requester's editor and regeneration (`courses.r
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from django.db import transaction
 from django.db.models import F
@@ -119,13 +120,19 @@ def part_replace(
         part.status, part.failure_reason, part.written_at = PartStatus.WRITTEN, "", timezone.now()
         fields.update({"status", "failure_reason", "written_at"})
     part.save(update_fields=sorted(fields))
-    Course.objects.filter(pk=part.course_id).update(content_version=F("content_version") + 1)
+    course_content_changed(course_id=part.course_id)
     action = CAUSE_ACTIONS[cause]
     reason = " ".join(
         filter(None, [f"{revision.get_kind_display()} “{_part_label(part)}”.", note, instruction])
     )
     audit_record(course=part.course, actor=actor, action=action, reason=reason, revision=revision)
     return revision
+
+
+def course_content_changed(*, course_id: UUID) -> None:
+    """Move the course's content version on: the caches of its structure, outline and PDF key on it, so
+    every page shows the new text at once (and the next PDF is made from it)."""
+    Course.objects.filter(pk=course_id).update(content_version=F("content_version") + 1)
 
 
 def _part_label(part: Part) -> str:
