@@ -35,7 +35,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from courses import admin_views, moderation
+from courses import admin_views, editing, moderation
 from courses.admin_views import staff
 from courses.costs import cost_expression
 from courses.models import (
@@ -46,6 +46,7 @@ from courses.models import (
     LLMCall,
     RefusedTopic,
 )
+from courses.visibility import course_is_public
 
 Review = Course.Review
 NEVER = datetime(9999, 1, 1, tzinfo=UTC)  # stands in for "not waiting" so LEAST works on every database
@@ -244,6 +245,11 @@ class CourseAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # courses are requested on the site, where they are screened and costed
 
+    def save_model(self, request: HttpRequest, obj: Course, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and form.changed_data:  # a new title or description: the PDF made before is stale
+            editing.course_content_changed(course_id=obj.pk)
+
     # --- Columns ---------------------------------------------------------------------------------------
     @admin.display(description="course", ordering="title")
     def title_link(self, course: Course) -> str:
@@ -300,7 +306,7 @@ class CourseAdmin(admin.ModelAdmin):
         buttons = []
         if course.is_ready and (course.review_state != Review.APPROVED or course.held_for_review):
             buttons.append(("approve", "Approve"))
-        if course.is_public and not course.held_for_review:
+        if course_is_public(course):
             buttons.append(("unfeature", "Unfeature") if course.featured else ("feature", "Feature"))
         html = format_html_join(
             " ",

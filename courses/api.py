@@ -17,6 +17,12 @@ from courses.quotas import QuotaExceeded, course_request_within_quota
 from courses.rendering import markdown_to_safe_html
 from courses.selectors import WeekEntry, course_for_export, course_get, course_progress, course_structure
 from courses.services import CourseRequestError
+from courses.visibility import (
+    course_is_public,
+    course_progress_visible_to,
+    course_review_notice,
+    course_visible_to,
+)
 from school.apitools import INVALID_INPUT, ApiError, error_body, request_user
 from school.http import client_ip
 
@@ -96,6 +102,7 @@ class CourseOut(Schema):
     status_reason: str
     is_offline: bool
     is_public: bool
+    review_notice: str  # what the moderators' review means for this course, for whoever asks; often ""
     url: str
     created_at: datetime
     ready_at: datetime | None
@@ -148,12 +155,14 @@ def _absolute(path: str) -> str:
 
 
 def visible_course(request: HttpRequest, course_id: UUID) -> Course:
-    """The course, unless it does not exist or was withdrawn (404 naming `course_id`)."""
+    """The course, unless it does not exist or was withdrawn from this caller (404 naming `course_id`), or
+    is held for review (403, the review notice as `detail`: none of its content is served meanwhile)."""
     course = course_get(course_id=course_id)
     user = request_user(request)
-    withdrawn = course is not None and course.review_state == Course.Review.REJECTED
-    if course is None or (withdrawn and not (user and (user.is_staff or course.requested_by_id == user.pk))):
+    if course is None or not course_progress_visible_to(course, user):
         raise ApiError(404, COURSE_NOT_FOUND, field="course_id")
+    if not course_visible_to(course, user):
+        raise ApiError(403, course_review_notice(course, user))
     return course
 
 
@@ -200,7 +209,9 @@ def request_course(request: HttpRequest, payload: CourseRequestIn) -> Status[dic
     return Status(200 if result.reused else 202, created)
 
 
-@router.get("/{course_id}", response={200: CourseOut, 404: ErrorOut, 422: ErrorOut}, summary="A course")
+@router.get(
+    "/{course_id}", response={200: CourseOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}, summary="A course"
+)
 def course_detail(request: HttpRequest, course_id: UUID) -> dict[str, Any]:
     """Where the course's writing stands, and its outline: weeks with their lessons' titles and states."""
     course = visible_course(request, course_id)
@@ -212,7 +223,8 @@ def course_detail(request: HttpRequest, course_id: UUID) -> dict[str, Any]:
         "status": course.status,
         "status_reason": course.status_reason,
         "is_offline": course.is_offline,
-        "is_public": course.is_public,
+        "is_public": course_is_public(course),
+        "review_notice": course_review_notice(course, request_user(request)),
         "url": _absolute(course.get_absolute_url()),
         "created_at": course.created_at,
         "ready_at": course.ready_at,
@@ -242,7 +254,7 @@ def _week_outline(week: WeekEntry) -> dict[str, Any]:
 
 @router.get(
     "/{course_id}/weeks/{number}",
-    response={200: WeekOut, 404: ErrorOut, 422: ErrorOut},
+    response={200: WeekOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
     summary="One week of a course",
 )
 def week_detail(request: HttpRequest, course_id: UUID, number: int) -> dict[str, Any]:

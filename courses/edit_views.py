@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from courses import editing, moderation, regeneration
+from courses.access import course_readable
 from courses.admin_forms import LessonForm, RegenerateForm
 from courses.models import Course, Lesson, Quiz, Week
 from courses.rendering import markdown_to_safe_html
@@ -27,7 +28,7 @@ PARTS: dict[str, type[Week] | type[Lesson] | type[Quiz]] = {"week": Week, "lesso
 
 
 def _editable_course(request: HttpRequest, course_id: str) -> tuple[Course, User]:
-    course = get_object_or_404(Course, pk=course_id)
+    course = course_readable(request, get_object_or_404(Course, pk=course_id))  # a held course says why
     user = cast(User, request.user)
     if not editing.course_editable_by(course=course, user=user):
         raise PermissionDenied(regeneration.NOT_ALLOWED_MESSAGE)
@@ -46,7 +47,7 @@ def lesson_edit(request: HttpRequest, course_id: str, lesson_id: int) -> HttpRes
             form.add_error(None, str(error))
         else:
             messages.success(request, SAVED_MESSAGE)
-            return redirect(course)
+            return redirect("delivery:lesson", course.pk, lesson.pk)
     context = {"course": course, "lesson": lesson, "form": form, "regenerate_form": RegenerateForm()}
     return render(request, "moderation/lesson_edit.html", context)
 
@@ -67,6 +68,8 @@ def part_regenerate(request: HttpRequest, course_id: str, kind: str, part_id: in
         messages.error(request, str(error))
     else:
         messages.success(request, REGENERATING_MESSAGE.format(count=count))
+    if kind == "lesson":  # back to the lesson, where its new version will show
+        return redirect("delivery:lesson", course.pk, part.pk)
     return redirect(course)
 
 

@@ -8,6 +8,7 @@ Used by the admin's editors, the requester's editor and regeneration (`courses.r
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from django.db import transaction
 from django.db.models import F
@@ -18,6 +19,7 @@ from courses import screening
 from courses.models import AuditEntry, Course, Lesson, PartKind, PartRevision, PartStatus, Quiz
 from courses.moderation import ModerationError, Part, audit_record, part_kind, part_screen_and_hold
 from courses.rendering import markdown_to_safe_html
+from courses.visibility import course_is_held
 
 Action = AuditEntry.Action
 Review = Course.Review
@@ -118,13 +120,19 @@ def part_replace(
         part.status, part.failure_reason, part.written_at = PartStatus.WRITTEN, "", timezone.now()
         fields.update({"status", "failure_reason", "written_at"})
     part.save(update_fields=sorted(fields))
-    Course.objects.filter(pk=part.course_id).update(content_version=F("content_version") + 1)
+    course_content_changed(course_id=part.course_id)
     action = CAUSE_ACTIONS[cause]
     reason = " ".join(
         filter(None, [f"{revision.get_kind_display()} “{_part_label(part)}”.", note, instruction])
     )
     audit_record(course=part.course, actor=actor, action=action, reason=reason, revision=revision)
     return revision
+
+
+def course_content_changed(*, course_id: UUID) -> None:
+    """Move the course's content version on: the caches of its structure, outline and PDF key on it, so
+    every page shows the new text at once (and the next PDF is made from it)."""
+    Course.objects.filter(pk=course_id).update(content_version=F("content_version") + 1)
 
 
 def _part_label(part: Part) -> str:
@@ -163,11 +171,12 @@ def part_changes_clean(*, kind: str, changes: dict[str, Any]) -> dict[str, Any]:
 def course_editable_by(*, course: Course, user: User) -> bool:
     """Moderators edit any course; a requester edits their own course while it is private.
 
-    Once approved (published) or rejected, only moderators change it: only admins publish.
+    Once approved (published) or rejected, only moderators change it: only admins publish. While it is held
+    for review, its requester cannot even read it (`courses.visibility`), let alone change it.
     """
     if not user.is_authenticated or not user.is_active:
         return False
     if user.is_staff and user.has_perm("courses.change_lesson"):
         return True
-    private = course.review_state in (Review.PENDING, Review.NEEDS_CHANGES)
+    private = course.review_state in (Review.PENDING, Review.NEEDS_CHANGES) and not course_is_held(course)
     return private and course.requested_by_id == user.pk

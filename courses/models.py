@@ -112,11 +112,6 @@ class Course(models.Model):
     def is_ready(self) -> bool:
         return self.status == self.Status.READY
 
-    @property
-    def is_public(self) -> bool:
-        """In the public catalogue: written and approved by a moderator."""
-        return self.status == self.Status.READY and self.review_state == self.Review.APPROVED
-
 
 class Week(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="weeks")

@@ -29,6 +29,7 @@ from courses.models import (
     Week,
 )
 from courses.services import CourseRequestError
+from courses.visibility import course_is_public
 
 if TYPE_CHECKING:
     from courses.schemas import CourseOutline
@@ -100,7 +101,7 @@ def course_request_changes(*, course: Course, actor: User, reason: str) -> Audit
 def course_feature(*, course: Course, actor: User) -> AuditEntry | None:
     with transaction.atomic():
         locked = _lock(course)
-        if not (locked.is_public and not locked.held_for_review):
+        if not course_is_public(locked):
             raise ModerationError(FEATURE_NEEDS_APPROVAL_MESSAGE)
         if locked.featured:
             return None

@@ -10,14 +10,15 @@ from django import forms
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from accounts.models import User
 from courses import moderation
+from courses.access import CourseWithheld, course_readable
 from courses.models import Lesson, LessonReport
-from courses.visibility import course_visible_to
+from courses.visibility import course_review_notice, course_visible_to
 from school.http import client_ip
 
 REPORT_LINK_SALT = "courses.report"
@@ -60,8 +61,7 @@ def lesson_report(request: HttpRequest, course_id: str, lesson_id: int) -> HttpR
     lesson = get_object_or_404(
         Lesson.objects.select_related("course", "week"), pk=lesson_id, course_id=course_id
     )
-    if not course_visible_to(lesson.course, request.user):
-        raise Http404
+    course_readable(request, lesson.course)
     reporter = request.user if request.user.is_authenticated else None
     return _report(request, lesson, reporter, LessonReport.Source.WEB)
 
@@ -74,6 +74,8 @@ def lesson_report_from_email(request: HttpRequest, token: str) -> HttpResponse:
     lesson = get_object_or_404(Lesson.objects.select_related("course", "week"), pk=int(data.get("l") or 0))
     user_id = data.get("u")
     reporter = User.objects.filter(pk=int(user_id), is_active=True).first() if user_id else None
+    if not course_visible_to(lesson.course, reporter):  # withheld since the email was sent
+        raise CourseWithheld(course_review_notice(lesson.course, reporter))
     return _report(request, lesson, reporter, LessonReport.Source.EMAIL)
 
 

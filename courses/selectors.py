@@ -9,10 +9,11 @@ from uuid import UUID
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q
 
 from accounts.models import User
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
+from courses.visibility import public_courses
 
 STAGE_QUEUED = "Waiting for a writer to pick up the course…"
 STAGE_OUTLINING = "Planning the weeks…"
@@ -102,15 +103,11 @@ def _stage_label(course: Course, written: int, total: int, failed: int) -> str:
 
 
 def course_reusable(*, topic_key: str, language: str, weeks: int) -> Course | None:
-    """An approved, ready course for the same folded topic, language and length: offered instead of a new one."""
+    """A public course (never a held one) for the same folded topic, language and length: offered instead
+    of writing a new one."""
     return (
-        Course.objects.filter(
-            topic_key=topic_key,
-            language=language,
-            weeks_count=weeks,
-            status=Course.Status.READY,
-            review_state=Course.Review.APPROVED,
-        )
+        public_courses()
+        .filter(topic_key=topic_key, language=language, weeks_count=weeks)
         .order_by("-featured", "-ready_at")
         .first()
     )
@@ -170,17 +167,12 @@ SEARCH_CONFIG = "english"
 SEARCH_QUERY_MAX_LENGTH = 200
 
 
-def course_catalogue_queryset() -> QuerySet[Course]:
-    """The public catalogue: written and approved. Requested courses stay off it until a moderator approves."""
-    return Course.objects.filter(status=Course.Status.READY, review_state=Course.Review.APPROVED)
-
-
 def course_featured(*, limit: int = 6) -> list[Course]:
-    return list(course_catalogue_queryset().filter(featured=True).order_by("-ready_at")[:limit])
+    return list(public_courses().filter(featured=True).order_by("-ready_at")[:limit])
 
 
 def course_recent(*, limit: int = 9, exclude_featured: bool = True) -> list[Course]:
-    courses = course_catalogue_queryset()
+    courses = public_courses()
     if exclude_featured:
         courses = courses.filter(featured=False)
     return list(courses.order_by("-ready_at")[:limit])
@@ -201,7 +193,7 @@ def course_search(*, query: str, limit: int = 30) -> list[Course]:
         search=SearchVector("title", config=SEARCH_CONFIG),
     ).filter(course=OuterRef("pk"), search=search)
     return list(
-        course_catalogue_queryset()
+        public_courses()
         .annotate(search=vector, rank=SearchRank(vector, search), week_match=Exists(week_matches))
         .filter(Q(search=search) | Q(week_match=True))
         .order_by("-rank", "-ready_at")[:limit]
@@ -210,7 +202,7 @@ def course_search(*, query: str, limit: int = 30) -> list[Course]:
 
 def _course_search_simple(*, query: str, limit: int) -> list[Course]:
     """SQLite (the one-machine install) has no full-text search: every word must appear somewhere."""
-    courses = course_catalogue_queryset()
+    courses = public_courses()
     for word in query.split()[:10]:
         in_weeks = Week.objects.filter(course=OuterRef("pk"), title__icontains=word)
         courses = courses.filter(Q(title__icontains=word) | Q(description__icontains=word) | Exists(in_weeks))
@@ -246,7 +238,12 @@ STRUCTURE_CACHE_SECONDS = 3600
 
 
 def course_structure_version(*, course: Course) -> str:
-    """Changes whenever the course's structure may have: a key for caches of anything built from it."""
+    """Changes whenever the course's structure may have: a key for caches of anything built from it.
+
+    Every change to a course's text moves `content_version` on (`courses.editing.course_content_changed`);
+    parts are only written outside it while the course is not yet ready, and readiness is in the key. Its
+    review is not: who may see a course is decided on every request (`courses.access`), never cached.
+    """
     stamp = int(course.updated_at.timestamp()) if course.updated_at else 0
     return f"{course.id}:{course.content_version}:{course.status}:{stamp}"
 

@@ -14,7 +14,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from courses.access import course_visible, requested_courses_remember, viewer_is_requester
+from courses.access import (
+    course_followable,
+    course_readable,
+    course_review_notice_for,
+    requested_courses_remember,
+    viewer_is_requester,
+)
 from courses.exports import (
     course_markdown,
     course_pdf_open,
@@ -26,7 +32,6 @@ from courses.forms import CourseRequestForm, SearchForm
 from courses.models import Course
 from courses.quotas import QuotaExceeded, course_quota_remaining, course_request_within_quota
 from courses.selectors import (
-    course_catalogue_queryset,
     course_featured,
     course_for_export,
     course_get,
@@ -35,6 +40,7 @@ from courses.selectors import (
     course_search,
 )
 from courses.services import CourseRequestError, course_retry, part_retry
+from courses.visibility import course_is_held, public_courses
 from school.http import client_ip
 
 CATALOGUE_PAGE_SIZE = 24
@@ -42,15 +48,8 @@ RETRY_QUEUED = "Trying again: the missing parts are back in the queue."
 RETRY_NOT_ALLOWED = "Only the person who asked for this course can retry it."
 
 
-def _visible_course(request: HttpRequest, course_id: UUID) -> Course:
-    course = course_get(course_id=course_id)
-    if course is None or not course_visible(request, course):
-        raise Http404("No such course")
-    return course
-
-
 def _ready_course(request: HttpRequest, course_id: UUID) -> Course:
-    course = _visible_course(request, course_id)
+    course = course_readable(request, course_get(course_id=course_id))
     if not course.is_ready:
         raise Http404("This course is still being written")
     return course
@@ -70,9 +69,7 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     if query:
         context["results"] = course_search(query=query)
     else:
-        paginator = Paginator(
-            course_catalogue_queryset().order_by("-featured", "-ready_at"), CATALOGUE_PAGE_SIZE
-        )
+        paginator = Paginator(public_courses().order_by("-featured", "-ready_at"), CATALOGUE_PAGE_SIZE)
         context["page"] = paginator.get_page(request.GET.get("page"))
     return render(request, "courses/catalogue.html", context, status=400 if form.errors else 200)
 
@@ -120,8 +117,9 @@ def request_course(request: HttpRequest) -> HttpResponse:
 @require_GET
 def writing(request: HttpRequest, course_id: UUID) -> HttpResponse:
     """The course being written, with a live progress bar. `?fragment=1` returns just the progress part,
-    for the page's poller; without JavaScript the page refreshes itself instead."""
-    course = _visible_course(request, course_id)
+    for the page's poller; without JavaScript the page refreshes itself instead. A course held for review
+    stays followable here, without any of its text, and with the review notice saying why."""
+    course = course_followable(request, course_get(course_id=course_id))
     fragment = request.GET.get("fragment") == "1"
     if course.is_ready and not fragment:
         return redirect(course)
@@ -130,6 +128,8 @@ def writing(request: HttpRequest, course_id: UUID) -> HttpResponse:
         "progress": course_progress(course=course),
         "can_retry": viewer_is_requester(request, course),
         "stages": _stages(course),
+        "review_notice": course_review_notice_for(request, course),
+        "text_hidden": course_is_held(course) and not request.user.is_staff,
     }
     template = "courses/_writing_progress.html" if fragment else "courses/writing.html"
     response = render(request, template, context)
@@ -154,7 +154,7 @@ def _stages(course: Course) -> list[dict[str, object]]:
 @require_POST
 def retry(request: HttpRequest, course_id: UUID) -> HttpResponse:
     """Start a failed course again, or retry all its failed parts (its requester and staff only)."""
-    course = _visible_course(request, course_id)
+    course = course_followable(request, course_get(course_id=course_id))
     if not viewer_is_requester(request, course):
         raise PermissionDenied(RETRY_NOT_ALLOWED)
     if course_retry(course_id=course.id):
@@ -164,7 +164,7 @@ def retry(request: HttpRequest, course_id: UUID) -> HttpResponse:
 
 @require_POST
 def retry_part(request: HttpRequest, course_id: UUID, kind: str, part_id: int) -> HttpResponse:
-    course = _visible_course(request, course_id)
+    course = course_followable(request, course_get(course_id=course_id))
     if not viewer_is_requester(request, course):
         raise PermissionDenied(RETRY_NOT_ALLOWED)
     if kind not in {"lesson", "quiz"}:
@@ -177,7 +177,7 @@ def retry_part(request: HttpRequest, course_id: UUID, kind: str, part_id: int) -
 @require_GET
 def short_link(request: HttpRequest, course_id: UUID) -> HttpResponse:
     """A short, stable link to a course (for emails and sharing), whatever page suits its state."""
-    return redirect(_visible_course(request, course_id))
+    return redirect(course_followable(request, course_get(course_id=course_id)))
 
 
 @require_GET

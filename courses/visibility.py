@@ -36,7 +36,12 @@ def public_courses() -> QuerySet[Course]:
 
 
 def course_is_public(course: Course) -> bool:
-    return course.is_public and not course.held_for_review
+    """Listed in the catalogue, search and featured lists: the same rule as `public_courses()`, for one row."""
+    return (
+        course.status == Course.Status.READY
+        and course.review_state == Course.Review.APPROVED
+        and not course.held_for_review
+    )
 
 
 def course_is_held(course: Course) -> bool:
@@ -62,10 +67,21 @@ def course_visible_to(
     requester. Anything else whoever holds the link. `is_requester` lets the website pass what it knows
     (e.g. an anonymous visitor's session); by default the signed-in user is compared with the requester.
     """
+    if course.held_for_review and not _is_staff(user):
+        return False
+    return course_progress_visible_to(course, user, is_requester=is_requester)
+
+
+def course_progress_visible_to(
+    course: Course, user: User | AnonymousUser | Any, *, is_requester: bool | None = None
+) -> bool:
+    """May this visitor follow the course's writing (its progress, none of its text)?
+
+    As `course_visible_to`, except that a hold does not hide it: the requester watching their course being
+    written is told it is held, and a held course's progress shows nothing that is in question.
+    """
     if _is_staff(user):
         return True
-    if course.held_for_review:
-        return False
     if course.review_state == Course.Review.REJECTED:
         return course_is_requester(course, user) if is_requester is None else is_requester
     return True
@@ -75,15 +91,20 @@ def course_is_requester(course: Course, user: User | AnonymousUser | Any) -> boo
     return bool(getattr(user, "is_authenticated", False) and course.requested_by_id == user.pk)
 
 
-def course_review_notice(course: Course, user: User | AnonymousUser | Any) -> str:
+def course_review_notice(
+    course: Course, user: User | AnonymousUser | Any, *, is_requester: bool | None = None
+) -> str:
     """What to tell this visitor about the course's review, or "" when there is nothing to say.
 
     The requester learns why their course is hidden or unpublished (with the moderator's reason); anyone
     else holding the link of a withheld course is only told it is being reviewed or is unavailable.
+    `is_requester` works as in `course_visible_to`.
     """
     if course.held_for_review:
         return HELD_MESSAGE
-    requester = course_is_requester(course, user) or _is_staff(user)
+    if is_requester is None:
+        is_requester = course_is_requester(course, user)
+    requester = is_requester or _is_staff(user)
     if course.review_state == Course.Review.REJECTED:
         return _with_reason(REJECTED_MESSAGE, course.review_reason) if requester else REJECTED_MESSAGE
     if course.review_state == Course.Review.NEEDS_CHANGES and requester:
@@ -93,3 +114,9 @@ def course_review_notice(course: Course, user: User | AnonymousUser | Any) -> st
 
 def _with_reason(message: str, reason: str) -> str:
     return f"{message} Reason: {reason}" if reason else message
+
+
+def course_shown_title(course: Course) -> str:
+    """The course's name where a course may be listed whatever its review (My learning, its progress page):
+    while it is held, the topic its requester typed, since the LLM-written title may be what is in question."""
+    return course.topic if course.held_for_review else (course.title or course.topic)

@@ -15,6 +15,7 @@ from accounts.models import User
 from courses.api import ErrorOut, visible_course
 from courses.models import PartStatus
 from courses.selectors import course_lesson_for_reading, course_quiz_for_week
+from courses.visibility import course_shown_title
 from delivery.models import Source
 from delivery.progress import ProgressError, lesson_mark_done, lesson_mark_undone, quiz_attempt_record
 from delivery.selectors import learner_courses
@@ -79,7 +80,7 @@ def _learner(request: HttpRequest) -> User:
 
 @router.post(
     "/courses/{course_id}/lessons/{lesson_id}/done",
-    response={200: LessonDoneOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    response={200: LessonDoneOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
     summary="Mark a lesson done (or not done)",
 )
 def lesson_done(
@@ -98,7 +99,7 @@ def lesson_done(
 
 @router.post(
     "/courses/{course_id}/weeks/{number}/quiz",
-    response={200: QuizResultOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={200: QuizResultOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
     summary="Answer a week's quiz",
 )
 def quiz_attempt(
@@ -133,7 +134,7 @@ def my_courses(request: HttpRequest) -> list[dict[str, Any]]:
     return [
         {
             "course_id": row.course.id,
-            "title": row.course.title or row.course.topic,
+            "title": course_shown_title(row.course),
             "lessons_done": row.lessons_done,
             "lessons_total": row.lessons_total,
             "percent": row.percent,

@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from courses.access import course_visible
+from courses.access import course_readable, course_review_notice_for
+from courses.editing import course_editable_by
 from courses.models import Course, PartStatus, Quiz
 from courses.selectors import course_get, course_lesson_id_at, course_quiz_for_week, course_requested_by
 from delivery.models import QuizAttempt
@@ -39,20 +40,19 @@ def _learner(request: HttpRequest) -> User | None:
     return request.user if isinstance(request.user, User) else None
 
 
-def _readable_course(request: HttpRequest, course: Course | None) -> Course:
-    if course is None or not course_visible(request, course):
-        raise Http404("No such course")
-    return course
-
-
 @require_GET
 def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
-    course = _readable_course(request, course_get(course_id=course_id))
+    course = course_readable(request, course_get(course_id=course_id))
     if not course.is_ready:
         return redirect("courses:writing", course.id)
     outline = learner_course_outline(course=course, user=_learner(request))
     _add_urls(course, outline)
-    return render(request, "delivery/course.html", {"course": course, "outline": outline})
+    context = {
+        "course": course,
+        "outline": outline,
+        "review_notice": course_review_notice_for(request, course),
+    }
+    return render(request, "delivery/course.html", context)
 
 
 def _url_maker(name: str, course: Course) -> Callable[[int], str]:
@@ -75,12 +75,14 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
     page = learner_lesson(course_id=course_id, lesson_id=lesson_id, user=learner)
     if page is None:
         raise Http404("No such lesson")
-    course = _readable_course(request, page.lesson.course)
+    course = course_readable(request, page.lesson.course)
     if not course.is_ready:
         return redirect("courses:writing", course.id)
     if learner is not None:
         enrollment_record_visit(user=learner, course=course)
-    return render(request, "delivery/lesson.html", {"course": course, "page": page, "lesson": page.lesson})
+    can_edit = learner is not None and course_editable_by(course=course, user=learner)
+    context = {"course": course, "page": page, "lesson": page.lesson, "can_edit": can_edit}
+    return render(request, "delivery/lesson.html", context)
 
 
 @require_GET
@@ -100,8 +102,9 @@ def lesson_done(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
     if learner is None:
         return redirect_to_login(lesson_url)
     page = learner_lesson(course_id=course_id, lesson_id=lesson_id, user=None)
-    if page is None or not course_visible(request, page.lesson.course):
+    if page is None:
         raise Http404("No such lesson")
+    course_readable(request, page.lesson.course)
     if request.POST.get("done") == "0":
         lesson_mark_undone(user=learner, lesson=page.lesson)
         messages.success(request, LESSON_MARKED_UNDONE)
@@ -129,7 +132,7 @@ def quiz_page(request: HttpRequest, course_id: UUID, week_number: int) -> HttpRe
     quiz = course_quiz_for_week(course_id=course_id, week_number=week_number)
     if quiz is None:
         raise Http404("No such quiz")
-    course = _readable_course(request, quiz.course)
+    course = course_readable(request, quiz.course)
     learner = _learner(request)
     context: dict[str, object] = {"course": course, "quiz": quiz, "week": quiz.week, "error": ""}
     if quiz.status != PartStatus.WRITTEN:

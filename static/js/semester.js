@@ -70,6 +70,24 @@
     later(tick, PDF_EVERY_MS);
   }
 
+  // "Report a problem": quote the passage the reader selected in the lesson, so they need not paste it.
+  // Read at mousedown (and focus, for the keyboard), before clicking the link collapses the selection.
+  function quoteSelection(link) {
+    var prose = document.querySelector(".lesson .prose");
+    var selection = window.getSelection ? window.getSelection() : null;
+    var text = "";
+    if (prose && selection && selection.rangeCount && prose.contains(selection.anchorNode)) {
+      text = selection.toString().replace(/\s+/g, " ").trim().slice(0, 2000);
+    }
+    link.href = link.href.split("?")[0] + (text ? "?quote=" + encodeURIComponent(text) : "");
+  }
+
+  var report = document.querySelector("[data-report-link]");
+  if (report) {
+    report.addEventListener("mousedown", function () { quoteSelection(report); });
+    report.addEventListener("focus", function () { quoteSelection(report); });
+  }
+
   var writing = document.getElementById("writing-progress");
   var initial = writing && writing.querySelector("[data-state]");
   if (initial && initial.dataset.state !== "failed") { watchWriting(writing); }

@@ -35,7 +35,7 @@ def test_approving_a_written_course_publishes_it_and_audits_who_when_from_and_to
 
     course.refresh_from_db()
     assert course.review_state == Review.APPROVED
-    assert course.is_public
+    assert visibility.course_is_public(course)
     assert entry == only_entry(course)
     assert (entry.actor, entry.actor_label, entry.action) == (actor, actor.email, Action.APPROVE)
     assert (entry.from_state, entry.to_state, entry.reason) == (
@@ -92,7 +92,7 @@ def test_asking_for_changes_keeps_the_course_out_of_the_catalogue_and_tells_the_
 
     course.refresh_from_db()
     assert course.review_state == Review.NEEDS_CHANGES
-    assert not course.is_public
+    assert not visibility.course_is_public(course)
     assert only_entry(course).action == Action.REQUEST_CHANGES
     assert "Week 1 needs an example." in visibility.course_review_notice(course, requester)
 
@@ -151,7 +151,7 @@ def test_approving_a_held_course_resolves_its_flags() -> None:
 
     course.refresh_from_db()
     assert not course.held_for_review
-    assert course.is_public
+    assert visibility.course_is_public(course)
     flag = ContentFlag.objects.get(course=course)
     assert flag.resolved_by == actor
     assert flag.resolved_at is not None

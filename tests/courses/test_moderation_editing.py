@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from courses import editing, moderation
+from courses import editing, moderation, visibility
 from courses.models import AuditEntry, Course, Lesson, PartRevision, PartStatus, Quiz, Week
 from delivery.models import LessonCompletion
 from tests.factories import UserFactory, moderator, quiz_questions, written_course
@@ -195,6 +195,7 @@ def test_a_requester_edits_their_lesson_on_the_website(client: Client, offline: 
     response = client.post(url, {"title": "Mine", "body": NEW_BODY, "note": ""})
 
     assert response.status_code == 302
+    assert response["Location"] == reverse("delivery:lesson", args=[course.pk, lesson.pk])  # to read it
     lesson.refresh_from_db()
     assert lesson.title == "Mine"
     assert PartRevision.objects.get(lesson=lesson).author == requester
@@ -219,6 +220,37 @@ def test_a_requester_regenerates_a_part_from_the_website(
         )
 
     assert PartRevision.objects.get(quiz=quiz).instruction == "harder"
+
+
+def test_regenerating_a_lesson_from_its_page_leads_back_to_it(
+    client: Client, offline: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    requester = UserFactory()
+    course = written_course(weeks=4, lessons_per_week=3, requested_by=requester)
+    lesson = Lesson.objects.get(course=course, week__number=2, number=1)
+    client.force_login(requester)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("courses:part_regenerate", args=[course.pk, "lesson", lesson.pk]))
+
+    assert response["Location"] == reverse("delivery:lesson", args=[course.pk, lesson.pk])
+    assert PartRevision.objects.get(lesson=lesson).cause == PartRevision.Cause.REGENERATE
+
+
+def test_a_requester_cannot_edit_their_course_while_it_is_held_for_review(client: Client) -> None:
+    requester = UserFactory()
+    course = written_course(weeks=1, lessons_per_week=1, requested_by=requester, held_for_review=True)
+    lesson = Lesson.objects.get(course=course)
+    client.force_login(requester)
+
+    assert not editing.course_editable_by(course=course, user=requester)
+    assert editing.course_editable_by(course=course, user=moderator())
+    response = client.post(
+        reverse("courses:lesson_edit", args=[course.pk, lesson.pk]), {"title": "x", "body": NEW_BODY}
+    )
+    assert response.status_code == 403
+    assert visibility.HELD_MESSAGE in response.content.decode()
+    assert not PartRevision.objects.exists()
 
 
 def test_nobody_else_edits_or_regenerates_a_requesters_course(client: Client) -> None:

@@ -7,7 +7,7 @@ from django.core import signing
 from django.test import Client
 from django.urls import reverse
 
-from courses import moderation, report_views
+from courses import moderation, report_views, visibility
 from courses.models import AuditEntry, Course, Lesson, LessonReport
 from tests.factories import UserFactory, moderator, written_course
 
@@ -120,11 +120,25 @@ def test_the_form_checks_csrf_on_the_website() -> None:
 
 def test_a_lesson_of_a_withheld_course_cannot_be_reported_by_strangers(client: Client) -> None:
     held = a_lesson(held_for_review=True)
+    rejected = a_lesson(review_state=Course.Review.REJECTED, requested_by=UserFactory())
     other_course = written_course(weeks=1, lessons_per_week=1)
 
-    assert client.get(page_url(held)).status_code == 404
+    response = client.get(page_url(held))
+    assert response.status_code == 403
+    assert visibility.HELD_MESSAGE in response.content.decode()
+    assert held.title not in response.content.decode()
+    assert client.get(page_url(rejected)).status_code == 404
     wrong_course = reverse("courses:lesson_report", args=[other_course.pk, held.pk])
     assert client.get(wrong_course).status_code == 404
+
+
+def test_an_email_link_to_a_lesson_held_since_says_it_is_being_reviewed(client: Client) -> None:
+    lesson = a_lesson(held_for_review=True)
+
+    response = client.get(report_views.lesson_report_url(lesson=lesson, user=UserFactory()))
+
+    assert response.status_code == 403
+    assert visibility.HELD_MESSAGE in response.content.decode()
 
 
 def test_reports_are_rate_limited_per_address(client: Client) -> None:

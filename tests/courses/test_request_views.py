@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from courses import visibility
 from courses.forms import (
     LANGUAGE_UNKNOWN,
     TOPIC_CONTROL_CHARACTERS,
@@ -90,7 +91,7 @@ def test_a_request_creates_a_private_course_and_shows_it_being_written(client: C
     assert (course.topic, course.weeks_count, course.language) == ("The history of jazz", 6, "fr")
     assert course.requester_ip == "198.51.100.7"
     assert course.requested_by is None
-    assert not course.is_public
+    assert not visibility.course_is_public(course)
     assert str(course.id) in client.session["semester_requested_courses"]
 
 

@@ -8,7 +8,7 @@ from courses.models import Course, Lesson, PartStatus, Quiz
 from delivery.models import Enrollment, LessonCompletion, QuizAttempt
 from delivery.progress import lesson_mark_done, quiz_attempt_record
 from delivery.views.learning import LESSON_MARKED_DONE, QUIZ_UNANSWERED
-from tests.factories import CourseFactory, UserFactory, written_course
+from tests.factories import CourseFactory, UserFactory, moderator, written_course
 
 pytestmark = pytest.mark.django_db
 
@@ -165,6 +165,46 @@ def test_a_lesson_page_runs_a_constant_number_of_queries(
     # user, lesson (with course and week), done?, enrollment activity; session and neighbours from the cache
     with django_assert_num_queries(4):  # type: ignore[operator]
         assert client.get(reverse("delivery:lesson", args=[course.id, lesson.id])).status_code == 200
+
+
+def test_a_lesson_page_links_to_its_report_form_and_offers_no_editing_to_readers(
+    client: Client, course: Course
+) -> None:
+    lesson = lessons_of(course)[0]
+    url = reverse("delivery:lesson", args=[course.id, lesson.id])
+
+    html = client.get(url).content.decode()
+
+    assert f'href="{reverse("courses:lesson_report", args=[course.id, lesson.id])}"' in html
+    assert "Report a problem with this lesson" in html
+    assert reverse("courses:lesson_edit", args=[course.id, lesson.id]) not in html
+    client.force_login(UserFactory())
+    assert reverse("courses:lesson_edit", args=[course.id, lesson.id]) not in client.get(url).content.decode()
+
+
+def test_the_requester_of_a_private_course_edits_or_regenerates_a_lesson_from_its_page(
+    client: Client,
+) -> None:
+    requester = UserFactory()
+    course = written_course(weeks=1, lessons_per_week=1, requested_by=requester)
+    lesson = lessons_of(course)[0]
+    url = reverse("delivery:lesson", args=[course.id, lesson.id])
+    regenerate = reverse("courses:part_regenerate", args=[course.id, "lesson", lesson.id])
+    client.force_login(requester)
+
+    html = client.get(url).content.decode()
+
+    assert f'href="{reverse("courses:lesson_edit", args=[course.id, lesson.id])}"' in html
+    form = html[html.rindex("<form", 0, html.index(f'action="{regenerate}"')) :].split("</form>")[0]
+    assert 'method="post"' in form
+    assert 'name="csrfmiddlewaretoken"' in form
+    assert 'name="instruction"' in form
+    Course.objects.filter(id=course.id).update(
+        review_state=Course.Review.APPROVED
+    )  # published: moderators only
+    assert regenerate not in client.get(url).content.decode()
+    client.force_login(moderator())
+    assert regenerate in client.get(url).content.decode()
 
 
 def test_marking_a_lesson_done_records_it_and_says_so(client: Client, course: Course) -> None:
