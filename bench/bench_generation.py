@@ -2,12 +2,13 @@
 
 Starts the fake OpenAI server at a fixed latency L, a PostgreSQL database of its own (created, then dropped),
 the Redis broker (REDIS_URL's db, flushed) and real `celery worker` processes, then requests fresh 13-week
-courses and measures the wall time from request to ready. The pipeline has two dependent LLM rounds (the
-outline, then every lesson and quiz at once), so the critical path is 2 × L. Targets: wall time ≤ 1.15 × the
+courses and measures the wall time from request to ready. The pipeline has two dependent writing rounds (the
+outline, then every lesson and quiz at once), each followed by a screening round at the moderation endpoint,
+which also screens the topic first: the critical path is 2 × L + 3 × M, M being the moderation latency. Targets: wall time ≤ 1.15 × the
 critical path, and ≥ 15 × faster than making the same calls one after another. Then: the calls and tokens per
 course, a reused course (0 calls), and courses written while 20% of LLM calls fail.
 
-    .venv/bin/python bench/bench_generation.py [--latency 0.5] [--runs 3] [--fault-runs 3] [--workers 1]
+    .venv/bin/python bench/bench_generation.py [--latency 0.5] [--moderation-latency 0.1] [--runs 3]
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 @dataclass
 class Run:
     wall: float
-    calls: int
+    calls: int  # chat completions (writing), retries included
+    moderation_calls: int
     parts: int
     sequential: float  # the sum of every call's own latency: the time one-after-another would take
     prompt_tokens: int
@@ -49,7 +51,9 @@ def main() -> None:
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
     from tests.fakes.openai_server import FakeOpenAI
 
-    fake = FakeOpenAI(latency=args.latency, keep_bodies=False).start()
+    fake = FakeOpenAI(
+        latency=args.latency, moderation_latency=args.moderation_latency, keep_bodies=False
+    ).start()
     env = bench_env(redis_url, fake.base_url, args)
     os.environ.update(env)
     database_create()
@@ -80,6 +84,9 @@ def main() -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency", type=float, default=0.5, help="seconds the fake LLM takes per call (L)")
+    parser.add_argument(
+        "--moderation-latency", type=float, default=0.1, help="seconds the fake takes per moderation call (M)"
+    )
     parser.add_argument("--weeks", type=int, default=13)
     parser.add_argument("--runs", type=int, default=3, help="fault-free courses to measure")
     parser.add_argument("--fault-runs", type=int, default=3, help="courses to write with faults injected")
@@ -161,13 +168,15 @@ def measure(topic: str, weeks: int) -> Run:
 
     course, wall = write_course(topic, weeks)
     time.sleep(0.2)  # let the last LLMCall rows land
-    calls = LLMCall.objects.filter(course=course)
-    totals = calls.aggregate(
+    all_calls = LLMCall.objects.filter(course=course)
+    calls = all_calls.exclude(stage="moderation")
+    totals = all_calls.aggregate(
         p=Sum("prompt_tokens"), c=Sum("completion_tokens"), k=Sum("cached_tokens"), ms=Sum("latency_ms")
     )
     return Run(
         wall=wall,
         calls=calls.count(),
+        moderation_calls=all_calls.filter(stage="moderation").count(),
         parts=course.lessons.count() + course.quizzes.count(),
         sequential=(totals["ms"] or 0) / 1000,
         prompt_tokens=totals["p"] or 0,
@@ -183,7 +192,8 @@ def phases(course: Any) -> dict[str, float]:
     """Where the wall time went, from the database's timestamps (LLMCall rows are saved as each call ends)."""
     from courses.models import LLMCall
 
-    calls = list(LLMCall.objects.filter(course=course, outcome=LLMCall.Outcome.OK).order_by("created_at"))
+    ok = LLMCall.objects.filter(course=course, outcome=LLMCall.Outcome.OK).exclude(stage="moderation")
+    calls = list(ok.order_by("created_at"))
     outline = next(call for call in calls if call.stage == "outline")
     parts = [call for call in calls if call.stage != "outline"]
     if not parts or course.ready_at is None:
@@ -217,7 +227,7 @@ def reuse_check(fake: Any, weeks: int) -> tuple[bool, int, float]:
 
 
 def report(fake: Any, args: argparse.Namespace) -> None:
-    latency, critical = args.latency, 2 * args.latency
+    latency, critical = args.latency, 2 * args.latency + 3 * args.moderation_latency
     warm = measure("Warm-up topic", args.weeks)  # first connections, imports and caches of every thread
     runs = [measure(f"Topic number {n}", args.weeks) for n in range(args.runs)]
     reused, reuse_calls, reuse_seconds = reuse_check(fake, args.weeks)
@@ -226,8 +236,8 @@ def report(fake: Any, args: argparse.Namespace) -> None:
     fake.fault_rate = 0.0
 
     print(
-        f"\nCourse generation: {args.weeks} weeks, fake LLM latency L = {latency:.2f}s, critical path 2 × L = "
-        f"{critical:.2f}s; {args.workers} worker process(es) × {args.concurrency} threads, "
+        f"\nCourse generation: {args.weeks} weeks, fake LLM latency L = {latency:.2f}s, moderation latency "
+        f"M = {args.moderation_latency:.2f}s, critical path 2 × L + 3 × M = {critical:.2f}s; {args.workers} worker process(es) × {args.concurrency} threads, "
         f"LLM_MAX_CONCURRENCY = {args.max_concurrency}; max calls in flight seen: {fake.max_in_flight}; "
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
@@ -289,10 +299,12 @@ def summary(runs: list[Run], fault_runs: list[Run], critical: float, args: argpa
         f"speed-up over sequential calls {speedup:.1f}× (target ≥ 15×)"
     )
     per_course = statistics.mean(run.calls for run in runs)
+    moderations = statistics.mean(run.moderation_calls for run in runs)
     tokens = statistics.mean(run.prompt_tokens + run.completion_tokens for run in runs)
     cached = statistics.mean(run.cached_tokens / max(run.prompt_tokens, 1) for run in runs)
     print(
-        f"per course: {per_course:.0f} LLM calls, {tokens:,.0f} tokens ({cached:.0%} of prompt tokens cached)"
+        f"per course: {per_course:.0f} LLM writing calls and {moderations:.0f} moderation calls (plus one for the "
+        f"topic), {tokens:,.0f} tokens ({cached:.0%} of prompt tokens cached)"
     )
     if fault_runs:
         extra = statistics.mean(run.calls - run.parts - 1 for run in fault_runs)
