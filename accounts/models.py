@@ -57,3 +57,21 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+
+class ApiToken(models.Model):
+    """A learner's key to the JSON API. Only a hash is stored: the token itself is shown once, at creation."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the learner uses this token for.")
+    # The first characters of the token, shown in the list so the learner can tell tokens apart.
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token, hex.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

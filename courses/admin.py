@@ -1,20 +1,495 @@
+"""The moderation queue and the admin pages around it.
+
+The course list *is* the queue: by default it shows what waits for a moderator (written and pending review,
+held by screening, or reported by learners), oldest first, with why each waits, who asked for it and what it
+cost, and one-click approve / reject / feature. Review fields are read-only here: every change goes through
+`courses.moderation`, so it is audited. Editing, history, preview and the cost dashboard are in
+`courses.admin_views`.
+"""
+
 from __future__ import annotations
 
-from django.contrib import admin
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
-from courses.models import Course, LLMCall
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import (
+    Case,
+    DateTimeField,
+    Exists,
+    FloatField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Least
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+
+from courses import admin_views, editing, moderation
+from courses.admin_views import staff
+from courses.costs import cost_expression
+from courses.models import (
+    AuditEntry,
+    ContentFlag,
+    Course,
+    LessonReport,
+    LLMCall,
+    RefusedTopic,
+)
+from courses.visibility import course_is_public
+
+Review = Course.Review
+NEVER = datetime(9999, 1, 1, tzinfo=UTC)  # stands in for "not waiting" so LEAST works on every database
+
+
+def _open_flags() -> QuerySet[ContentFlag]:
+    return ContentFlag.objects.filter(course=OuterRef("pk"), resolved_at__isnull=True)
+
+
+def _open_reports() -> QuerySet[LessonReport]:
+    return LessonReport.objects.filter(course=OuterRef("pk"), resolved_at__isnull=True)
+
+
+def _first(queryset: QuerySet[Any]) -> Subquery:
+    return Subquery(queryset.order_by("created_at").values("created_at")[:1], output_field=DateTimeField())
+
+
+def waiting_q() -> Q:
+    """What waits for a moderator: written and pending review, held by screening, or reported."""
+    return (
+        Q(review_state=Review.PENDING, status=Course.Status.READY)
+        | Q(held_for_review=True)
+        | Q(Exists(_open_reports()))
+    )
+
+
+def queue_annotations() -> dict[str, Any]:
+    cost = (
+        LLMCall.objects.filter(course=OuterRef("pk"))
+        .values("course")
+        .annotate(total=Sum(cost_expression()))
+        .values("total")
+    )
+    pending_since = Case(
+        # A held course waits from its first open flag, even if it was written long ago.
+        When(
+            review_state=Review.PENDING,
+            status=Course.Status.READY,
+            held_for_review=False,
+            then=Coalesce("ready_at", "created_at"),
+        ),
+        default=Value(NEVER),
+        output_field=DateTimeField(),
+    )
+    return {
+        "cost": Coalesce(Subquery(cost, output_field=FloatField()), Value(0.0)),
+        "waiting_since": Least(
+            pending_since,
+            Coalesce(_first(_open_flags()), Value(NEVER)),
+            Coalesce(_first(_open_reports()), Value(NEVER)),
+        ),
+    }
+
+
+class QueueFilter(admin.SimpleListFilter):
+    """Defaults to the queue; "All courses" shows everything, newest first."""
+
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("waiting", "Waiting for a moderator"), ("all", "All courses")]
+
+    def value(self) -> str:
+        return super().value() or "waiting"
+
+    def choices(self, changelist: Any) -> Any:
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Course]) -> QuerySet[Course]:
+        return queryset.filter(waiting_q()) if self.value() == "waiting" else queryset
+
+
+class AuditEntryInline(admin.TabularInline):
+    model = AuditEntry
+    fk_name = "course"
+    fields = ("created_at", "actor_label", "action", "from_state", "to_state", "reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-created_at", "-id")
+    verbose_name_plural = "audit log"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ContentFlagInline(admin.TabularInline):
+    model = ContentFlag
+    fields = ("created_at", "part_kind", "part", "source", "code", "detail", "excerpt", "resolved_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "screening flags"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="part")
+    def part(self, flag: ContentFlag) -> str:
+        return str(flag.lesson or flag.quiz or flag.week or "outline")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ContentFlag]:
+        return super().get_queryset(request).select_related("week", "lesson", "quiz__week")
+
+
+class LessonReportInline(admin.TabularInline):
+    model = LessonReport
+    fields = ("created_at", "lesson", "reason", "quoted_text", "comment", "source", "resolved_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "learner reports"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LessonReport]:
+        return super().get_queryset(request).select_related("lesson")
 
 
 @admin.register(Course)
 class CourseAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "status", "review_state", "featured", "language", "weeks_count", "created_at")
-    list_filter = ("status", "review_state", "featured", "language")
-    search_fields = ("title", "topic")
-    readonly_fields = ("id", "created_at", "updated_at", "ready_at", "heartbeat_at")
+    list_display = ("title_link", "one_click", "why", "waiting", "requester", "cost_usd", "state")
+    list_display_links = None
+    list_filter = (QueueFilter, "status", "review_state", "held_for_review", "featured", "language")
+    search_fields = ("title", "topic", "requested_by__email")
+    list_per_page = 50
+    readonly_fields = (
+        "id",
+        "review_state",
+        "review_reason",
+        "featured",
+        "held_for_review",
+        "status",
+        "status_reason",
+        "generator",
+        "requested_by",
+        "requester_ip",
+        "content_version",
+        "created_at",
+        "updated_at",
+        "ready_at",
+        "heartbeat_at",
+    )
+    exclude = ("topic_key",)
+    inlines = (ContentFlagInline, LessonReportInline, AuditEntryInline)
+    actions = (
+        "approve_selected",
+        "feature_selected",
+        "unfeature_selected",
+        "release_selected",
+        "reject_selected",
+        "request_changes_selected",
+    )
+    change_list_template = "admin/courses/course/change_list.html"
+    change_form_template = "admin/courses/course/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Course]:
+        # Annotated before ordering: the queue is ordered by one of these annotations.
+        return (
+            Course.objects.annotate(**queue_annotations())
+            .order_by(*self.get_ordering(request))
+            .select_related("requested_by")
+            .prefetch_related(
+                Prefetch("flags", ContentFlag.objects.filter(resolved_at__isnull=True), to_attr="open_flags"),
+                Prefetch(
+                    "reports", LessonReport.objects.filter(resolved_at__isnull=True), to_attr="open_reports"
+                ),
+            )
+        )
+
+    def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
+        """The queue is served oldest first; the list of all courses newest first."""
+        if request.GET.get(QueueFilter.parameter_name, "waiting") == "waiting":
+            return ("waiting_since", "created_at")
+        return ("-created_at",)
+
+    def has_moderate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("courses.moderate_course")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # courses are requested on the site, where they are screened and costed
+
+    def save_model(self, request: HttpRequest, obj: Course, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and form.changed_data:  # a new title or description: the PDF made before is stale
+            editing.course_content_changed(course_id=obj.pk)
+
+    # --- Columns ---------------------------------------------------------------------------------------
+    @admin.display(description="course", ordering="title")
+    def title_link(self, course: Course) -> str:
+        url = reverse("admin:courses_course_change", args=[course.pk])
+        content = reverse("admin:courses_course_content", args=[course.pk])
+        return format_html(
+            '<a href="{}">{}</a><br><small>{} · <a href="{}">read &amp; edit</a></small>',
+            url,
+            course,
+            course.topic,
+            content,
+        )
+
+    @admin.display(description="waiting since", ordering="waiting_since")
+    def waiting(self, course: Course) -> str:
+        since = getattr(course, "waiting_since", None)
+        return "—" if since is None or since >= NEVER else since.strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="why it waits")
+    def why(self, course: Course) -> str:
+        reasons = [(flag.get_part_kind_display(), flag.detail) for flag in getattr(course, "open_flags", [])]
+        reasons += [
+            ("Report", f"{report.get_reason_display()}: “{report.quoted_text[:80]}”")
+            for report in getattr(course, "open_reports", [])
+        ]
+        if not reasons and course.review_state == Review.PENDING and course.is_ready:
+            reasons = [("New", "Written, not yet reviewed")]
+        return format_html_join("", "<div><strong>{}</strong> {}</div>", reasons[:6]) or "—"
+
+    @admin.display(description="state", ordering="review_state")
+    def state(self, course: Course) -> str:
+        parts = [course.get_status_display(), course.get_review_state_display()]
+        parts += ["held for review"] * course.held_for_review + ["featured"] * course.featured
+        return " · ".join(parts)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        waiting = request.GET.get(QueueFilter.parameter_name, "waiting") == "waiting"
+        title = "Moderation queue: what waits, oldest first" if waiting else "All courses"
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+
+    @admin.display(description="requester", ordering="requested_by__email")
+    def requester(self, course: Course) -> str:
+        return str(course.requested_by or course.requester_ip or "—")
+
+    @admin.display(description="cost", ordering="cost")
+    def cost_usd(self, course: Course) -> str:
+        return f"${getattr(course, 'cost', 0.0):.4f}"
+
+    @admin.display(description="moderate")
+    def one_click(self, course: Course) -> str:
+        """Buttons that submit the list's own form (it carries the CSRF token) to one course's action."""
+        buttons = []
+        if course.is_ready and (course.review_state != Review.APPROVED or course.held_for_review):
+            buttons.append(("approve", "Approve"))
+        if course_is_public(course):
+            buttons.append(("unfeature", "Unfeature") if course.featured else ("feature", "Feature"))
+        html = format_html_join(
+            " ",
+            '<button type="submit" class="button" formmethod="post" formaction="{}" formnovalidate>{}</button>',
+            ((reverse(f"admin:courses_course_{name}", args=[course.pk]), label) for name, label in buttons),
+        )
+        if course.review_state != Review.REJECTED:  # a reason is needed: a page of its own, reached by GET
+            url = reverse("admin:courses_course_reject", args=[course.pk])
+            html += format_html(' <a class="button" href="{}">Reject…</a>', url)
+        return html
+
+    # --- Bulk actions ----------------------------------------------------------------------------------
+    @admin.action(description="Approve selected courses", permissions=["moderate"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
+        self._apply(
+            request,
+            queryset,
+            "approved",
+            lambda course: moderation.course_approve(course=course, actor=staff(request)),
+        )  # type: ignore[arg-type]
+
+    @admin.action(description="Feature selected courses", permissions=["moderate"])
+    def feature_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
+        self._apply(
+            request,
+            queryset,
+            "featured",
+            lambda course: moderation.course_feature(course=course, actor=staff(request)),
+        )  # type: ignore[arg-type]
+
+    @admin.action(description="Unfeature selected courses", permissions=["moderate"])
+    def unfeature_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
+        self._apply(
+            request,
+            queryset,
+            "unfeatured",
+            lambda course: moderation.course_unfeature(course=course, actor=staff(request)),
+        )  # type: ignore[arg-type]
+
+    @admin.action(
+        description="Release selected courses from hold (stay unpublished)", permissions=["moderate"]
+    )
+    def release_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
+        held = queryset.filter(held_for_review=True)
+        self._apply(
+            request,
+            held,
+            "released",
+            lambda course: moderation.course_release(course=course, actor=staff(request)),
+        )  # type: ignore[arg-type]
+
+    @admin.action(description="Reject selected courses…", permissions=["moderate"])
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> HttpResponse | None:
+        return self._with_reason(request, queryset, "reject_selected", "Reject", moderation.course_reject)
+
+    @admin.action(description="Ask for changes to selected courses…", permissions=["moderate"])
+    def request_changes_selected(
+        self, request: HttpRequest, queryset: QuerySet[Course]
+    ) -> HttpResponse | None:
+        return self._with_reason(
+            request,
+            queryset,
+            "request_changes_selected",
+            "Ask for changes to",
+            moderation.course_request_changes,
+        )
+
+    def _apply(
+        self, request: HttpRequest, queryset: QuerySet[Course], done: str, step: Callable[[Course], Any]
+    ) -> None:
+        changed, errors = 0, []
+        for course in queryset:
+            try:
+                changed += step(course) is not None
+            except moderation.ModerationError as error:
+                errors.append(f"{course}: {error}")
+        self.message_user(request, f"{changed} course(s) {done}.", messages.SUCCESS)
+        for message in errors:
+            self.message_user(request, message, messages.WARNING)
+
+    def _with_reason(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Course],
+        action: str,
+        verb: str,
+        service: Callable[..., Any],
+    ) -> HttpResponse | None:
+        """Django's intermediate-page pattern: ask for the reason, then apply it to every selected course."""
+        reason = request.POST.get("reason", "").strip()
+        if "apply" in request.POST and reason:
+            self._apply(
+                request,
+                queryset,
+                "updated",
+                lambda course: service(course=course, actor=staff(request), reason=reason),
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{verb} {queryset.count()} course(s)",
+            "courses": queryset,
+            "action": action,
+            "verb": verb,
+            "error": moderation.REASON_REQUIRED_MESSAGE if "apply" in request.POST else "",
+            "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/courses/moderation_reason_bulk.html", context)
+
+    # --- Views of our own ------------------------------------------------------------------------------
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        ours = [
+            path(route, wrap(view), name=f"courses_{name}") for route, view, name in admin_views.routes(self)
+        ]
+        return ours + super().get_urls()  # ours first: the default URLs end with a catch-all
+
+
+@admin.register(LessonReport)
+class LessonReportAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "lesson", "course", "reason", "short_quote", "source", "resolved_at")
+    list_filter = ("reason", "source", ("resolved_at", admin.EmptyFieldListFilter))
+    list_select_related = ("lesson", "course")
+    search_fields = ("quoted_text", "comment", "lesson__title", "course__title")
+    readonly_fields = [field.name for field in LessonReport._meta.fields]
+    actions = ("resolve_selected",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="quoted")
+    def short_quote(self, report: LessonReport) -> str:
+        return report.quoted_text[:120]
+
+    @admin.action(description="Mark selected reports resolved", permissions=["change"])
+    def resolve_selected(self, request: HttpRequest, queryset: QuerySet[LessonReport]) -> None:
+        done = sum(
+            moderation.report_resolve(report=report, actor=staff(request)) is not None
+            for report in queryset.select_related("lesson", "course")
+        )
+        self.message_user(request, f"{done} report(s) resolved.", messages.SUCCESS)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record kept for people to read: nobody adds, edits or deletes it here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RefusedTopic)
+class RefusedTopicAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "topic", "language", "categories", "source", "requested_by", "requester_ip")
+    list_filter = ("source",)
+    search_fields = ("topic", "requested_by__email")
+    list_select_related = ("requested_by",)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor_label", "action", "course", "from_state", "to_state", "reason")
+    list_filter = ("action", "to_state")
+    search_fields = ("actor_label", "reason", "course__title")
+    list_select_related = ("course",)
+
+
+@admin.register(ContentFlag)
+class ContentFlagAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "course", "part_kind", "source", "code", "detail", "resolved_at")
+    list_filter = ("source", "code", "part_kind", ("resolved_at", admin.EmptyFieldListFilter))
+    search_fields = ("detail", "excerpt", "course__title")
+    list_select_related = ("course",)
 
 
 @admin.register(LLMCall)
-class LLMCallAdmin(admin.ModelAdmin):
+class LLMCallAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "course", "stage", "model", "outcome", "prompt_tokens", "completion_tokens")
     list_filter = ("stage", "outcome", "model")
     list_select_related = ("course",)

@@ -18,6 +18,7 @@ class PartStatus(models.TextChoices):
     """Where one generated part (a lesson or a quiz) stands."""
 
     PENDING = "pending", "Waiting to be written"
+    WRITING = "writing", "Being written"
     WRITTEN = "written", "Written"
     FAILED = "failed", "Failed"
 
@@ -52,6 +53,9 @@ class Course(models.Model):
     title = models.CharField(max_length=300, blank=True)
     description = models.TextField(blank=True)
     audience = models.CharField(max_length=300, blank=True, help_text="Intended audience and level.")
+    # The outline exactly as every lesson and quiz prompt quotes it: one fixed text, so the provider can cache
+    # that shared prompt prefix, and no part has to rebuild it from the rows.
+    outline_json = models.TextField(blank=True, help_text="The outline as the part prompts quote it (JSON).")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     status_reason = models.TextField(blank=True, help_text="Why generation failed, in words a learner reads.")
@@ -73,6 +77,9 @@ class Course(models.Model):
         blank=True, help_text="Shown to the requester when the course is rejected."
     )
     featured = models.BooleanField(default=False)
+    # Set when screening flags a part: hidden from everyone but staff and never emailed until a moderator
+    # clears it. Read it through `courses.visibility`, which is the one place visibility rules live.
+    held_for_review = models.BooleanField(default=False)
     # Bumped whenever any text of the course changes: exports are cached per version.
     content_version = models.PositiveIntegerField(default=1)
 
@@ -87,12 +94,15 @@ class Course(models.Model):
             models.Index(fields=("status", "heartbeat_at"), name="course_status_idx"),
             models.Index(fields=("review_state", "-ready_at"), name="course_catalogue_idx"),
         ]
+        permissions = [("moderate_course", "Can approve, reject and feature courses")]
 
     def __str__(self) -> str:
         return self.title or self.topic
 
     def get_absolute_url(self) -> str:
-        return reverse("courses:detail", args=[self.id])
+        """The learner's course page (served by delivery, which shows progress); it sends a course that is
+        still being written on to the page that shows its progress."""
+        return reverse("delivery:course", args=[self.id])
 
     @property
     def is_offline(self) -> bool:
@@ -102,17 +112,15 @@ class Course(models.Model):
     def is_ready(self) -> bool:
         return self.status == self.Status.READY
 
-    @property
-    def is_public(self) -> bool:
-        """In the public catalogue: written and approved by a moderator."""
-        return self.status == self.Status.READY and self.review_state == self.Review.APPROVED
-
 
 class Week(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="weeks")
     number = models.PositiveSmallIntegerField()
     title = models.CharField(max_length=300)
-    overview = models.TextField(blank=True, help_text="Markdown.")
+    overview = models.TextField(blank=True, help_text="Markdown, as written (untrusted).")
+    overview_html = models.TextField(
+        blank=True, help_text="The overview rendered and sanitized; safe to show."
+    )
     objectives = models.JSONField(default=list, blank=True, help_text="3 to 5 learning objectives (strings).")
     reading_list = models.JSONField(
         default=list, blank=True, help_text='Suggested reading: [{"title", "author", "url", "note"}].'
@@ -137,6 +145,8 @@ class Lesson(models.Model):
     status = models.CharField(max_length=16, choices=PartStatus.choices, default=PartStatus.PENDING)
     failure_reason = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When a worker claimed the part; past GENERATION_PART_LEASE_SECONDS another worker may claim it again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     written_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -158,6 +168,8 @@ class Quiz(models.Model):
     status = models.CharField(max_length=16, choices=PartStatus.choices, default=PartStatus.PENDING)
     failure_reason = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When a worker claimed the part; past GENERATION_PART_LEASE_SECONDS another worker may claim it again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     written_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -176,6 +188,7 @@ class LLMCall(models.Model):
         RATE_LIMITED = "rate_limited", "Rate limited"
         TIMEOUT = "timeout", "Timed out"
         SERVER_ERROR = "server_error", "Server error"
+        CONNECTION_ERROR = "connection_error", "Connection error"
         INVALID_OUTPUT = "invalid_output", "Invalid output"
         REFUSAL = "refusal", "Refused"
         ERROR = "error", "Other error"
@@ -190,6 +203,9 @@ class LLMCall(models.Model):
     cached_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    attempt = models.PositiveSmallIntegerField(
+        default=1, help_text="1 for the first try, 2 for the first retry, …"
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -198,3 +214,187 @@ class LLMCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage} {self.model} {self.outcome}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Moderation: what screening found, what learners reported, what moderators did, and every earlier version.
+# ---------------------------------------------------------------------------------------------------------
+class PartKind(models.TextChoices):
+    """The parts of a course that can be screened, edited, regenerated and restored one at a time."""
+
+    OUTLINE = "outline", "Outline"
+    WEEK = "week", "Week"
+    LESSON = "lesson", "Lesson"
+    QUIZ = "quiz", "Quiz"
+
+
+class PartRevision(models.Model):
+    """An earlier version of one week, lesson or quiz, kept whenever its text is replaced.
+
+    `content` is the version that was replaced, by `author`, at `created_at`, for `cause`. The part's row
+    itself always holds the current version and keeps its id, so progress and emailed links survive.
+    """
+
+    class Cause(models.TextChoices):
+        EDIT = "edit", "Edited"
+        REGENERATE = "regenerate", "Regenerated"
+        RESTORE = "restore", "Restored an earlier version"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="revisions")
+    kind = models.CharField(max_length=8, choices=PartKind.choices)
+    week = models.ForeignKey(Week, null=True, blank=True, on_delete=models.CASCADE, related_name="revisions")
+    lesson = models.ForeignKey(
+        Lesson, null=True, blank=True, on_delete=models.CASCADE, related_name="revisions"
+    )
+    quiz = models.ForeignKey(Quiz, null=True, blank=True, on_delete=models.CASCADE, related_name="revisions")
+    content = models.JSONField(help_text="The fields of the part as they were before this change.")
+    cause = models.CharField(max_length=16, choices=Cause.choices)
+    instruction = models.TextField(blank=True, help_text="What the regeneration was asked to change.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.CheckConstraint(
+                name="revision_points_at_its_part",
+                condition=(
+                    models.Q(kind="week", week__isnull=False, lesson__isnull=True, quiz__isnull=True)
+                    | models.Q(kind="lesson", week__isnull=True, lesson__isnull=False, quiz__isnull=True)
+                    | models.Q(kind="quiz", week__isnull=True, lesson__isnull=True, quiz__isnull=False)
+                ),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} revision {self.pk} ({self.get_cause_display()})"
+
+
+class AuditEntry(models.Model):
+    """One step in a course's moderation: who did what, when, from which review state to which, and why."""
+
+    class Action(models.TextChoices):
+        APPROVE = "approve", "Approved"
+        REJECT = "reject", "Rejected"
+        REQUEST_CHANGES = "needs_changes", "Asked for changes"
+        FEATURE = "feature", "Featured"
+        UNFEATURE = "unfeature", "Unfeatured"
+        HOLD = "hold", "Held for review"
+        RELEASE = "release", "Released from hold"
+        EDIT = "edit", "Edited"
+        REGENERATE = "regenerate", "Regenerated"
+        REGENERATE_FAILED = "regen_failed", "Regeneration failed"
+        RESTORE = "restore", "Restored a revision"
+        RESOLVE_REPORT = "resolve_report", "Resolved a report"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="audit_entries")
+    # Null means Semester itself (screening); the label keeps who it was even if the account is deleted.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=254)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    from_state = models.CharField(max_length=16, choices=Course.Review.choices)
+    to_state = models.CharField(max_length=16, choices=Course.Review.choices)
+    reason = models.TextField(blank=True)
+    revision = models.ForeignKey(
+        PartRevision, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "audit entries"
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=("course", "-created_at"), name="audit_course_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_label}: {self.get_action_display().lower()}"
+
+
+class ContentFlag(models.Model):
+    """Something screening found in a generated part; an open flag holds its course back for review."""
+
+    class Source(models.TextChoices):
+        OPENAI = "openai", "OpenAI moderation"
+        LOCAL_RULES = "local_rules", "Local rules (offline)"
+        CHECKS = "checks", "Content checks"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="flags")
+    part_kind = models.CharField(max_length=8, choices=PartKind.choices)
+    week = models.ForeignKey(Week, null=True, blank=True, on_delete=models.CASCADE, related_name="flags")
+    lesson = models.ForeignKey(Lesson, null=True, blank=True, on_delete=models.CASCADE, related_name="flags")
+    quiz = models.ForeignKey(Quiz, null=True, blank=True, on_delete=models.CASCADE, related_name="flags")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    code = models.CharField(max_length=32, help_text="moderation, chatter, prompt_leak, truncated, …")
+    detail = models.TextField(help_text="What was found, for the moderator.")
+    excerpt = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=("course", "resolved_at"), name="flag_course_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_part_kind_display()}: {self.detail}"
+
+
+class LessonReport(models.Model):
+    """A learner's report that a lesson is wrong, offensive or broken, with the text they quoted."""
+
+    class Reason(models.TextChoices):
+        WRONG = "wrong", "Something in it is wrong"
+        OFFENSIVE = "offensive", "It is offensive"
+        BROKEN = "broken", "It is broken (missing text, bad formatting, dead links)"
+
+    class Source(models.TextChoices):
+        WEB = "web", "Website"
+        EMAIL = "email", "Email"
+
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="reports")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reporter_ip = models.GenericIPAddressField(null=True, blank=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    comment = models.TextField(blank=True)
+    quoted_text = models.TextField(blank=True, help_text="The passage the learner quoted, as it read then.")
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEB)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=("course", "resolved_at"), name="report_course_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()}: {self.lesson}"
+
+
+class RefusedTopic(models.Model):
+    """A topic screening refused before any generation spend, kept for admins to review."""
+
+    topic = models.TextField()
+    language = models.CharField(max_length=16, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requester_ip = models.GenericIPAddressField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=ContentFlag.Source.choices)
+    categories = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return self.topic

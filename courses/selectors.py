@@ -1,24 +1,339 @@
-"""Reads of courses. Writes live in services.py."""
+"""Reads about courses, for views, other apps (`delivery` reads courses only through here) and the pipeline."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
 from uuid import UUID
 
-from django.db.models import Prefetch
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Exists, OuterRef, Prefetch, Q
 
-from courses.models import Course, Lesson, Week
+from accounts.models import User
+from courses.models import Course, Lesson, PartStatus, Quiz, Week
+from courses.visibility import course_is_withheld, public_courses
+
+STAGE_QUEUED = "Waiting for a writer to pick up the course…"
+STAGE_OUTLINING = "Planning the weeks…"
+STAGE_WRITING = "Writing the lessons and quizzes: {written} of {total} parts written"
+STAGE_WRITING_WITH_FAILURES = (
+    "{written} of {total} parts written; {failed} could not be written and can be retried"
+)
+STAGE_READY = "Ready"
+STAGE_FAILED = "Could not be written"
+
+PartKind = Literal["lesson", "quiz"]
+
+
+@dataclass(frozen=True)
+class FailedPart:
+    kind: PartKind
+    id: int
+    week: int
+    title: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CourseProgress:
+    status: str  # a Course.Status value
+    stage_label: str
+    parts_written: int
+    parts_total: int
+    parts_failed: int
+    percent: int
+    failed_parts: tuple[FailedPart, ...]
+    is_offline: bool
+    reason: str  # why the course failed, when it did
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {Course.Status.READY, Course.Status.FAILED}
+
+
+def course_progress(*, course: Course) -> CourseProgress:
+    """Where the course's generation stands, from the database, in two queries (lessons, quizzes)."""
+    lessons = list(
+        Lesson.objects.filter(course=course).values_list(
+            "id", "week__number", "title", "status", "failure_reason"
+        )
+    )
+    quizzes = list(
+        Quiz.objects.filter(course=course).values_list("id", "week__number", "status", "failure_reason")
+    )
+    statuses = [lesson[3] for lesson in lessons] + [quiz[2] for quiz in quizzes]
+    written = statuses.count(PartStatus.WRITTEN)
+    failed = [
+        FailedPart("lesson", part_id, week, title, reason)
+        for part_id, week, title, status, reason in lessons
+        if status == PartStatus.FAILED
+    ] + [
+        FailedPart("quiz", part_id, week, f"Week {week} quiz", reason)
+        for part_id, week, status, reason in quizzes
+        if status == PartStatus.FAILED
+    ]
+    failed.sort(key=lambda part: (part.week, part.kind == "quiz"))
+    total = len(statuses)
+    return CourseProgress(
+        status=course.status,
+        stage_label=_stage_label(course, written, total, len(failed)),
+        parts_written=written,
+        parts_total=total,
+        parts_failed=len(failed),
+        percent=100 if course.status == Course.Status.READY else (100 * written // total if total else 0),
+        failed_parts=tuple(failed),
+        is_offline=course.is_offline,
+        reason=course.status_reason,
+    )
+
+
+def _stage_label(course: Course, written: int, total: int, failed: int) -> str:
+    labels = {
+        Course.Status.QUEUED: STAGE_QUEUED,
+        Course.Status.OUTLINING: STAGE_OUTLINING,
+        Course.Status.READY: STAGE_READY,
+        Course.Status.FAILED: STAGE_FAILED,
+    }
+    if course.status in labels:
+        return labels[Course.Status(course.status)]
+    template = STAGE_WRITING_WITH_FAILURES if failed else STAGE_WRITING
+    return template.format(written=written, total=total, failed=failed)
+
+
+def course_reusable(*, topic_key: str, language: str, weeks: int) -> Course | None:
+    """A public course (never a held one) for the same folded topic, language and length: offered instead
+    of writing a new one."""
+    return (
+        public_courses()
+        .filter(topic_key=topic_key, language=language, weeks_count=weeks)
+        .order_by("-featured", "-ready_at")
+        .first()
+    )
+
+
+def course_outline(*, course: Course) -> dict[str, Any]:
+    """The course's plan, rebuilt from its rows in two queries (weeks, lessons)."""
+    weeks = list(Week.objects.filter(course=course).order_by("number"))
+    lessons = Lesson.objects.filter(course=course).only("week_id", "number", "title", "summary")
+    return outline_document(course=course, weeks=weeks, lessons=list(lessons))
+
+
+def outline_document(*, course: Course, weeks: list[Week], lessons: list[Lesson]) -> dict[str, Any]:
+    """The plan every part prompt quotes (and the offline generator reads), from rows already in hand.
+
+    Same rows, same dict, same JSON: the prompt prefix is byte-identical for every part of a course.
+    """
+    lessons_of: dict[int, list[Lesson]] = {}
+    for lesson in sorted(lessons, key=lambda lesson: lesson.number):
+        lessons_of.setdefault(lesson.week_id, []).append(lesson)
+    return {
+        "topic": course.topic,
+        "title": course.title,
+        "description": course.description,
+        "audience": course.audience,
+        "weeks": [
+            {
+                "number": week.number,
+                "title": week.title,
+                "overview": week.overview,
+                "objectives": week.objectives,
+                "lessons": [
+                    {"number": lesson.number, "title": lesson.title, "summary": lesson.summary}
+                    for lesson in lessons_of.get(week.pk, [])
+                ],
+            }
+            for week in sorted(weeks, key=lambda week: week.number)
+        ],
+    }
+
+
+def course_with_outline(*, course_id: Any) -> Course:
+    """A course with its weeks, their lessons and quizzes prefetched (for pages that list the outline)."""
+    return Course.objects.prefetch_related(
+        Prefetch("weeks", queryset=Week.objects.order_by("number").select_related("quiz")),
+        Prefetch("weeks__lessons", queryset=Lesson.objects.order_by("number").defer("body", "body_html")),
+    ).get(id=course_id)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The learner's website: catalogue, search, outlines and exports.
+# ---------------------------------------------------------------------------------------------------------
+
+# PostgreSQL's English configuration stems words ("gardens" finds "gardening"); courses in other languages
+# still match on whole words, which the English stemmer leaves mostly alone.
+SEARCH_CONFIG = "english"
+SEARCH_QUERY_MAX_LENGTH = 200
+
+
+def course_featured(*, limit: int = 6) -> list[Course]:
+    return list(public_courses().filter(featured=True).order_by("-ready_at")[:limit])
+
+
+def course_recent(*, limit: int = 9, exclude_featured: bool = True) -> list[Course]:
+    courses = public_courses()
+    if exclude_featured:
+        courses = courses.filter(featured=False)
+    return list(courses.order_by("-ready_at")[:limit])
+
+
+def course_search(*, query: str, limit: int = 30) -> list[Course]:
+    """Public courses matching `query` in their title, description or week titles, best matches first."""
+    query = " ".join(query.split())[:SEARCH_QUERY_MAX_LENGTH]
+    if not query:
+        return []
+    if connection.vendor != "postgresql":
+        return _course_search_simple(query=query, limit=limit)
+    search = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+    vector = SearchVector("title", weight="A", config=SEARCH_CONFIG) + SearchVector(
+        "description", weight="B", config=SEARCH_CONFIG
+    )
+    week_matches = Week.objects.annotate(
+        search=SearchVector("title", config=SEARCH_CONFIG),
+    ).filter(course=OuterRef("pk"), search=search)
+    return list(
+        public_courses()
+        .annotate(search=vector, rank=SearchRank(vector, search), week_match=Exists(week_matches))
+        .filter(Q(search=search) | Q(week_match=True))
+        .order_by("-rank", "-ready_at")[:limit]
+    )
+
+
+def _course_search_simple(*, query: str, limit: int) -> list[Course]:
+    """SQLite (the one-machine install) has no full-text search: every word must appear somewhere."""
+    courses = public_courses()
+    for word in query.split()[:10]:
+        in_weeks = Week.objects.filter(course=OuterRef("pk"), title__icontains=word)
+        courses = courses.filter(Q(title__icontains=word) | Q(description__icontains=word) | Exists(in_weeks))
+    return list(courses.order_by("-ready_at")[:limit])
+
+
+def course_get(*, course_id: UUID | str) -> Course | None:
+    return Course.objects.filter(id=course_id).first()
+
+
+@dataclass(frozen=True)
+class LessonEntry:
+    id: int
+    number: int
+    title: str
+    status: str
+    week_number: int
+
+
+@dataclass(frozen=True)
+class WeekEntry:
+    id: int
+    number: int
+    title: str
+    quiz_id: int | None
+    quiz_status: str | None
+    lessons: tuple[LessonEntry, ...]
+
+
+# The structure of a ready course changes only with its text (which bumps content_version); an hour bounds
+# how long a change made without that bump could show.
+STRUCTURE_CACHE_SECONDS = 3600
+
+
+def course_structure_version(*, course: Course) -> str:
+    """Changes whenever the course's structure may have: a key for caches of anything built from it.
+
+    Every change to a course's text moves `content_version` on (`courses.editing.course_content_changed`);
+    parts are only written outside it while the course is not yet ready, and readiness is in the key. Its
+    review is not: who may see a course is decided on every request (`courses.access`), never cached.
+    """
+    stamp = int(course.updated_at.timestamp()) if course.updated_at else 0
+    return f"{course.id}:{course.content_version}:{course.status}:{stamp}"
+
+
+def course_structure(*, course: Course) -> tuple[WeekEntry, ...]:
+    """The course's weeks, lessons and quizzes (titles and states, no text), in reading order.
+
+    Every course and lesson page needs it, so a ready course's structure is cached per content version:
+    those pages then cost no query for it, whatever the course's size. Otherwise one query.
+    """
+    if not course.is_ready:
+        return _course_structure_load(course)
+    key = f"course-structure:v1:{course_structure_version(course=course)}"
+    structure = cache.get(key)
+    if structure is None:
+        structure = _course_structure_load(course)
+        cache.set(key, structure, timeout=STRUCTURE_CACHE_SECONDS)
+    return structure
+
+
+def _course_structure_load(course: Course) -> tuple[WeekEntry, ...]:
+    """One query: weeks left-joined to their quiz and lessons, one row per lesson (or per empty week)."""
+    rows = (
+        Week.objects.filter(course=course)
+        .order_by("number", "lessons__number")
+        .values_list(
+            "id", "number", "title", "quiz__id", "quiz__status",
+            "lessons__id", "lessons__number", "lessons__title", "lessons__status",
+        )
+    )  # fmt: skip
+    weeks: dict[int, tuple[Any, ...]] = {}
+    lessons: dict[int, list[LessonEntry]] = {}
+    for week_id, number, title, quiz_id, quiz_status, lesson_id, lesson_number, lesson_title, status in rows:
+        weeks.setdefault(week_id, (number, title, quiz_id, quiz_status))
+        entries = lessons.setdefault(week_id, [])
+        if lesson_id is not None:
+            entries.append(LessonEntry(lesson_id, lesson_number, lesson_title, status, week_number=number))
+    return tuple(
+        WeekEntry(week_id, number, title, quiz_id, quiz_status, lessons=tuple(lessons[week_id]))
+        for week_id, (number, title, quiz_id, quiz_status) in weeks.items()
+    )
+
+
+def course_lesson_for_reading(*, course_id: UUID | str, lesson_id: int) -> Lesson | None:
+    return Lesson.objects.select_related("course", "week").filter(course_id=course_id, id=lesson_id).first()
+
+
+def course_lesson_id_at(*, course_id: UUID | str, week_number: int, number: int) -> int | None:
+    return (
+        Lesson.objects.filter(course_id=course_id, week__number=week_number, number=number)
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
+def course_for_export(*, course_id: UUID | str) -> Course | None:
+    """The whole course, every week with its lessons and quiz, in three queries whatever its size."""
+    lessons = Lesson.objects.order_by("number")
+    return (
+        Course.objects.filter(id=course_id)
+        .prefetch_related(
+            Prefetch("weeks", queryset=Week.objects.select_related("quiz").order_by("number")),
+            Prefetch("weeks__lessons", queryset=lessons),
+        )
+        .first()
+    )
+
+
+def course_quiz_for_week(*, course_id: UUID | str, week_number: int) -> Quiz | None:
+    """The week's quiz with its week and course, in one query."""
+    return (
+        Quiz.objects.select_related("week", "course")
+        .filter(course_id=course_id, week__number=week_number)
+        .first()
+    )
+
+
+def course_requested_by(*, user: User, limit: int = 20) -> list[Course]:
+    """Courses the learner asked for, newest first, whatever their state (private ones included)."""
+    return list(Course.objects.filter(requested_by=user).order_by("-created_at")[:limit])
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Weekly email delivery: what the dispatcher and the emails read of a course.
 # ---------------------------------------------------------------------------------------------------------
 def course_is_emailable(course: Course) -> bool:
-    """May this course's weeks be emailed now? Written, and not rejected or held back by moderation.
-
-    The one place that decides it: the subscribe form, the dispatcher and every send ask here.
-    """
-    return course.status == Course.Status.READY and course.review_state != Course.Review.REJECTED
+    """May this course's weeks be emailed now? Written, and neither held for review nor rejected (the rules
+    of `courses.visibility`). The subscribe form, the dispatcher and every send ask here."""
+    return course.status == Course.Status.READY and not course_is_withheld(course)
 
 
 def courses_for_delivery(*, course_ids: Iterable[UUID | str]) -> dict[UUID, Course]:
@@ -27,7 +342,7 @@ def courses_for_delivery(*, course_ids: Iterable[UUID | str]) -> dict[UUID, Cour
 
 
 def week_for_email(*, course_id: UUID | str, number: int) -> Week:
-    """A week with its course, lessons (in order) and quiz, in three queries."""
+    """A week with its course, lessons (in order) and quiz, in two queries."""
     return (
         Week.objects.select_related("course", "quiz")
         .prefetch_related(Prefetch("lessons", queryset=Lesson.objects.order_by("number")))

@@ -1,19 +1,21 @@
-"""The delivery part of the JSON API: subscribing to a course's weekly emails."""
+"""The delivery part of the JSON API: subscribing an address to a course's weekly emails."""
 
 from __future__ import annotations
 
 import datetime
+from typing import Any
 from uuid import UUID
 
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
+from pydantic import ConfigDict
 
-from courses.models import Course
+from courses.selectors import course_get
 from delivery import services
 from delivery.forms import SubscribeForm
 from delivery.services import RateLimited, SubscriptionError
-from delivery.views.subscriptions import client_ip
+from school.apitools import INVALID_INPUT, NOT_FOUND, error_body
+from school.http import client_ip
 
 router = Router(tags=["subscriptions"])
 
@@ -21,11 +23,13 @@ CONFIRMATION_SENT = "Check your inbox: the subscription starts once the address 
 
 
 class SubscriptionIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
     email: str
     weekday: int = 0  # 0 = Monday … 6 = Sunday
-    time: datetime.time = datetime.time(8, 0)  # local time, "HH:MM"
-    timezone: str = "UTC"  # IANA name
-    send_first_now: bool = False
+    time: datetime.time = datetime.time(8, 0)  # local time of day, "HH:MM"
+    timezone: str = "UTC"  # IANA name, e.g. "Europe/Berlin"
+    send_first_now: bool = False  # week 1 as soon as the address is confirmed
 
 
 class SubscriptionAccepted(Schema):
@@ -33,22 +37,27 @@ class SubscriptionAccepted(Schema):
     detail: str
 
 
-class Error(Schema):
+class FieldErrorOut(Schema):
+    field: str
+    message: str
+
+
+class ErrorOut(Schema):
     detail: str
-    errors: dict[str, list[str]] = {}
+    errors: list[FieldErrorOut]
 
 
 @router.post(
-    "/courses/{course_id}/subscriptions",
-    response={202: SubscriptionAccepted, 400: Error, 404: Error, 429: Error},
-    summary="Subscribe an address to a course's weekly emails (double opt-in)",
+    "/{course_id}/subscriptions",
+    response={202: SubscriptionAccepted, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    summary="Get a course by email, one week at a time (double opt-in)",
 )
-def subscription_create(
-    request: HttpRequest, course_id: UUID, payload: SubscriptionIn
-) -> Status[SubscriptionAccepted | Error]:
-    """Sends a confirmation link; nothing else is sent until it is clicked. The answer is the same whether
-    or not the address already subscribed."""
-    course = get_object_or_404(Course, id=course_id)
+def subscription_create(request: HttpRequest, course_id: UUID, payload: SubscriptionIn) -> Status[Any]:
+    """Sends a link to confirm the address; nothing else is sent until it is clicked. The answer is the
+    same whether or not the address already follows the course (no one learns who subscribes to what)."""
+    course = course_get(course_id=course_id)
+    if course is None:
+        return Status(404, error_body(NOT_FOUND, [{"field": "course_id", "message": NOT_FOUND}]))
     form = SubscribeForm(
         {
             "email": payload.email,
@@ -59,8 +68,12 @@ def subscription_create(
         }
     )
     if not form.is_valid():
-        errors = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
-        return Status(400, Error(detail="Invalid subscription.", errors=errors))
+        errors = [
+            {"field": "time" if name == "send_time" else name, "message": str(message)}
+            for name, messages in form.errors.items()
+            for message in messages
+        ]
+        return Status(422, error_body(INVALID_INPUT, errors))
     try:
         services.subscription_request(
             course=course,
@@ -69,6 +82,8 @@ def subscription_create(
             send_first_now=form.cleaned_data["send_first_now"],
             ip=client_ip(request),
         )
+    except RateLimited as error:
+        return Status(429, error_body(str(error)))
     except SubscriptionError as error:
-        return Status(429 if isinstance(error, RateLimited) else 400, Error(detail=str(error)))
-    return Status(202, SubscriptionAccepted(status="pending_confirmation", detail=CONFIRMATION_SENT))
+        return Status(422, error_body(str(error), [{"field": "course_id", "message": str(error)}]))
+    return Status(202, {"status": "pending_confirmation", "detail": CONFIRMATION_SENT})

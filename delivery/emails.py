@@ -100,7 +100,7 @@ def week_email_render(*, week: Week) -> WeekEmail:
     context = {
         "course": course,
         "week": week,
-        "overview_html": inline_styles(markdown_to_safe_html(week.overview)),
+        "overview_html": inline_styles(week.overview_html or markdown_to_safe_html(week.overview)),
         "lessons": [_lesson_context(course, week, lesson) for lesson in week.lessons.all()],
         "questions": _quiz_context(quiz),
         "links": {"manage": MANAGE, "unsubscribe": UNSUBSCRIBE, "calendar": CALENDAR, "done": WEEK_DONE},
@@ -158,9 +158,7 @@ def _lesson_context(course: Course, week: Week, lesson: Any) -> dict[str, Any]:
         "title": lesson.title,
         "html": inline_styles(lesson.body_html or markdown_to_safe_html(lesson.body)),
         "text": lesson.body.strip(),
-        "url": links.lesson_url(
-            course_id=course.id, week=week.number, lesson=lesson.number, lesson_id=lesson.id
-        ),
+        "url": links.lesson_url(course_id=course.id, week=week.number, lesson=lesson.number),
     }
 
 

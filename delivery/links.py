@@ -16,16 +16,14 @@ from delivery import tokens
 _TOKEN = "TOKEN"
 
 
-# The website's pages are being defined in parallel; these two are the only places that know their paths
-# from the delivery side (to become reverse(...) once the pages land).
-def lesson_url(*, course_id: object, week: int, lesson: int, lesson_id: int) -> str:
-    """The website's page of one lesson (by its number in the week, or its id: whichever the page uses)."""
-    return f"{settings.SITE_URL}/courses/{course_id}/weeks/{week}/lessons/{lesson}/"
+def lesson_url(*, course_id: object, week: int, lesson: int) -> str:
+    """The website's page of a lesson, by its place in the course: links in emails outlive rewrites."""
+    return f"{settings.SITE_URL}{reverse('delivery:lesson_at', args=[course_id, week, lesson])}"
 
 
 def course_url(course_id: object) -> str:
     """The website's page of a course."""
-    return f"{settings.SITE_URL}/courses/{course_id}/"
+    return f"{settings.SITE_URL}{reverse('delivery:course', args=[course_id])}"
 
 
 @functools.cache

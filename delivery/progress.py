@@ -45,6 +45,13 @@ def enrollment_touch(*, user: User, course: Course) -> Enrollment:
     return enrollment
 
 
+def enrollment_record_visit(*, user: User, course: Course) -> None:
+    """Note that the learner is studying the course (reading a lesson counts): one UPDATE once enrolled."""
+    updated = Enrollment.objects.filter(user=user, course=course).update(last_activity_at=timezone.now())
+    if not updated:
+        enrollment_touch(user=user, course=course)
+
+
 def lesson_mark_done(*, user: User, lesson: Lesson, source: str = Source.WEB) -> LessonCompletion:
     try:
         with transaction.atomic():

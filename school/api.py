@@ -1,10 +1,70 @@
-"""The JSON API at /api/ (OpenAPI docs at /api/docs). Each app contributes a router."""
+"""Semester's JSON API (django-ninja), mounted at /api/. The OpenAPI document is at /api/openapi.json and
+browsable at /api/docs.
+
+Errors always have the same shape, so a program can show them next to the right input:
+    {"detail": "<a sentence>", "errors": [{"field": "<name>", "message": "<a sentence>"}]}
+"""
 
 from __future__ import annotations
 
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from delivery.api import router as delivery_router
+from courses.api import router as courses_router
+from delivery.api import router as subscriptions_router
+from delivery.progress_api import router as progress_router
+from school.apitools import (
+    INVALID_INPUT,
+    INVALID_JSON,
+    INVALID_TOKEN,
+    NOT_FOUND,
+    AnonymousAuth,
+    ApiError,
+    TokenAuth,
+    error_body,
+    field_name,
+)
 
-api = NinjaAPI(urls_namespace="api", title="Semester API", version="1")
-api.add_router("", delivery_router)
+api = NinjaAPI(
+    title="Semester API",
+    version="1",
+    description="Ask for a course on anything, watch it being written, read it, and track your progress.",
+    urls_namespace="api",
+    auth=[TokenAuth(), AnonymousAuth()],
+)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    errors = [
+        {"field": field_name(item.get("loc", ())), "message": str(item.get("msg", ""))}
+        for item in error.errors
+    ]
+    return api.create_response(request, error_body(INVALID_INPUT, errors), status=422)
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    errors = [{"field": "Authorization", "message": INVALID_TOKEN}]
+    return api.create_response(request, error_body(INVALID_TOKEN, errors), status=401)
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    if error.status_code == 400 and str(error).startswith("Cannot parse request body"):
+        return api.create_response(
+            request, error_body(INVALID_JSON, [{"field": "body", "message": INVALID_JSON}]), status=400
+        )
+    errors = error.errors if isinstance(error, ApiError) else []
+    return api.create_response(request, error_body(str(error), errors), status=error.status_code)
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, error: Http404) -> HttpResponse:
+    return api.create_response(request, error_body(NOT_FOUND), status=404)
+
+
+api.add_router("/courses", courses_router)
+api.add_router("/courses", subscriptions_router)
+api.add_router("/", progress_router)

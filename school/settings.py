@@ -59,7 +59,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django.contrib.postgres",
+    # django-ninja's own static files, so the API docs page needs no CDN.
+    "ninja",
     "accounts",
     "courses",
     "delivery",
@@ -142,7 +145,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sessions are read from the cache and written through to the database: one query less on every page a
+# signed-in learner opens, and nothing lost if the cache is flushed.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 MAGIC_LINK_MAX_AGE_SECONDS = env_int("MAGIC_LINK_MAX_AGE_SECONDS", 20 * 60, minimum=60)
+# Sign-in links one address, and one IP address, may ask for per hour (stops mail-bombing a stranger).
+MAGIC_LINK_PER_EMAIL_PER_HOUR = env_int("MAGIC_LINK_PER_EMAIL_PER_HOUR", 5, minimum=1)
+MAGIC_LINK_PER_IP_PER_HOUR = env_int("MAGIC_LINK_PER_IP_PER_HOUR", 20, minimum=1)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -237,6 +246,8 @@ CELERY_TASK_ROUTES = {
     "courses.tasks.render_*": {"queue": "cpu"},
     "delivery.tasks.send_*": {"queue": "mail"},
 }
+# Task modules beyond each app's tasks.py: moderation's regeneration (routed to "llm" by its name).
+CELERY_IMPORTS = ("courses.moderation_tasks",)
 CELERY_BEAT_SCHEDULE = {
     # Every minute: find courses whose worker died mid-generation and queue their missing parts again.
     "sweep-stale-courses": {"task": "courses.tasks.sweep_stale_courses", "schedule": 60.0},
@@ -257,8 +268,18 @@ OPENAI_MODERATION_MODEL = env_str("OPENAI_MODERATION_MODEL", "omni-moderation-la
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 120.0, minimum=1.0)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 4, minimum=0, maximum=10)
 LLM_MAX_CONCURRENCY = env_int("LLM_MAX_CONCURRENCY", 32, minimum=1)
+# Retry waits grow as base × 2^attempt (with jitter), capped; a server's Retry-After is honoured up to the cap.
+LLM_BACKOFF_BASE_SECONDS = env_float("LLM_BACKOFF_BASE_SECONDS", 1.0)
+LLM_BACKOFF_MAX_SECONDS = env_float("LLM_BACKOFF_MAX_SECONDS", 60.0)
+# A concurrency slot held longer than this belongs to a dead worker and is given back (Redis lease).
+LLM_SLOT_LEASE_SECONDS = LLM_TIMEOUT_SECONDS + 30
 # A course whose generation has shown no progress for this long is picked up again by the sweeper.
 GENERATION_STALE_AFTER_SECONDS = env_int("GENERATION_STALE_AFTER_SECONDS", 600, minimum=5)
+# A lesson or quiz claimed longer ago than this is presumed abandoned (its worker died) and is claimed again.
+# Longer than one part's worst case: every retry of the LLM call timing out.
+GENERATION_PART_LEASE_SECONDS = env_int("GENERATION_PART_LEASE_SECONDS", 900, minimum=5)
+# The sweeper writes a failed part again (once its course has gone quiet) until it has been tried this often.
+GENERATION_PART_MAX_ATTEMPTS = env_int("GENERATION_PART_MAX_ATTEMPTS", 3, minimum=1)
 # US dollars per million tokens, (input, cached input, output), for the cost dashboard.
 LLM_PRICES_PER_MILLION = {
     "gpt-4o-mini": (0.15, 0.075, 0.60),
@@ -267,6 +288,11 @@ LLM_PRICES_PER_MILLION = {
     "gpt-4.1": (2.00, 0.50, 8.00),
 }
 LLM_DAILY_SPEND_CAP_USD = env_float("LLM_DAILY_SPEND_CAP_USD", 50.0)
+
+# Moderation: a written lesson shorter than this many words is flagged as truncated for a moderator to see.
+SCREENING_LESSON_MIN_WORDS = env_int("SCREENING_LESSON_MIN_WORDS", 150, minimum=0)
+# Parts a requester may regenerate in their own private course per day (moderators are not limited).
+REGENERATIONS_PER_USER_PER_DAY = env_int("REGENERATIONS_PER_USER_PER_DAY", 10, minimum=0)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -324,4 +350,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    # WeasyPrint logs every step of every PDF at INFO; only its warnings are worth reading.
+    "loggers": {"weasyprint": {"level": "WARNING"}},
 }

@@ -4,16 +4,17 @@ from django.contrib import admin
 from django.urls import include, path
 
 from school.api import api
-from school.views import healthz
+from school.views import healthz, robots_txt
 
 admin.site.site_header = "Semester administration"
 admin.site.site_title = "Semester admin"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("robots.txt", robots_txt, name="robots_txt"),
+    path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
-    path("api/", api.urls),
     path("", include("delivery.urls")),
     path("", include("courses.urls")),
 ]

@@ -52,6 +52,7 @@ def written_course(*, weeks: int = 13, lessons_per_week: int = 4, **fields: Any)
             number=n,
             title=f"Week {n} of {course.topic}",
             overview=f"This week covers part {n}.",
+            overview_html=f"<p>This week covers part {n}.</p>",
             objectives=[f"Understand idea {n}.1", f"Apply idea {n}.2", f"Explain idea {n}.3"],
             reading_list=[
                 {"title": f"Reading {n}", "author": "A. Author", "url": "https://example.org/r", "note": ""}
@@ -98,6 +99,15 @@ def quiz_questions(week_number: int, count: int = 4) -> list[dict[str, Any]]:
         }
         for q in range(1, count + 1)
     ]
+
+
+def moderator(email: str = "moderator@example.com") -> User:
+    """A staff member in the "moderators" group (created as the migration does, since flushes remove it)."""
+    from courses.moderation import moderator_grant
+
+    user = UserFactory(email=email)
+    moderator_grant(user=user)
+    return User.objects.get(pk=user.pk)  # fresh, so no permission cache from before the grant
 
 
 class SubscriptionFactory(factory.django.DjangoModelFactory):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django import template
 
+from courses.models import Course
+from courses.selectors import course_is_emailable
 from delivery.forms import SubscribeForm
 
 register = template.Library()
@@ -13,3 +15,9 @@ register = template.Library()
 @register.simple_tag
 def subscribe_form_for(form: SubscribeForm | None = None) -> SubscribeForm:
     return form if isinstance(form, SubscribeForm) else SubscribeForm()
+
+
+@register.filter
+def emailable(course: Course) -> bool:
+    """`{% if course|emailable %}`: whether the course may be received by email (the subscribe form shows)."""
+    return course_is_emailable(course)

@@ -17,12 +17,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from courses.models import Course
 from courses.selectors import course_is_emailable
-from delivery import links, services
+from delivery import links, services, tokens
 from delivery.forms import ResumeForm, ScheduleForm, SubscribeForm
 from delivery.ical import subscription_calendar
 from delivery.models import Subscription
 from delivery.schedule import schedule_zone
 from delivery.services import COURSE_NOT_EMAILABLE, RateLimited, SubscriptionError
+from school.http import client_ip
 
 SCHEDULE_SAVED = "Your schedule is saved."
 PAUSED = "Paused. Nothing is sent until you resume."
@@ -30,12 +31,6 @@ RESUMED = "Resumed: the course picks up where it stopped."
 CAUGHT_UP = "Resumed: the weeks you missed are on their way now."
 SENDING_NOW = "Your next week is on its way: it arrives within a couple of minutes."
 CONFIRMED = "Subscribed! Your first week is scheduled below."
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    # The peer's address. Behind a reverse proxy that would be the proxy's, and the per-IP limit would count
-    # everyone together (the per-address limit still holds).
-    return request.META.get("REMOTE_ADDR") or None
 
 
 @require_http_methods(["GET", "POST"])
@@ -86,7 +81,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
                 token=token, send_first_now=request.POST.get("send_first_now") == "on"
             )
             messages.success(request, CONFIRMED)
-            return redirect(links.manage_url(subscription.id))
+            return redirect("delivery:manage", token=tokens.subscription_token(subscription.id))
         subscription = services.subscription_for_confirmation(token=token)
     except SubscriptionError as error:
         return _invalid(request, error)

@@ -14,7 +14,7 @@ from courses.models import Course
 from delivery.api import CONFIRMATION_SENT
 from delivery.models import Subscription
 from delivery.schedule import TIMEZONE_UNKNOWN
-from delivery.services import TOO_MANY_FOR_ADDRESS
+from delivery.services import COURSE_NOT_EMAILABLE, TOO_MANY_FOR_ADDRESS
 
 pytestmark = pytest.mark.django_db
 
@@ -47,14 +47,23 @@ def test_subscribing_through_the_api_sends_a_confirmation_link(subscribe_api: An
     assert "/subscriptions/confirm/" in mail.outbox[0].body
 
 
-def test_invalid_fields_are_a_400_that_names_them(subscribe_api: Any, course: Course) -> None:
+def test_invalid_fields_are_a_422_that_names_them(subscribe_api: Any, course: Course) -> None:
     response = subscribe_api(course.id, email="not-an-address", timezone="Nowhere/Land")
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     errors = response.json()["errors"]
-    assert set(errors) == {"email", "timezone"}
-    assert errors["timezone"] == [TIMEZONE_UNKNOWN]
+    assert {error["field"] for error in errors} == {"email", "timezone"}
+    assert {"field": "timezone", "message": TIMEZONE_UNKNOWN} in errors
     assert not Subscription.objects.exists()
+
+
+def test_a_course_that_may_not_be_emailed_is_a_422(subscribe_api: Any, course: Course) -> None:
+    Course.objects.filter(id=course.id).update(held_for_review=True)
+
+    response = subscribe_api(course.id)
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == COURSE_NOT_EMAILABLE
 
 
 def test_an_unknown_course_is_a_404(subscribe_api: Any) -> None:

@@ -34,7 +34,9 @@ def test_the_subject_and_body_name_the_course_and_the_week(course: Course) -> No
 
 def test_lessons_come_as_sanitized_html_and_as_plain_text(course: Course) -> None:
     Lesson.objects.filter(course=course, week__number=1, number=1).update(body=HOSTILE, body_html="")
-    Week.objects.filter(course=course, number=1).update(overview="**Bold** start <script>x()</script>")
+    Week.objects.filter(course=course, number=1).update(
+        overview="**Bold** start <script>x()</script>", overview_html=""
+    )
 
     email = week_email(course=course, week_number=1)
 

@@ -620,6 +620,9 @@ class FaultRule:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # httpx pools connections; every reply carries Content-Length
+    # Headers and body go out in separate writes; without TCP_NODELAY each reply waits ~40 ms for a
+    # delayed ACK that no real API adds.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:
@@ -721,6 +724,7 @@ class FakeOpenAI:
         model: str = "fake-model",
         seed: int = 0,
         latency: float = 0.0,
+        moderation_latency: float | None = None,
         keep_bodies: bool = True,
     ) -> None:
         self.host = host
@@ -729,6 +733,7 @@ class FakeOpenAI:
         self.seed = seed
         self.keep_bodies = keep_bodies
         self._initial_latency = latency
+        self._initial_moderation_latency = moderation_latency
         self._lock = threading.Lock()
         self._stopping = threading.Event()  # wakes latency/timeout sleeps on stop()
         self._faults: deque[str] = deque()
@@ -743,6 +748,8 @@ class FakeOpenAI:
 
     def _set_default_knobs(self) -> None:
         self.latency = self._initial_latency
+        # Moderation endpoints answer far faster than chat completions; None means "same as latency".
+        self.moderation_latency: float | None = self._initial_moderation_latency
         self.fault_rate = 0.0
         self.fault_kinds: list[str] = list(DEFAULT_RANDOM_FAULT_KINDS)
         self.retry_after: str = "1"
@@ -1017,7 +1024,7 @@ class FakeOpenAI:
         body = _parse_json(raw)
         if not isinstance(body, dict) or "input" not in body:
             return Reply(400, error_body("'input' is required.", "invalid_request_error", "invalid_body"))
-        self._sleep(self.latency)
+        self._sleep(self.latency if self.moderation_latency is None else self.moderation_latency)
         words = self.flag_words
         return Reply(
             200,
@@ -1060,6 +1067,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--latency", type=float, default=0.0, help="seconds added to every chat/moderation call"
     )
     parser.add_argument(
+        "--moderation-latency",
+        type=float,
+        default=None,
+        help="seconds per moderation call (default: --latency)",
+    )
+    parser.add_argument(
         "--fault-rate", type=float, default=0.0, help="share of chat calls answered with a fault"
     )
     parser.add_argument(
@@ -1082,6 +1095,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         model=args.model,
         seed=args.seed,
         latency=args.latency,
+        moderation_latency=args.moderation_latency,
         keep_bodies=args.keep_bodies,
     )
     fake.fault_rate = args.fault_rate

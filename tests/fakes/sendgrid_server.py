@@ -479,6 +479,9 @@ def flatten_messages(body: JsonDict, message_id: str, keep_bodies: bool) -> list
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive capable; every reply carries Content-Length
+    # Headers and body go out in separate writes; without TCP_NODELAY each reply waits ~40 ms for a
+    # delayed ACK that no real API adds.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_POST(self) -> None:

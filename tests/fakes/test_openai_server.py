@@ -271,6 +271,20 @@ def test_max_in_flight_counts_concurrent_requests(fake: FakeOpenAI) -> None:
     assert fake.in_flight == 0
 
 
+def test_moderation_calls_can_be_faster_than_chat_calls(fake: FakeOpenAI) -> None:
+    fake.latency = 0.6
+    fake.moderation_latency = 0.05
+    client = make_client(fake)
+    started = time.monotonic()
+    client.moderations.create(model="omni-moderation-latest", input="a calm topic")
+    moderation_seconds = time.monotonic() - started
+    started = time.monotonic()
+    ask(client)
+    chat_seconds = time.monotonic() - started
+    assert moderation_seconds < 0.3
+    assert chat_seconds >= 0.6
+
+
 def test_hostile_mode_puts_script_payloads_in_markdown_bodies(fake: FakeOpenAI) -> None:
     fake.hostile = True
     lesson = Lesson.model_validate_json(ask(make_client(fake)).choices[0].message.content or "")

@@ -1,0 +1,321 @@
+"""How fast a whole course is written, measured against its critical path; prints a table, asserts nothing.
+
+Starts the fake OpenAI server at a fixed latency L, a PostgreSQL database of its own (created, then dropped),
+the Redis broker (REDIS_URL's db, flushed) and real `celery worker` processes, then requests fresh 13-week
+courses and measures the wall time from request to ready. The pipeline has two dependent writing rounds (the
+outline, then every lesson and quiz at once), each followed by a screening round at the moderation endpoint,
+which also screens the topic first: the critical path is 2 × L + 3 × M, M being the moderation latency. Targets: wall time ≤ 1.15 × the
+critical path, and ≥ 15 × faster than making the same calls one after another. Then: the calls and tokens per
+course, a reused course (0 calls), and courses written while 20% of LLM calls fail.
+
+    .venv/bin/python bench/bench_generation.py [--latency 0.5] [--moderation-latency 0.1] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DB_NAME = "sem_bench_generation"
+PG_SERVER = "postgres://postgres@127.0.0.1:5432"
+
+
+@dataclass
+class Run:
+    wall: float
+    calls: int  # chat completions (writing), retries included
+    moderation_calls: int
+    parts: int
+    sequential: float  # the sum of every call's own latency: the time one-after-another would take
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    failed_calls: int
+    ready: bool
+    phases: dict[str, float]
+
+
+def main() -> None:
+    args = parse_args()
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
+    from tests.fakes.openai_server import FakeOpenAI
+
+    fake = FakeOpenAI(
+        latency=args.latency, moderation_latency=args.moderation_latency, keep_bodies=False
+    ).start()
+    env = bench_env(redis_url, fake.base_url, args)
+    os.environ.update(env)
+    database_create()
+    flush_redis(redis_url)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    workers = [worker_start(env, args.concurrency, n) for n in range(args.workers)]
+    try:
+        import django
+
+        django.setup()
+        report(fake, args)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        fake.stop()
+        from django.db import connections
+
+        connections.close_all()
+        flush_redis(redis_url)
+        database_drop()
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latency", type=float, default=0.5, help="seconds the fake LLM takes per call (L)")
+    parser.add_argument(
+        "--moderation-latency", type=float, default=0.1, help="seconds the fake takes per moderation call (M)"
+    )
+    parser.add_argument("--weeks", type=int, default=13)
+    parser.add_argument("--runs", type=int, default=3, help="fault-free courses to measure")
+    parser.add_argument("--fault-runs", type=int, default=3, help="courses to write with faults injected")
+    parser.add_argument("--fault-rate", type=float, default=0.2)
+    parser.add_argument("--workers", type=int, default=1, help="celery worker processes")
+    parser.add_argument("--concurrency", type=int, default=64, help="threads per worker process")
+    parser.add_argument("--max-concurrency", type=int, default=64, help="LLM_MAX_CONCURRENCY (global cap)")
+    return parser.parse_args()
+
+
+def bench_env(redis_url: str, base_url: str, args: argparse.Namespace) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "school.settings",
+        "DATABASE_URL": f"{PG_SERVER}/{DB_NAME}",
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "bench-only-secret-key-that-is-long-enough-0123456789",
+        "OPENAI_API_KEY": "bench",
+        "OPENAI_BASE_URL": base_url,
+        "OPENAI_MODEL": "fake-model",
+        "LLM_MAX_CONCURRENCY": str(args.max_concurrency),
+        "LLM_TIMEOUT_SECONDS": "30",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def worker_start(env: dict[str, str], concurrency: int, number: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "celery", "-A", "school", "worker", "-Q", "llm,default,cpu"]
+    command += ["--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "WARNING"]
+    command += ["--hostname", f"bench{number}@%h", "--without-mingle", "--without-gossip"]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+
+
+def database_create() -> None:
+    database_drop()
+    _postgres(f"CREATE DATABASE {DB_NAME}")
+
+
+def database_drop() -> None:
+    _postgres(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def _postgres(statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
+        connection.execute(statement)
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------------------------------------
+
+
+def write_course(topic: str, weeks: int, timeout: float = 600) -> tuple[Any, float]:
+    from courses.models import Course
+    from courses.services import course_request
+
+    started = time.perf_counter()
+    course = course_request(topic=topic, language="en", weeks=weeks, user=None, ip=None, fresh=True).course
+    status = Course.objects.filter(id=course.id).values_list("status", flat=True)
+    while (current := status.get()) not in {Course.Status.READY, Course.Status.FAILED}:
+        if time.perf_counter() - started > timeout:
+            break
+        time.sleep(0.005)
+    return course, time.perf_counter() - started if current == Course.Status.READY else float("nan")
+
+
+def measure(topic: str, weeks: int) -> Run:
+    from django.db.models import Sum
+
+    from courses.models import Course, LLMCall
+
+    course, wall = write_course(topic, weeks)
+    time.sleep(0.2)  # let the last LLMCall rows land
+    all_calls = LLMCall.objects.filter(course=course)
+    calls = all_calls.exclude(stage="moderation")
+    totals = all_calls.aggregate(
+        p=Sum("prompt_tokens"), c=Sum("completion_tokens"), k=Sum("cached_tokens"), ms=Sum("latency_ms")
+    )
+    return Run(
+        wall=wall,
+        calls=calls.count(),
+        moderation_calls=all_calls.filter(stage="moderation").count(),
+        parts=course.lessons.count() + course.quizzes.count(),
+        sequential=(totals["ms"] or 0) / 1000,
+        prompt_tokens=totals["p"] or 0,
+        completion_tokens=totals["c"] or 0,
+        cached_tokens=totals["k"] or 0,
+        failed_calls=calls.exclude(outcome=LLMCall.Outcome.OK).count(),
+        ready=Course.objects.get(id=course.id).status == Course.Status.READY,
+        phases=phases(Course.objects.get(id=course.id)),
+    )
+
+
+def phases(course: Any) -> dict[str, float]:
+    """Where the wall time went, from the database's timestamps (LLMCall rows are saved as each call ends)."""
+    from courses.models import LLMCall
+
+    ok = LLMCall.objects.filter(course=course, outcome=LLMCall.Outcome.OK).exclude(stage="moderation")
+    calls = list(ok.order_by("created_at"))
+    outline = next(call for call in calls if call.stage == "outline")
+    parts = [call for call in calls if call.stage != "outline"]
+    if not parts or course.ready_at is None:
+        return {}
+
+    def start(call: Any) -> float:
+        return call.created_at.timestamp() - call.latency_ms / 1000
+
+    first_start, last_start = min(map(start, parts)), max(map(start, parts))
+    return {
+        "request→outline call": start(outline) - course.created_at.timestamp(),
+        "outline call": outline.latency_ms / 1000,
+        "outline→first part call": first_start - outline.created_at.timestamp(),
+        "part calls start spread": last_start - first_start,
+        "slowest part call": max(call.latency_ms for call in parts) / 1000,
+        "last part→ready": course.ready_at.timestamp() - max(call.created_at.timestamp() for call in parts),
+    }
+
+
+def reuse_check(fake: Any, weeks: int) -> tuple[bool, int, float]:
+    from courses.models import Course
+    from courses.services import course_request
+
+    course, _ = write_course("Reusable topic", weeks)
+    Course.objects.filter(id=course.id).update(review_state=Course.Review.APPROVED)
+    before = len(fake.requests)
+    started = time.perf_counter()
+    result = course_request(topic="reusable   TOPIC!", language="en", weeks=weeks, user=None, ip=None)
+    elapsed = time.perf_counter() - started
+    return result.reused and result.course.id == course.id, len(fake.requests) - before, elapsed
+
+
+def report(fake: Any, args: argparse.Namespace) -> None:
+    latency, critical = args.latency, 2 * args.latency + 3 * args.moderation_latency
+    warm = measure("Warm-up topic", args.weeks)  # first connections, imports and caches of every thread
+    runs = [measure(f"Topic number {n}", args.weeks) for n in range(args.runs)]
+    reused, reuse_calls, reuse_seconds = reuse_check(fake, args.weeks)
+    fake.fault_rate = args.fault_rate
+    fault_runs = [measure(f"Faulty topic {n}", args.weeks) for n in range(args.fault_runs)]
+    fake.fault_rate = 0.0
+
+    print(
+        f"\nCourse generation: {args.weeks} weeks, fake LLM latency L = {latency:.2f}s, moderation latency "
+        f"M = {args.moderation_latency:.2f}s, critical path 2 × L + 3 × M = {critical:.2f}s; {args.workers} worker process(es) × {args.concurrency} threads, "
+        f"LLM_MAX_CONCURRENCY = {args.max_concurrency}; max calls in flight seen: {fake.max_in_flight}; "
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(table_header())
+    print(table_row("warm-up (not counted)", warm, critical))
+    for n, run in enumerate(runs, start=1):
+        print(table_row(f"run {n}", run, critical))
+    for n, run in enumerate(fault_runs, start=1):
+        print(table_row(f"{args.fault_rate:.0%} faults, run {n}", run, critical))
+    print("\nwhere the time went (median of the fault-free runs, seconds):")
+    for name in runs[0].phases:
+        print(f"  {name:<26}{statistics.median(run.phases[name] for run in runs):>7.3f}")
+    summary(runs, fault_runs, critical, args)
+    print(
+        f"reused approved course: reused={reused}, LLM calls = {reuse_calls}, {reuse_seconds * 1000:.1f} ms"
+    )
+
+
+def table_header() -> str:
+    columns = (
+        "",
+        "wall s",
+        "× crit",
+        "seq. s",
+        "speed-up",
+        "calls",
+        "parts",
+        "failed",
+        "prompt tok",
+        "cached tok",
+        "compl. tok",
+        "ready",
+    )
+    return "{:<22}{:>8}{:>8}{:>8}{:>9}{:>7}{:>7}{:>8}{:>12}{:>12}{:>12}{:>7}".format(*columns)
+
+
+def table_row(label: str, run: Run, critical: float) -> str:
+    return "{:<22}{:>8.2f}{:>8.2f}{:>8.1f}{:>8.1f}×{:>7}{:>7}{:>8}{:>12}{:>12}{:>12}{:>7}".format(
+        label,
+        run.wall,
+        run.wall / critical,
+        run.sequential,
+        run.sequential / run.wall,
+        run.calls,
+        run.parts,
+        run.failed_calls,
+        run.prompt_tokens,
+        run.cached_tokens,
+        run.completion_tokens,
+        "yes" if run.ready else "NO",
+    )
+
+
+def summary(runs: list[Run], fault_runs: list[Run], critical: float, args: argparse.Namespace) -> None:
+    wall = statistics.median(run.wall for run in runs)
+    speedup = statistics.median(run.sequential / run.wall for run in runs)
+    print(
+        f"\nmedian wall {wall:.2f}s = {wall / critical:.2f} × critical path (target ≤ 1.15); "
+        f"speed-up over sequential calls {speedup:.1f}× (target ≥ 15×)"
+    )
+    per_course = statistics.mean(run.calls for run in runs)
+    moderations = statistics.mean(run.moderation_calls for run in runs)
+    tokens = statistics.mean(run.prompt_tokens + run.completion_tokens for run in runs)
+    cached = statistics.mean(run.cached_tokens / max(run.prompt_tokens, 1) for run in runs)
+    print(
+        f"per course: {per_course:.0f} LLM writing calls and {moderations:.0f} moderation calls (plus one for the "
+        f"topic), {tokens:,.0f} tokens ({cached:.0%} of prompt tokens cached)"
+    )
+    if fault_runs:
+        extra = statistics.mean(run.calls - run.parts - 1 for run in fault_runs)
+        completed = sum(run.ready for run in fault_runs)
+        fault_wall = statistics.median(run.wall for run in fault_runs)
+        print(
+            f"with {args.fault_rate:.0%} faults: {completed}/{len(fault_runs)} courses ready, "
+            f"{extra:.1f} extra calls per course, median wall {fault_wall:.2f}s = {fault_wall / critical:.2f} × "
+            f"critical path (429 waits honour Retry-After: 1s; other retries back off from 1s)"
+        )
+
+
+if __name__ == "__main__":
+    main()

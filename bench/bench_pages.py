@@ -1,0 +1,230 @@
+"""Throughput and latency of the learner's course page (13 weeks × 4 lessons) under gunicorn, side by side
+with a trivial view (/robots.txt) served by the same server in the same run, at 20 concurrent clients.
+
+Real PostgreSQL on its own database (sem_bench_pages, created and dropped here) and Redis. Prints the figures;
+targets: course page ≥ 30% of the trivial view's requests/s, p95 < 100 ms, ≤ 6 SQL queries per page.
+
+    .venv/bin/python bench/bench_pages.py [--seconds 8] [--clients 20] [--workers 3] [--threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATABASE = "sem_bench_pages"
+os.environ.update(
+    DJANGO_SETTINGS_MODULE="school.settings",
+    DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
+    REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+    SECRET_KEY="bench-only-secret-key-that-is-long-enough-0123456789",
+    ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+    DEBUG="false",
+    LOG_LEVEL="WARNING",
+)
+sys.path.insert(0, str(ROOT))
+
+
+def database_recreate(*, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        if not drop_only:
+            conn.execute(f"CREATE DATABASE {DATABASE}")
+
+
+def course_create() -> tuple[str, str]:
+    """Migrate, then build a public 13 × 4 course and a learner with some progress; returns (path, session)."""
+    import django
+
+    django.setup()
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from courses.models import Lesson
+    from delivery.progress import lesson_mark_done
+    from tests.factories import UserFactory, written_course
+
+    course = written_course(weeks=13, lessons_per_week=4, review_state="approved")
+    learner = UserFactory()
+    for lesson in Lesson.objects.filter(course=course).order_by("week__number", "number")[:10]:
+        lesson_mark_done(user=learner, lesson=lesson)
+    session = SessionStore()
+    session["_auth_user_id"] = str(learner.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = learner.get_session_auth_hash()
+    session.create()
+    return course.get_absolute_url(), str(session.session_key)
+
+
+def queries_per_page(path: str, session_key: str) -> dict[str, int]:
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for label, cookies in (("anonymous", {}), ("signed in", {settings.SESSION_COOKIE_NAME: session_key})):
+        client = Client()
+        client.cookies.load(cookies)
+        for visit in ("first", "later"):  # the first visit fills the course-structure cache
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(path).status_code == 200
+            counts[f"{label}, {visit}"] = len(captured)
+    return counts
+
+
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000 if ordered else float("nan")
+
+
+def hammer(port: int, path: str, *, seconds: float, clients: int, cookie: str = "") -> Run:
+    """`clients` threads each send GET `path` back to back for `seconds`; every latency is kept."""
+    run, lock = Run(), threading.Lock()
+    deadline = time.perf_counter() + seconds
+    headers = {"Cookie": cookie} if cookie else {}
+
+    def client() -> None:
+        latencies, errors = [], 0
+        while time.perf_counter() < deadline:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+            except OSError:
+                errors += 1
+            finally:
+                conn.close()
+        with lock:
+            run.latencies += latencies
+            run.errors += errors
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def merge(runs: list[Run]) -> Run:
+    merged = Run()
+    for run in runs:
+        merged.latencies += run.latencies
+        merged.errors += run.errors
+        merged.seconds += run.seconds
+    return merged
+
+
+def gunicorn_start(port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"), "school.wsgi", "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--threads", str(threads), "--log-level", "warning", "--backlog", "512",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), start_new_session=True)
+    for _ in range(100):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/robots.txt")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("gunicorn did not start")
+
+
+def report(label: str, run: Run) -> None:
+    print(
+        f"{label:<28} {run.rps:8.1f} req/s   p50 {run.percentile(50):6.1f} ms   p95 {run.percentile(95):6.1f} ms"
+        f"   p99 {run.percentile(99):6.1f} ms   ({len(run.latencies)} ok, {run.errors} errors)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="per measurement round")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per page")
+    parser.add_argument("--clients", type=int, default=20)
+    # The same gunicorn settings as compose.yaml and the Dockerfile.
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker")
+    args = parser.parse_args()
+
+    database_recreate()
+    server = None
+    try:
+        path, session_key = course_create()
+        queries = queries_per_page(path, session_key)
+        from django.db import connections
+
+        connections.close_all()
+        port = 8700 + os.getpid() % 200
+        server = gunicorn_start(port, args.workers, args.threads)
+        cookie = f"sessionid={session_key}"
+        for target in ("/robots.txt", path):  # warm up: imports, connections, template caches
+            hammer(port, target, seconds=1.5, clients=args.clients)
+        trivial, course, signed_in = [], [], []
+        for _ in range(args.rounds):  # alternate, so both see the same machine conditions
+            trivial.append(hammer(port, "/robots.txt", seconds=args.seconds, clients=args.clients))
+            course.append(hammer(port, path, seconds=args.seconds, clients=args.clients))
+            signed_in.append(hammer(port, path, seconds=args.seconds, clients=args.clients, cookie=cookie))
+        trivial_run, course_run, signed_run = merge(trivial), merge(course), merge(signed_in)
+        load = os.getloadavg()[0]
+        print(
+            f"gunicorn: {args.workers} workers × {args.threads} threads; {args.clients} concurrent clients; "
+            f"{os.cpu_count()} CPUs; load average {load:.1f} (other processes share these CPUs)"
+        )
+        report("trivial view (/robots.txt)", trivial_run)
+        report("course page, anonymous", course_run)
+        report("course page, signed in", signed_run)
+        for label, run in (("anonymous", course_run), ("signed in", signed_run)):
+            ratio = run.rps / trivial_run.rps if trivial_run.rps else 0.0
+            print(f"ratio course page ({label}) / trivial: {ratio:.0%}   (target ≥ 30%)")
+        print(
+            f"p95 course page: {course_run.percentile(95):.1f} ms anonymous, {signed_run.percentile(95):.1f} ms signed in   (target < 100 ms)"
+        )
+        counts = ", ".join(f"{n} {label}" for label, n in queries.items())
+        print(f"SQL queries per course page: {counts}   (target ≤ 6)")
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=20)
+        from django.db import connections
+
+        connections.close_all()
+        database_recreate(drop_only=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""Render time and peak memory of the PDF of a 13-week course (4 lessons a week of ~900 words each, a quiz
+per week), through the same code the "cpu" worker runs: `courses.exports.course_pdf_build`.
+
+Real PostgreSQL on its own database (sem_bench_pdf, created and dropped here). Targets: ≤ 10 s, ≤ 300 MB.
+
+    .venv/bin/python bench/bench_pdf.py [--runs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATABASE = "sem_bench_pdf"
+os.environ.update(
+    DJANGO_SETTINGS_MODULE="school.settings",
+    DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
+    REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+    SECRET_KEY="bench-only-secret-key-that-is-long-enough-0123456789",
+    MEDIA_ROOT=tempfile.mkdtemp(prefix="sem-bench-pdf-"),
+    LOG_LEVEL="WARNING",
+)
+sys.path.insert(0, str(ROOT))
+
+WORDS = [
+    "river",
+    "light",
+    "memory",
+    "signal",
+    "pattern",
+    "theory",
+    "garden",
+    "music",
+    "number",
+    "language",
+    "system",
+    "practice",
+    "question",
+    "history",
+    "method",
+    "example",
+    "structure",
+    "evidence",
+    "change",
+    "energy",
+    "motion",
+    "balance",
+    "design",
+    "craft",
+    "idea",
+    "measure",
+    "story",
+    "field",
+]
+
+
+def database_recreate(*, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        if not drop_only:
+            conn.execute(f"CREATE DATABASE {DATABASE}")
+
+
+def lesson_markdown(rng: random.Random, words: int = 900) -> str:
+    """A lesson shaped like the LLM's: headings, paragraphs, a list, a quote, a code block, a table."""
+
+    def sentence() -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 18))).capitalize() + "."
+
+    parts, count = [], 0
+    for heading in ("Why it matters", "The main idea", "An example", "Common mistakes", "Try it yourself"):
+        parts.append(f"## {heading}")
+        for _ in range(3):
+            paragraph = " ".join(sentence() for _ in range(4))
+            parts.append(paragraph)
+            count += len(paragraph.split())
+        if count >= words:
+            break
+    parts += [
+        "- " + sentence() + "\n- " + sentence() + "\n- " + sentence(),
+        "> " + sentence(),
+        "```\nfor step in range(3):\n    print(step)\n```",
+        "| Term | Meaning |\n|---|---|\n| signal | " + sentence() + " |\n| pattern | " + sentence() + " |",
+    ]
+    return "\n\n".join(parts)
+
+
+def course_create() -> str:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from courses.models import Lesson
+    from courses.rendering import markdown_to_safe_html
+    from tests.factories import written_course
+
+    course = written_course(weeks=13, lessons_per_week=4, title="A bench course on everything")
+    rng = random.Random(13)
+    lessons = list(Lesson.objects.filter(course=course))
+    for lesson in lessons:
+        lesson.body = lesson_markdown(rng)
+        lesson.body_html = markdown_to_safe_html(lesson.body)
+    Lesson.objects.bulk_update(lessons, ["body", "body_html"])
+    words = sum(len(lesson.body.split()) for lesson in lessons)
+    print(f"course: 13 weeks, {len(lessons)} lessons, {words} words of lessons, 13 quizzes")
+    return str(course.id)
+
+
+def render(course_id: str, version: int, *, trace: bool = False) -> tuple[float, float | None, int]:
+    """One render: (seconds, peak Python allocations in MB when traced, PDF size in bytes)."""
+    from django.core.files.storage import default_storage
+
+    from courses.exports import course_pdf_build, pdf_storage_name
+
+    name = pdf_storage_name(course_id=course_id, version=version)
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    if trace:
+        tracemalloc.start()
+    started = time.perf_counter()
+    stored = course_pdf_build(course_id=course_id, version=version)
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1] / 2**20 if trace else None
+    tracemalloc.stop()
+    assert stored == name
+    return seconds, peak, default_storage.size(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument(
+        "--trace-allocations",
+        action="store_true",
+        help="also trace Python allocations (makes a render ~20x slower)",
+    )
+    args = parser.parse_args()
+    database_recreate()
+    try:
+        course_id = course_create()
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        runs = [render(course_id, version=1) for _ in range(args.runs)]
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        for n, (seconds, _, size) in enumerate(runs, start=1):
+            print(f"render {n}: {seconds:.2f} s, PDF {size / 1024:.0f} KiB")
+        times = [run[0] for run in runs]
+        print(f"render time: best {min(times):.2f} s, worst {max(times):.2f} s   (target ≤ 10 s)")
+        print(
+            f"peak memory of the rendering process: {rss_after:.0f} MB RSS, of which {rss_after - rss_before:.0f} MB "
+            f"for rendering ({rss_before:.0f} MB of Django and data before)   (target ≤ 300 MB)"
+        )
+        if args.trace_allocations:
+            _, peak, _ = render(course_id, version=1, trace=True)
+            print(f"peak Python allocations during a render (tracemalloc): {peak:.0f} MB")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes share them)")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        database_recreate(drop_only=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""The courses part of the JSON API: ask for a course, follow its writing, read its outline and weeks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from pydantic import ConfigDict
+
+from courses.forms import CourseRequestForm
+from courses.models import Course, PartStatus
+from courses.quotas import QuotaExceeded, course_request_within_quota
+from courses.rendering import markdown_to_safe_html
+from courses.selectors import WeekEntry, course_for_export, course_get, course_progress, course_structure
+from courses.services import CourseRequestError
+from courses.visibility import (
+    course_is_public,
+    course_progress_visible_to,
+    course_review_notice,
+    course_visible_to,
+)
+from school.apitools import INVALID_INPUT, ApiError, error_body, request_user
+from school.http import client_ip
+
+COURSE_NOT_FOUND = "No course with this id (or it was withdrawn)."
+WEEK_NOT_FOUND = "This course has no week with this number."
+
+router = Router(tags=["courses"])
+
+
+class FieldErrorOut(Schema):
+    field: str
+    message: str
+
+
+class ErrorOut(Schema):
+    detail: str
+    errors: list[FieldErrorOut]
+
+
+class CourseRequestIn(Schema):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    topic: str
+    language: str = "en"
+    weeks: int = settings.COURSE_WEEKS_DEFAULT
+    fresh: bool = False  # write a new course even if an approved one on the topic exists
+
+
+class CourseCreatedOut(Schema):
+    id: UUID
+    status: str
+    reused: bool
+    url: str  # the course's page on the website
+    api_url: str
+
+
+class FailedPartOut(Schema):
+    kind: str
+    id: int
+    week: int
+    title: str
+    reason: str
+
+
+class ProgressOut(Schema):
+    stage: str
+    parts_written: int
+    parts_total: int
+    parts_failed: int
+    percent: int
+    failed_parts: list[FailedPartOut]
+
+
+class LessonRefOut(Schema):
+    id: int
+    number: int
+    title: str
+    status: str
+
+
+class WeekOutlineOut(Schema):
+    number: int
+    title: str
+    quiz_status: str | None
+    lessons: list[LessonRefOut]
+
+
+class CourseOut(Schema):
+    id: UUID
+    topic: str
+    title: str
+    description: str
+    audience: str
+    language: str
+    weeks: int
+    status: str
+    status_reason: str
+    is_offline: bool
+    is_public: bool
+    review_notice: str  # what the moderators' review means for this course, for whoever asks; often ""
+    url: str
+    created_at: datetime
+    ready_at: datetime | None
+    progress: ProgressOut
+    outline: list[WeekOutlineOut]
+
+
+class ReadingOut(Schema):
+    title: str = ""
+    author: str = ""
+    url: str = ""
+    note: str = ""
+
+
+class LessonOut(Schema):
+    id: int
+    number: int
+    title: str
+    status: str
+    markdown: str
+    html: str
+
+
+class QuestionOut(Schema):
+    number: int
+    question: str
+    options: list[str]
+
+
+class QuizOut(Schema):
+    id: int
+    status: str
+    questions: list[QuestionOut]  # without answers: POST them to the quiz endpoint to be graded
+
+
+class WeekOut(Schema):
+    course_id: UUID
+    number: int
+    title: str
+    overview_markdown: str
+    overview_html: str
+    objectives: list[str]
+    reading_list: list[ReadingOut]
+    lessons: list[LessonOut]
+    quiz: QuizOut | None
+
+
+def _absolute(path: str) -> str:
+    return settings.SITE_URL + path
+
+
+def visible_course(request: HttpRequest, course_id: UUID) -> Course:
+    """The course, unless it does not exist or was withdrawn from this caller (404 naming `course_id`), or
+    is held for review (403, the review notice as `detail`: none of its content is served meanwhile)."""
+    course = course_get(course_id=course_id)
+    user = request_user(request)
+    if course is None or not course_progress_visible_to(course, user):
+        raise ApiError(404, COURSE_NOT_FOUND, field="course_id")
+    if not course_visible_to(course, user):
+        raise ApiError(403, course_review_notice(course, user))
+    return course
+
+
+@router.post(
+    "",
+    response={
+        200: CourseCreatedOut,
+        202: CourseCreatedOut,
+        400: ErrorOut,
+        401: ErrorOut,
+        422: ErrorOut,
+        429: ErrorOut,
+    },
+    summary="Ask for a course",
+)
+def request_course(request: HttpRequest, payload: CourseRequestIn) -> Status[dict[str, Any]]:
+    """202 with the new course being written, or 200 with an approved course that already covers the topic
+    (send `"fresh": true` to have a new one written anyway). Counts against the daily quota when written."""
+    form = CourseRequestForm(data=payload.dict())
+    if not form.is_valid():
+        return Status(422, error_body(INVALID_INPUT, form.api_errors()))
+    data = form.cleaned_data
+    try:
+        result = course_request_within_quota(
+            topic=data["topic"],
+            language=data["language"],
+            weeks=data["weeks"],
+            user=request_user(request),
+            ip=client_ip(request),
+            fresh=data["fresh"],
+        )
+    except CourseRequestError as error:
+        return Status(422, error_body(error.message, [{"field": error.field, "message": error.message}]))
+    except QuotaExceeded as error:
+        return Status(429, error_body(error.message))
+    course = result.course
+    created = {
+        "id": course.id,
+        "status": course.status,
+        "reused": result.reused,
+        "url": _absolute(course.get_absolute_url()),
+        "api_url": _absolute(f"/api/courses/{course.id}"),
+    }
+    return Status(200 if result.reused else 202, created)
+
+
+@router.get(
+    "/{course_id}", response={200: CourseOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}, summary="A course"
+)
+def course_detail(request: HttpRequest, course_id: UUID) -> dict[str, Any]:
+    """Where the course's writing stands, and its outline: weeks with their lessons' titles and states."""
+    course = visible_course(request, course_id)
+    progress = course_progress(course=course)
+    return {
+        **{field: getattr(course, field) for field in ("id", "topic", "title", "description", "audience")},
+        "language": course.language,
+        "weeks": course.weeks_count,
+        "status": course.status,
+        "status_reason": course.status_reason,
+        "is_offline": course.is_offline,
+        "is_public": course_is_public(course),
+        "review_notice": course_review_notice(course, request_user(request)),
+        "url": _absolute(course.get_absolute_url()),
+        "created_at": course.created_at,
+        "ready_at": course.ready_at,
+        "progress": {
+            "stage": progress.stage_label,
+            "parts_written": progress.parts_written,
+            "parts_total": progress.parts_total,
+            "parts_failed": progress.parts_failed,
+            "percent": progress.percent,
+            "failed_parts": [part.__dict__ for part in progress.failed_parts],
+        },
+        "outline": [_week_outline(week) for week in course_structure(course=course)],
+    }
+
+
+def _week_outline(week: WeekEntry) -> dict[str, Any]:
+    return {
+        "number": week.number,
+        "title": week.title,
+        "quiz_status": week.quiz_status,
+        "lessons": [
+            {"id": lesson.id, "number": lesson.number, "title": lesson.title, "status": lesson.status}
+            for lesson in week.lessons
+        ],
+    }
+
+
+@router.get(
+    "/{course_id}/weeks/{number}",
+    response={200: WeekOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    summary="One week of a course",
+)
+def week_detail(request: HttpRequest, course_id: UUID, number: int) -> dict[str, Any]:
+    """The week's lessons as Markdown (as written) and sanitized HTML, and its quiz without the answers."""
+    course = course_for_export(course_id=visible_course(request, course_id).id)
+    assert course is not None
+    week = next((week for week in course.weeks.all() if week.number == number), None)
+    if week is None:
+        raise ApiError(404, WEEK_NOT_FOUND, field="number")
+    quiz = getattr(week, "quiz", None)
+    return {
+        "course_id": course.id,
+        "number": week.number,
+        "title": week.title,
+        "overview_markdown": week.overview,
+        "overview_html": week.overview_html or markdown_to_safe_html(week.overview),
+        "objectives": [str(objective) for objective in week.objectives],
+        "reading_list": [item for item in week.reading_list if isinstance(item, dict)],
+        "lessons": [_lesson(lesson) for lesson in week.lessons.all()],
+        "quiz": _quiz(quiz) if quiz is not None else None,
+    }
+
+
+def _lesson(lesson: Any) -> dict[str, Any]:
+    written = lesson.status == PartStatus.WRITTEN
+    return {
+        "id": lesson.id,
+        "number": lesson.number,
+        "title": lesson.title,
+        "status": lesson.status,
+        "markdown": lesson.body if written else "",
+        "html": (lesson.body_html or markdown_to_safe_html(lesson.body)) if written else "",
+    }
+
+
+def _quiz(quiz: Any) -> dict[str, Any]:
+    written = quiz.status == PartStatus.WRITTEN
+    questions = quiz.questions if written else []
+    return {
+        "id": quiz.id,
+        "status": quiz.status,
+        "questions": [
+            {"number": n, "question": q["question"], "options": q["options"]} for n, q in enumerate(questions)
+        ],
+    }

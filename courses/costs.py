@@ -1,0 +1,210 @@
+"""What the LLM costs: estimated spend per call, per day and per course, the daily cap, and the dashboard.
+
+Prices come from settings.LLM_PRICES_PER_MILLION: US dollars per million (input, cached input, output)
+tokens, matched by the longest model-name prefix, so a dated name ("gpt-4o-mini-2024-07-18") finds its
+model's price. As in OpenAI's usage, `prompt_tokens` includes `cached_tokens`. Models missing from the table
+(the offline generator, moderation) cost nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Case, Count, F, FloatField, Q, QuerySet, Sum, Value, When
+from django.db.models.expressions import Combinable, Expression
+from django.db.models.functions import Coalesce, Greatest, TruncDate
+from django.utils import timezone
+
+from courses.models import Course, LLMCall
+
+SPEND_CAP_MESSAGE = (
+    "Semester has used today's budget for writing new courses, so we can't start yours right now. "
+    "Please try again tomorrow; every course already written is still here to read."
+)
+PER_MILLION = 1_000_000
+
+
+def model_price(model: str) -> tuple[float, float, float] | None:
+    """(input, cached input, output) dollars per million tokens, by the longest matching name prefix."""
+    for name in sorted(settings.LLM_PRICES_PER_MILLION, key=len, reverse=True):
+        if model.startswith(name):
+            return settings.LLM_PRICES_PER_MILLION[name]
+    return None
+
+
+def call_cost_usd(*, model: str, prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> float:
+    price = model_price(model)
+    if price is None:
+        return 0.0
+    fresh = max(prompt_tokens - cached_tokens, 0)
+    return (fresh * price[0] + cached_tokens * price[1] + completion_tokens * price[2]) / PER_MILLION
+
+
+def cost_expression(prefix: str = "") -> Expression:
+    """The same estimate as `call_cost_usd`, in SQL, for an LLMCall reached through `prefix` ("llm_calls__")."""
+
+    def field(name: str) -> F:
+        return F(f"{prefix}{name}")
+
+    fresh: Combinable = Greatest(field("prompt_tokens") - field("cached_tokens"), Value(0))
+    whens = [
+        When(
+            **{f"{prefix}model__startswith": name},
+            then=(
+                fresh * Value(price[0])
+                + field("cached_tokens") * Value(price[1])
+                + field("completion_tokens") * Value(price[2])
+            )
+            / Value(float(PER_MILLION)),
+        )
+        for name, price in sorted(settings.LLM_PRICES_PER_MILLION.items(), key=lambda item: -len(item[0]))
+    ]
+    return Case(*whens, default=Value(0.0), output_field=FloatField())
+
+
+def start_of_today() -> datetime:
+    return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def spend_today_usd() -> float:
+    """Estimated LLM spend since midnight (in settings.TIME_ZONE), across every course and stage."""
+    return sum(
+        usage.cost for usage in _usage_by(LLMCall.objects.filter(created_at__gte=start_of_today())).values()
+    )
+
+
+def spend_cap_reached() -> bool:
+    """True once today's spend reaches settings.LLM_DAILY_SPEND_CAP_USD (0 means no cap).
+
+    Course requests check this before `course_request`, and refuse with SPEND_CAP_MESSAGE.
+    """
+    cap = settings.LLM_DAILY_SPEND_CAP_USD
+    return cap > 0 and spend_today_usd() >= cap
+
+
+# --- Usage, summed by model in SQL and priced here -------------------------------------------------------
+# Summing tokens per model and pricing the few sums is far cheaper than pricing every row in SQL; it is exact
+# because a call's cached tokens never exceed its prompt tokens.
+@dataclass
+class Usage:
+    calls: int = 0
+    failures: int = 0
+    tokens_in: int = 0  # prompt tokens, cached ones included
+    tokens_cached: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.calls += row["calls"]
+        self.failures += row["failures"]
+        self.tokens_in += row["tokens_in"]
+        self.tokens_cached += row["tokens_cached"]
+        self.tokens_out += row["tokens_out"]
+        self.cost += call_cost_usd(
+            model=row["model"],
+            prompt_tokens=row["tokens_in"],
+            cached_tokens=row["tokens_cached"],
+            completion_tokens=row["tokens_out"],
+        )
+
+
+def _usage_by(calls: QuerySet[LLMCall], *keys: str) -> dict[tuple[Any, ...], Usage]:
+    """Usage per distinct value of the `keys` fields (one entry, under (), when there are none)."""
+    rows = calls.values(*keys, "model").annotate(
+        calls=Count("id"),
+        failures=Count("id", filter=~Q(outcome=LLMCall.Outcome.OK)),
+        # Named apart from the fields they sum.
+        tokens_in=Coalesce(Sum("prompt_tokens"), 0),
+        tokens_cached=Coalesce(Sum("cached_tokens"), 0),
+        tokens_out=Coalesce(Sum("completion_tokens"), 0),
+    )
+    totals: dict[tuple[Any, ...], Usage] = {}
+    for row in rows.order_by():
+        totals.setdefault(tuple(row[name] for name in keys), Usage()).add(row)
+    return totals
+
+
+def _window(days: int) -> datetime:
+    return start_of_today() - timedelta(days=days - 1)
+
+
+# --- The staff dashboard -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Day:
+    day: date
+    courses: int
+    usage: Usage
+
+
+def dashboard_days(*, days: int = 30) -> list[Day]:
+    """One row per day, newest first: courses requested, LLM calls, failures, tokens and estimated cost."""
+    since = _window(days)
+    courses = dict(
+        Course.objects.filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values_list("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    calls = LLMCall.objects.filter(created_at__gte=since).annotate(day=TruncDate("created_at"))
+    usage = {key[0]: item for key, item in _usage_by(calls, "day").items()}
+    return [
+        Day(day=day, courses=courses.get(day, 0), usage=usage.get(day, Usage()))
+        for day in (since.date() + timedelta(days=n) for n in reversed(range(days)))
+    ]
+
+
+@dataclass(frozen=True)
+class CourseUsage:
+    course: Course
+    usage: Usage
+
+
+def dashboard_courses(*, days: int = 30, limit: int = 20) -> list[CourseUsage]:
+    """The courses that cost the most in the window, with their calls, tokens and cost."""
+    calls = LLMCall.objects.filter(created_at__gte=_window(days), course__isnull=False)
+    ranked = sorted(_usage_by(calls, "course_id").items(), key=lambda pair: (-pair[1].cost, -pair[1].calls))
+    top = ranked[:limit]
+    courses = Course.objects.select_related("requested_by").in_bulk([key[0] for key, _ in top])
+    return [CourseUsage(courses[key[0]], usage) for key, usage in top]
+
+
+def dashboard_failures(*, days: int = 30) -> list[dict[str, Any]]:
+    """LLM calls that did not succeed, by outcome and stage, most frequent first."""
+    rows = (
+        LLMCall.objects.filter(created_at__gte=_window(days))
+        .exclude(outcome=LLMCall.Outcome.OK)
+        .values("outcome", "stage")
+        .annotate(calls=Count("id"))
+        .order_by("-calls", "outcome", "stage")
+    )
+    labels = dict(LLMCall.Outcome.choices)
+    return [{**row, "label": labels.get(row["outcome"], row["outcome"])} for row in rows]
+
+
+def dashboard_requesters(*, days: int = 30, limit: int = 20) -> list[dict[str, Any]]:
+    """Who asks for the most courses in the window (signed-in learners by email, anonymous visitors by IP
+    address), with what their courses' LLM calls cost in the window."""
+    since = _window(days)
+    requested = (
+        Course.objects.filter(created_at__gte=since)
+        .values_list("requested_by__email", "requester_ip")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    calls = LLMCall.objects.filter(created_at__gte=since, course__isnull=False)
+    spent = _usage_by(calls, "course__requested_by__email", "course__requester_ip")
+    totals: dict[str, dict[str, Any]] = {}
+
+    def total(email: str | None, ip: str | None) -> dict[str, Any]:
+        who = email or ip or "unknown"
+        return totals.setdefault(who, {"who": who, "signed_in": bool(email), "courses": 0, "cost": 0.0})
+
+    for email, ip, count in requested:
+        total(email, ip)["courses"] += count
+    for (email, ip), usage in spent.items():
+        total(email, ip)["cost"] += usage.cost
+    return sorted(totals.values(), key=lambda row: (-row["courses"], -row["cost"]))[:limit]

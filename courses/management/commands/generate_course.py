@@ -1,0 +1,71 @@
+"""`manage.py generate_course "TOPIC" [--weeks N] [--language CODE] [--fresh] [--wait]`: request a course and
+print its address; with --wait, follow its progress until it is ready or has failed."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from courses import selectors
+from courses.models import Course
+from courses.services import CourseRequestError, course_request
+
+
+class Command(BaseCommand):
+    help = "Write a course on TOPIC through the generation pipeline and print its address."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("topic")
+        parser.add_argument("--weeks", type=int, default=settings.COURSE_WEEKS_DEFAULT)
+        parser.add_argument("--language", default="en", help="one of settings.COURSE_LANGUAGES' codes")
+        parser.add_argument(
+            "--fresh", action="store_true", help="write a new course even if one can be reused"
+        )
+        parser.add_argument("--wait", action="store_true", help="follow progress until ready or failed")
+        parser.add_argument("--poll", type=float, default=1.0, help="seconds between progress checks")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            result = course_request(
+                topic=options["topic"],
+                language=options["language"],
+                weeks=options["weeks"],
+                user=None,
+                ip=None,
+                fresh=options["fresh"],
+            )
+        except CourseRequestError as error:
+            raise CommandError(f"{error.field}: {error.message}") from None
+        course = result.course
+        if result.reused:
+            self.stdout.write(
+                "An approved course already covers this; reusing it (use --fresh for a new one)."
+            )
+        self.stdout.write(settings.SITE_URL + course.get_absolute_url())
+        if options["wait"]:
+            self._follow(course, options["poll"])
+
+    def _follow(self, course: Course, poll: float) -> None:
+        last_line = ""
+        while True:
+            course.refresh_from_db(fields=["status", "status_reason", "generator"])
+            progress = selectors.course_progress(course=course)
+            line = _progress_line(progress)
+            if line != last_line:
+                self.stdout.write(line)
+                last_line = line
+            if progress.status == Course.Status.FAILED:
+                raise CommandError(f"failed: {progress.reason}")
+            if progress.status == Course.Status.READY:
+                return
+            time.sleep(poll)
+
+
+def _progress_line(progress: selectors.CourseProgress) -> str:
+    if progress.status == Course.Status.WRITING:
+        failed = f", {progress.parts_failed} failed" if progress.parts_failed else ""
+        return f"writing {progress.parts_written}/{progress.parts_total} parts{failed}"
+    return progress.status

@@ -1,0 +1,96 @@
+// Semester's only script. Every page works without it; it saves the reader from reloading pages that wait
+// for something (a course being written, a PDF being made). Same-origin requests only, no dependencies.
+(function () {
+  "use strict";
+
+  var WRITING_EVERY_MS = 1500;
+  var PDF_EVERY_MS = 1000;
+
+  function later(fn, ms) {
+    // Poll slowly in a background tab; the state is in the database, so nothing is lost meanwhile.
+    window.setTimeout(fn, document.hidden ? ms * 4 : ms);
+  }
+
+  function get(url, accept) {
+    return fetch(url, {
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { "Accept": accept, "X-Requested-With": "fetch" }
+    }).then(function (response) {
+      if (!response.ok) { throw new Error("HTTP " + response.status); }
+      return accept === "application/json" ? response.json() : response.text();
+    });
+  }
+
+  // The "being written" page: swap in the progress fragment until the course is ready or has failed.
+  function watchWriting(box) {
+    var errors = 0;
+    function tick() {
+      get(box.dataset.pollUrl, "text/html").then(function (html) {
+        errors = 0;
+        // Leave the fragment alone while a keyboard user is on one of its buttons.
+        if (!box.contains(document.activeElement)) { box.innerHTML = html; }
+        var section = box.querySelector("[data-state]");
+        var state = section ? section.dataset.state : "";
+        if (state === "ready") {
+          window.setTimeout(function () { window.location.assign(box.dataset.readyUrl); }, 800);
+        } else if (state !== "failed") {
+          later(tick, WRITING_EVERY_MS);
+        }
+      }).catch(function () {
+        errors += 1;
+        later(tick, Math.min(30000, WRITING_EVERY_MS * Math.pow(2, errors)));
+      });
+    }
+    later(tick, WRITING_EVERY_MS);
+  }
+
+  // The "preparing your PDF" page: follow the render, then start the download.
+  function watchPdf(box) {
+    var stage = box.querySelector(".pdf-stage");
+    var errors = 0;
+    function tick() {
+      get(box.dataset.statusUrl, "application/json").then(function (state) {
+        errors = 0;
+        if (state.state === "ready") {
+          box.innerHTML = '<p class="notice success">Your PDF is ready. The download starts now; if it does not, ' +
+            '<a href="' + box.dataset.downloadUrl + '">download it here</a>.</p>';
+          window.location.assign(box.dataset.downloadUrl);
+        } else if (state.state === "failed") {
+          window.location.reload();  // the server shows the failure and a "try again" button
+        } else {
+          if (stage && state.stage) { stage.textContent = state.stage + "…"; }
+          later(tick, PDF_EVERY_MS);
+        }
+      }).catch(function () {
+        errors += 1;
+        later(tick, Math.min(30000, PDF_EVERY_MS * Math.pow(2, errors)));
+      });
+    }
+    later(tick, PDF_EVERY_MS);
+  }
+
+  // "Report a problem": quote the passage the reader selected in the lesson, so they need not paste it.
+  // Read at mousedown (and focus, for the keyboard), before clicking the link collapses the selection.
+  function quoteSelection(link) {
+    var prose = document.querySelector(".lesson .prose");
+    var selection = window.getSelection ? window.getSelection() : null;
+    var text = "";
+    if (prose && selection && selection.rangeCount && prose.contains(selection.anchorNode)) {
+      text = selection.toString().replace(/\s+/g, " ").trim().slice(0, 2000);
+    }
+    link.href = link.href.split("?")[0] + (text ? "?quote=" + encodeURIComponent(text) : "");
+  }
+
+  var report = document.querySelector("[data-report-link]");
+  if (report) {
+    report.addEventListener("mousedown", function () { quoteSelection(report); });
+    report.addEventListener("focus", function () { quoteSelection(report); });
+  }
+
+  var writing = document.getElementById("writing-progress");
+  var initial = writing && writing.querySelector("[data-state]");
+  if (initial && initial.dataset.state !== "failed") { watchWriting(writing); }
+  var pdf = document.getElementById("pdf-progress");
+  if (pdf && pdf.dataset.statusUrl && pdf.querySelector("progress")) { watchPdf(pdf); }
+})();

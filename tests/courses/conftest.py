@@ -1,0 +1,86 @@
+"""Fixtures for the generation pipeline: the fake OpenAI server, and a real Celery worker when the broker matters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.db import connection
+
+from school.celery import app
+from tests.fakes.openai_server import FakeOpenAI
+
+
+@pytest.fixture
+def fake_openai(settings: Any) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI API on loopback, with settings pointing the real SDK at it; fast timeouts and backoff."""
+    fake = FakeOpenAI(latency=0.0).start()
+    fake.retry_after = "0.05"
+    fake.timeout_sleep = 2.0
+    settings.OPENAI_API_KEY = "test"
+    settings.OPENAI_BASE_URL = fake.base_url
+    settings.OPENAI_MODEL = "fake-model"
+    settings.LLM_TIMEOUT_SECONDS = 0.5
+    settings.LLM_BACKOFF_BASE_SECONDS = 0.001
+    settings.LLM_BACKOFF_MAX_SECONDS = 2.0
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def offline(settings: Any) -> None:
+    settings.OPENAI_API_KEY = ""
+
+
+@pytest.fixture
+def queued_only() -> Iterator[None]:
+    """Tasks go to the real broker and no worker takes them: the test runs each one by hand (or starts one)."""
+    app.conf.task_always_eager = False
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def celery_worker() -> Iterator[Any]:
+    """A real worker in this process (threads pool) consuming the real Redis broker; tasks are not eager.
+
+    Needs `django_db(transaction=True)`: the worker's threads have their own database connections, so they
+    see only committed rows.
+    """
+    with running_worker() as worker:
+        yield worker
+
+
+@contextmanager
+def running_worker(concurrency: int = 24) -> Iterator[Any]:
+    app.conf.task_always_eager = False
+    try:
+        with start_worker(
+            app,
+            pool="threads",
+            concurrency=concurrency,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            queues=["llm", "default", "cpu"],
+            shutdown_timeout=30,
+        ) as worker:
+            yield worker
+    finally:
+        app.conf.task_always_eager = True
+        _close_other_connections()
+
+
+def _close_other_connections() -> None:
+    """Worker threads leave connections to the test database open; close them so it can be flushed and dropped."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

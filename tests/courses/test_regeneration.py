@@ -1,0 +1,208 @@
+"""Regenerating a lesson, a quiz or a week through the pipeline's prompts, against the fake OpenAI server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from courses import moderation, regeneration
+from courses.models import AuditEntry, Course, Lesson, LLMCall, PartRevision, PartStatus, Quiz
+from delivery.models import LessonCompletion, QuizAttempt
+from tests.factories import UserFactory, moderator, written_course
+from tests.fakes.openai_server import FakeOpenAI
+
+pytestmark = pytest.mark.django_db
+
+Run = Callable[..., Any]
+
+
+@pytest.fixture
+def run(django_capture_on_commit_callbacks: Any) -> Run:
+    """Request a regeneration and run what it queued (Celery is eager in tests), as a commit would."""
+
+    def request(**kwargs: Any) -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            return regeneration.part_regenerate_request(**kwargs)
+
+    return request
+
+
+def course_with_progress() -> tuple[Course, Lesson, Any]:
+    course = written_course(weeks=2, lessons_per_week=2)
+    lesson = Lesson.objects.get(course=course, week__number=1, number=1)
+    learner = UserFactory()
+    LessonCompletion.objects.create(user=learner, lesson=lesson, course=course)
+    return course, lesson, learner
+
+
+def test_regenerating_a_lesson_rewrites_it_in_place_and_keeps_the_old_version(
+    fake_openai: FakeOpenAI, run: Run
+) -> None:
+    course, lesson, learner = course_with_progress()
+    old_body, actor = lesson.body, moderator()
+
+    assert run(part=lesson, actor=actor, instruction="Make it simpler, with an example about Rome") == 1
+
+    lesson.refresh_from_db()
+    assert lesson.body != old_body
+    assert len(lesson.body.split()) >= 150
+    assert "<h2>" in lesson.body_html
+    assert LessonCompletion.objects.filter(user=learner, lesson_id=lesson.pk).exists()  # same row, same id
+    revision = PartRevision.objects.get(lesson=lesson)
+    assert revision.content["body"] == old_body
+    assert (revision.cause, revision.author) == (PartRevision.Cause.REGENERATE, actor)
+    assert revision.instruction == "Make it simpler, with an example about Rome"
+    entry = course.audit_entries.get()
+    assert (entry.action, entry.actor, entry.revision) == (AuditEntry.Action.REGENERATE, actor, revision)
+    sent = fake_openai.calls()[0]["json"]["messages"]
+    assert "Make it simpler, with an example about Rome" in sent[-1]["content"]
+    assert old_body.strip().splitlines()[0] in sent[-1]["content"]  # the current version is quoted
+    course.refresh_from_db()
+    assert course.content_version == 2
+
+
+def test_regenerating_a_quiz_keeps_earlier_attempts_and_the_old_questions(
+    fake_openai: FakeOpenAI, run: Run
+) -> None:
+    course = written_course(weeks=1, lessons_per_week=1)
+    quiz = Quiz.objects.get(course=course)
+    old_questions = quiz.questions
+    attempt = QuizAttempt.objects.create(
+        user=UserFactory(), quiz=quiz, course=course, answers={"0": 0}, score=1, total=4
+    )
+
+    run(part=quiz, actor=moderator())
+
+    quiz.refresh_from_db()
+    assert quiz.questions != old_questions
+    assert all(0 <= item["answer"] < len(item["options"]) for item in quiz.questions)
+    assert QuizAttempt.objects.get(pk=attempt.pk).quiz_id == quiz.pk
+    assert PartRevision.objects.get(quiz=quiz).content == {"questions": old_questions}
+
+
+def test_regenerating_a_week_rewrites_each_of_its_lessons_and_its_quiz(
+    fake_openai: FakeOpenAI, run: Run
+) -> None:
+    course = written_course(weeks=2, lessons_per_week=3)
+    week = course.weeks.get(number=2)
+
+    assert run(part=week, actor=moderator(), instruction="More practical") == 4
+
+    assert PartRevision.objects.filter(lesson__week=week).count() == 3
+    assert PartRevision.objects.filter(quiz__week=week).count() == 1
+    assert not PartRevision.objects.filter(lesson__week__number=1).exists()
+    assert len(fake_openai.calls()) == 4
+
+
+def test_regenerating_a_failed_lesson_writes_it_and_finishes_the_course(
+    fake_openai: FakeOpenAI, run: Run
+) -> None:
+    course = written_course(weeks=1, lessons_per_week=2, status=Course.Status.WRITING)
+    lesson = Lesson.objects.filter(course=course).first()
+    assert lesson is not None
+    Lesson.objects.filter(pk=lesson.pk).update(
+        status=PartStatus.FAILED, body="", failure_reason="Kept failing"
+    )
+    lesson.refresh_from_db()
+
+    run(part=lesson, actor=moderator())
+
+    lesson.refresh_from_db()
+    assert lesson.status == PartStatus.WRITTEN
+    assert lesson.body
+    assert Course.objects.get(pk=course.pk).status == Course.Status.READY
+
+
+def test_when_the_llm_keeps_failing_the_part_is_unchanged_and_the_failure_is_audited(
+    fake_openai: FakeOpenAI, run: Run, settings: Any
+) -> None:
+    settings.LLM_MAX_RETRIES = 1
+    fake_openai.fail_next("500", times=2)
+    course, lesson, _ = course_with_progress()
+    old_body = lesson.body
+
+    run(part=lesson, actor=moderator())
+
+    lesson.refresh_from_db()
+    assert lesson.body == old_body
+    assert not PartRevision.objects.exists()
+    entry = course.audit_entries.get()
+    assert entry.action == AuditEntry.Action.REGENERATE_FAILED
+    assert "unchanged" in entry.reason
+
+
+def test_regenerated_text_that_screening_flags_holds_the_course(fake_openai: FakeOpenAI, run: Run) -> None:
+    course, lesson, _ = course_with_progress()
+    fake_openai.flag_words = frozenset({"lesson"})  # whatever the fake writes about a lesson is now flagged
+
+    run(part=lesson, actor=moderator())
+
+    course.refresh_from_db()
+    assert course.held_for_review
+    assert course.flags.get().lesson_id == lesson.pk
+
+
+def test_a_requester_regenerates_their_private_course_within_a_daily_allowance(
+    fake_openai: FakeOpenAI, run: Run, settings: Any
+) -> None:
+    settings.REGENERATIONS_PER_USER_PER_DAY = 2
+    requester = UserFactory()
+    course = written_course(weeks=1, lessons_per_week=3, requested_by=requester)
+    lessons = list(Lesson.objects.filter(course=course))
+
+    run(part=lessons[0], actor=requester)
+    run(part=lessons[1], actor=requester)
+    with pytest.raises(moderation.ModerationError, match=regeneration.QUOTA_MESSAGE):
+        run(part=lessons[2], actor=requester)
+
+    assert PartRevision.objects.filter(author=requester).count() == 2
+    assert len(fake_openai.calls()) == 2
+
+
+def test_nobody_else_regenerates_a_course_and_a_requester_not_once_it_is_published(
+    run: Run, offline: None
+) -> None:
+    requester = UserFactory()
+    course = written_course(weeks=1, lessons_per_week=1, requested_by=requester)
+    lesson = Lesson.objects.get(course=course)
+
+    with pytest.raises(moderation.ModerationError, match=re.escape(regeneration.NOT_ALLOWED_MESSAGE)):
+        run(part=lesson, actor=UserFactory())
+    Course.objects.filter(pk=course.pk).update(review_state=Course.Review.APPROVED)
+    lesson.refresh_from_db()
+    with pytest.raises(moderation.ModerationError, match=re.escape(regeneration.NOT_ALLOWED_MESSAGE)):
+        run(part=lesson, actor=requester)
+    assert not PartRevision.objects.exists()
+
+
+def test_a_part_still_being_written_cannot_be_regenerated(run: Run, offline: None) -> None:
+    course = written_course(weeks=1, lessons_per_week=1)
+    Lesson.objects.filter(course=course).update(status=PartStatus.WRITING)
+
+    with pytest.raises(moderation.ModerationError, match=regeneration.NOT_WRITTEN_MESSAGE):
+        run(part=Lesson.objects.get(course=course), actor=moderator())
+
+
+def test_the_spend_cap_stops_regeneration_too(fake_openai: FakeOpenAI, run: Run, settings: Any) -> None:
+    settings.LLM_DAILY_SPEND_CAP_USD = 0.5
+    LLMCall.objects.create(stage="lesson", model="gpt-4o-mini", completion_tokens=1_000_000, outcome="ok")
+    _, lesson, _ = course_with_progress()
+
+    with pytest.raises(moderation.ModerationError, match="today's budget"):
+        run(part=lesson, actor=moderator())
+    assert fake_openai.requests == []
+
+
+def test_a_redelivered_regeneration_task_runs_once(fake_openai: FakeOpenAI) -> None:
+    _, lesson, _ = course_with_progress()
+    actor = moderator()
+    for _ in range(2):
+        regeneration.part_regenerate(
+            kind="lesson", part_id=lesson.pk, actor_id=actor.pk, instruction="", request_id="same-click"
+        )
+
+    assert PartRevision.objects.count() == 1
+    assert len(fake_openai.calls()) == 1

@@ -1,0 +1,393 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from courses.models import Course, Lesson, PartStatus, Quiz
+from delivery.models import Enrollment, LessonCompletion, QuizAttempt
+from delivery.progress import lesson_mark_done, quiz_attempt_record
+from delivery.views.learning import LESSON_MARKED_DONE, QUIZ_UNANSWERED
+from tests.factories import CourseFactory, UserFactory, moderator, written_course
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def course() -> Course:
+    return written_course(weeks=3, lessons_per_week=2)
+
+
+def lessons_of(course: Course) -> list[Lesson]:
+    return list(Lesson.objects.filter(course=course).order_by("week__number", "number"))
+
+
+def test_the_course_page_lists_every_week_and_lesson_with_downloads_and_the_subscribe_form(
+    client: Client, course: Course
+) -> None:
+    response = client.get(course.get_absolute_url())
+    assert response.status_code == 200
+    html = response.content.decode()
+    for lesson in lessons_of(course):
+        assert lesson.title in html
+        assert reverse("delivery:lesson", args=[course.id, lesson.id]) in html
+    assert "Week 3 of" in html
+    assert "Start learning" in html
+    assert reverse("delivery:subscribe", args=[course.id]) in html  # the subscribe form
+    assert reverse("courses:export_pdf", args=[course.id]) in html
+    assert reverse("courses:export_markdown", args=[course.id]) in html
+    assert reverse("delivery:quiz", args=[course.id, 1]) in html
+
+
+def test_the_course_page_says_plainly_when_a_course_was_written_offline(
+    client: Client, course: Course
+) -> None:
+    html = client.get(course.get_absolute_url()).content.decode()
+    assert "offline generator" in html
+
+
+def test_the_course_page_shows_the_learners_progress_and_where_to_continue(
+    client: Client, course: Course
+) -> None:
+    learner = UserFactory()
+    first, second, third = lessons_of(course)[:3]
+    lesson_mark_done(user=learner, lesson=first)
+    lesson_mark_done(user=learner, lesson=second)
+    quiz = Quiz.objects.get(course=course, week__number=1)
+    quiz_attempt_record(user=learner, quiz=quiz, answers={0: 0, 1: 0, 2: 1, 3: 1})
+    client.force_login(learner)
+    response = client.get(course.get_absolute_url())
+    html = response.content.decode()
+    assert "Continue where you left off" in html
+    assert reverse("delivery:lesson", args=[course.id, third.id]) in html
+    assert "2 of 6" in html
+    assert "2/2 lessons · quiz best 2/4" in html
+    outline = response.context["outline"]
+    assert [week.lessons_done for week in outline.weeks] == [2, 0, 0]
+    assert outline.next_lesson is not None
+    assert outline.next_lesson.id == third.id
+
+
+def test_a_course_still_being_written_sends_readers_to_its_progress_page(client: Client) -> None:
+    course = CourseFactory(status=Course.Status.WRITING)
+    response = client.get(course.get_absolute_url())
+    assert response.status_code == 302
+    assert response["Location"] == reverse("courses:writing", args=[course.id])
+
+
+def test_a_rejected_course_is_gone_for_everyone_but_its_requester(client: Client) -> None:
+    requester = UserFactory()
+    course = written_course(weeks=1, requested_by=requester, review_state=Course.Review.REJECTED)
+    assert client.get(course.get_absolute_url()).status_code == 404
+    client.force_login(requester)
+    assert client.get(course.get_absolute_url()).status_code == 200
+
+
+def test_an_unknown_course_is_not_found(client: Client) -> None:
+    assert client.get("/courses/00000000-0000-0000-0000-000000000000/").status_code == 404
+
+
+def test_the_course_page_runs_a_constant_number_of_queries_for_13_weeks_of_4_lessons(
+    client: Client, django_assert_num_queries: object
+) -> None:
+    course = written_course(weeks=13, lessons_per_week=4)
+    learner = UserFactory()
+    for lesson in lessons_of(course)[:10]:
+        lesson_mark_done(user=learner, lesson=lesson)
+    client.force_login(learner)
+    # user, course, the course's structure (weeks, quizzes, lessons), the learner's progress (lessons done and
+    # quiz scores in one UNION); the session comes from the cache
+    with django_assert_num_queries(4):  # type: ignore[operator]
+        response = client.get(course.get_absolute_url())
+    assert response.status_code == 200
+    assert response.content.decode().count('class="done"') == 10
+    # The structure of a ready course is then cached: one query fewer for every later visit.
+    with django_assert_num_queries(3):  # type: ignore[operator]
+        assert client.get(course.get_absolute_url()).content.decode().count('class="done"') == 10
+
+
+def test_the_course_page_needs_one_query_for_an_anonymous_reader_once_its_structure_is_cached(
+    client: Client, django_assert_num_queries: object
+) -> None:
+    course = written_course(weeks=13, lessons_per_week=4)
+    with django_assert_num_queries(2):  # type: ignore[operator]
+        assert client.get(course.get_absolute_url()).status_code == 200
+    with django_assert_num_queries(1):  # type: ignore[operator]
+        assert client.get(course.get_absolute_url()).status_code == 200
+
+
+def test_a_change_to_the_courses_text_shows_at_once(client: Client) -> None:
+    course = written_course(weeks=1, lessons_per_week=1)
+    client.get(course.get_absolute_url())
+    Lesson.objects.filter(course=course).update(title="A better title")
+    Course.objects.filter(id=course.id).update(content_version=2)
+    assert "A better title" in client.get(course.get_absolute_url()).content.decode()
+
+
+def test_a_lesson_page_shows_the_sanitized_lesson_with_navigation_across_weeks(
+    client: Client, course: Course
+) -> None:
+    lessons = lessons_of(course)
+    last_of_week_one, first_of_week_two = lessons[1], lessons[2]
+    Lesson.objects.filter(id=last_of_week_one.id).update(body_html="<p>Hello <strong>there</strong></p>")
+    response = client.get(reverse("delivery:lesson", args=[course.id, last_of_week_one.id]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Hello <strong>there</strong>" in html
+    assert reverse("delivery:lesson", args=[course.id, lessons[0].id]) in html
+    assert reverse("delivery:lesson", args=[course.id, first_of_week_two.id]) in html
+    assert "Lesson 2 of 6" in html
+    assert "take the week 1 quiz" in html
+    assert "Sign in to mark this lesson as done" in html
+
+
+def test_a_lesson_of_another_course_is_not_found(client: Client, course: Course) -> None:
+    other = written_course(weeks=1, lessons_per_week=1)
+    lesson = lessons_of(other)[0]
+    assert client.get(reverse("delivery:lesson", args=[course.id, lesson.id])).status_code == 404
+
+
+def test_reading_a_lesson_enrolls_the_signed_in_learner(client: Client, course: Course) -> None:
+    learner = UserFactory()
+    client.force_login(learner)
+    client.get(reverse("delivery:lesson", args=[course.id, lessons_of(course)[0].id]))
+    assert Enrollment.objects.filter(user=learner, course=course).exists()
+
+
+def test_a_lesson_page_runs_a_constant_number_of_queries(
+    client: Client, django_assert_num_queries: object
+) -> None:
+    course = written_course(weeks=13, lessons_per_week=4)
+    learner = UserFactory()
+    lesson = lessons_of(course)[20]
+    client.force_login(learner)
+    client.get(reverse("delivery:lesson", args=[course.id, lesson.id]))  # enrolls, caches the structure
+    # user, lesson (with course and week), done?, enrollment activity; session and neighbours from the cache
+    with django_assert_num_queries(4):  # type: ignore[operator]
+        assert client.get(reverse("delivery:lesson", args=[course.id, lesson.id])).status_code == 200
+
+
+def test_a_lesson_page_links_to_its_report_form_and_offers_no_editing_to_readers(
+    client: Client, course: Course
+) -> None:
+    lesson = lessons_of(course)[0]
+    url = reverse("delivery:lesson", args=[course.id, lesson.id])
+
+    html = client.get(url).content.decode()
+
+    assert f'href="{reverse("courses:lesson_report", args=[course.id, lesson.id])}"' in html
+    assert "Report a problem with this lesson" in html
+    assert reverse("courses:lesson_edit", args=[course.id, lesson.id]) not in html
+    client.force_login(UserFactory())
+    assert reverse("courses:lesson_edit", args=[course.id, lesson.id]) not in client.get(url).content.decode()
+
+
+def test_the_requester_of_a_private_course_edits_or_regenerates_a_lesson_from_its_page(
+    client: Client,
+) -> None:
+    requester = UserFactory()
+    course = written_course(weeks=1, lessons_per_week=1, requested_by=requester)
+    lesson = lessons_of(course)[0]
+    url = reverse("delivery:lesson", args=[course.id, lesson.id])
+    regenerate = reverse("courses:part_regenerate", args=[course.id, "lesson", lesson.id])
+    client.force_login(requester)
+
+    html = client.get(url).content.decode()
+
+    assert f'href="{reverse("courses:lesson_edit", args=[course.id, lesson.id])}"' in html
+    form = html[html.rindex("<form", 0, html.index(f'action="{regenerate}"')) :].split("</form>")[0]
+    assert 'method="post"' in form
+    assert 'name="csrfmiddlewaretoken"' in form
+    assert 'name="instruction"' in form
+    Course.objects.filter(id=course.id).update(
+        review_state=Course.Review.APPROVED
+    )  # published: moderators only
+    assert regenerate not in client.get(url).content.decode()
+    client.force_login(moderator())
+    assert regenerate in client.get(url).content.decode()
+
+
+def test_marking_a_lesson_done_records_it_and_says_so(client: Client, course: Course) -> None:
+    learner = UserFactory()
+    lesson = lessons_of(course)[0]
+    client.force_login(learner)
+    response = client.post(
+        reverse("delivery:lesson_done", args=[course.id, lesson.id]), {"done": "1"}, follow=True
+    )
+    assert LessonCompletion.objects.filter(user=learner, lesson=lesson).exists()
+    html = response.content.decode()
+    assert LESSON_MARKED_DONE in html
+    assert "You marked this lesson as done" in html
+
+
+def test_mark_done_and_continue_goes_to_the_next_lesson(client: Client, course: Course) -> None:
+    client.force_login(UserFactory())
+    first, second = lessons_of(course)[:2]
+    response = client.post(
+        reverse("delivery:lesson_done", args=[course.id, first.id]), {"done": "1", "then": "next"}
+    )
+    assert response["Location"] == reverse("delivery:lesson", args=[course.id, second.id])
+
+
+def test_a_lesson_can_be_marked_not_done_again(client: Client, course: Course) -> None:
+    learner = UserFactory()
+    lesson = lessons_of(course)[0]
+    lesson_mark_done(user=learner, lesson=lesson)
+    client.force_login(learner)
+    client.post(reverse("delivery:lesson_done", args=[course.id, lesson.id]), {"done": "0"})
+    assert not LessonCompletion.objects.filter(user=learner, lesson=lesson).exists()
+
+
+def test_an_anonymous_reader_is_asked_to_sign_in_and_brought_back_to_the_lesson(
+    client: Client, course: Course
+) -> None:
+    lesson = lessons_of(course)[0]
+    response = client.post(reverse("delivery:lesson_done", args=[course.id, lesson.id]), {"done": "1"})
+    lesson_url = reverse("delivery:lesson", args=[course.id, lesson.id])
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:sign_in"))
+    assert response["Location"].endswith("?next=" + lesson_url)
+    assert not LessonCompletion.objects.exists()
+
+
+def test_marking_needs_a_post(client: Client, course: Course) -> None:
+    client.force_login(UserFactory())
+    lesson = lessons_of(course)[0]
+    assert client.get(reverse("delivery:lesson_done", args=[course.id, lesson.id])).status_code == 405
+
+
+def quiz_url(course: Course, week: int = 1) -> str:
+    return reverse("delivery:quiz", args=[course.id, week])
+
+
+def test_the_quiz_page_shows_every_question_as_a_labelled_group(client: Client, course: Course) -> None:
+    html = client.get(quiz_url(course)).content.decode()
+    assert html.count("<fieldset>") == 4
+    assert "<legend>Week 1, question 1?</legend>" in html
+    assert 'name="q3"' in html
+
+
+def test_taking_a_quiz_stores_the_attempt_and_shows_the_score_with_explanations(
+    client: Client, course: Course
+) -> None:
+    learner = UserFactory()
+    client.force_login(learner)
+    response = client.post(quiz_url(course), {"q0": "0", "q1": "0", "q2": "0", "q3": "2"})
+    attempt = QuizAttempt.objects.get(user=learner)
+    assert (attempt.score, attempt.total) == (3, 4)
+    assert attempt.answers == {"0": 0, "1": 0, "2": 0, "3": 2}
+    assert response["Location"] == f"{quiz_url(course)}?attempt={attempt.id}#results"
+    html = client.get(response["Location"]).content.decode()
+    assert "You scored 3 out of 4" in html
+    assert "Because the lesson said so." in html
+    assert "Not quite." in html
+
+
+def test_a_quiz_with_an_unanswered_question_is_sent_back_with_the_answers_kept(
+    client: Client, course: Course
+) -> None:
+    client.force_login(UserFactory())
+    response = client.post(quiz_url(course), {"q0": "1", "q1": "0"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert QUIZ_UNANSWERED in html
+    assert 'name="q0" value="1" required checked' in html
+    assert not QuizAttempt.objects.exists()
+
+
+def test_a_quiz_answer_that_is_not_an_option_is_refused(client: Client, course: Course) -> None:
+    client.force_login(UserFactory())
+    response = client.post(quiz_url(course), {"q0": "9", "q1": "0", "q2": "0", "q3": "0"})
+    assert response.status_code == 400
+    assert not QuizAttempt.objects.exists()
+
+
+def test_an_anonymous_reader_gets_the_score_but_nothing_is_stored(client: Client, course: Course) -> None:
+    response = client.post(quiz_url(course), {"q0": "0", "q1": "0", "q2": "0", "q3": "0"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "You scored 4 out of 4" in html
+    assert "Sign in</a> to keep your scores" in html
+    assert not QuizAttempt.objects.exists()
+
+
+def test_another_learners_attempt_is_not_shown(client: Client, course: Course) -> None:
+    quiz = Quiz.objects.get(course=course, week__number=1)
+    attempt, _ = quiz_attempt_record(user=UserFactory(), quiz=quiz, answers={0: 0, 1: 0, 2: 0, 3: 0})
+    client.force_login(UserFactory())
+    html = client.get(f"{quiz_url(course)}?attempt={attempt.id}").content.decode()
+    assert "You scored" not in html
+
+
+def test_a_quiz_not_written_yet_says_so(client: Client, course: Course) -> None:
+    Quiz.objects.filter(course=course, week__number=2).update(status=PartStatus.FAILED)
+    html = client.get(quiz_url(course, 2)).content.decode()
+    assert "has not been written yet" in html
+    assert "<fieldset>" not in html
+
+
+def test_a_week_without_a_quiz_is_not_found(client: Client, course: Course) -> None:
+    assert client.get(quiz_url(course, 9)).status_code == 404
+
+
+def test_my_learning_lists_the_learners_courses_with_their_progress(client: Client) -> None:
+    learner = UserFactory()
+    started = written_course(weeks=3, lessons_per_week=2, title="Birdsong")
+    other = written_course(weeks=2, lessons_per_week=2, title="Knots")
+    lessons = lessons_of(started)
+    for lesson in lessons[:3]:
+        lesson_mark_done(user=learner, lesson=lesson)
+    quiz = Quiz.objects.get(course=started, week__number=1)
+    quiz_attempt_record(user=learner, quiz=quiz, answers={0: 0, 1: 1, 2: 1, 3: 1})
+    quiz_attempt_record(user=learner, quiz=quiz, answers={0: 0, 1: 0, 2: 0, 3: 1})
+    lesson_mark_done(user=UserFactory(), lesson=lessons_of(other)[0])  # someone else's progress
+    client.force_login(learner)
+    response = client.get(reverse("delivery:my_learning"))
+    rows = response.context["courses"]
+    assert [row.course for row in rows] == [started]
+    row = rows[0]
+    assert (row.lessons_done, row.lessons_total, row.week_reached) == (3, 6, 2)
+    assert (row.quizzes_taken, row.quiz_percent) == (1, 75)
+    html = response.content.decode()
+    assert "Birdsong" in html
+    assert "Knots" not in html
+    assert "3 of 6 (50%)" in html
+    assert "Week 2 of 3" in html
+
+
+def test_my_learning_runs_a_constant_number_of_queries(
+    client: Client, django_assert_num_queries: object
+) -> None:
+    learner = UserFactory()
+    for _ in range(4):
+        course = written_course(weeks=13, lessons_per_week=4, requested_by=learner)
+        for lesson in lessons_of(course)[:5]:
+            lesson_mark_done(user=learner, lesson=lesson)
+        quiz_attempt_record(user=learner, quiz=course.quizzes.first(), answers={0: 0})  # type: ignore[arg-type]
+    client.force_login(learner)
+    # user, enrollments with counts, quiz attempts, courses asked for; the session comes from the cache
+    with django_assert_num_queries(4):  # type: ignore[operator]
+        response = client.get(reverse("delivery:my_learning"))
+    assert len(response.context["courses"]) == 4
+
+
+def test_my_learning_lists_the_courses_the_learner_asked_for(client: Client) -> None:
+    learner = UserFactory()
+    CourseFactory(requested_by=learner, title="Volcanoes", status=Course.Status.WRITING)
+    client.force_login(learner)
+    html = client.get(reverse("delivery:my_learning")).content.decode()
+    assert "Volcanoes" in html
+    assert "Writing" in html
+
+
+def test_my_learning_asks_anonymous_visitors_to_sign_in(client: Client) -> None:
+    response = client.get(reverse("delivery:my_learning"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:sign_in"))
+
+
+def test_a_lesson_can_be_reached_by_its_place_in_the_course(client: Client, course: Course) -> None:
+    lesson = Lesson.objects.get(course=course, week__number=2, number=1)
+    response = client.get(reverse("delivery:lesson_at", args=[course.id, 2, 1]))
+    assert response["Location"] == reverse("delivery:lesson", args=[course.id, lesson.id])
+    assert client.get(reverse("delivery:lesson_at", args=[course.id, 9, 1])).status_code == 404

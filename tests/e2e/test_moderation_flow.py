@@ -1,0 +1,102 @@
+"""A moderator clears the queue in a real browser: sees why a course waits, approves it, edits a lesson with
+the live preview, and finds both steps in the audit log. Debian's Chromium, never a downloaded browser.
+
+The browser comes from tests/e2e/conftest.py: one Playwright session for every browser test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from courses import moderation, screening
+from courses.models import AuditEntry, Course, Lesson, PartRevision
+from delivery.models import LessonCompletion
+from tests.e2e.conftest import screenshot
+from tests.factories import UserFactory, moderator, written_course
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "a-long-moderator-password-for-tests"
+
+
+@pytest.fixture
+def admin_page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def sign_in(page: Page, base: str, email: str) -> None:
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", email)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text("Welcome")
+
+
+def test_a_moderator_approves_a_course_and_edits_a_lesson(live_server: Any, admin_page: Page) -> None:
+    reviewer = moderator("reviewer@example.org")
+    reviewer.set_password(PASSWORD)
+    reviewer.save(update_fields=["password"])
+    course = written_course(weeks=2, lessons_per_week=2, requested_by=UserFactory(email="asker@example.org"))
+    lesson = Lesson.objects.get(course=course, week__number=1, number=1)
+    learner = UserFactory()
+    LessonCompletion.objects.create(user=learner, lesson=lesson, course=course)
+    finding = screening.Finding("chatter", "Model chatter: “As an AI”.", "As an AI, I think…")
+    moderation.course_hold(part=lesson, findings=[finding])
+    page, base = admin_page, live_server.url
+
+    sign_in(page, base, reviewer.email)
+    page.goto(f"{base}/admin/courses/course/")
+    row = page.locator("#result_list tbody tr", has_text=course.title)
+    expect(row).to_contain_text("Model chatter")
+    expect(row).to_contain_text("asker@example.org")
+    screenshot(page, "moderation_queue")
+
+    # Fix the lesson first: the content page, then its editor with the live preview.
+    row.get_by_role("link", name="read & edit").click()
+    page.locator(f"#lesson-{lesson.pk}").get_by_role("link", name="Edit lesson").click()
+    body = page.locator("#id_body")
+    body.fill("## Aqueducts, corrected\n\nWater ran downhill along a **gentle slope**.\n")
+    preview = page.locator(".markdown-preview")
+    expect(preview.locator("h2").first).to_have_text("Aqueducts, corrected")  # rendered by the server
+    expect(preview.locator("h2")).to_have_count(1)
+    expect(preview.locator("strong")).to_have_text("gentle slope")
+    page.fill("#id_note", "Removed the model's chatter")
+    screenshot(page, "moderation_lesson_editor")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".messagelist")).to_contain_text("Saved")
+
+    # Then approve it with one click from the queue.
+    page.goto(f"{base}/admin/courses/course/")
+    page.locator("#result_list tbody tr", has_text=course.title).get_by_role("button", name="Approve").click()
+    expect(page.locator(".messagelist")).to_contain_text("approved")
+    expect(page.locator("#result_list tbody tr", has_text=course.title)).to_have_count(0)  # no longer waiting
+
+    page.goto(f"{base}/admin/courses/course/{course.pk}/change/")
+    expect(page.locator("body")).to_contain_text("Removed the model's chatter")
+    screenshot(page, "moderation_audit_log")
+
+    course.refresh_from_db()
+    lesson.refresh_from_db()
+    assert course.review_state == Course.Review.APPROVED
+    assert not course.held_for_review
+    assert lesson.body.startswith("## Aqueducts, corrected")
+    assert PartRevision.objects.get(lesson=lesson).author == reviewer
+    assert LessonCompletion.objects.filter(user=learner, lesson=lesson).exists()
+    actions = list(
+        AuditEntry.objects.filter(course=course).order_by("id").values_list("action", "actor_label")
+    )
+    assert actions == [
+        (AuditEntry.Action.HOLD, moderation.SYSTEM_ACTOR),
+        (AuditEntry.Action.EDIT, reviewer.email),
+        (AuditEntry.Action.APPROVE, reviewer.email),
+    ]
