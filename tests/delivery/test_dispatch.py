@@ -117,11 +117,12 @@ def test_a_subscription_finishes_with_the_last_week(
     assert f"Week {course.weeks_count}:" in sendgrid.messages[0].subject
 
 
+@pytest.mark.parametrize("change", [{"review_state": Course.Review.REJECTED}, {"held_for_review": True}])
 def test_a_course_taken_down_by_moderation_is_not_sent_and_its_week_waits(
-    sendgrid: FakeSendGrid, subscribe: Subscribe, dispatch: Dispatch, course: Course
+    sendgrid: FakeSendGrid, subscribe: Subscribe, dispatch: Dispatch, course: Course, change: dict[str, Any]
 ) -> None:
     subscription = subscribe()
-    Course.objects.filter(id=course.id).update(review_state=Course.Review.REJECTED)
+    Course.objects.filter(id=course.id).update(**change)
     now = timezone.now()
 
     result = dispatch(now)
