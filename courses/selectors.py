@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -13,7 +14,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q
 
 from accounts.models import User
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
-from courses.visibility import public_courses
+from courses.visibility import course_is_withheld, public_courses
 
 STAGE_QUEUED = "Waiting for a writer to pick up the course…"
 STAGE_OUTLINING = "Planning the weeks…"
@@ -324,3 +325,31 @@ def course_quiz_for_week(*, course_id: UUID | str, week_number: int) -> Quiz | N
 def course_requested_by(*, user: User, limit: int = 20) -> list[Course]:
     """Courses the learner asked for, newest first, whatever their state (private ones included)."""
     return list(Course.objects.filter(requested_by=user).order_by("-created_at")[:limit])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Weekly email delivery: what the dispatcher and the emails read of a course.
+# ---------------------------------------------------------------------------------------------------------
+def course_is_emailable(course: Course) -> bool:
+    """May this course's weeks be emailed now? Written, and neither held for review nor rejected (the rules
+    of `courses.visibility`). The subscribe form, the dispatcher and every send ask here."""
+    return course.status == Course.Status.READY and not course_is_withheld(course)
+
+
+def courses_for_delivery(*, course_ids: Iterable[UUID | str]) -> dict[UUID, Course]:
+    """Courses by id (whole rows: `course_is_emailable` may read any field)."""
+    return {course.id: course for course in Course.objects.filter(id__in=list(course_ids))}
+
+
+def week_for_email(*, course_id: UUID | str, number: int) -> Week:
+    """A week with its course, lessons (in order) and quiz, in two queries."""
+    return (
+        Week.objects.select_related("course", "quiz")
+        .prefetch_related(Prefetch("lessons", queryset=Lesson.objects.order_by("number")))
+        .get(course_id=course_id, number=number)
+    )
+
+
+def weeks_outline_for_email(*, course_id: UUID | str) -> list[Week]:
+    """Every week's number and title, for calendars of what is coming."""
+    return list(Week.objects.filter(course_id=course_id).only("id", "number", "title").order_by("number"))

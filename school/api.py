@@ -12,6 +12,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from courses.api import router as courses_router
+from delivery.api import router as subscriptions_router
 from delivery.progress_api import router as progress_router
 from school.apitools import (
     INVALID_INPUT,
@@ -65,4 +66,5 @@ def on_not_found(request: HttpRequest, error: Http404) -> HttpResponse:
 
 
 api.add_router("/courses", courses_router)
+api.add_router("/courses", subscriptions_router)
 api.add_router("/", progress_router)

@@ -233,6 +233,10 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 # An unacknowledged message of a dead worker comes back after this many seconds.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=5)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery closes every database connection after each task unless this is set, so each task would connect
+# anew (a new PostgreSQL backend each time); reuse them, and let CONN_MAX_AGE and the health checks retire
+# them as for web requests (see school/celery.py).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 # Queues named for the work they hold, so each gets the right pool (see compose.yaml):
 # "llm" waits on many LLM calls at once (threads), "mail" waits on SendGrid (threads), "cpu" renders PDFs
 # (processes), "default" holds short bookkeeping (sweeps, dispatching).
@@ -298,6 +302,11 @@ SENDGRID_API_KEY = env_str("SENDGRID_API_KEY")
 SENDGRID_API_HOST = env_url("SENDGRID_API_HOST", "https://api.sendgrid.com")
 SENDGRID_WEBHOOK_PUBLIC_KEY = env_str("SENDGRID_WEBHOOK_PUBLIC_KEY")
 SENDGRID_TIMEOUT_SECONDS = env_float("SENDGRID_TIMEOUT_SECONDS", 30.0, minimum=1.0)
+# Retries of one SendGrid request after a 429 or 5xx, and the first backoff delay (doubled each time).
+SENDGRID_MAX_RETRIES = env_int("SENDGRID_MAX_RETRIES", 4, minimum=0, maximum=10)
+SENDGRID_RETRY_BACKOFF_SECONDS = env_float("SENDGRID_RETRY_BACKOFF_SECONDS", 1.0)
+# Signed event-webhook posts older than this are refused (a replayed capture).
+SENDGRID_WEBHOOK_MAX_AGE_SECONDS = env_int("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", 600, minimum=30)
 DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", "Semester <semester@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_BACKEND = env_str(
@@ -307,6 +316,25 @@ EMAIL_BACKEND = env_str(
     else "django.core.mail.backends.console.EmailBackend",
 )
 
+
+# ---------------------------------------------------------------------------------------------------------
+# Weekly delivery: double opt-in, sending limits and the bulk-sender complaint thresholds.
+# ---------------------------------------------------------------------------------------------------------
+# How long a confirmation link stays valid.
+DELIVERY_CONFIRM_MAX_AGE_SECONDS = env_int("DELIVERY_CONFIRM_MAX_AGE_SECONDS", 3 * 24 * 3600, minimum=300)
+# Confirmation emails per address and per IP address in one hour (more requests are refused).
+DELIVERY_CONFIRM_LIMIT_PER_ADDRESS = env_int("DELIVERY_CONFIRM_LIMIT_PER_ADDRESS", 3, minimum=1)
+DELIVERY_CONFIRM_LIMIT_PER_IP = env_int("DELIVERY_CONFIRM_LIMIT_PER_IP", 20, minimum=1)
+# A delivery left in "sending" (or "pending") this long lost its worker (or its task); longer than a task may
+# run, and long enough for SendGrid's events to say whether its message went out.
+DELIVERY_STUCK_AFTER_SECONDS = env_int("DELIVERY_STUCK_AFTER_SECONDS", 900, minimum=1)
+# Attempts at one delivery before it is marked failed for a person to look at.
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
+# Spam complaints over the last 7 days: a warning in the admin, then sending pauses by itself (the
+# thresholds Gmail and Yahoo set for bulk senders); below the minimum volume the rate is shown, not enforced.
+DELIVERY_COMPLAINT_WARN_RATE = env_float("DELIVERY_COMPLAINT_WARN_RATE", 0.001)
+DELIVERY_COMPLAINT_PAUSE_RATE = env_float("DELIVERY_COMPLAINT_PAUSE_RATE", 0.003)
+DELIVERY_COMPLAINT_MIN_VOLUME = env_int("DELIVERY_COMPLAINT_MIN_VOLUME", 1000, minimum=1)
 
 # ---------------------------------------------------------------------------------------------------------
 # Security for deployments behind HTTPS.

@@ -108,3 +108,16 @@ def moderator(email: str = "moderator@example.com") -> User:
     user = UserFactory(email=email)
     moderator_grant(user=user)
     return User.objects.get(pk=user.pk)  # fresh, so no permission cache from before the grant
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    """A confirmed, active subscription (Monday 08:00 UTC) of a learner to a course."""
+
+    class Meta:
+        model = "delivery.Subscription"
+
+    user = factory.SubFactory(UserFactory)
+    email = factory.LazyAttribute(lambda subscription: subscription.user.email)
+    course = factory.SubFactory(CourseFactory)
+    status = "active"
+    confirmed_at = factory.LazyFunction(timezone.now)

@@ -33,7 +33,7 @@ def test_the_course_page_lists_every_week_and_lesson_with_downloads_and_the_subs
         assert reverse("delivery:lesson", args=[course.id, lesson.id]) in html
     assert "Week 3 of" in html
     assert "Start learning" in html
-    assert "Get one week per email" in html
+    assert reverse("delivery:subscribe", args=[course.id]) in html  # the subscribe form
     assert reverse("courses:export_pdf", args=[course.id]) in html
     assert reverse("courses:export_markdown", args=[course.id]) in html
     assert reverse("delivery:quiz", args=[course.id, 1]) in html

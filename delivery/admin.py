@@ -1,0 +1,123 @@
+"""Delivery in the admin: subscriptions, the ledger, SendGrid's events, suppressions, and a health page
+(per course and week: sent, failed, bounced; the 7-day complaint rate with its warning and pause)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+
+from delivery import health, services
+from delivery.models import Delivery, EmailEvent, Subscription, Suppression
+
+
+def _warn_about_complaints(request: HttpRequest) -> None:
+    rate = health.complaint_rate()
+    if rate.paused:
+        messages.error(request, rate.message)
+    elif rate.warning:
+        messages.warning(request, rate.message)
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = (
+        "email",
+        "course",
+        "status",
+        "next_week",
+        "next_send_at",
+        "weekday",
+        "send_time",
+        "timezone",
+    )
+    list_filter = ("status", "weekday")
+    search_fields = ("email", "course__title")
+    list_select_related = ("course",)
+    raw_id_fields = ("user", "course")
+    readonly_fields = (
+        "created_at",
+        "confirmed_at",
+        "paused_at",
+        "ended_at",
+        "last_dispatched_at",
+        "requester_ip",
+    )
+    actions = ("pause", "resume")
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        _warn_about_complaints(request)
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Pause the selected subscriptions")
+    def pause(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
+        for subscription in queryset:
+            services.subscription_pause(subscription=subscription)
+
+    @admin.action(description="Resume the selected subscriptions (no catch-up)")
+    def resume(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
+        for subscription in queryset:
+            services.subscription_resume(subscription=subscription)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "subscription", "course", "week_number", "status", "attempts", "sent_at", "error")
+    list_filter = ("status", "week_number")
+    search_fields = ("subscription__email", "message_id")
+    list_select_related = ("subscription", "course")
+    raw_id_fields = ("subscription", "course")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "created_at", "claimed_at", "sent_at", "delivered_at", "opened_at", "clicked_at", "bounced_at",
+        "complained_at", "message_id",
+    )  # fmt: skip
+    change_list_template = "admin/delivery/delivery/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        health_view = self.admin_site.admin_view(self.health_view)
+        return [path("health/", health_view, name="delivery_health"), *super().get_urls()]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        _warn_about_complaints(request)
+        return super().changelist_view(request, extra_context)
+
+    def health_view(self, request: HttpRequest) -> HttpResponse:
+        course_id = request.GET.get("course") or None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Delivery health",
+            "opts": self.model._meta,
+            "complaints": health.complaint_rate(),
+            "courses": health.delivery_counts_by_course(),
+            "weeks": health.delivery_counts_by_week(course_id=course_id) if course_id else None,
+            "course_id": course_id,
+        }
+        return TemplateResponse(request, "admin/delivery/health.html", context)
+
+
+@admin.register(EmailEvent)
+class EmailEventAdmin(admin.ModelAdmin):
+    list_display = ("occurred_at", "kind", "email", "delivery")
+    list_filter = ("kind",)
+    search_fields = ("email", "sg_event_id")
+    raw_id_fields = ("delivery",)
+    date_hierarchy = "occurred_at"
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # a record of what SendGrid said
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    list_display = ("email", "reason", "created_at")
+    list_filter = ("reason",)
+    search_fields = ("email",)

@@ -1,0 +1,87 @@
+"""Celery tasks of weekly delivery. Each takes ids, calls a service, and is safe to run twice.
+
+`send_*` tasks go to the "mail" queue (threads waiting on SendGrid); the dispatcher and the reconciler run
+on "default" from the beat schedule in settings.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import asdict
+from typing import Any
+from uuid import UUID
+
+from celery import Task, shared_task
+from django.utils import timezone
+
+from delivery import dispatch, emails
+from delivery.models import Subscription
+
+logger = logging.getLogger(__name__)
+
+BATCH_RETRY_DELAYS = (30, 120, 600, 1800, 3600)
+
+
+@shared_task
+def dispatch_due_lessons(now: str | None = None) -> dict[str, int]:
+    """Every minute: queue the planning of each course whose subscribers have a week due."""
+    moment = datetime.datetime.fromisoformat(now) if now else timezone.now()
+    return {"courses": dispatch.dispatch_fan_out(now=moment)}
+
+
+@shared_task
+def plan_course_deliveries(course_id: str, now: str) -> dict[str, Any]:
+    """Write one course's due weeks into the ledger and queue their batches. Safe to run twice: due
+    subscriptions are claimed with SKIP LOCKED and move on to their next week in the same transaction."""
+    result = dispatch.course_due_plan(course_id=UUID(course_id), now=datetime.datetime.fromisoformat(now))
+    return {**asdict(result), "batches": len(result.batches)}
+
+
+@shared_task(bind=True, max_retries=len(BATCH_RETRY_DELAYS))
+def send_week_batch(self: Task, course_id: str, week_number: int) -> dict[str, int]:
+    """Send up to 1,000 pending emails of one course-week. When SendGrid stays unavailable past the
+    in-request retries, the rows go back to pending and this task tries again later."""
+    result = dispatch.week_batch_send(course_id=course_id, week_number=week_number)
+    if result.deferred and self.request.retries < len(BATCH_RETRY_DELAYS):
+        raise self.retry(countdown=BATCH_RETRY_DELAYS[self.request.retries])
+    return asdict(result)
+
+
+@shared_task
+def reconcile_stuck_deliveries() -> dict[str, int]:
+    """Every five minutes: settle deliveries a dead worker left in "sending"; re-queue lost batches."""
+    result = dispatch.stuck_deliveries_reconcile(now=timezone.now())
+    if result.confirmed or result.released or result.failed:
+        logger.warning("Reconciled stuck deliveries: %s", result)
+    return {**asdict(result), "batches": len(result.batches)}
+
+
+@shared_task(bind=True, max_retries=5, default_retry_delay=30)
+def send_confirmation_email(self: Task, subscription_id: int) -> None:
+    subscription = _pending(subscription_id)
+    if subscription is not None:
+        _send_or_retry(self, emails.send_confirmation, subscription)
+
+
+@shared_task(bind=True, max_retries=5, default_retry_delay=30)
+def send_already_subscribed_email(self: Task, subscription_id: int) -> None:
+    subscription = Subscription.objects.select_related("course").filter(id=subscription_id).first()
+    if subscription is not None:
+        _send_or_retry(self, emails.send_already_subscribed, subscription)
+
+
+def _pending(subscription_id: int) -> Subscription | None:
+    return (
+        Subscription.objects.select_related("course")
+        .filter(id=subscription_id, status=Subscription.Status.PENDING)
+        .first()
+    )
+
+
+def _send_or_retry(task: Task, send: Any, subscription: Subscription) -> None:
+    try:
+        send(subscription)
+    except Exception as error:  # the backend's own errors (SMTP, SendGrid) are not one class
+        logger.warning("Could not send %s to subscription %s: %s", task.name, subscription.id, error)
+        raise task.retry(exc=error, countdown=30 * 2**task.request.retries) from error

@@ -1,0 +1,132 @@
+"""What the emails say and how they are built: one shared render per course-week, safe HTML, a text part."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.core import mail, signing
+
+from courses.models import Course, Lesson, Week
+from delivery import emails, tokens
+from delivery.emails import WEEK_DONE, week_email, week_email_personal
+from delivery.models import Subscription
+from tests.factories import SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = """Intro with a [bad link](javascript:alert(1)) and a [good one](https://example.org/read).
+
+<script>alert("x")</script>
+<img src=x onerror="alert(1)">
+<iframe src="https://evil.example"></iframe>
+"""
+
+
+def test_the_subject_and_body_name_the_course_and_the_week(course: Course) -> None:
+    email = week_email(course=course, week_number=2)
+
+    assert email.subject == f"{course.title} · Week 2: Week 2 of {course.topic}"
+    assert f"{course.title}, week 2 of 4" in email.text
+    assert "Week 2 of 4" in email.html
+
+
+def test_lessons_come_as_sanitized_html_and_as_plain_text(course: Course) -> None:
+    Lesson.objects.filter(course=course, week__number=1, number=1).update(body=HOSTILE, body_html="")
+    Week.objects.filter(course=course, number=1).update(
+        overview="**Bold** start <script>x()</script>", overview_html=""
+    )
+
+    email = week_email(course=course, week_number=1)
+
+    for bad in ("<script", "onerror", "<iframe", "javascript:", "<img"):
+        assert bad not in email.html.lower()
+    assert re.search(r'<a style="[^"]+" href="https://example.org/read"', email.html)
+    assert "<strong>Bold</strong> start" in email.html
+    assert "Lesson 1.1: Lesson 1.1" in email.text
+    assert "A short paragraph that explains the idea" in email.text  # lesson 1.2's body, as text
+
+
+def test_the_html_carries_its_styles_inline_with_no_external_css_or_script(course: Course) -> None:
+    html = week_email(course=course, week_number=1).html
+
+    assert not re.search(r"<(style|script|link)\b", html)
+    assert re.search(r'<h2 style="[^"]+">Why it matters</h2>', html)  # the lesson's own markdown
+    assert re.search(r'<p style="[^"]+">A short paragraph', html)
+    assert 'role="presentation"' in html
+
+
+def test_the_shared_email_holds_placeholders_each_recipient_fills_with_their_own_links(
+    course: Course,
+) -> None:
+    email = week_email(course=course, week_number=1)
+    first, second = SubscriptionFactory(course=course), SubscriptionFactory(course=course)
+
+    mine, theirs = (week_email_personal(email, subscription_id=s.id) for s in (first, second))
+
+    assert WEEK_DONE in email.html
+    assert WEEK_DONE in email.text
+    assert set(mine.substitutions) == set(theirs.substitutions)
+    assert len(mine.substitutions) == 4 + 16  # manage, unsubscribe, calendar, done + 4 × 4 answers
+    assert all(key in email.html for key in mine.substitutions)
+    assert not set(mine.substitutions.values()) & set(theirs.substitutions.values())
+    assert mine.headers["List-Unsubscribe"] == f"<{mine.substitutions[emails.UNSUBSCRIBE]}>"
+    assert sum(len(k) + len(v) for k, v in mine.substitutions.items()) < 10_000  # SendGrid's limit
+
+
+def test_the_week_is_rendered_once_and_again_only_when_the_course_text_changes(
+    course: Course, django_assert_num_queries: Any
+) -> None:
+    first = week_email(course=course, week_number=1)
+    with django_assert_num_queries(0):
+        assert week_email(course=course, week_number=1) == first
+
+    Lesson.objects.filter(course=course, week__number=1, number=1).update(title="Rewritten by a moderator")
+    Course.objects.filter(id=course.id).update(content_version=2)
+    course.refresh_from_db()
+
+    assert "Rewritten by a moderator" in week_email(course=course, week_number=1).html
+
+
+def test_a_week_without_a_written_quiz_has_no_quiz_section(course: Course) -> None:
+    Week.objects.get(course=course, number=3).quiz.delete()
+
+    email = week_email(course=course, week_number=3)
+
+    assert email.quiz_id is None
+    assert "Quiz" not in email.html
+    assert len(week_email_personal(email, subscription_id=1).substitutions) == 4
+
+
+def test_the_confirmation_email_has_a_text_and_an_html_part_with_the_link(course: Course) -> None:
+    subscription = SubscriptionFactory(course=course, status="pending", timezone="Asia/Kolkata")
+
+    emails.send_confirmation(subscription)
+
+    [message] = mail.outbox
+    assert message.subject == f"Confirm your weekly emails: {course.title}"
+    link = re.search(r"https://semester\.test/subscriptions/confirm/\S+/", message.body)
+    assert link
+    assert link[0] in message.alternatives[0][0]
+    assert "Monday at 08:00 (Asia/Kolkata)" in message.body
+    assert "<script" not in message.alternatives[0][0]
+
+
+def test_text_parts_are_not_html_escaped(course: Course) -> None:
+    Course.objects.filter(id=course.id).update(title="Salt & Pepper <basics>")
+    subscription = Subscription.objects.select_related("course").get(id=SubscriptionFactory(course=course).id)
+
+    emails.send_already_subscribed(subscription)
+
+    assert mail.outbox[0].subject == "You already receive Salt & Pepper <basics>"
+    assert "Salt & Pepper <basics>" in mail.outbox[0].body
+    assert "Salt &amp; Pepper &lt;basics&gt;" in mail.outbox[0].alternatives[0][0]
+
+
+def test_links_are_signed_exactly_as_django_signs_them() -> None:
+    token = tokens.answer_token(subscription_id=12, quiz_id=34, question=2, choice=3)
+
+    assert token == signing.Signer(salt="delivery.quiz-answer").sign("12.34.2.3")
+    assert tokens.answer_token_read(token) == tokens.Answer(12, 34, 2, 3)
+    assert tokens.subscription_token(7) == signing.Signer(salt="delivery.subscription").sign("7")

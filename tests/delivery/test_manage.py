@@ -1,0 +1,195 @@
+"""The manage page of a subscription: schedule, pause and resume (with or without catch-up), send now."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import time_machine
+from django.test import Client
+from django.utils import timezone
+
+from delivery import links
+from delivery.dispatch import DispatchResult
+from delivery.models import Subscription
+from delivery.schedule import TIMEZONE_UNKNOWN, schedule_next_slot
+from delivery.services import NOT_ACTIVE, SUBSCRIPTION_LINK_INVALID
+from tests.fakes.sendgrid_server import FakeSendGrid
+
+pytestmark = pytest.mark.django_db
+
+UTC = datetime.UTC
+
+
+@pytest.fixture
+def subscription(subscribe: Callable[..., Subscription]) -> Subscription:
+    """Active, at week 3, Monday 08:00 in Berlin; next week due on Monday 6 January 2025."""
+    return subscribe(next_week=3, timezone="Europe/Berlin", due=datetime.datetime(2025, 1, 6, 7, tzinfo=UTC))
+
+
+def manage_path(subscription: Subscription, action: str = "") -> str:
+    path = links.manage_url(subscription.id).removeprefix("https://semester.test")
+    return f"{path}{action}/" if action else path
+
+
+def weeks_sent(sendgrid: FakeSendGrid) -> list[int]:
+    return [int((m.subject or "").split("Week ")[1].split(":")[0]) for m in sendgrid.messages]
+
+
+def test_the_manage_page_shows_when_the_next_week_arrives_in_local_time(
+    client: Client, subscription: Subscription
+) -> None:
+    with time_machine.travel(datetime.datetime(2025, 1, 2, tzinfo=UTC)):
+        page = client.get(manage_path(subscription))
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Week 3 of 4 arrives on Monday 6 January 2025 at 08:00 (Europe/Berlin)" in text
+    assert links.calendar_url(subscription.id) in text
+    assert links.unsubscribe_url(subscription.id).removeprefix("https://semester.test") in text
+
+
+def test_a_forged_manage_link_shows_nothing(client: Client, subscription: Subscription) -> None:
+    response = client.get(f"/subscriptions/{subscription.id}:forged/")
+
+    assert response.status_code == 404
+    assert SUBSCRIPTION_LINK_INVALID in response.content.decode()
+
+
+def test_changing_the_schedule_moves_the_next_week_to_the_new_slot(
+    client: Client, subscription: Subscription
+) -> None:
+    with time_machine.travel(datetime.datetime(2025, 1, 2, tzinfo=UTC), tick=False):
+        response = client.post(
+            manage_path(subscription, "schedule"),
+            {"weekday": "4", "send_time": "18:15", "timezone": "America/New_York"},
+        )
+
+    assert response.status_code == 302
+    subscription.refresh_from_db()
+    assert (subscription.weekday, subscription.send_time, subscription.timezone) == (
+        4,
+        datetime.time(18, 15),
+        "America/New_York",
+    )
+    assert subscription.next_send_at == datetime.datetime(2025, 1, 3, 23, 15, tzinfo=UTC)  # Friday 18:15 EST
+
+
+def test_a_schedule_change_never_brings_a_week_within_a_day_of_the_last(
+    client: Client, subscription: Subscription
+) -> None:
+    sent_at = datetime.datetime(2025, 1, 6, 7, tzinfo=UTC)
+    Subscription.objects.filter(id=subscription.id).update(last_dispatched_at=sent_at)
+    with time_machine.travel(sent_at + datetime.timedelta(hours=1), tick=False):
+        client.post(manage_path(subscription), {})  # GET-only page: refused, changes nothing
+        client.post(
+            manage_path(subscription, "schedule"),
+            {"weekday": "0", "send_time": "10:00", "timezone": "Europe/Berlin"},
+        )
+
+    subscription.refresh_from_db()
+    assert subscription.next_send_at == datetime.datetime(
+        2025, 1, 13, 9, tzinfo=UTC
+    )  # not 10:00 the same day
+
+
+def test_an_invalid_schedule_is_refused_with_the_reason(client: Client, subscription: Subscription) -> None:
+    response = client.post(
+        manage_path(subscription, "schedule"), {"weekday": "0", "send_time": "08:00", "timezone": "Moon/Base"}
+    )
+
+    assert response.status_code == 400
+    assert TIMEZONE_UNKNOWN in response.content.decode()
+    subscription.refresh_from_db()
+    assert subscription.timezone == "Europe/Berlin"
+
+
+def test_a_paused_course_sends_nothing_and_resumes_where_it_stopped(
+    client: Client,
+    subscription: Subscription,
+    sendgrid: FakeSendGrid,
+    dispatch: Callable[..., DispatchResult],
+) -> None:
+    with time_machine.travel(datetime.datetime(2025, 1, 2, tzinfo=UTC), tick=False):
+        client.post(manage_path(subscription, "pause"))
+    for day in (6, 13, 20):
+        dispatch(datetime.datetime(2025, 1, day, 7, tzinfo=UTC))
+    assert sendgrid.messages == []
+
+    with time_machine.travel(datetime.datetime(2025, 1, 22, tzinfo=UTC), tick=False):
+        client.post(manage_path(subscription, "resume"))
+        dispatch()
+
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.ACTIVE
+    assert (subscription.next_week, subscription.next_send_at) == (
+        3,
+        datetime.datetime(2025, 1, 27, 7, tzinfo=UTC),
+    )
+    assert sendgrid.messages == []
+    with time_machine.travel(datetime.datetime(2025, 1, 27, 7, tzinfo=UTC), tick=False):
+        dispatch()
+    assert weeks_sent(sendgrid) == [3]
+
+
+def test_catching_up_sends_the_weeks_missed_while_paused_at_once(
+    client: Client, subscription: Subscription, sendgrid: FakeSendGrid, dispatch: Callable[..., DispatchResult],
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    Subscription.objects.filter(id=subscription.id).update(next_week=1)
+    with time_machine.travel(datetime.datetime(2025, 1, 2, tzinfo=UTC), tick=False):
+        client.post(manage_path(subscription, "pause"))
+    with time_machine.travel(datetime.datetime(2025, 1, 15, tzinfo=UTC), tick=False):
+        page = client.get(manage_path(subscription))
+        assert "send the 2 weeks I missed now" in page.content.decode()
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(manage_path(subscription, "resume"), {"catch_up": "on"})
+
+    assert sorted(weeks_sent(sendgrid)) == [1, 2]
+    subscription.refresh_from_db()
+    assert (subscription.next_week, subscription.catch_up_weeks) == (3, 0)
+    assert subscription.next_send_at == datetime.datetime(2025, 1, 20, 7, tzinfo=UTC)
+
+
+def test_send_the_next_week_now_then_carry_on_at_the_usual_slot(
+    client: Client,
+    subscription: Subscription,
+    sendgrid: FakeSendGrid,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    moment = datetime.datetime(2025, 1, 2, 12, tzinfo=UTC)
+    with time_machine.travel(moment, tick=False), django_capture_on_commit_callbacks(execute=True):
+        response = client.post(manage_path(subscription, "send-now"))
+
+    assert response.status_code == 302
+    assert weeks_sent(sendgrid) == [3]
+    subscription.refresh_from_db()
+    assert subscription.next_week == 4
+    assert subscription.next_send_at == schedule_next_slot(subscription, after=moment)
+
+
+def test_send_now_is_refused_while_paused(client: Client, subscription: Subscription) -> None:
+    client.post(manage_path(subscription, "pause"))
+
+    page = client.post(manage_path(subscription, "send-now"), follow=True)
+
+    assert NOT_ACTIVE in page.content.decode()
+    subscription.refresh_from_db()
+    assert subscription.next_send_at is None
+
+
+def test_the_manage_page_lists_the_weeks_sent(
+    client: Client,
+    subscription: Subscription,
+    sendgrid: FakeSendGrid,
+    dispatch: Callable[..., DispatchResult],
+) -> None:
+    dispatch(datetime.datetime(2025, 1, 6, 7, tzinfo=UTC))
+
+    page = client.get(manage_path(subscription)).content.decode()
+
+    assert "Weeks sent" in page
+    assert "<td>3</td><td>Sent</td>" in page
+    assert timezone.now()  # the page renders with the real clock too
