@@ -233,6 +233,9 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 # An unacknowledged message of a dead worker comes back after this many seconds.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=5)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connection around every task unless this is set: a new PostgreSQL
+# connection per lesson. school/celery.py applies CONN_MAX_AGE and the health checks between tasks instead.
+CELERY_DB_REUSE_MAX = 1_000_000
 # Queues named for the work they hold, so each gets the right pool (see compose.yaml):
 # "llm" waits on many LLM calls at once (threads), "mail" waits on SendGrid (threads), "cpu" renders PDFs
 # (processes), "default" holds short bookkeeping (sweeps, dispatching).
