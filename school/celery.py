@@ -15,10 +15,12 @@ app.autodiscover_tasks()
 
 
 @signals.task_prerun.connect
-def close_old_connections(task: Task, **kwargs: Any) -> None:
-    """What Django does before each request: drop connections past CONN_MAX_AGE or broken. (Not for eager
-    tasks: they run inside their caller's transaction.)"""
-    if not task.request.is_eager:
+@signals.task_postrun.connect
+def close_stale_connections(task: Task | None = None, **kwargs: Any) -> None:
+    """Around each task, what Django does around each request: keep the thread's connection for CONN_MAX_AGE,
+    drop it if it broke or failed its health check (settings.CELERY_DB_REUSE_MAX stops Celery's own close).
+    Not for eager tasks: they run inside their caller's transaction."""
+    if task is not None and not task.request.is_eager:
         from django.db import close_old_connections
 
         close_old_connections()
