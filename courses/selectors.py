@@ -8,7 +8,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q
 
@@ -257,6 +257,8 @@ def course_structure(*, course: Course) -> tuple[WeekEntry, ...]:
     """
     if not course.is_ready:
         return _course_structure_load(course)
+    # Versioned: every process keeps the structures it read, so a later page costs no cache round trip either.
+    cache = caches["versioned"]
     key = f"course-structure:v1:{course_structure_version(course=course)}"
     structure = cache.get(key)
     if structure is None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, F, IntegerField, Max, OuterRef, QuerySet, Subquery, Value
+from django.db import connection, models
+from django.db.models import Count, IntegerField, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from accounts.models import User
@@ -90,26 +92,43 @@ class CourseOutline:
         return next((lesson for lesson in self.lessons if not lesson.done), None)
 
 
+def _column(model: type[models.Model], field: str) -> str:
+    column = model._meta.get_field(field)
+    assert isinstance(column, models.Field)  # a concrete field, never a reverse relation
+    quote = connection.ops.quote_name
+    return f"{quote(model._meta.db_table)}.{quote(str(column.column))}"
+
+
+@cache
+def _progress_sql() -> str:
+    """Lessons done (lesson id) and quiz attempts (quiz id, score, total) of one learner in one course.
+
+    Written out rather than built by the ORM: building and compiling the UNION of two annotated querysets
+    took about four times as long as running it (~0.9 ms of the page every learner opens most)."""
+    done, attempt = LessonCompletion, QuizAttempt
+    table = connection.ops.quote_name
+    # Only names from the models' metadata go into the text; the learner and the course are parameters.
+    return (
+        f"SELECT 'lesson', {_column(done, 'lesson')}, 0, 0 FROM {table(done._meta.db_table)}"  # noqa: S608
+        f" WHERE {_column(done, 'user')} = %s AND {_column(done, 'course')} = %s"
+        f" UNION ALL SELECT 'quiz', {_column(attempt, 'quiz')}, {_column(attempt, 'score')},"
+        f" {_column(attempt, 'total')} FROM {table(attempt._meta.db_table)}"
+        f" WHERE {_column(attempt, 'user')} = %s AND {_column(attempt, 'course')} = %s"
+    )
+
+
 def _learner_progress(*, course: Course, user: User | None) -> tuple[set[int], dict[int, tuple[int, int]]]:
     """The lessons the learner marked done, and their best (score, total) on each quiz.
 
     One query (a UNION of both tables): it runs on every course page a learner opens."""
     if user is None:
         return set(), {}
-    zero = Value(0, output_field=IntegerField())
-    completions = (
-        LessonCompletion.objects.filter(user=user, course=course)
-        .annotate(kind=Value("lesson"), part_id=F("lesson_id"), points=zero, out_of=zero)
-        .values_list("kind", "part_id", "points", "out_of")
-    )
-    attempts = (
-        QuizAttempt.objects.filter(user=user, course=course)
-        .annotate(kind=Value("quiz"), part_id=F("quiz_id"), points=F("score"), out_of=F("total"))
-        .values_list("kind", "part_id", "points", "out_of")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_progress_sql(), [user.pk, course.pk, user.pk, course.pk])
+        rows = cursor.fetchall()
     done: set[int] = set()
     best: dict[int, tuple[int, int]] = {}
-    for kind, part_id, score, total in completions.union(attempts, all=True):
+    for kind, part_id, score, total in rows:
         if kind == "lesson":
             done.add(part_id)
         elif part_id not in best or score > best[part_id][0]:

@@ -126,10 +126,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # ---------------------------------------------------------------------------------------------------------
 # Cache: Redis when REDIS_URL is set (shared by every process), else local memory.
 # ---------------------------------------------------------------------------------------------------------
+CACHES: dict[str, dict[str, object]]
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Django's Redis backend, keeping one client per connection pool instead of building one per call.
+    CACHES = {"default": {"BACKEND": "school.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Values that never change under their key (a course's structure and rendered outline, keyed on its content
+# version): each process keeps those it read in memory, in front of the default cache.
+CACHES["versioned"] = {
+    "BACKEND": "school.cache.LocalFirstCache",
+    "TIMEOUT": 3600,
+    "OPTIONS": {"SHARED": "default", "MAX_ENTRIES": 2000},
+}
 
 
 # ---------------------------------------------------------------------------------------------------------
