@@ -917,16 +917,19 @@ class FakeOpenAI:
         if body.get("stream"):
             message = "The fake does not implement streaming."
             return Reply(400, error_body(message, "invalid_request_error", "unsupported"))
-        self._sleep(self.latency)
+        started = time.monotonic()
         fault = self._take_fault(messages_text(body["messages"]))
         record["fault"] = fault
-        if fault in ERROR_FAULTS:
-            return self._error_reply(fault)
-        if fault == "disconnect":
-            return Reply(None)
+        if fault in ERROR_FAULTS or fault == "disconnect":
+            self._sleep(self.latency)
+            return self._error_reply(fault) if fault in ERROR_FAULTS else Reply(None)
+        reply = Reply(200, self._completion(body, raw, fault), {"x-request-id": f"req_{uuid.uuid4().hex}"})
+        # `latency` is how long a call takes: the fake's own work of writing the reply counts within it, so a
+        # burst of calls is not slowed by the fake generating every reply after its sleep.
+        self._sleep(self.latency - (time.monotonic() - started))
         if fault == "timeout":
             self._sleep(self.timeout_sleep)  # the client's timeout should fire first
-        return Reply(200, self._completion(body, raw, fault), {"x-request-id": f"req_{uuid.uuid4().hex}"})
+        return reply
 
     def _take_fault(self, text: str) -> str | None:
         """Targeted rules first, then the FIFO queue, then the random fault rate."""
