@@ -19,8 +19,8 @@ from django.utils import timezone
 from courses import tasks
 from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz, Week
 from courses.services import course_request
-from tests.courses.conftest import running_worker
 from tests.fakes.openai_server import FakeOpenAI
+from tests.workers import running_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

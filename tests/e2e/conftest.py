@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from django.db import connection
 
-from school.celery import app
+from tests.workers import running_worker
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
@@ -78,23 +76,5 @@ def screenshot(page: Page, name: str) -> None:
 def celery_worker() -> Iterator[Any]:
     """A real Celery worker in this process (threads) on the real Redis broker, so the browser watches
     a course being written the way it is in production, not all at once inside the request."""
-    app.conf.task_always_eager = False
-    try:
-        with start_worker(
-            app,
-            pool="threads",
-            concurrency=4,
-            perform_ping_check=False,
-            loglevel="WARNING",
-            queues=["llm", "default", "cpu"],
-            shutdown_timeout=30,
-        ) as worker:
-            yield worker
-    finally:
-        app.conf.task_always_eager = True
-        # The worker's threads keep connections to the test database; end them so it can be flushed.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+    with running_worker(concurrency=4) as worker:
+        yield worker
