@@ -34,6 +34,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "weekday",
         "send_time",
         "timezone",
+        "stop_reason",
     )
     list_filter = ("status", "weekday")
     search_fields = ("email", "course__title")

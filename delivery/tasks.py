@@ -21,6 +21,7 @@ from delivery.models import Subscription
 logger = logging.getLogger(__name__)
 
 BATCH_RETRY_DELAYS = (30, 120, 600, 1800, 3600)
+EMAIL_NOT_SENT = "Our email to this address could not be sent after several tries: {error}"
 
 
 @shared_task
@@ -83,5 +84,15 @@ def _send_or_retry(task: Task, send: Any, subscription: Subscription) -> None:
     try:
         send(subscription)
     except Exception as error:  # the backend's own errors (SMTP, SendGrid) are not one class
+        if task.request.retries >= (task.max_retries or 0):
+            _record_unsent(subscription, error)
+            return
         logger.warning("Could not send %s to subscription %s: %s", task.name, subscription.id, error)
         raise task.retry(exc=error, countdown=30 * 2**task.request.retries) from error
+
+
+def _record_unsent(subscription: Subscription, error: Exception) -> None:
+    """Out of retries: say so on the subscription, where the admin's list of subscriptions shows it."""
+    reason = EMAIL_NOT_SENT.format(error=error)[:200]
+    logger.error("Gave up emailing subscription %s: %s", subscription.id, error)
+    Subscription.objects.filter(id=subscription.id).update(stop_reason=reason)
