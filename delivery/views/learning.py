@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import caches
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
@@ -34,6 +38,7 @@ LESSON_MARKED_DONE = "Lesson marked as done."
 LESSON_MARKED_UNDONE = "Lesson marked as not done."
 QUIZ_UNANSWERED = "Please answer every question, then check your answers."
 QUIZ_NOT_READY = "This week's quiz has not been written yet."
+ANONYMOUS_BODY_SECONDS = 3600
 
 
 def _learner(request: HttpRequest) -> User | None:
@@ -47,12 +52,32 @@ def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
         return redirect("courses:writing", course.id)
     outline = learner_course_outline(course=course, user=_learner(request))
     _add_urls(course, outline)
-    context = {
+    context: dict[str, object] = {
         "course": course,
         "outline": outline,
         "review_notice": course_review_notice_for(request, course),
     }
+    context["body"] = _course_body(request, context)
     return render(request, "delivery/course.html", context)
+
+
+def _course_body(request: HttpRequest, context: dict[str, object]) -> str:
+    """The page's body. Every anonymous reader of a course in the same state sees the same one, so each process
+    keeps it under a key naming that state (visibility is still decided above, on every request)."""
+    key = _anonymous_body_key(request, context["course"], context["outline"], context["review_notice"])
+    body = caches["versioned"].get(key) if key else None
+    if body is None:
+        body = render_to_string("delivery/_course_body.html", context, request)
+        if key:
+            caches["versioned"].set(key, body, ANONYMOUS_BODY_SECONDS)
+    return mark_safe(body)  # our own template's output; LLM text is sanitized within
+
+
+def _anonymous_body_key(request: HttpRequest, course: Any, outline: Any, review_notice: object) -> str | None:
+    if request.user.is_authenticated or review_notice or request.GET:
+        return None  # progress, a requester's notice or the "reused" offer (with its CSRF token) differ
+    state = (outline.fingerprint, course.review_state, course.featured, course.held_for_review)
+    return "course-body:" + ":".join(map(str, state))
 
 
 def _url_maker(name: str, course: Course) -> Callable[[int], str]:

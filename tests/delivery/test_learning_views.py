@@ -124,6 +124,19 @@ def test_a_change_to_the_courses_text_shows_at_once(client: Client) -> None:
     assert "A better title" in client.get(course.get_absolute_url()).content.decode()
 
 
+def test_the_body_kept_for_anonymous_readers_follows_review_changes_and_is_never_shown_to_learners(
+    client: Client,
+) -> None:
+    course = written_course(weeks=1, lessons_per_week=1, review_state=Course.Review.APPROVED)
+    assert "Featured" not in client.get(course.get_absolute_url()).content.decode()
+    Course.objects.filter(id=course.id).update(featured=True)
+    assert "Featured" in client.get(course.get_absolute_url()).content.decode()
+    learner = UserFactory()
+    lesson_mark_done(user=learner, lesson=lessons_of(course)[0])
+    client.force_login(learner)
+    assert "1 of 1</strong> lessons done" in client.get(course.get_absolute_url()).content.decode()
+
+
 def test_a_lesson_page_shows_the_sanitized_lesson_with_navigation_across_weeks(
     client: Client, course: Course
 ) -> None:
