@@ -45,8 +45,8 @@ QUOTA_MESSAGE = "You have regenerated as many parts today as we allow. Please tr
 # The pipeline's own prompt and storage shape for each kind of part (courses.services), so a regenerated
 # part is asked for and stored exactly as the first version was.
 PIPELINE: dict[str, tuple[Callable[[Any], prompts.Prompt[Any]], Callable[[Any], dict[str, Any]]]] = {
-    PartKind.LESSON: (services._lesson_prompt, services._lesson_fields),
-    PartKind.QUIZ: (services._quiz_prompt, services._quiz_fields),
+    PartKind.LESSON: (services.lesson_prompt, services.lesson_fields),
+    PartKind.QUIZ: (services.quiz_prompt, services.quiz_fields),
 }
 FAILED_MESSAGE = "Regenerating failed: {error}. The earlier version is unchanged."
 LEASE_SECONDS = 900  # longer than one LLM call with all its retries: a redelivered task waits this long

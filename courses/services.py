@@ -248,12 +248,12 @@ def _outline_store(course_id: UUID, outline: CourseOutline) -> None:
 
 def lesson_write(*, lesson_id: int) -> None:
     """Write one lesson, exactly once however often it is called; then try to finish the course."""
-    _part_write(Lesson, lesson_id, _lesson_prompt, _lesson_fields)
+    _part_write(Lesson, lesson_id, lesson_prompt, lesson_fields)
 
 
 def quiz_write(*, quiz_id: int) -> None:
     """Write one week's quiz from the outline (alongside the lessons), exactly once; then try to finish."""
-    _part_write(Quiz, quiz_id, _quiz_prompt, _quiz_fields)
+    _part_write(Quiz, quiz_id, quiz_prompt, quiz_fields)
 
 
 def _part_write(
@@ -286,7 +286,9 @@ def _part_write(
     course_finish(course_id=part.course_id)
 
 
-def _lesson_prompt(lesson: Lesson) -> prompts.Prompt[LessonDraft]:
+# How each kind of part is asked for and stored; regeneration (courses.regeneration) uses the same pair, so a
+# rewritten part has exactly the shape of the first version.
+def lesson_prompt(lesson: Lesson) -> prompts.Prompt[LessonDraft]:
     return prompts.lesson_prompt(
         language=lesson.course.language,
         outline_json=_outline_json(lesson.course),
@@ -297,11 +299,11 @@ def _lesson_prompt(lesson: Lesson) -> prompts.Prompt[LessonDraft]:
     )
 
 
-def _lesson_fields(draft: LessonDraft) -> dict[str, Any]:
+def lesson_fields(draft: LessonDraft) -> dict[str, Any]:
     return {"body": draft.body_markdown, "body_html": markdown_to_safe_html(draft.body_markdown)}
 
 
-def _quiz_prompt(quiz: Quiz) -> prompts.Prompt[QuizDraft]:
+def quiz_prompt(quiz: Quiz) -> prompts.Prompt[QuizDraft]:
     return prompts.quiz_prompt(
         language=quiz.course.language,
         outline_json=_outline_json(quiz.course),
@@ -310,7 +312,7 @@ def _quiz_prompt(quiz: Quiz) -> prompts.Prompt[QuizDraft]:
     )
 
 
-def _quiz_fields(draft: QuizDraft) -> dict[str, Any]:
+def quiz_fields(draft: QuizDraft) -> dict[str, Any]:
     questions = [
         {
             "question": question.question,
