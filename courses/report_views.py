@@ -9,7 +9,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -20,6 +19,7 @@ from courses.access import CourseWithheld, course_readable
 from courses.models import Lesson, LessonReport
 from courses.visibility import course_review_notice, course_visible_to
 from school.http import client_ip
+from school.ratelimit import rate_limit_hit, rate_limit_key
 
 REPORT_LINK_SALT = "courses.report"
 REPORT_LINK_MAX_AGE = 60 * 60 * 24 * 365  # weekly emails are read late; a year covers any course
@@ -99,9 +99,5 @@ def _report(request: HttpRequest, lesson: Lesson, reporter: User | None, source:
 
 def _within_rate(request: HttpRequest) -> bool:
     """A few reports an hour per address keep the queue readable if someone scripts the form."""
-    key = f"report-rate:{client_ip(request)}"
-    cache.add(key, 0, timeout=60 * 60)
-    try:
-        return cache.incr(key) <= REPORTS_PER_IP_PER_HOUR
-    except ValueError:  # the key expired between add and incr
-        return True
+    key = rate_limit_key("report", client_ip(request))
+    return not rate_limit_hit(key=key, limit=REPORTS_PER_IP_PER_HOUR, window_seconds=60 * 60)

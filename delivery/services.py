@@ -7,12 +7,10 @@ Views and the API parse input and call one of these; each is safe to repeat (a s
 from __future__ import annotations
 
 import datetime
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,6 +30,7 @@ from delivery.progress import (
     week_mark_done,
 )
 from delivery.schedule import schedule_next_slot, schedule_zone, slots_between, timezone_is_valid
+from school.ratelimit import rate_limit_hit, rate_limit_key
 
 COURSE_NOT_EMAILABLE = "This course cannot be received by email right now."
 TOO_MANY_FOR_ADDRESS = "We have sent several emails to this address in the last hour. Please try again later."
@@ -100,21 +99,14 @@ def subscription_request(
 
 def _rate_limit(*, email: str, ip: str | None) -> None:
     """Count confirmation emails per address and per IP in Redis, so every web process shares the count."""
-    if ip and _over_limit(f"delivery:confirm:ip:{ip}", settings.DELIVERY_CONFIRM_LIMIT_PER_IP):
+    if ip and _over_limit("delivery:confirm:ip", ip, settings.DELIVERY_CONFIRM_LIMIT_PER_IP):
         raise RateLimited(TOO_MANY_FROM_NETWORK)
-    digest = hashlib.sha256(email.encode()).hexdigest()[:32]  # no addresses in cache keys
-    if _over_limit(f"delivery:confirm:email:{digest}", settings.DELIVERY_CONFIRM_LIMIT_PER_ADDRESS):
+    if _over_limit("delivery:confirm:email", email, settings.DELIVERY_CONFIRM_LIMIT_PER_ADDRESS):
         raise RateLimited(TOO_MANY_FOR_ADDRESS)
 
 
-def _over_limit(key: str, limit: int) -> bool:
-    cache.add(key, 0, RATE_WINDOW_SECONDS)  # starts the window; later calls only count
-    try:
-        count = cache.incr(key)
-    except ValueError:  # the window ended between add and incr
-        cache.set(key, 1, RATE_WINDOW_SECONDS)
-        count = 1
-    return count > limit
+def _over_limit(kind: str, who: str, limit: int) -> bool:
+    return rate_limit_hit(key=rate_limit_key(kind, who), limit=limit, window_seconds=RATE_WINDOW_SECONDS)
 
 
 def subscription_for_confirmation(*, token: str) -> Subscription:
