@@ -23,23 +23,13 @@ from courses.visibility import (
     course_review_notice,
     course_visible_to,
 )
-from school.apitools import INVALID_INPUT, ApiError, error_body, request_user
+from school.apitools import INVALID_INPUT, ApiError, ErrorOut, error_body, request_user
 from school.http import client_ip
 
 COURSE_NOT_FOUND = "No course with this id (or it was withdrawn)."
 WEEK_NOT_FOUND = "This course has no week with this number."
 
 router = Router(tags=["courses"])
-
-
-class FieldErrorOut(Schema):
-    field: str
-    message: str
-
-
-class ErrorOut(Schema):
-    detail: str
-    errors: list[FieldErrorOut]
 
 
 class CourseRequestIn(Schema):

@@ -14,7 +14,7 @@ from courses.selectors import course_get
 from delivery import services
 from delivery.forms import SubscribeForm
 from delivery.services import RateLimited, SubscriptionError
-from school.apitools import INVALID_INPUT, NOT_FOUND, error_body
+from school.apitools import INVALID_INPUT, NOT_FOUND, ErrorOut, error_body
 from school.http import client_ip
 
 router = Router(tags=["subscriptions"])
@@ -35,16 +35,6 @@ class SubscriptionIn(Schema):
 class SubscriptionAccepted(Schema):
     status: str
     detail: str
-
-
-class FieldErrorOut(Schema):
-    field: str
-    message: str
-
-
-class ErrorOut(Schema):
-    detail: str
-    errors: list[FieldErrorOut]
 
 
 @router.post(

@@ -12,14 +12,14 @@ from ninja import Router, Schema
 from pydantic import ConfigDict
 
 from accounts.models import User
-from courses.api import ErrorOut, visible_course
+from courses.api import visible_course
 from courses.models import PartStatus
 from courses.selectors import course_lesson_for_reading, course_quiz_for_week
 from courses.visibility import course_shown_title
 from delivery.models import Source
 from delivery.progress import ProgressError, lesson_mark_done, lesson_mark_undone, quiz_attempt_record
 from delivery.selectors import learner_courses
-from school.apitools import ApiError, TokenAuth, request_user
+from school.apitools import ApiError, ErrorOut, TokenAuth, request_user
 
 LESSON_NOT_FOUND = "This course has no lesson with this id."
 QUIZ_NOT_FOUND = "This course has no quiz for this week."

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from ninja import Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
@@ -49,6 +50,18 @@ def field_name(location: tuple[Any, ...] | list[Any]) -> str:
     while parts and parts[0] in LOCATION_PREFIXES:
         parts.pop(0)
     return ".".join(parts) or "body"
+
+
+class FieldErrorOut(Schema):
+    field: str
+    message: str
+
+
+class ErrorOut(Schema):
+    """Every 4xx answer of the API: what went wrong, and which fields it is about."""
+
+    detail: str
+    errors: list[FieldErrorOut]
 
 
 def error_body(detail: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
