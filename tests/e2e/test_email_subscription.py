@@ -12,7 +12,7 @@ from django.core import mail
 from playwright.sync_api import Browser, Page, expect
 
 from delivery.models import Subscription
-from tests.e2e.conftest import DESKTOP, screenshot
+from tests.e2e.conftest import DESKTOP, browser_page, screenshot
 from tests.factories import written_course
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -21,13 +21,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def new_yorker(browser: Browser) -> Iterator[Page]:
     """A browser whose clock is in New York, as the subscribe form will detect."""
-    context = browser.new_context(viewport=DESKTOP, timezone_id="America/New_York")  # type: ignore[arg-type]
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    try:
+    with browser_page(browser, viewport=DESKTOP, timezone_id="America/New_York") as page:
         yield page
-    finally:
-        context.close()
 
 
 def test_a_learner_subscribes_in_their_timezone_and_confirms_from_the_email(

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from accounts.models import User
 from courses import services
 from courses.models import Course, Lesson, PartStatus, Quiz
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import browser_page, screenshot
 from tests.factories import UserFactory, written_course
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -112,17 +112,13 @@ def test_without_javascript_the_writing_page_refreshes_itself_until_the_course_i
     browser: Browser, live_server: Any
 ) -> None:
     course = unwritten_course(weeks=1, lessons_per_week=1)
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    try:
+    with browser_page(browser, java_script_enabled=False) as page:
         page.goto(f"{live_server.url}/courses/{course.id}/writing/")
         expect(page.locator("progress").first).to_have_attribute("value", "0")
         Lesson.objects.filter(course=course).update(status=PartStatus.WRITTEN)
         Quiz.objects.filter(course=course).update(status=PartStatus.WRITTEN)
         services.course_finish(course_id=course.id)
         page.wait_for_url(COURSE_PAGE, timeout=15_000)
-    finally:
-        context.close()
 
 
 def sign_in_from(page: Page, live_server: Any, email: str) -> None:

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from courses import moderation, screening
 from courses.models import AuditEntry, Course, Lesson, PartRevision
 from delivery.models import LessonCompletion
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import browser_page, screenshot
 from tests.factories import UserFactory, moderator, written_course
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -25,13 +25,8 @@ PASSWORD = "a-long-moderator-password-for-tests"
 
 @pytest.fixture
 def admin_page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    try:
+    with browser_page(browser, viewport={"width": 1400, "height": 1000}) as page:
         yield page
-    finally:
-        context.close()
 
 
 def sign_in(page: Page, base: str, email: str) -> None:
