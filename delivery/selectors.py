@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +16,7 @@ from accounts.models import User
 from courses.models import Course, Lesson, PartStatus, Quiz
 from courses.selectors import (
     LessonEntry,
+    WeekEntry,
     course_lesson_for_reading,
     course_structure,
     course_structure_version,
@@ -66,9 +67,32 @@ class WeekProgress:
 
 @dataclass
 class CourseOutline:
-    weeks: list[WeekProgress]
-    # Changes with the course's structure and the learner's progress: the page caches its outline under it.
-    fingerprint: str = ""
+    """The course's weeks and lessons with one learner's progress, built only when a page shows them."""
+
+    structure: tuple[WeekEntry, ...]
+    done: set[int]  # lesson ids the learner marked done
+    best: dict[int, tuple[int, int]]  # quiz id -> the learner's best (score, total)
+    # Changes with the course's structure and the learner's progress: the page is kept under it.
+    fingerprint: str
+
+    @cached_property
+    def weeks(self) -> list[WeekProgress]:
+        weeks = []
+        for entry in self.structure:
+            score, total = self.best.get(entry.quiz_id or 0, (None, 0))
+            lessons = [LessonItem(**lesson.__dict__, done=lesson.id in self.done) for lesson in entry.lessons]
+            weeks.append(
+                WeekProgress(
+                    number=entry.number,
+                    title=entry.title,
+                    lessons=lessons,
+                    quiz_id=entry.quiz_id,
+                    quiz_status=entry.quiz_status,
+                    best_score=score,
+                    quiz_total=total,
+                )
+            )
+        return weeks
 
     @property
     def lessons(self) -> list[LessonItem]:
@@ -139,27 +163,15 @@ def _learner_progress(*, course: Course, user: User | None) -> tuple[set[int], d
 def learner_course_outline(*, course: Course, user: User | None) -> CourseOutline:
     """The course's weeks and lessons with the learner's progress on each.
 
-    The structure comes from the cache (`course_structure`), so this costs two small queries for a
-    signed-in learner and none for an anonymous reader, whatever the course's size.
+    The structure comes from the cache (`course_structure`), so this costs one small query for a signed-in
+    learner and none for an anonymous reader, whatever the course's size.
     """
     done, best = _learner_progress(course=course, user=user)
-    weeks = []
-    for entry in course_structure(course=course):
-        score, total = best.get(entry.quiz_id or 0, (None, 0))
-        weeks.append(
-            WeekProgress(
-                number=entry.number,
-                title=entry.title,
-                lessons=[LessonItem(**lesson.__dict__, done=lesson.id in done) for lesson in entry.lessons],
-                quiz_id=entry.quiz_id,
-                quiz_status=entry.quiz_status,
-                best_score=score,
-                quiz_total=total,
-            )
-        )
     progress = "anonymous" if user is None else f"{sorted(done)}{sorted(best.items())}"
     digest = hashlib.sha256(f"{course_structure_version(course=course)}|{progress}".encode()).hexdigest()
-    return CourseOutline(weeks=weeks, fingerprint=digest[:40])
+    return CourseOutline(
+        structure=course_structure(course=course), done=done, best=best, fingerprint=digest[:40]
+    )
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
@@ -11,10 +11,10 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import caches
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
@@ -38,7 +38,9 @@ LESSON_MARKED_DONE = "Lesson marked as done."
 LESSON_MARKED_UNDONE = "Lesson marked as not done."
 QUIZ_UNANSWERED = "Please answer every question, then check your answers."
 QUIZ_NOT_READY = "This week's quiz has not been written yet."
-ANONYMOUS_BODY_SECONDS = 3600
+PAGE_SECONDS = 3600
+# Stands in for the visitor's CSRF token in a kept course page: each response puts its own token there.
+CSRF_TOKEN_SLOT = "csrf-token-slot-for-this-visitor"
 
 
 def _learner(request: HttpRequest) -> User | None:
@@ -51,33 +53,40 @@ def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
     if not course.is_ready:
         return redirect("courses:writing", course.id)
     outline = learner_course_outline(course=course, user=_learner(request))
-    _add_urls(course, outline)
-    context: dict[str, object] = {
-        "course": course,
-        "outline": outline,
-        "review_notice": course_review_notice_for(request, course),
-    }
-    context["body"] = _course_body(request, context)
-    return render(request, "delivery/course.html", context)
-
-
-def _course_body(request: HttpRequest, context: dict[str, object]) -> str:
-    """The page's body. Every anonymous reader of a course in the same state sees the same one, so each process
-    keeps it under a key naming that state (visibility is still decided above, on every request)."""
-    key = _anonymous_body_key(request, context["course"], context["outline"], context["review_notice"])
-    body = caches["versioned"].get(key) if key else None
-    if body is None:
-        body = render_to_string("delivery/_course_body.html", context, request)
+    review_notice = course_review_notice_for(request, course)
+    key = _page_key(request, course, outline, review_notice)
+    page = caches["versioned"].get(key) if key else None
+    if page is None:
+        _add_urls(course, outline)
+        context: dict[str, object] = {"course": course, "outline": outline, "review_notice": review_notice}
         if key:
-            caches["versioned"].set(key, body, ANONYMOUS_BODY_SECONDS)
-    return mark_safe(body)  # our own template's output; LLM text is sanitized within
+            context["csrf_token"] = CSRF_TOKEN_SLOT
+        page = render_to_string("delivery/course.html", context, request)
+        if key:
+            caches["versioned"].set(key, page, PAGE_SECONDS)
+    if key:
+        page = page.replace(CSRF_TOKEN_SLOT, get_token(request))
+    return HttpResponse(page)
 
 
-def _anonymous_body_key(request: HttpRequest, course: Any, outline: Any, review_notice: object) -> str | None:
-    if request.user.is_authenticated or review_notice or request.GET:
-        return None  # progress, a requester's notice or the "reused" offer (with its CSRF token) differ
-    state = (outline.fingerprint, course.review_state, course.featured, course.held_for_review)
-    return "course-body:" + ":".join(map(str, state))
+def _page_key(request: HttpRequest, course: Course, outline: CourseOutline, review_notice: str) -> str | None:
+    """Where the finished page is kept: every visitor who would see the same page shares it. Visibility is still
+    decided above on every request; the key names all the page shows (the course's text, review and progress in
+    the outline's fingerprint, who is signed in). None when the page is one visitor's own: a requester's notice,
+    a message to show once, or the "reused" offer."""
+    if review_notice or request.GET or len(messages.get_messages(request)):
+        return None
+    user = request.user
+    visitor = f"{user.pk}:{user.get_username()}" if user.is_authenticated else "anonymous"
+    state = (
+        request.path,
+        outline.fingerprint,
+        course.review_state,
+        course.featured,
+        course.held_for_review,
+        visitor,
+    )
+    return "course-page:v1:" + hashlib.sha256(repr(state).encode()).hexdigest()
 
 
 def _url_maker(name: str, course: Course) -> Callable[[int], str]:

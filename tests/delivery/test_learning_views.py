@@ -137,6 +137,49 @@ def test_the_body_kept_for_anonymous_readers_follows_review_changes_and_is_never
     assert "1 of 1</strong> lessons done" in client.get(course.get_absolute_url()).content.decode()
 
 
+def csrf_field(html: str) -> str:
+    return html.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+
+
+def test_a_kept_course_page_gives_every_visitor_their_own_csrf_token_and_their_subscription_works() -> None:
+    course = written_course(weeks=1, lessons_per_week=1)
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    first_html = first.get(course.get_absolute_url()).content.decode()  # fills the kept page
+    second_html = second.get(course.get_absolute_url()).content.decode()  # served from it
+    assert "csrf-token-slot" not in first_html + second_html
+    assert csrf_field(first_html) != csrf_field(second_html)
+    form = {"email": "reader@example.com", "weekday": "0", "send_time": "08:00", "timezone": "UTC"}
+    response = second.post(
+        reverse("delivery:subscribe", args=[course.id]),
+        {**form, "csrfmiddlewaretoken": csrf_field(second_html)},
+    )
+    assert response.status_code == 302  # to "check your inbox": the token in the kept page was this visitor's
+
+
+def test_a_signed_in_learners_kept_page_follows_their_progress_and_is_theirs_alone(client: Client) -> None:
+    course = written_course(weeks=1, lessons_per_week=2)
+    learner, other = UserFactory(email="ada@example.com"), UserFactory(email="grace@example.com")
+    client.force_login(learner)
+    assert "0 of 2</strong> lessons done" in client.get(course.get_absolute_url()).content.decode()
+    client.force_login(other)  # the same progress as the learner (none), but their own header
+    html = client.get(course.get_absolute_url()).content.decode()
+    assert "grace@example.com" in html
+    assert "ada@example.com" not in html
+    client.force_login(learner)
+    lesson_mark_done(user=learner, lesson=lessons_of(course)[0])
+    assert "1 of 2</strong> lessons done" in client.get(course.get_absolute_url()).content.decode()
+
+
+def test_a_message_on_the_course_page_shows_once_and_is_not_kept_for_the_next_visitor(client: Client) -> None:
+    course = written_course(weeks=1, lessons_per_week=1)
+    learner = UserFactory()
+    client.force_login(learner)
+    lesson = lessons_of(course)[0]
+    client.post(reverse("delivery:lesson_done", args=[course.id, lesson.id]))  # queues "marked as done"
+    assert LESSON_MARKED_DONE in client.get(course.get_absolute_url()).content.decode()
+    assert LESSON_MARKED_DONE not in client.get(course.get_absolute_url()).content.decode()
+
+
 def test_a_lesson_page_shows_the_sanitized_lesson_with_navigation_across_weeks(
     client: Client, course: Course
 ) -> None:
