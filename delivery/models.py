@@ -9,6 +9,7 @@ import datetime
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from courses.models import Course, Lesson, Quiz
 
@@ -72,6 +73,11 @@ class QuizAttempt(models.Model):
         return f"{self.user}: {self.score}/{self.total}"
 
 
+def _now() -> datetime.datetime:
+    """timezone.now, for a default inside Subscription (whose `timezone` field hides the module there)."""
+    return timezone.now()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Weekly email delivery: subscriptions, the delivery ledger, SendGrid's events and suppressed addresses.
 # ---------------------------------------------------------------------------------------------------------
@@ -123,6 +129,8 @@ class Subscription(models.Model):
 
     requester_ip = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The latest confirmation link's age: a never-confirmed subscription is forgotten once it has expired.
+    requested_at = models.DateTimeField(default=_now)  # `timezone` here is the field above
     confirmed_at = models.DateTimeField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -90,11 +90,26 @@ def subscription_request(
         subscription.send_first_now = send_first_now
         subscription.status = Subscription.Status.PENDING
         subscription.requester_ip = ip
+        subscription.requested_at = timezone.now()
         subscription.save(
-            update_fields=["weekday", "send_time", "timezone", "send_first_now", "status", "requester_ip"]
-        )
+            update_fields=[
+                "weekday", "send_time", "timezone", "send_first_now", "status", "requester_ip", "requested_at"
+            ]
+        )  # fmt: skip
         _enqueue("send_confirmation_email", subscription.id)
     return subscription
+
+
+def subscriptions_unconfirmed_purge(*, now: datetime.datetime) -> int:
+    """Forget the addresses nobody confirmed: a subscription never confirmed whose latest link has expired.
+    Only subscribing again could start it, which makes a new one, so deleting it loses nothing, and we keep no
+    address its owner did not confirm. Returns how many were deleted."""
+    expired = now - datetime.timedelta(seconds=settings.DELIVERY_CONFIRM_MAX_AGE_SECONDS)
+    unconfirmed = Subscription.objects.filter(
+        status=Subscription.Status.PENDING, confirmed_at__isnull=True, requested_at__lt=expired
+    )
+    _, deleted = unconfirmed.delete()
+    return deleted.get(Subscription._meta.label, 0)
 
 
 def _rate_limit(*, email: str, ip: str | None) -> None:

@@ -15,7 +15,7 @@ from uuid import UUID
 from celery import Task, shared_task
 from django.utils import timezone
 
-from delivery import dispatch, emails
+from delivery import dispatch, emails, services
 from delivery.models import Subscription
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,12 @@ def reconcile_stuck_deliveries() -> dict[str, int]:
     if result.confirmed or result.released or result.failed:
         logger.warning("Reconciled stuck deliveries: %s", result)
     return {**asdict(result), "batches": len(result.batches)}
+
+
+@shared_task
+def purge_unconfirmed_subscriptions() -> dict[str, int]:
+    """Every hour: delete the subscriptions whose address was never confirmed before its link expired."""
+    return {"deleted": services.subscriptions_unconfirmed_purge(now=timezone.now())}
 
 
 @shared_task(bind=True, max_retries=5, default_retry_delay=30)

@@ -264,6 +264,11 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-due-lessons": {"task": "delivery.tasks.dispatch_due_lessons", "schedule": 60.0},
     # Every five minutes: settle deliveries left in "sending" by a dead worker, before anything is re-sent.
     "reconcile-stuck-deliveries": {"task": "delivery.tasks.reconcile_stuck_deliveries", "schedule": 300.0},
+    # Every hour: forget subscriptions never confirmed before their link expired (their addresses too).
+    "purge-unconfirmed-subscriptions": {
+        "task": "delivery.tasks.purge_unconfirmed_subscriptions",
+        "schedule": 3600.0,
+    },
 }
 
 

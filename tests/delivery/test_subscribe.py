@@ -23,6 +23,7 @@ from delivery.services import (
     TOO_MANY_FOR_ADDRESS,
     TOO_MANY_FROM_NETWORK,
 )
+from delivery.tasks import purge_unconfirmed_subscriptions
 from tests.factories import SubscriptionFactory, written_course
 from tests.fakes.sendgrid_server import FakeSendGrid
 
@@ -246,3 +247,46 @@ def test_the_form_partial_posts_to_the_subscribe_view_and_detects_the_timezone(
     assert 'name="csrfmiddlewaretoken"' in html
     assert '<option value="0" selected>Monday</option>' in html
     assert 'value="08:00"' in html
+
+
+def test_a_subscription_never_confirmed_is_forgotten_once_its_latest_link_has_expired(
+    ask: Any, course: Course, settings: Any
+) -> None:
+    settings.DELIVERY_CONFIRM_MAX_AGE_SECONDS = 3 * 24 * 3600
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        ask(course, email="never@example.com")
+        ask(course, email="asked-again@example.com")
+        ask(course, email="confirmed@example.com")
+    confirmed = Subscription.objects.get(email="confirmed@example.com")
+    with time_machine.travel(start + datetime.timedelta(days=1), tick=False):
+        client = Client()
+        client.post(confirm_path(mail.outbox[-1]))
+        ask(course, email="asked-again@example.com")  # a fresh link: the purge counts from this one
+    confirmed.refresh_from_db()
+    assert confirmed.status == Subscription.Status.ACTIVE
+
+    with time_machine.travel(start + datetime.timedelta(days=3, minutes=1), tick=False):
+        purge_unconfirmed_subscriptions.apply()
+    assert set(Subscription.objects.values_list("email", flat=True)) == {
+        "asked-again@example.com",
+        "confirmed@example.com",
+    }
+    with time_machine.travel(start + datetime.timedelta(days=4, minutes=1), tick=False):
+        assert purge_unconfirmed_subscriptions.apply().get() == {"deleted": 1}
+    assert list(Subscription.objects.values_list("email", flat=True)) == ["confirmed@example.com"]
+
+
+def test_a_subscription_confirmed_once_is_kept_while_a_new_request_for_it_waits(
+    ask: Any, course: Course
+) -> None:
+    """An ended subscription asked for again is pending, but it holds the learner's history: never purged."""
+    subscription = SubscriptionFactory(
+        course=course, email="ada@example.com", status=Subscription.Status.UNSUBSCRIBED
+    )
+    Subscription.objects.filter(id=subscription.id).update(confirmed_at=timezone.now())
+    ask(course, email="ada@example.com")
+    assert Subscription.objects.get(id=subscription.id).status == Subscription.Status.PENDING
+    with time_machine.travel(timezone.now() + datetime.timedelta(days=30)):
+        assert purge_unconfirmed_subscriptions.apply().get() == {"deleted": 0}
+    assert Subscription.objects.filter(id=subscription.id).exists()
