@@ -16,7 +16,6 @@ from accounts.models import User
 from courses.models import Course, Lesson, PartStatus, Quiz
 from courses.selectors import (
     LessonEntry,
-    WeekEntry,
     course_lesson_for_reading,
     course_structure,
     course_structure_version,
@@ -69,7 +68,7 @@ class WeekProgress:
 class CourseOutline:
     """The course's weeks and lessons with one learner's progress, built only when a page shows them."""
 
-    structure: tuple[WeekEntry, ...]
+    course: Course
     done: set[int]  # lesson ids the learner marked done
     best: dict[int, tuple[int, int]]  # quiz id -> the learner's best (score, total)
     # Changes with the course's structure and the learner's progress: the page is kept under it.
@@ -78,7 +77,7 @@ class CourseOutline:
     @cached_property
     def weeks(self) -> list[WeekProgress]:
         weeks = []
-        for entry in self.structure:
+        for entry in course_structure(course=self.course):
             score, total = self.best.get(entry.quiz_id or 0, (None, 0))
             lessons = [LessonItem(**lesson.__dict__, done=lesson.id in self.done) for lesson in entry.lessons]
             weeks.append(
@@ -163,15 +162,13 @@ def _learner_progress(*, course: Course, user: User | None) -> tuple[set[int], d
 def learner_course_outline(*, course: Course, user: User | None) -> CourseOutline:
     """The course's weeks and lessons with the learner's progress on each.
 
-    The structure comes from the cache (`course_structure`), so this costs one small query for a signed-in
-    learner and none for an anonymous reader, whatever the course's size.
+    One small query for a signed-in learner, none for an anonymous reader. The weeks are built (from the cached
+    `course_structure`) only when a page shows them: a page kept under the fingerprint needs none of it.
     """
     done, best = _learner_progress(course=course, user=user)
     progress = "anonymous" if user is None else f"{sorted(done)}{sorted(best.items())}"
     digest = hashlib.sha256(f"{course_structure_version(course=course)}|{progress}".encode()).hexdigest()
-    return CourseOutline(
-        structure=course_structure(course=course), done=done, best=best, fingerprint=digest[:40]
-    )
+    return CourseOutline(course=course, done=done, best=best, fingerprint=digest[:40])
 
 
 @dataclass
