@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import User
 from courses.models import Course
 from delivery import dispatch as dispatcher
+from delivery.dispatch import planning
 from delivery.models import Delivery, Subscription
 from delivery.tasks import dispatch_due_lessons, reconcile_stuck_deliveries, send_week_batch
 from tests.factories import written_course
@@ -96,7 +97,7 @@ def test_a_send_task_run_twice_at_once_sends_each_week_once(sendgrid: FakeSendGr
 
 
 def test_two_dispatchers_at_once_send_each_week_once(sendgrid: FakeSendGrid, monkeypatch: Any) -> None:
-    monkeypatch.setattr(dispatcher, "PLAN_CHUNK", 25)  # small chunks, so the two interleave
+    monkeypatch.setattr(planning, "PLAN_CHUNK", 25)  # small chunks, so the two interleave
     courses = [written_course(weeks=4, lessons_per_week=1) for _ in range(2)]
     expected = _subscribers(courses, per_course_week=50)
     sendgrid.latency = 0.05

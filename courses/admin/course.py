@@ -1,128 +1,25 @@
-"""The moderation queue and the admin pages around it.
-
-The course list *is* the queue: by default it shows what waits for a moderator (written and pending review,
-held by screening, or reported by learners), oldest first, with why each waits, who asked for it and what it
-cost, and one-click approve / reject / feature. Review fields are read-only here: every change goes through
-`courses.moderation`, so it is audited. Editing, history, preview and the cost dashboard are in
-`courses.admin_views`.
-"""
+"""The course admin, which is the moderation queue's page: columns, one-click and bulk actions, inlines."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import (
-    Case,
-    DateTimeField,
-    Exists,
-    FloatField,
-    OuterRef,
-    Prefetch,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce, Least
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from courses import admin_views, editing, moderation
+from courses.admin.queue import NEVER, QueueFilter, queue_annotations
 from courses.admin_views import staff
-from courses.costs import cost_expression
-from courses.models import (
-    AuditEntry,
-    ContentFlag,
-    Course,
-    LessonReport,
-    LLMCall,
-    RefusedTopic,
-)
+from courses.models import AuditEntry, ContentFlag, Course, LessonReport
 from courses.visibility import course_is_public
 
 Review = Course.Review
-NEVER = datetime(9999, 1, 1, tzinfo=UTC)  # stands in for "not waiting" so LEAST works on every database
-
-
-def _open_flags() -> QuerySet[ContentFlag]:
-    return ContentFlag.objects.filter(course=OuterRef("pk"), resolved_at__isnull=True)
-
-
-def _open_reports() -> QuerySet[LessonReport]:
-    return LessonReport.objects.filter(course=OuterRef("pk"), resolved_at__isnull=True)
-
-
-def _first(queryset: QuerySet[Any]) -> Subquery:
-    return Subquery(queryset.order_by("created_at").values("created_at")[:1], output_field=DateTimeField())
-
-
-def waiting_q() -> Q:
-    """What waits for a moderator: written and pending review, held by screening, or reported."""
-    return (
-        Q(review_state=Review.PENDING, status=Course.Status.READY)
-        | Q(held_for_review=True)
-        | Q(Exists(_open_reports()))
-    )
-
-
-def queue_annotations() -> dict[str, Any]:
-    cost = (
-        LLMCall.objects.filter(course=OuterRef("pk"))
-        .values("course")
-        .annotate(total=Sum(cost_expression()))
-        .values("total")
-    )
-    pending_since = Case(
-        # A held course waits from its first open flag, even if it was written long ago.
-        When(
-            review_state=Review.PENDING,
-            status=Course.Status.READY,
-            held_for_review=False,
-            then=Coalesce("ready_at", "created_at"),
-        ),
-        default=Value(NEVER),
-        output_field=DateTimeField(),
-    )
-    return {
-        "cost": Coalesce(Subquery(cost, output_field=FloatField()), Value(0.0)),
-        "waiting_since": Least(
-            pending_since,
-            Coalesce(_first(_open_flags()), Value(NEVER)),
-            Coalesce(_first(_open_reports()), Value(NEVER)),
-        ),
-    }
-
-
-class QueueFilter(admin.SimpleListFilter):
-    """Defaults to the queue; "All courses" shows everything, newest first."""
-
-    title = "queue"
-    parameter_name = "queue"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("waiting", "Waiting for a moderator"), ("all", "All courses")]
-
-    def value(self) -> str:
-        return super().value() or "waiting"
-
-    def choices(self, changelist: Any) -> Any:
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Course]) -> QuerySet[Course]:
-        return queryset.filter(waiting_q()) if self.value() == "waiting" else queryset
 
 
 class AuditEntryInline(admin.TabularInline):
@@ -424,72 +321,3 @@ class CourseAdmin(admin.ModelAdmin):
             path(route, wrap(view), name=f"courses_{name}") for route, view, name in admin_views.routes(self)
         ]
         return ours + super().get_urls()  # ours first: the default URLs end with a catch-all
-
-
-@admin.register(LessonReport)
-class LessonReportAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "lesson", "course", "reason", "short_quote", "source", "resolved_at")
-    list_filter = ("reason", "source", ("resolved_at", admin.EmptyFieldListFilter))
-    list_select_related = ("lesson", "course")
-    search_fields = ("quoted_text", "comment", "lesson__title", "course__title")
-    readonly_fields = [field.name for field in LessonReport._meta.fields]
-    actions = ("resolve_selected",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    @admin.display(description="quoted")
-    def short_quote(self, report: LessonReport) -> str:
-        return report.quoted_text[:120]
-
-    @admin.action(description="Mark selected reports resolved", permissions=["change"])
-    def resolve_selected(self, request: HttpRequest, queryset: QuerySet[LessonReport]) -> None:
-        done = sum(
-            moderation.report_resolve(report=report, actor=staff(request)) is not None
-            for report in queryset.select_related("lesson", "course")
-        )
-        self.message_user(request, f"{done} report(s) resolved.", messages.SUCCESS)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A record kept for people to read: nobody adds, edits or deletes it here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(RefusedTopic)
-class RefusedTopicAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "topic", "language", "categories", "source", "requested_by", "requester_ip")
-    list_filter = ("source",)
-    search_fields = ("topic", "requested_by__email")
-    list_select_related = ("requested_by",)
-
-
-@admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "actor_label", "action", "course", "from_state", "to_state", "reason")
-    list_filter = ("action", "to_state")
-    search_fields = ("actor_label", "reason", "course__title")
-    list_select_related = ("course",)
-
-
-@admin.register(ContentFlag)
-class ContentFlagAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "course", "part_kind", "source", "code", "detail", "resolved_at")
-    list_filter = ("source", "code", "part_kind", ("resolved_at", admin.EmptyFieldListFilter))
-    search_fields = ("detail", "excerpt", "course__title")
-    list_select_related = ("course",)
-
-
-@admin.register(LLMCall)
-class LLMCallAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "course", "stage", "model", "outcome", "prompt_tokens", "completion_tokens")
-    list_filter = ("stage", "outcome", "model")
-    list_select_related = ("course",)

@@ -1,0 +1,82 @@
+"""Admins for the records around courses: learner reports to resolve, and read-only logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from courses import moderation
+from courses.admin_views import staff
+from courses.models import AuditEntry, ContentFlag, LessonReport, LLMCall, RefusedTopic
+
+
+@admin.register(LessonReport)
+class LessonReportAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "lesson", "course", "reason", "short_quote", "source", "resolved_at")
+    list_filter = ("reason", "source", ("resolved_at", admin.EmptyFieldListFilter))
+    list_select_related = ("lesson", "course")
+    search_fields = ("quoted_text", "comment", "lesson__title", "course__title")
+    readonly_fields = [field.name for field in LessonReport._meta.fields]
+    actions = ("resolve_selected",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="quoted")
+    def short_quote(self, report: LessonReport) -> str:
+        return report.quoted_text[:120]
+
+    @admin.action(description="Mark selected reports resolved", permissions=["change"])
+    def resolve_selected(self, request: HttpRequest, queryset: QuerySet[LessonReport]) -> None:
+        done = sum(
+            moderation.report_resolve(report=report, actor=staff(request)) is not None
+            for report in queryset.select_related("lesson", "course")
+        )
+        self.message_user(request, f"{done} report(s) resolved.", messages.SUCCESS)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record kept for people to read: nobody adds, edits or deletes it here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RefusedTopic)
+class RefusedTopicAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "topic", "language", "categories", "source", "requested_by", "requester_ip")
+    list_filter = ("source",)
+    search_fields = ("topic", "requested_by__email")
+    list_select_related = ("requested_by",)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor_label", "action", "course", "from_state", "to_state", "reason")
+    list_filter = ("action", "to_state")
+    search_fields = ("actor_label", "reason", "course__title")
+    list_select_related = ("course",)
+
+
+@admin.register(ContentFlag)
+class ContentFlagAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "course", "part_kind", "source", "code", "detail", "resolved_at")
+    list_filter = ("source", "code", "part_kind", ("resolved_at", admin.EmptyFieldListFilter))
+    search_fields = ("detail", "excerpt", "course__title")
+    list_select_related = ("course",)
+
+
+@admin.register(LLMCall)
+class LLMCallAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "course", "stage", "model", "outcome", "prompt_tokens", "completion_tokens")
+    list_filter = ("stage", "outcome", "model")
+    list_select_related = ("course",)
