@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from courses import screening
-from courses.models import AuditEntry, Course, Lesson, PartKind, PartRevision, PartStatus, Quiz
+from courses.models import AuditEntry, Course, Lesson, PartKind, PartRevision, PartStatus, Quiz, Week
 from courses.moderation import ModerationError, Part, audit_record, part_kind, part_screen_and_hold
 from courses.rendering import markdown_to_safe_html
 from courses.visibility import course_is_held
@@ -116,6 +116,9 @@ def part_replace(
     if isinstance(part, Lesson):
         part.body_html = markdown_to_safe_html(part.body)
         fields.add("body_html")
+    if isinstance(part, Week):  # emails, the PDF and the API show the rendered overview
+        part.overview_html = markdown_to_safe_html(part.overview)
+        fields.add("overview_html")
     if isinstance(part, Lesson | Quiz) and part.status != PartStatus.WRITTEN:
         part.status, part.failure_reason, part.written_at = PartStatus.WRITTEN, "", timezone.now()
         fields.update({"status", "failure_reason", "written_at"})

@@ -122,6 +122,23 @@ def test_editing_a_week_keeps_its_outline_item_as_a_revision() -> None:
     assert PartRevision.objects.get(week=week).content["objectives"] == old_objectives
 
 
+def test_an_edited_or_restored_week_overview_is_rendered_again_for_emails_the_pdf_and_the_api() -> None:
+    course = written_course(weeks=1, lessons_per_week=1)
+    week, actor = Week.objects.get(course=course), moderator()
+    old_html = week.overview_html
+
+    revision = editing.part_edit(
+        part=week, changes={"overview": "How **water** climbs. <script>x()</script>"}, actor=actor
+    )
+    week.refresh_from_db()
+    assert week.overview_html == "<p>How <strong>water</strong> climbs. </p>"
+
+    assert revision is not None
+    editing.revision_restore(revision=revision, actor=actor)
+    week.refresh_from_db()
+    assert week.overview_html == old_html
+
+
 def test_restoring_a_revision_brings_the_old_text_back_and_keeps_the_replaced_one() -> None:
     course, lesson = setup_lesson()
     original_body, actor = lesson.body, moderator()
