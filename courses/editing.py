@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from courses import screening
+from courses import prompts, screening, selectors
 from courses.models import AuditEntry, Course, Lesson, PartKind, PartRevision, PartStatus, Quiz, Week
 from courses.moderation import ModerationError, Part, audit_record, part_kind, part_screen_and_hold
 from courses.rendering import markdown_to_safe_html
@@ -134,8 +134,11 @@ def part_replace(
 
 def course_content_changed(*, course_id: UUID) -> None:
     """Move the course's content version on: the caches of its structure, outline and PDF key on it, so
-    every page shows the new text at once (and the next PDF is made from it)."""
-    Course.objects.filter(pk=course_id).update(content_version=F("content_version") + 1)
+    every page shows the new text at once (and the next PDF is made from it). The outline every part prompt
+    quotes is stored again too, so a part regenerated later is written from the course as it now reads."""
+    course = Course.objects.get(pk=course_id)
+    outline = prompts.outline_json(selectors.course_outline(course=course))
+    Course.objects.filter(pk=course_id).update(content_version=F("content_version") + 1, outline_json=outline)
 
 
 def _part_label(part: Part) -> str:

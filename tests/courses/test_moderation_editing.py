@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from courses import editing, moderation, visibility
+from courses import editing, moderation, prompts, selectors, services, visibility
 from courses.models import AuditEntry, Course, Lesson, PartRevision, PartStatus, Quiz, Week
 from delivery.models import LessonCompletion
 from tests.factories import UserFactory, moderator, quiz_questions, written_course
@@ -137,6 +137,22 @@ def test_an_edited_or_restored_week_overview_is_rendered_again_for_emails_the_pd
     editing.revision_restore(revision=revision, actor=actor)
     week.refresh_from_db()
     assert week.overview_html == old_html
+
+
+def test_a_part_regenerated_after_an_edit_is_asked_for_from_the_outline_as_it_now_reads() -> None:
+    course = written_course(weeks=2, lessons_per_week=1)
+    stored = prompts.outline_json(selectors.course_outline(course=course))  # as the pipeline stores it
+    Course.objects.filter(pk=course.pk).update(outline_json=stored)
+    week = Week.objects.get(course=course, number=2)
+    lesson, old_title = Lesson.objects.get(week=week), week.title
+    editing.part_edit(part=week, changes={"title": "Siphons, and how water climbs"}, actor=moderator())
+    editing.part_edit(part=lesson, changes={"title": "The inverted siphon"}, actor=moderator())
+
+    lesson.refresh_from_db()
+    outline = services.lesson_prompt(lesson).messages[1]["content"]
+    assert "Siphons, and how water climbs" in outline
+    assert "The inverted siphon" in outline
+    assert f'"{old_title}"' not in outline
 
 
 def test_restoring_a_revision_brings_the_old_text_back_and_keeps_the_replaced_one() -> None:
