@@ -292,7 +292,7 @@ def part_history(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
 
 @require_POST
 def part_regenerate(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
-    """Write a week (its lessons and quiz), a lesson or a quiz again, with an optional instruction."""
+    """Write a week (its plan, then its lessons and quiz), a lesson or a quiz again, with an optional instruction."""
     if kind not in PART_MODELS:
         raise Http404
     part = _editable(request, kind, part_id)

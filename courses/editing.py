@@ -97,8 +97,8 @@ def part_replace(
 ) -> PartRevision:
     """Keep the current version as a revision, write `content` into the (locked) row, and audit it.
 
-    Shared by edits, restores and regeneration. A part written this way counts as written, so a
-    moderator can rescue a part whose generation failed.
+    Shared by edits, restores and regeneration. A part given its text this way counts as written, so a
+    moderator can rescue a part whose generation failed (a new title alone does not write it).
     """
     kind = part_kind(part)
     revision = PartRevision.objects.create(
@@ -119,7 +119,11 @@ def part_replace(
     if isinstance(part, Week):  # emails, the PDF and the API show the rendered overview
         part.overview_html = markdown_to_safe_html(part.overview)
         fields.add("overview_html")
-    if isinstance(part, Lesson | Quiz) and part.status != PartStatus.WRITTEN:
+    if (
+        isinstance(part, Lesson | Quiz)
+        and part.status != PartStatus.WRITTEN
+        and fields & {"body", "questions"}
+    ):
         part.status, part.failure_reason, part.written_at = PartStatus.WRITTEN, "", timezone.now()
         fields.update({"status", "failure_reason", "written_at"})
     part.save(update_fields=sorted(fields))

@@ -32,7 +32,7 @@ from courses.services import CourseRequestError
 from courses.visibility import course_is_public
 
 if TYPE_CHECKING:
-    from courses.schemas import CourseOutline
+    from courses.schemas import CourseOutline, WeekPlan
 
 Review = Course.Review
 Action = AuditEntry.Action
@@ -240,6 +240,14 @@ def outline_screen_and_hold(*, course: Course, outline: CourseOutline) -> screen
     result = screening.outline_screen(course=course, outline=outline)
     if result.flagged:
         course_hold(part=course, findings=result.findings)
+    return result
+
+
+def week_plan_screen_and_hold(*, week: Week, plan: WeekPlan) -> screening.ScreeningResult:
+    """Screen a week planned again before it is stored; hold the course (flagging the week) if flagged."""
+    result = screening.week_plan_screen(course=week.course, number=week.number, plan=plan)
+    if result.flagged:
+        course_hold(part=week, findings=result.findings)
     return result
 
 

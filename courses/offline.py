@@ -52,6 +52,7 @@ def answer(prompt: Prompt[Any]) -> str:
     """The JSON text a model would have returned for `prompt`."""
     writers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "outline": _outline,
+        "week": _week,
         "lesson": _lesson,
         "quiz": _quiz,
     }
@@ -111,6 +112,16 @@ def _week_plan(name: str, language: str, theme: tuple[str, str], lessons: int) -
             for angle in LESSON_ANGLES[:lessons]
         ],
     }
+
+
+def _week(facts: dict[str, Any]) -> dict[str, Any]:
+    """A week planned again: another of the templates' themes than the one it has, chosen per instruction."""
+    outline, number = json.loads(facts["outline_json"]), facts["week"]
+    name = _short(outline["topic"], 100)
+    current = _find(outline["weeks"], number)["title"]
+    themes = [theme for theme in (*WEEK_THEMES, FINAL_WEEK) if theme[0].format(topic=name) != current]
+    theme = _rng(outline["topic"], number, facts.get("instruction", "")).choice(themes)
+    return _week_plan(name, facts["language"], theme, facts["lessons"])
 
 
 def _find(items: list[dict[str, Any]], number: int) -> dict[str, Any]:

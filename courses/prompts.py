@@ -18,7 +18,15 @@ from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 
-from courses.schemas import Answer, CourseOutline, LessonDraft, QuizDraft, outline_schema
+from courses.schemas import (
+    Answer,
+    CourseOutline,
+    LessonDraft,
+    QuizDraft,
+    WeekPlan,
+    outline_schema,
+    week_plan_schema,
+)
 
 AnswerT = TypeVar("AnswerT", bound=Answer)
 Messages = tuple[dict[str, str], ...]
@@ -70,7 +78,17 @@ Write 4 to 6 multiple-choice questions. Each has 4 options, exactly one of them 
 0-based position of the correct option (vary it between questions). "explanation" is one sentence saying why \
 that option is right."""
 
-MAX_TOKENS = {"outline": 12000, "lesson": 4000, "quiz": 2500}
+WEEK_TASK = """Plan week {week} of this course again: "{title}".
+Keep its place in the course: it builds on the weeks before it in the outline and prepares the weeks after it. \
+Give the week:
+- a title;
+- an overview of one or two short paragraphs (Markdown);
+- 3 to 5 learning objectives, each a sentence starting with a verb;
+- exactly {lessons} lessons, each with a title and a two-sentence summary of what it covers;
+- 1 to 3 suggested readings: well-known books or articles you are sure exist. Leave "url" empty unless you are \
+certain of the address."""
+
+MAX_TOKENS = {"outline": 12000, "week": 3000, "lesson": 4000, "quiz": 2500}
 
 
 @dataclass(frozen=True)
@@ -123,6 +141,18 @@ def _part_messages(language: str, outline_json: str, task: str) -> Messages:
         system_message(language),
         {"role": "user", "content": OUTLINE_PREFIX + outline_json},
         {"role": "user", "content": task},
+    )
+
+
+def week_prompt(*, language: str, outline_json: str, week: int, title: str, lessons: int) -> Prompt[WeekPlan]:
+    """A new plan for one week of the outline, with the same number of lessons (regeneration only)."""
+    task = WEEK_TASK.format(week=week, title=title, lessons=lessons)
+    return Prompt(
+        stage="week",
+        schema=week_plan_schema(lessons),
+        schema_name="week_plan",
+        messages=_part_messages(language, outline_json, task),
+        facts={"language": language, "outline_json": outline_json, "week": week, "lessons": lessons},
     )
 
 

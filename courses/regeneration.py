@@ -10,6 +10,7 @@ allowance (each regeneration costs LLM calls), and never past the daily spend ca
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -66,12 +67,15 @@ def part_regenerate_request(*, part: Week | Lesson | Quiz, actor: User, instruct
         raise moderation.ModerationError(NOT_WRITTEN_MESSAGE)
     if costs.spend_cap_reached():
         raise moderation.ModerationError(costs.SPEND_CAP_MESSAGE)
-    if not actor.is_staff and not _allowance_take(actor, len(parts)):
+    calls = len(parts) + (1 if isinstance(part, Week) else 0)  # a week's plan is one more call
+    if not actor.is_staff and not _allowance_take(actor, calls):
         raise moderation.ModerationError(QUOTA_MESSAGE)
     instruction = " ".join(instruction.split())[:INSTRUCTION_MAX_CHARS]
-    jobs = [(moderation.part_kind(item), item.pk) for item in parts]
-    transaction.on_commit(lambda: _enqueue(jobs, actor.pk, instruction))
-    return len(jobs)
+    # A week is planned again first; that job then queues its lessons and quiz (`_regenerate_week`).
+    jobs = [(moderation.part_kind(item), item.pk) for item in ([part] if isinstance(part, Week) else parts)]
+    request_id = uuid.uuid4().hex  # one per click: a redelivered task of it is recognised and skipped
+    transaction.on_commit(lambda: _enqueue(jobs, actor.pk, instruction, request_id))
+    return calls
 
 
 def _parts_of(part: Week | Lesson | Quiz) -> list[Lesson | Quiz]:
@@ -91,10 +95,9 @@ def _allowance_take(user: User, count: int) -> bool:
     return False
 
 
-def _enqueue(jobs: list[tuple[str, int]], actor_id: int, instruction: str) -> None:
+def _enqueue(jobs: list[tuple[str, int]], actor_id: int | None, instruction: str, request_id: str) -> None:
     from courses import moderation_tasks  # the task module imports this one
 
-    request_id = uuid.uuid4().hex  # one per click: a redelivered task of it is recognised and skipped
     for kind, part_id in jobs:
         moderation_tasks.llm_regenerate_part.delay(kind, part_id, actor_id, instruction, request_id)
 
@@ -108,7 +111,10 @@ def part_regenerate(
     if cache.get(done_key) or not cache.add(lease_key, 1, timeout=LEASE_SECONDS):
         return  # already done, or another worker is doing it right now
     try:
-        _regenerate(kind, part_id, actor_id, instruction)
+        if kind == PartKind.WEEK:
+            _regenerate_week(part_id, actor_id, instruction, request_id)
+        else:
+            _regenerate(kind, part_id, actor_id, instruction)
         cache.set(done_key, 1, timeout=DONE_SECONDS)
     finally:
         cache.delete(lease_key)
@@ -121,11 +127,7 @@ def _regenerate(kind: str, part_id: int, actor_id: int | None, instruction: str)
     try:
         content = _write(part, instruction)
     except llm.LLMError as error:
-        reason = FAILED_MESSAGE.format(error=error.message)
-        moderation.audit_record(
-            course=part.course, actor=actor, action=AuditEntry.Action.REGENERATE_FAILED, reason=reason
-        )
-        logger.warning("Regenerating %s %s failed: %s", kind, part_id, error)
+        _failure_record(part, actor, error)
         return
     was_failed = part.status == PartStatus.FAILED
     for name, value in content.items():  # the new text on the row in memory only, to screen it
@@ -142,6 +144,43 @@ def _regenerate(kind: str, part_id: int, actor_id: int | None, instruction: str)
         )
     if was_failed:
         services.course_finish(course_id=part.course_id)
+
+
+def _regenerate_week(week_id: int, actor_id: int | None, instruction: str, request_id: str) -> None:
+    """Plan the week again (title, overview, objectives, readings, its lessons' titles and summaries), store
+    the plan, then queue each lesson and the quiz to be written from it. The plan is one call before them, so
+    the parts are asked for from the outline as it now reads."""
+    week = Week.objects.select_related("course").get(pk=week_id)
+    lessons = list(week.lessons.order_by("number"))
+    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
+    prompt = services.week_prompt(week, lessons=len(lessons))
+    try:
+        plan = llm.complete(_with_request(prompt, _week_text(week, lessons), instruction), course=week.course)
+    except llm.LLMError as error:
+        _failure_record(week, actor, error)
+        return
+    moderation.week_plan_screen_and_hold(week=week, plan=plan)  # before storing, as for every part
+    replace = functools.partial(
+        editing.part_replace, actor=actor, cause=PartRevision.Cause.REGENERATE, instruction=instruction
+    )
+    with transaction.atomic():
+        replace(part=Week.objects.select_for_update().get(pk=week_id), content=services.week_fields(plan))
+        for lesson, lesson_plan in zip(lessons, plan.lessons, strict=True):
+            locked = Lesson.objects.select_for_update().get(pk=lesson.pk)
+            replace(part=locked, content={"title": lesson_plan.title, "summary": lesson_plan.summary})
+    jobs: list[tuple[str, int]] = [(PartKind.LESSON, lesson.pk) for lesson in lessons]
+    jobs += [
+        (PartKind.QUIZ, quiz_id) for quiz_id in Quiz.objects.filter(week=week).values_list("pk", flat=True)
+    ]
+    _enqueue(jobs, actor_id, instruction, request_id)
+
+
+def _failure_record(part: Week | Lesson | Quiz, actor: User | None, error: llm.LLMError) -> None:
+    reason = FAILED_MESSAGE.format(error=error.message)
+    moderation.audit_record(
+        course=part.course, actor=actor, action=AuditEntry.Action.REGENERATE_FAILED, reason=reason
+    )
+    logger.warning("Regenerating %s %s failed: %s", moderation.part_kind(part), part.pk, error)
 
 
 def _write(part: Lesson | Quiz, instruction: str) -> dict[str, Any]:
@@ -165,6 +204,13 @@ def _with_request(prompt: prompts.Prompt[Any], current: str, instruction: str) -
     extra = {"role": "user", "content": message}
     facts = {**prompt.facts, "instruction": instruction}
     return dataclasses.replace(prompt, messages=(*prompt.messages, extra), facts=facts)
+
+
+def _week_text(week: Week, lessons: list[Lesson]) -> str:
+    lines = [week.title, "", week.overview, "", "Objectives:"]
+    lines += [f"- {objective}" for objective in week.objectives or []]
+    lines += ["", "Lessons:"] + [f"{lesson.number}. {lesson.title}: {lesson.summary}" for lesson in lessons]
+    return "\n".join(lines)
 
 
 def _quiz_text(quiz: Quiz) -> str:

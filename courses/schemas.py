@@ -105,6 +105,16 @@ def outline_schema(weeks: int) -> type[CourseOutline]:
 
 
 @cache
+def week_plan_schema(lessons: int) -> type[WeekPlan]:
+    """A week's plan with exactly `lessons` lessons: a regenerated week keeps its lessons (and their ids)."""
+    return create_model(
+        "WeekPlan",
+        __base__=WeekPlan,
+        lessons=(Annotated[list[LessonPlan], Field(min_length=lessons, max_length=lessons)], ...),
+    )
+
+
+@cache
 def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     """`model`'s JSON schema in the form strict structured outputs require.
 

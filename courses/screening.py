@@ -24,7 +24,7 @@ from courses import llm
 from courses.models import ContentFlag, Course, Lesson, Quiz, Week
 
 if TYPE_CHECKING:
-    from courses.schemas import CourseOutline
+    from courses.schemas import CourseOutline, WeekPlan
 
 logger = logging.getLogger(__name__)
 
@@ -315,18 +315,33 @@ def part_screen(*, part: Course | Week | Lesson | Quiz) -> ScreeningResult:
     )
 
 
+Section = tuple[str, list[str], list[str]]  # label, texts, reading-list links
+
+
 def outline_screen(*, course: Course, outline: CourseOutline) -> ScreeningResult:
     """Screen an outline as the LLM returned it, before it is stored: the course's header and every week.
 
     One moderation call covers it all (one input per week); findings about a week say which week.
     """
     header = [outline.title, outline.description, outline.audience]
-    sections: list[tuple[str, list[str], list[str]]] = [("Course", header, [])]
-    for number, week in enumerate(outline.weeks, start=1):
-        texts = [week.title, week.overview, *week.objectives]
-        texts += [f"{reading.title} {reading.note}" for reading in week.reading_list]
-        texts += [f"{lesson.title}: {lesson.summary}" for lesson in week.lessons]
-        sections.append((f"Week {number}", texts, [reading.url for reading in week.reading_list]))
+    sections: list[Section] = [("Course", header, [])]
+    sections += [_week_section(number, week) for number, week in enumerate(outline.weeks, start=1)]
+    return _sections_screen(course, sections)
+
+
+def week_plan_screen(*, course: Course, number: int, plan: WeekPlan) -> ScreeningResult:
+    """Screen a week planned again (title, overview, objectives, readings, lessons) before it is stored."""
+    return _sections_screen(course, [_week_section(number, plan)])
+
+
+def _week_section(number: int, week: WeekPlan) -> Section:
+    texts = [week.title, week.overview, *week.objectives]
+    texts += [f"{reading.title} {reading.note}" for reading in week.reading_list]
+    texts += [f"{lesson.title}: {lesson.summary}" for lesson in week.lessons]
+    return (f"Week {number}", texts, [reading.url for reading in week.reading_list])
+
+
+def _sections_screen(course: Course, sections: list[Section]) -> ScreeningResult:
     findings: list[Finding] = []
     for label, texts, urls in sections:
         found = [finding for text in texts for finding in chatter_findings(text)]

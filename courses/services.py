@@ -30,7 +30,7 @@ from accounts.models import User
 from courses import llm, prompts, selectors
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
 from courses.rendering import markdown_to_safe_html
-from courses.schemas import CourseOutline, LessonDraft, QuizDraft
+from courses.schemas import CourseOutline, LessonDraft, QuizDraft, WeekPlan
 from courses.signals import course_ready
 from courses.topics import TopicError, topic_key, topic_normalise
 
@@ -211,11 +211,8 @@ def _outline_store(course_id: UUID, outline: CourseOutline) -> None:
         Week(
             course=course,
             number=number,
-            title=plan.title,
-            overview=plan.overview,
             overview_html=markdown_to_safe_html(plan.overview),
-            objectives=plan.objectives,
-            reading_list=[reading.model_dump() for reading in plan.reading_list],
+            **week_fields(plan),
         )
         for number, plan in enumerate(outline.weeks, start=1)
     )
@@ -288,10 +285,31 @@ def _part_write(
 
 # How each kind of part is asked for and stored; regeneration (courses.regeneration) uses the same pair, so a
 # rewritten part has exactly the shape of the first version.
+def week_prompt(week: Week, *, lessons: int) -> prompts.Prompt[WeekPlan]:
+    """A new plan for `week` with `lessons` lessons (regeneration: the pipeline plans weeks in the outline)."""
+    return prompts.week_prompt(
+        language=week.course.language,
+        outline_json=course_outline_json(week.course),
+        week=week.number,
+        title=week.title,
+        lessons=lessons,
+    )
+
+
+def week_fields(plan: WeekPlan) -> dict[str, Any]:
+    """The week row's fields from its plan (its lessons' titles and summaries go on the lesson rows)."""
+    return {
+        "title": plan.title,
+        "overview": plan.overview,
+        "objectives": plan.objectives,
+        "reading_list": [reading.model_dump() for reading in plan.reading_list],
+    }
+
+
 def lesson_prompt(lesson: Lesson) -> prompts.Prompt[LessonDraft]:
     return prompts.lesson_prompt(
         language=lesson.course.language,
-        outline_json=_outline_json(lesson.course),
+        outline_json=course_outline_json(lesson.course),
         week=lesson.week.number,
         lesson=lesson.number,
         title=lesson.title,
@@ -306,7 +324,7 @@ def lesson_fields(draft: LessonDraft) -> dict[str, Any]:
 def quiz_prompt(quiz: Quiz) -> prompts.Prompt[QuizDraft]:
     return prompts.quiz_prompt(
         language=quiz.course.language,
-        outline_json=_outline_json(quiz.course),
+        outline_json=course_outline_json(quiz.course),
         week=quiz.week.number,
         title=quiz.week.title,
     )
@@ -325,8 +343,9 @@ def quiz_fields(draft: QuizDraft) -> dict[str, Any]:
     return {"questions": questions}
 
 
-def _outline_json(course: Course) -> str:
-    """The stored prompt prefix; rebuilt from the rows for a course made some other way (e.g. by hand)."""
+def course_outline_json(course: Course) -> str:
+    """The outline every part prompt quotes (the stored prompt prefix); rebuilt from the rows for a course made
+    some other way (e.g. by hand)."""
     return course.outline_json or prompts.outline_json(selectors.course_outline(course=course))
 
 

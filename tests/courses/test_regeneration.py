@@ -83,18 +83,90 @@ def test_regenerating_a_quiz_keeps_earlier_attempts_and_the_old_questions(
     assert PartRevision.objects.get(quiz=quiz).content == {"questions": old_questions}
 
 
-def test_regenerating_a_week_rewrites_each_of_its_lessons_and_its_quiz(
+def test_regenerating_a_week_plans_it_again_then_rewrites_each_lesson_and_its_quiz_from_the_new_plan(
     fake_openai: FakeOpenAI, run: Run
 ) -> None:
     course = written_course(weeks=2, lessons_per_week=3)
     week = course.weeks.get(number=2)
+    lessons = list(week.lessons.order_by("number"))
+    completion = LessonCompletion.objects.create(user=UserFactory(), lesson=lessons[0], course=course)
+    old_title, old_overview, old_lesson_titles = (
+        week.title,
+        week.overview,
+        [lesson.title for lesson in lessons],
+    )
 
-    assert run(part=week, actor=moderator(), instruction="More practical") == 4
+    assert (
+        run(part=week, actor=moderator(), instruction="More practical") == 5
+    )  # the plan, 3 lessons, the quiz
 
-    assert PartRevision.objects.filter(lesson__week=week).count() == 3
+    week.refresh_from_db()
+    assert (week.title, week.overview) != (old_title, old_overview)
+    assert week.overview_html.startswith("<p>")
+    assert 3 <= len(week.objectives) <= 5
+    assert week.reading_list
+    assert PartRevision.objects.get(week=week).content["title"] == old_title
+    new_lessons = list(week.lessons.order_by("number"))
+    assert [lesson.pk for lesson in new_lessons] == [lesson.pk for lesson in lessons]  # the same rows
+    assert all(lesson.title not in old_lesson_titles for lesson in new_lessons)
+    assert LessonCompletion.objects.filter(pk=completion.pk, lesson_id=lessons[0].pk).exists()
+    # Each lesson: its plan (title and summary), then its text, each kept as a revision.
+    assert PartRevision.objects.filter(lesson__week=week).count() == 6
     assert PartRevision.objects.filter(quiz__week=week).count() == 1
     assert not PartRevision.objects.filter(lesson__week__number=1).exists()
-    assert len(fake_openai.calls()) == 4
+    stages = [call["json"]["response_format"]["json_schema"]["name"] for call in fake_openai.calls()]
+    assert stages == ["week_plan", "lesson", "lesson", "lesson", "quiz"]
+    # The parts were asked for from the outline as it reads after the new plan.
+    lesson_prompt = fake_openai.calls()[1]["json"]["messages"]
+    assert week.title in lesson_prompt[1]["content"]
+    assert new_lessons[0].title in lesson_prompt[-2]["content"] + lesson_prompt[-1]["content"]
+    assert "More practical" in fake_openai.calls()[0]["json"]["messages"][-1]["content"]
+    assert (
+        old_title in fake_openai.calls()[0]["json"]["messages"][-1]["content"]
+    )  # the current plan is quoted
+
+
+def test_regenerating_a_week_offline_gives_it_another_plan(run: Run, offline: None) -> None:
+    course = written_course(weeks=2, lessons_per_week=3)
+    week = course.weeks.get(number=1)
+    old_title = week.title
+
+    run(part=week, actor=moderator())
+
+    week.refresh_from_db()
+    assert week.title != old_title
+    lessons = list(week.lessons.order_by("number"))
+    assert all(lesson.title.startswith(week.title) for lesson in lessons)
+    assert all(f"*{lesson.title}*" in lesson.body for lesson in lessons)  # written from the new plan
+    assert all(lesson.status == PartStatus.WRITTEN for lesson in lessons)
+
+
+def test_when_a_weeks_plan_cannot_be_written_nothing_of_the_week_changes(
+    fake_openai: FakeOpenAI, run: Run, settings: Any
+) -> None:
+    settings.LLM_MAX_RETRIES = 1
+    fake_openai.fail_next("500", times=2)
+    course = written_course(weeks=1, lessons_per_week=3)
+    week = course.weeks.get()
+
+    run(part=week, actor=moderator())
+
+    assert not PartRevision.objects.exists()
+    assert len(fake_openai.calls()) == 2  # the plan's two attempts, and no lesson or quiz after them
+    entry = course.audit_entries.get()
+    assert entry.action == AuditEntry.Action.REGENERATE_FAILED
+
+
+def test_a_weeks_new_plan_that_screening_flags_holds_the_course(fake_openai: FakeOpenAI, run: Run) -> None:
+    course = written_course(weeks=1, lessons_per_week=3)
+    week = course.weeks.get()
+    fake_openai.flag_words = frozenset({"e"})  # every text the fake's moderation sees is flagged
+
+    run(part=week, actor=moderator())
+
+    course.refresh_from_db()
+    assert course.held_for_review
+    assert course.flags.filter(week=week).exists()  # the plan's own screening, before any part was written
 
 
 def test_regenerating_a_failed_lesson_writes_it_and_finishes_the_course(
