@@ -37,6 +37,7 @@ def test_the_course_page_lists_every_week_and_lesson_with_downloads_and_the_subs
     assert reverse("courses:export_pdf", args=[course.id]) in html
     assert reverse("courses:export_markdown", args=[course.id]) in html
     assert reverse("delivery:quiz", args=[course.id, 1]) in html
+    assert "{#" not in html  # no template comment leaks onto the page
 
 
 def test_the_course_page_says_plainly_when_a_course_was_written_offline(
