@@ -215,6 +215,7 @@ class LearnerCourse:
     lessons_total: int
     lessons_done: int
     week_reached: int  # the highest week with a lesson done; 0 before the first
+    next_lesson_id: int | None = None  # the first lesson, in reading order, not yet done; None when all are
     quizzes_taken: int = 0
     quiz_percent: int | None = None  # the mean of the best score on each quiz taken
 
@@ -228,7 +229,8 @@ def _count(queryset: QuerySet[Any]) -> Coalesce:
 
 
 def learner_courses(*, user: User) -> list[LearnerCourse]:
-    """The learner's courses, most recently studied first, with their progress: two queries in all."""
+    """The learner's courses, most recently studied first, with their progress and where to continue: two
+    queries in all."""
     mine = LessonCompletion.objects.filter(user=user, course=OuterRef("course"))
     enrollments = (
         Enrollment.objects.filter(user=user)
@@ -245,6 +247,12 @@ def learner_courses(*, user: User) -> list[LearnerCourse]:
             week_reached=_count(
                 mine.order_by().values("course").annotate(n=Max("lesson__week__number")).values("n")
             ),
+            next_lesson_id=Subquery(
+                Lesson.objects.filter(course=OuterRef("course"))
+                .exclude(id__in=LessonCompletion.objects.filter(user=user).values("lesson_id"))
+                .order_by("week__number", "number")
+                .values("id")[:1]
+            ),
         )
         .order_by("-last_activity_at")
     )
@@ -255,6 +263,7 @@ def learner_courses(*, user: User) -> list[LearnerCourse]:
             lessons_total=enrollment.lessons_total,  # type: ignore[attr-defined]
             lessons_done=enrollment.lessons_done,  # type: ignore[attr-defined]
             week_reached=enrollment.week_reached,  # type: ignore[attr-defined]
+            next_lesson_id=enrollment.next_lesson_id,  # type: ignore[attr-defined]
         )
         for enrollment in enrollments
     ]

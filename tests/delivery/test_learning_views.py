@@ -410,6 +410,26 @@ def test_my_learning_lists_the_learners_courses_with_their_progress(client: Clie
     assert "Knots" not in html
     assert "3 of 6 (50%)" in html
     assert "Week 2 of 3" in html
+    assert row.next_lesson_id == lessons[3].id
+    continue_link = reverse("delivery:lesson", args=[started.id, lessons[3].id])
+    assert f'href="{continue_link}">Continue where you left off' in html
+
+
+def test_my_learning_continues_at_the_first_lesson_not_done_and_congratulates_at_the_end(
+    client: Client,
+) -> None:
+    learner = UserFactory()
+    course = written_course(weeks=2, lessons_per_week=2)
+    lessons = lessons_of(course)
+    for lesson in (lessons[0], lessons[2]):  # done out of order: the second lesson is where to continue
+        lesson_mark_done(user=learner, lesson=lesson)
+    client.force_login(learner)
+    assert client.get(reverse("delivery:my_learning")).context["courses"][0].next_lesson_id == lessons[1].id
+    for lesson in (lessons[1], lessons[3]):
+        lesson_mark_done(user=learner, lesson=lesson)
+    html = client.get(reverse("delivery:my_learning")).content.decode()
+    assert "Every lesson done" in html
+    assert "Continue where you left off" not in html
 
 
 def test_my_learning_runs_a_constant_number_of_queries(
