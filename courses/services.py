@@ -24,7 +24,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -338,11 +338,21 @@ def _part_claim(model: type[Lesson] | type[Quiz], part_id: int) -> datetime | No
     """
     now = timezone.now()
     lease_start = now - timedelta(seconds=settings.GENERATION_PART_LEASE_SECONDS)
-    claimable = Q(status=PartStatus.PENDING) | Q(status=PartStatus.WRITING, claimed_at__lt=lease_start)
-    claimed = model.objects.filter(claimable, id=part_id).update(
-        status=PartStatus.WRITING, claimed_at=now, attempts=F("attempts") + 1
+    pending, writing = PartStatus.PENDING, PartStatus.WRITING
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(model), [writing, now, part_id, pending, writing, lease_start])
+        return now if cursor.rowcount else None
+
+
+@cache
+def _claim_sql(model: type[Lesson] | type[Quiz]) -> str:
+    """The claim's conditional UPDATE, written out: every part runs it before its LLM call can start, and the
+    ORM spent ~0.8 ms of CPU building it (the same order as running it). The states and times are parameters."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    return (
+        f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1"  # noqa: S608
+        " WHERE id = %s AND (status = %s OR (status = %s AND claimed_at < %s))"
     )
-    return now if claimed else None
 
 
 def _part_store(model: type[Lesson] | type[Quiz], part_id: int, claimed_at: datetime, **fields: Any) -> None:
