@@ -91,8 +91,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="fault-free courses to measure")
     parser.add_argument("--fault-runs", type=int, default=3, help="courses to write with faults injected")
     parser.add_argument("--fault-rate", type=float, default=0.2)
-    parser.add_argument("--workers", type=int, default=1, help="celery worker processes")
-    parser.add_argument("--concurrency", type=int, default=64, help="threads per worker process")
+    parser.add_argument("--workers", type=int, default=2, help="celery worker processes (as in compose.yaml)")
+    parser.add_argument("--concurrency", type=int, default=32, help="threads per worker process")
     parser.add_argument("--max-concurrency", type=int, default=64, help="LLM_MAX_CONCURRENCY (global cap)")
     return parser.parse_args()
 

@@ -17,13 +17,14 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from types import ModuleType
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -356,11 +357,21 @@ def _part_claim(model: type[Lesson] | type[Quiz], part_id: int) -> datetime | No
     """
     now = timezone.now()
     lease_start = now - timedelta(seconds=settings.GENERATION_PART_LEASE_SECONDS)
-    claimable = Q(status=PartStatus.PENDING) | Q(status=PartStatus.WRITING, claimed_at__lt=lease_start)
-    claimed = model.objects.filter(claimable, id=part_id).update(
-        status=PartStatus.WRITING, claimed_at=now, attempts=F("attempts") + 1
+    pending, writing = PartStatus.PENDING, PartStatus.WRITING
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(model), [writing, now, part_id, pending, writing, lease_start])
+        return now if cursor.rowcount else None
+
+
+@cache
+def _claim_sql(model: type[Lesson] | type[Quiz]) -> str:
+    """The claim's conditional UPDATE, written out: every part runs it before its LLM call can start, and the
+    ORM spent ~0.8 ms of CPU building it (the same order as running it). The states and times are parameters."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    return (
+        f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1"  # noqa: S608
+        " WHERE id = %s AND (status = %s OR (status = %s AND claimed_at < %s))"
     )
-    return now if claimed else None
 
 
 def _part_store(model: type[Lesson] | type[Quiz], part_id: int, claimed_at: datetime, **fields: Any) -> None:
@@ -384,21 +395,38 @@ def _part_fail(
 
 
 def course_finish(*, course_id: UUID) -> bool:
-    """Mark the course ready if every part is written. True for the one caller whose UPDATE did it."""
+    """Mark the course ready if every part is written. True for the one caller whose UPDATE did it.
+
+    Every part runs this as it is stored, so its two statements are written out (`_finish_sql`): the ORM
+    took longer to build and compile them than PostgreSQL took to run them."""
     now = timezone.now()
-    unwritten_lessons = Lesson.objects.filter(course_id=OuterRef("pk")).exclude(status=PartStatus.WRITTEN)
-    unwritten_quizzes = Quiz.objects.filter(course_id=OuterRef("pk")).exclude(status=PartStatus.WRITTEN)
-    finished = (
-        Course.objects.filter(id=course_id, status=Course.Status.WRITING)
-        .exclude(Exists(unwritten_lessons))
-        .exclude(Exists(unwritten_quizzes))
-        .update(status=Course.Status.READY, ready_at=now, heartbeat_at=now, status_reason="")
-    )
+    finish, heartbeat = _finish_sql()
+    writing, ready, written = Course.Status.WRITING, Course.Status.READY, PartStatus.WRITTEN
+    with connection.cursor() as cursor:
+        cursor.execute(finish, [ready, now, now, course_id, writing, course_id, written, course_id, written])
+        finished = cursor.rowcount
+        if not finished:
+            cursor.execute(heartbeat, [now, course_id, writing])
     if finished:
         course_ready.send(sender=Course, course_id=course_id)
         return True
-    Course.objects.filter(id=course_id, status=Course.Status.WRITING).update(heartbeat_at=now)
     return False
+
+
+@cache
+def _finish_sql() -> tuple[str, str]:
+    """The UPDATE that flips a writing course with no unwritten lesson or quiz to ready (status_reason
+    cleared), and the one that only records its heartbeat. The ids and states are parameters."""
+    table = connection.ops.quote_name
+    course, lesson, quiz = (table(model._meta.db_table) for model in (Course, Lesson, Quiz))
+    unwritten = "SELECT 1 FROM {parts} WHERE {parts}.course_id = %s AND {parts}.status <> %s"
+    finish = (
+        f"UPDATE {course} SET status = %s, ready_at = %s, heartbeat_at = %s, status_reason = ''"  # noqa: S608
+        f" WHERE id = %s AND status = %s"
+        f" AND NOT EXISTS ({unwritten.format(parts=lesson)}) AND NOT EXISTS ({unwritten.format(parts=quiz)})"
+    )
+    heartbeat = f"UPDATE {course} SET heartbeat_at = %s WHERE id = %s AND status = %s"  # noqa: S608
+    return finish, heartbeat
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from celery import Task, group, shared_task
+from celery import Task, current_app, group, shared_task
 from django.db import DatabaseError
 
 from courses import services
@@ -51,9 +51,14 @@ def sweep_stale_courses() -> dict[str, int]:
 
 
 def parts_write(parts: list[tuple[str, int]]) -> None:
-    """Send every ("lesson" | "quiz", id) part at once, as one group; no chord: the database tracks completion."""
+    """Send every ("lesson" | "quiz", id) part at once, as one group; no chord: the database tracks completion.
+
+    The messages go out in one batch (one Redis pipeline) rather than one LPUSH each: a course's ~58 round
+    trips, each waiting for the GIL again while the first parts already run in the same worker, spread the
+    parts' start over a few hundred milliseconds."""
     signatures: dict[str, Task[[int], None]] = {"lesson": llm_write_lesson, "quiz": llm_write_quiz}
-    group(signatures[kind].si(part_id) for kind, part_id in parts).apply_async()
+    with current_app.producer_or_acquire() as producer, producer.batch():
+        group(signatures[kind].si(part_id) for kind, part_id in parts).apply_async(producer=producer)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -7,9 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.db import connections
 from django.utils import timezone
+from redis.client import Pipeline
 
 from courses import llm, prompts, selectors, services, tasks
 from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz, Week
@@ -214,6 +216,32 @@ def test_tasks_run_twice_write_each_part_once(fake_openai: FakeOpenAI, queued_on
     assert LLMCall.objects.filter(course=course).exclude(stage="moderation").count() == 1 + parts_count(
         course
     )
+
+
+def test_all_parts_of_a_course_are_queued_in_one_round_trip_to_the_broker(
+    fake_openai: FakeOpenAI, queued_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    course = request_course(weeks=4)
+    pipelines: list[list[str]] = []
+    lone_pushes: list[str] = []
+    pipeline_execute, lpush = Pipeline.execute, redis.Redis.lpush
+
+    def execute(pipeline: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        pipelines.append([command[0][0] for command in pipeline.command_stack])
+        return pipeline_execute(pipeline, *args, **kwargs)
+
+    def push(client: redis.Redis, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(client, Pipeline):
+            lone_pushes.append(args[0])
+        return lpush(client, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", execute)
+    monkeypatch.setattr(redis.Redis, "lpush", push)
+
+    tasks.llm_write_outline(str(course.id))
+
+    assert lone_pushes == []
+    assert [commands for commands in pipelines if "LPUSH" in commands] == [["LPUSH"] * parts_count(course)]
 
 
 def test_two_workers_racing_for_one_lesson_make_one_call(fake_openai: FakeOpenAI, queued_only: None) -> None:

@@ -29,3 +29,14 @@ def test_it_keeps_headings_lists_code_and_safe_links() -> None:
     assert "<code>code</code>" in html
     assert 'href="https://example.org"' in html
     assert 'rel="nofollow noopener noreferrer"' in html
+
+
+def test_each_document_is_rendered_on_its_own() -> None:
+    with_notes = (
+        "Water[^1] flows.\n\n*[HTML]: HyperText\n\n[rome]: https://rome.example\n\n[^1]: From springs."
+    )
+    markdown_to_safe_html(with_notes)
+
+    html = markdown_to_safe_html("HTML and [rome] and [^1].")
+
+    assert html == "<p>HTML and [rome] and [^1].</p>"
