@@ -11,12 +11,12 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
+from courses.errors import CourseRequestError
 from courses.forms import CourseRequestForm
 from courses.models import Course, PartStatus
 from courses.quotas import QuotaExceeded, course_request_within_quota
 from courses.rendering import markdown_to_safe_html
 from courses.selectors import WeekEntry, course_for_export, course_get, course_progress, course_structure
-from courses.services import CourseRequestError
 from courses.visibility import (
     course_is_public,
     course_progress_visible_to,

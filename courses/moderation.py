@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from courses import costs, screening
+from courses.errors import CourseRequestError
 from courses.models import (
     AuditEntry,
     ContentFlag,
@@ -28,7 +29,6 @@ from courses.models import (
     RefusedTopic,
     Week,
 )
-from courses.services import CourseRequestError
 from courses.visibility import course_is_public
 
 if TYPE_CHECKING:

@@ -18,7 +18,6 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from types import ModuleType
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +27,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
-from courses import llm, prompts, selectors
+from courses import llm, moderation, prompts, selectors
+from courses.errors import CourseRequestError
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
 from courses.rendering import markdown_to_safe_html
 from courses.schemas import CourseOutline, LessonDraft, QuizDraft, WeekPlan
@@ -48,15 +48,6 @@ PART_REFUSED = "The writing service declined to write this part."
 PART_KIND_UNKNOWN = "Unknown part kind: {kind!r} (expected 'lesson' or 'quiz')."
 
 PART_MODELS: dict[str, type[Lesson] | type[Quiz]] = {"lesson": Lesson, "quiz": Quiz}
-
-
-class CourseRequestError(ValueError):
-    """A request a form or the API can show next to the field it is about."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -94,7 +85,7 @@ def course_request(
         if existing is not None:
             return CourseRequestResult(course=existing, reused=True)
     # Before any generation spend: the daily budget, then screening of the topic (courses.moderation).
-    moderation().course_request_admit(topic=clean_topic, language=language, user=user, ip=ip)
+    moderation.course_request_admit(topic=clean_topic, language=language, user=user, ip=ip)
     course = Course.objects.create(
         topic=clean_topic,
         topic_key=key,
@@ -182,7 +173,7 @@ def course_outline_write(*, course_id: UUID) -> None:
     try:
         outline = llm.complete(prompt, course=course)
         # Screened before it is stored, so a flagged course is held before any part of it can be read.
-        moderation().outline_screen_and_hold(course=course, outline=outline)
+        moderation.outline_screen_and_hold(course=course, outline=outline)
     except llm.LLMError as error:
         reason = OUTLINE_REFUSED if error.outcome == llm.Outcome.REFUSAL else OUTLINE_FAILED
         Course.objects.filter(id=course_id, status=Course.Status.OUTLINING).update(
@@ -268,7 +259,7 @@ def _part_write(
         fields = fields_for(llm.complete(prompt_for(part), course=part.course))
         for name, value in fields.items():  # the new text on the row in memory only, to screen it
             setattr(part, name, value)
-        moderation().part_screen_and_hold(part=part)  # before storing: held before it can be read
+        moderation.part_screen_and_hold(part=part)  # before storing: held before it can be read
     except llm.LLMError as error:
         _part_fail(model, part_id, claimed_at, error)
     except Exception:
@@ -495,13 +486,6 @@ def _sweep_parts(now: datetime, stale_courses: list[UUID]) -> int:
 # --------------------------------------------------------------------------------------------------------
 # Queuing (after the transaction that made the work visible has committed)
 # --------------------------------------------------------------------------------------------------------
-
-
-def moderation() -> ModuleType:
-    """`courses.moderation`, which imports this module: screening and the spend cap are its to decide."""
-    from courses import moderation
-
-    return moderation
 
 
 def _enqueue_outline(course_id: UUID) -> None:

@@ -21,6 +21,7 @@ from courses.access import (
     requested_courses_remember,
     viewer_is_requester,
 )
+from courses.errors import CourseRequestError
 from courses.exports import (
     course_markdown,
     course_pdf_open,
@@ -39,7 +40,7 @@ from courses.selectors import (
     course_recent,
     course_search,
 )
-from courses.services import CourseRequestError, course_retry, part_retry
+from courses.services import course_retry, part_retry
 from courses.visibility import course_is_held, public_courses
 from school.http import client_ip
 

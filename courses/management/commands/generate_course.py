@@ -10,8 +10,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from courses import selectors
+from courses.errors import CourseRequestError
 from courses.models import Course
-from courses.services import CourseRequestError, course_request
+from courses.services import course_request
 
 
 class Command(BaseCommand):
