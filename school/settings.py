@@ -139,6 +139,13 @@ CACHES["versioned"] = {
     "TIMEOUT": 3600,
     "OPTIONS": {"SHARED": "default", "MAX_ENTRIES": 2000},
 }
+# Values only worth keeping in the process that made them (a learner's own course page), bounded per process.
+CACHES["local"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "local",
+    "TIMEOUT": 600,
+    "OPTIONS": {"MAX_ENTRIES": 1000},
+}
 
 
 # ---------------------------------------------------------------------------------------------------------

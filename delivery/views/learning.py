@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from functools import cache
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -13,7 +15,7 @@ from django.core.cache import caches
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -39,6 +41,13 @@ LESSON_MARKED_UNDONE = "Lesson marked as not done."
 QUIZ_UNANSWERED = "Please answer every question, then check your answers."
 QUIZ_NOT_READY = "This week's quiz has not been written yet."
 PAGE_SECONDS = 3600
+COURSE_PAGE_TEMPLATES = (
+    "base.html",
+    "delivery/course.html",
+    "delivery/_course_body.html",
+    "delivery/_subscribe_form.html",
+    "courses/_course_badges.html",
+)
 # Stands in for the visitor's CSRF token in a kept course page: each response puts its own token there.
 CSRF_TOKEN_SLOT = "csrf-token-slot-for-this-visitor"
 
@@ -55,15 +64,23 @@ def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
     outline = learner_course_outline(course=course, user=_learner(request))
     review_notice = course_review_notice_for(request, course)
     key = _page_key(request, course, outline, review_notice)
-    page = caches["versioned"].get(key) if key else None
+    # Anonymous readers share a page in every process (Redis behind each one); a learner's own pages stay in
+    # the process that made them, so Redis never fills with one copy per learner and progress step.
+    kept = caches["local" if request.user.is_authenticated else "versioned"]
+    page = kept.get(key) if key else None
     if page is None:
         _add_urls(course, outline)
-        context: dict[str, object] = {"course": course, "outline": outline, "review_notice": review_notice}
+        context: dict[str, object] = {
+            "course": course,
+            "outline": outline,
+            "review_notice": review_notice,
+            "templates_version": _templates_version(),
+        }
         if key:
             context["csrf_token"] = CSRF_TOKEN_SLOT
         page = render_to_string("delivery/course.html", context, request)
         if key:
-            caches["versioned"].set(key, page, PAGE_SECONDS)
+            kept.set(key, page, PAGE_SECONDS)
     if key:
         page = page.replace(CSRF_TOKEN_SLOT, get_token(request))
     return HttpResponse(page)
@@ -72,8 +89,8 @@ def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
 def _page_key(request: HttpRequest, course: Course, outline: CourseOutline, review_notice: str) -> str | None:
     """Where the finished page is kept: every visitor who would see the same page shares it. Visibility is still
     decided above on every request; the key names all the page shows (the course's text, review and progress in
-    the outline's fingerprint, who is signed in). None when the page is one visitor's own: a requester's notice,
-    a message to show once, or the "reused" offer."""
+    the outline's fingerprint, who is signed in, the offline banner, the templates' version). None when the page
+    is one visitor's own: a requester's notice, a message to show once, or the "reused" offer."""
     if review_notice or request.GET or len(messages.get_messages(request)):
         return None
     user = request.user
@@ -85,8 +102,17 @@ def _page_key(request: HttpRequest, course: Course, outline: CourseOutline, revi
         course.featured,
         course.held_for_review,
         visitor,
+        not settings.OPENAI_API_KEY,  # the offline banner
+        _templates_version(),
     )
     return "course-page:v1:" + hashlib.sha256(repr(state).encode()).hexdigest()
+
+
+@cache
+def _templates_version() -> str:
+    """Changes with the course page's templates, so a new release never serves a page kept by the one before."""
+    sources = "".join(get_template(name).template.source for name in COURSE_PAGE_TEMPLATES)  # type: ignore[attr-defined]
+    return hashlib.sha256(sources.encode()).hexdigest()[:16]
 
 
 def _url_maker(name: str, course: Course) -> Callable[[int], str]:

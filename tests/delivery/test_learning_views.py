@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django.core.cache import caches
 from django.test import Client
 from django.urls import reverse
 
@@ -169,6 +172,33 @@ def test_a_signed_in_learners_kept_page_follows_their_progress_and_is_theirs_alo
     client.force_login(learner)
     lesson_mark_done(user=learner, lesson=lessons_of(course)[0])
     assert "1 of 2</strong> lessons done" in client.get(course.get_absolute_url()).content.decode()
+
+
+def test_a_page_kept_while_offline_is_not_shown_once_an_llm_is_configured(
+    client: Client, settings: Any
+) -> None:
+    course = written_course(weeks=1, lessons_per_week=1)
+    settings.OPENAI_API_KEY = ""
+    assert "Offline mode" in client.get(course.get_absolute_url()).content.decode()
+    settings.OPENAI_API_KEY = "sk-configured"
+    assert "Offline mode" not in client.get(course.get_absolute_url()).content.decode()
+
+
+def test_only_anonymous_pages_are_shared_through_redis_a_learners_own_stay_in_their_process(
+    client: Client,
+) -> None:
+    course = written_course(weeks=1, lessons_per_week=1)
+    redis = caches["default"]._cache.get_client()  # type: ignore[attr-defined]
+
+    def kept_in_redis() -> int:
+        return len(redis.keys("*course-page*"))
+
+    client.get(course.get_absolute_url())
+    assert kept_in_redis() == 1
+    client.force_login(UserFactory())
+    assert "0 of 1</strong> lessons done" in client.get(course.get_absolute_url()).content.decode()
+    assert kept_in_redis() == 1
+    assert "0 of 1</strong> lessons done" in client.get(course.get_absolute_url()).content.decode()  # kept
 
 
 def test_a_message_on_the_course_page_shows_once_and_is_not_kept_for_the_next_visitor(client: Client) -> None:
