@@ -217,7 +217,8 @@ def _seed_subscriptions(courses: list[Any], now: datetime.datetime) -> dict[int,
         users = sorted(cursor.fetchall(), key=lambda row: int(row[1].removeprefix("reader").split("@")[0]))
         with cursor.cursor.copy(
             "COPY delivery_subscription (email, user_id, course_id, weekday, send_time, timezone, send_first_now, "
-            "status, stop_reason, next_week, next_send_at, catch_up_weeks, created_at, confirmed_at) FROM STDIN"
+            "status, stop_reason, next_week, next_send_at, catch_up_weeks, created_at, requested_at, confirmed_at) "
+            "FROM STDIN"
         ) as copy:
             for n, (user_id, email) in enumerate(users):
                 zone = rng.choice(TIMEZONES)
@@ -225,7 +226,7 @@ def _seed_subscriptions(courses: list[Any], now: datetime.datetime) -> dict[int,
                 course = courses[n % len(courses)]
                 week = (n // len(courses)) % WEEKS + 1
                 copy.write_row((email, user_id, str(course.id), local.weekday(), local.strftime("%H:%M"), zone, False,
-                                "active", "", week, stamp, 0, stamp, stamp))  # fmt: skip
+                                "active", "", week, stamp, 0, stamp, stamp, stamp))  # fmt: skip
         cursor.execute("ANALYZE")
         cursor.execute("SELECT id, next_week FROM delivery_subscription")
         return dict(cursor.fetchall())
