@@ -150,14 +150,6 @@ def outline_document(*, course: Course, weeks: list[Week], lessons: list[Lesson]
     }
 
 
-def course_with_outline(*, course_id: Any) -> Course:
-    """A course with its weeks, their lessons and quizzes prefetched (for pages that list the outline)."""
-    return Course.objects.prefetch_related(
-        Prefetch("weeks", queryset=Week.objects.order_by("number").select_related("quiz")),
-        Prefetch("weeks__lessons", queryset=Lesson.objects.order_by("number").defer("body", "body_html")),
-    ).get(id=course_id)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # The learner's website: catalogue, search, outlines and exports.
 # ---------------------------------------------------------------------------------------------------------
