@@ -94,61 +94,46 @@ def local_rules_categories(text: str) -> list[str]:
 def moderate_texts(*, texts: list[str], course: Course | None) -> ScreeningResult:
     """Judge the meaning of texts: OpenAI's moderation endpoint when configured, else the local rules."""
     texts = [text for text in texts if text.strip()]
-    if not texts:
-        return ScreeningResult(moderated_by=_default_moderator(), note=_default_note())
     if llm.is_offline():
         return _moderate_locally(texts, note=LOCAL_RULES_NOTE)
     try:
-        return _moderate_with_openai(texts=texts, course=course)
+        return _moderate_with_openai(texts=texts, course=course)  # no texts: no call, nothing flagged
     except llm.LLMError as error:  # an outage of the moderation endpoint must not stop screening
         logger.warning("OpenAI moderation failed (%s); screening with the local rules", error)
         return _moderate_locally(texts, note=OPENAI_DOWN_NOTE)
 
 
-def _default_moderator() -> str:
-    return Source.LOCAL_RULES if llm.is_offline() else Source.OPENAI
-
-
-def _default_note() -> str:
-    return LOCAL_RULES_NOTE if llm.is_offline() else OPENAI_NOTE
-
-
 def _moderate_with_openai(*, texts: list[str], course: Course | None) -> ScreeningResult:
-    findings = []
-    for text, result in zip(texts, llm.moderate(inputs=texts, course=course), strict=True):
-        if result.flagged:
-            categories = tuple(_flagged_categories(result))
-            findings.append(
-                Finding(
-                    code="moderation",
-                    detail=f"OpenAI moderation flagged it ({', '.join(categories) or 'no category given'}).",
-                    excerpt=passage_excerpt(text),
-                    source=Source.OPENAI,
-                    categories=categories,
-                )
-            )
-    return ScreeningResult(findings=findings, moderated_by=Source.OPENAI, note=OPENAI_NOTE)
-
-
-def _flagged_categories(result: llm.ModerationResult) -> list[str]:
-    return sorted(result.categories)
+    results = llm.moderate(inputs=texts, course=course)
+    flagged = [
+        (text, tuple(sorted(result.categories)))
+        for text, result in zip(texts, results, strict=True)
+        if result.flagged
+    ]
+    return _moderation_result(flagged, source=Source.OPENAI, note=OPENAI_NOTE)
 
 
 def _moderate_locally(texts: list[str], *, note: str) -> ScreeningResult:
-    findings = []
-    for text in texts:
-        categories = tuple(local_rules_categories(text))
-        if categories:
-            findings.append(
-                Finding(
-                    code="moderation",
-                    detail=f"The local rule set flagged it ({', '.join(categories)}).",
-                    excerpt=passage_excerpt(text),
-                    source=Source.LOCAL_RULES,
-                    categories=categories,
-                )
-            )
-    return ScreeningResult(findings=findings, moderated_by=Source.LOCAL_RULES, note=note)
+    flagged = [(text, categories) for text in texts if (categories := tuple(local_rules_categories(text)))]
+    return _moderation_result(flagged, source=Source.LOCAL_RULES, note=note)
+
+
+def _moderation_result(
+    flagged: list[tuple[str, tuple[str, ...]]], *, source: str, note: str
+) -> ScreeningResult:
+    """One finding per flagged text (with the categories it was flagged for), judged by `source`."""
+    judge = "OpenAI moderation" if source == Source.OPENAI else "The local rule set"
+    findings = [
+        Finding(
+            code="moderation",
+            detail=f"{judge} flagged it ({', '.join(categories) or 'no category given'}).",
+            excerpt=passage_excerpt(text),
+            source=source,
+            categories=categories,
+        )
+        for text, categories in flagged
+    ]
+    return ScreeningResult(findings=findings, moderated_by=source, note=note)
 
 
 # --- Layer 2: checks that need no service -------------------------------------------------------------
@@ -297,9 +282,7 @@ def topic_screen(*, topic: str) -> ScreeningResult:
         for pattern in TOPIC_INJECTION_PATTERNS
         if pattern.search(topic)
     ][:1]
-    return ScreeningResult(
-        findings=[*result.findings, *injections], moderated_by=result.moderated_by, note=result.note
-    )
+    return replace(result, findings=[*result.findings, *injections])
 
 
 def part_screen(*, part: Course | Week | Lesson | Quiz) -> ScreeningResult:
@@ -310,9 +293,7 @@ def part_screen(*, part: Course | Week | Lesson | Quiz) -> ScreeningResult:
     for text in texts:
         findings.extend(chatter_findings(text))
     result = moderate_texts(texts=passages(texts), course=course)
-    return ScreeningResult(
-        findings=[*result.findings, *findings], moderated_by=result.moderated_by, note=result.note
-    )
+    return replace(result, findings=[*result.findings, *findings])
 
 
 Section = tuple[str, list[str], list[str]]  # label, texts, reading-list links
@@ -348,9 +329,7 @@ def _sections_screen(course: Course, sections: list[Section]) -> ScreeningResult
         found += link_findings("\n".join(texts)) + link_findings(" ".join(f"<{url}>" for url in urls if url))
         findings += [replace(finding, detail=f"{label}: {finding.detail}") for finding in found]
     result = moderate_texts(texts=["\n".join(texts) for _, texts, _ in sections], course=course)
-    return ScreeningResult(
-        findings=[*result.findings, *findings], moderated_by=result.moderated_by, note=result.note
-    )
+    return replace(result, findings=[*result.findings, *findings])
 
 
 def passages(texts: list[str], *, size: int = PASSAGE_CHARS, most: int = MAX_PASSAGES) -> list[str]:
