@@ -13,10 +13,10 @@ from pydantic import ConfigDict
 
 from courses.errors import CourseRequestError
 from courses.forms import CourseRequestForm
-from courses.models import Course, PartStatus
+from courses.models import Course, PartStatus, Week
 from courses.quotas import QuotaExceeded, course_request_within_quota
 from courses.rendering import markdown_to_safe_html
-from courses.selectors import WeekEntry, course_for_export, course_get, course_progress, course_structure
+from courses.selectors import WeekEntry, course_get, course_progress, course_structure, week_for_email
 from courses.visibility import (
     course_is_public,
     course_progress_visible_to,
@@ -249,11 +249,11 @@ def _week_outline(week: WeekEntry) -> dict[str, Any]:
 )
 def week_detail(request: HttpRequest, course_id: UUID, number: int) -> dict[str, Any]:
     """The week's lessons as Markdown (as written) and sanitized HTML, and its quiz without the answers."""
-    course = course_for_export(course_id=visible_course(request, course_id).id)
-    assert course is not None
-    week = next((week for week in course.weeks.all() if week.number == number), None)
-    if week is None:
-        raise ApiError(404, WEEK_NOT_FOUND, field="number")
+    course = visible_course(request, course_id)
+    try:  # this week's rows only, not every lesson's text in the course
+        week = week_for_email(course_id=course.id, number=number)
+    except Week.DoesNotExist:
+        raise ApiError(404, WEEK_NOT_FOUND, field="number") from None
     quiz = getattr(week, "quiz", None)
     return {
         "course_id": course.id,

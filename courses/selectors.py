@@ -339,7 +339,7 @@ def courses_for_delivery(*, course_ids: Iterable[UUID | str]) -> dict[UUID, Cour
 
 
 def week_for_email(*, course_id: UUID | str, number: int) -> Week:
-    """A week with its course, lessons (in order) and quiz, in two queries."""
+    """A week with its course, lessons (in order) and quiz, in two queries (its email, and the API's week)."""
     return (
         Week.objects.select_related("course", "quiz")
         .prefetch_related(Prefetch("lessons", queryset=Lesson.objects.order_by("number")))
