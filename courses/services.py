@@ -126,30 +126,22 @@ def course_retry(*, course_id: UUID) -> bool:
 
 def course_retry_failed(*, course_id: UUID) -> int:
     """Queue every failed lesson and quiz of the course again; returns how many."""
-    parts = {
-        kind: list(
-            model.objects.filter(course_id=course_id, status=PartStatus.FAILED).values_list("id", flat=True)
-        )
-        for kind, model in PART_MODELS.items()
-    }
-    return sum(_part_requeue(course_id, kind, ids) for kind, ids in parts.items())
+    return sum(_part_requeue(course_id, kind) for kind in PART_MODELS)
 
 
 def part_retry(*, course_id: UUID, kind: str, part_id: int) -> bool:
     """Queue one failed lesson or quiz again. False when it is not (or no longer) failed."""
     if kind not in PART_MODELS:
         raise ValueError(PART_KIND_UNKNOWN.format(kind=kind))
-    return _part_requeue(course_id, kind, [part_id]) > 0
+    return _part_requeue(course_id, kind, id=part_id) > 0
 
 
-def _part_requeue(course_id: UUID, kind: str, part_ids: list[int]) -> int:
-    model = PART_MODELS[kind]
+def _part_requeue(course_id: UUID, kind: str, **only: int) -> int:
+    """Reset the course's failed parts of `kind` (those matching `only`) to pending, and queue them."""
     # Only parts still failed are reset, so two clicks on "retry" queue one write.
-    failed = model.objects.filter(course_id=course_id, id__in=part_ids, status=PartStatus.FAILED)
+    failed = PART_MODELS[kind].objects.filter(course_id=course_id, status=PartStatus.FAILED, **only)
     reset_ids = list(failed.values_list("id", flat=True))
-    count = model.objects.filter(id__in=reset_ids, status=PartStatus.FAILED).update(
-        status=PartStatus.PENDING, failure_reason=""
-    )
+    count = failed.filter(id__in=reset_ids).update(status=PartStatus.PENDING, failure_reason="")
     if count:
         Course.objects.filter(id=course_id).update(heartbeat_at=timezone.now())
         _enqueue_parts([(kind, part_id) for part_id in reset_ids])
