@@ -40,7 +40,7 @@ from courses.selectors import (
     course_recent,
     course_search,
 )
-from courses.services import course_retry, part_retry
+from courses.services import PART_MODELS, course_retry, part_retry
 from courses.visibility import course_is_held, public_courses
 from school.http import client_ip
 
@@ -152,12 +152,17 @@ def _stages(course: Course) -> list[dict[str, object]]:
     ]
 
 
-@require_POST
-def retry(request: HttpRequest, course_id: UUID) -> HttpResponse:
-    """Start a failed course again, or retry all its failed parts (its requester and staff only)."""
+def _course_to_retry(request: HttpRequest, course_id: UUID) -> Course:
     course = course_followable(request, course_get(course_id=course_id))
     if not viewer_is_requester(request, course):
         raise PermissionDenied(RETRY_NOT_ALLOWED)
+    return course
+
+
+@require_POST
+def retry(request: HttpRequest, course_id: UUID) -> HttpResponse:
+    """Start a failed course again, or retry all its failed parts (its requester and staff only)."""
+    course = _course_to_retry(request, course_id)
     if course_retry(course_id=course.id):
         messages.success(request, RETRY_QUEUED)
     return redirect("courses:writing", course.id)
@@ -165,10 +170,8 @@ def retry(request: HttpRequest, course_id: UUID) -> HttpResponse:
 
 @require_POST
 def retry_part(request: HttpRequest, course_id: UUID, kind: str, part_id: int) -> HttpResponse:
-    course = course_followable(request, course_get(course_id=course_id))
-    if not viewer_is_requester(request, course):
-        raise PermissionDenied(RETRY_NOT_ALLOWED)
-    if kind not in {"lesson", "quiz"}:
+    course = _course_to_retry(request, course_id)
+    if kind not in PART_MODELS:
         raise Http404("No such part")
     if part_retry(course_id=course.id, kind=kind, part_id=part_id):
         messages.success(request, RETRY_QUEUED)
