@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,22 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline enqueues on
 def request_course(weeks: int = 4, language: str = "en", topic: str = "Roman aqueducts") -> Course:
     result = services.course_request(topic=topic, language=language, weeks=weeks, user=None, ip="203.0.113.9")
     return Course.objects.get(id=result.course.id)
+
+
+def at_once(work: Callable[[], None], *, threads: int) -> None:
+    """Run `work` in `threads` threads at the same time; each closes its database connection when done."""
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    racers = [threading.Thread(target=run) for _ in range(threads)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
 
 
 def parts_count(course: Course) -> int:
@@ -252,17 +269,7 @@ def test_two_workers_racing_for_one_lesson_make_one_call(fake_openai: FakeOpenAI
     fake_openai.latency = 0.3
     calls_before = len(fake_openai.calls())
 
-    def run() -> None:
-        try:
-            tasks.llm_write_lesson(lesson.id)
-        finally:
-            connections.close_all()
-
-    racers = [threading.Thread(target=run) for _ in range(3)]
-    for racer in racers:
-        racer.start()
-    for racer in racers:
-        racer.join()
+    at_once(lambda: tasks.llm_write_lesson(lesson.id), threads=3)
 
     assert len(fake_openai.calls()) == calls_before + 1
     assert Lesson.objects.get(id=lesson.id).status == PartStatus.WRITTEN
@@ -300,17 +307,7 @@ def test_exactly_one_caller_finishes_a_course(fake_openai: FakeOpenAI) -> None:
     course_ready.connect(on_ready)
     results: list[bool] = []
 
-    def finish() -> None:
-        try:
-            results.append(services.course_finish(course_id=course.id))
-        finally:
-            connections.close_all()
-
-    finishers = [threading.Thread(target=finish) for _ in range(8)]
-    for finisher in finishers:
-        finisher.start()
-    for finisher in finishers:
-        finisher.join()
+    at_once(lambda: results.append(services.course_finish(course_id=course.id)), threads=8)
 
     course_ready.disconnect(on_ready)
     assert sorted(results) == [False] * 7 + [True]
