@@ -8,6 +8,7 @@ part or course failed where a person sees it, so Celery itself only retries on d
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from celery import Task, current_app, group, shared_task
@@ -16,26 +17,24 @@ from django.db import DatabaseError
 from courses import services
 
 # A database hiccup is worth a few retries; an LLM failure is not (courses.llm has already retried it).
-DATABASE_ERRORS = (DatabaseError,)
+RETRY_ON_DATABASE_ERRORS: dict[str, Any] = {
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": True,
+    "max_retries": 5,
+}
 
 
-@shared_task(
-    name="courses.tasks.llm_write_outline", autoretry_for=DATABASE_ERRORS, retry_backoff=True, max_retries=5
-)
+@shared_task(name="courses.tasks.llm_write_outline", **RETRY_ON_DATABASE_ERRORS)
 def llm_write_outline(course_id: str) -> None:
     services.course_outline_write(course_id=UUID(course_id))
 
 
-@shared_task(
-    name="courses.tasks.llm_write_lesson", autoretry_for=DATABASE_ERRORS, retry_backoff=True, max_retries=5
-)
+@shared_task(name="courses.tasks.llm_write_lesson", **RETRY_ON_DATABASE_ERRORS)
 def llm_write_lesson(lesson_id: int) -> None:
     services.lesson_write(lesson_id=lesson_id)
 
 
-@shared_task(
-    name="courses.tasks.llm_write_quiz", autoretry_for=DATABASE_ERRORS, retry_backoff=True, max_retries=5
-)
+@shared_task(name="courses.tasks.llm_write_quiz", **RETRY_ON_DATABASE_ERRORS)
 def llm_write_quiz(quiz_id: int) -> None:
     services.quiz_write(quiz_id=quiz_id)
 
