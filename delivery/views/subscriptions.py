@@ -48,13 +48,7 @@ def subscribe(request: HttpRequest, course_id: UUID) -> HttpResponse:
         return render(request, "delivery/subscribe.html", context, status=400 if form.is_bound else 200)
     if form.is_valid():
         try:
-            services.subscription_request(
-                course=course,
-                email=form.cleaned_data["email"],
-                schedule=form.schedule(),
-                send_first_now=form.cleaned_data["send_first_now"],
-                ip=client_ip(request),
-            )
+            form.subscription_request(course=course, ip=client_ip(request))
         except SubscriptionError as error:
             form.add_error(None, str(error))
             status = 429 if isinstance(error, RateLimited) else 400
