@@ -15,16 +15,22 @@ from delivery import health, services
 from delivery.models import Delivery, EmailEvent, Subscription, Suppression
 
 
-def _warn_about_complaints(request: HttpRequest) -> None:
-    rate = health.complaint_rate()
-    if rate.paused:
-        messages.error(request, rate.message)
-    elif rate.warning:
-        messages.warning(request, rate.message)
+class _WarnsAboutComplaints(admin.ModelAdmin):
+    """Lists that show the spam-complaint warning (or the pause) above them."""
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        rate = health.complaint_rate()
+        if rate.paused:
+            messages.error(request, rate.message)
+        elif rate.warning:
+            messages.warning(request, rate.message)
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(_WarnsAboutComplaints):
     list_display = (
         "email",
         "course",
@@ -50,12 +56,6 @@ class SubscriptionAdmin(admin.ModelAdmin):
     )
     actions = ("pause", "resume")
 
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        _warn_about_complaints(request)
-        return super().changelist_view(request, extra_context)
-
     @admin.action(description="Pause the selected subscriptions")
     def pause(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
         for subscription in queryset:
@@ -68,7 +68,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(_WarnsAboutComplaints):
     list_display = ("id", "subscription", "course", "week_number", "status", "attempts", "sent_at", "error")
     list_filter = ("status", "week_number")
     search_fields = ("subscription__email", "message_id")
@@ -84,12 +84,6 @@ class DeliveryAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         health_view = self.admin_site.admin_view(self.health_view)
         return [path("health/", health_view, name="delivery_health"), *super().get_urls()]
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        _warn_about_complaints(request)
-        return super().changelist_view(request, extra_context)
 
     def health_view(self, request: HttpRequest) -> HttpResponse:
         course_id = request.GET.get("course") or None

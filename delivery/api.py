@@ -11,7 +11,6 @@ from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
 from courses.selectors import course_get
-from delivery import services
 from delivery.forms import SubscribeForm
 from delivery.services import RateLimited, SubscriptionError
 from school.apitools import INVALID_INPUT, NOT_FOUND, ErrorOut, error_body
@@ -65,13 +64,7 @@ def subscription_create(request: HttpRequest, course_id: UUID, payload: Subscrip
         ]
         return Status(422, error_body(INVALID_INPUT, errors))
     try:
-        services.subscription_request(
-            course=course,
-            email=form.cleaned_data["email"],
-            schedule=form.schedule(),
-            send_first_now=form.cleaned_data["send_first_now"],
-            ip=client_ip(request),
-        )
+        form.subscription_request(course=course, ip=client_ip(request))
     except RateLimited as error:
         return Status(429, error_body(str(error)))
     except SubscriptionError as error:

@@ -182,8 +182,11 @@ def _suppress(events: list[Event]) -> list[str]:
     Suppression.objects.bulk_create(
         [Suppression(email=email, reason=reason) for email, reason in reasons.items()], ignore_conflicts=True
     )
+    by_reason: defaultdict[Suppression.Reason, list[str]] = defaultdict(list)
     for email, reason in reasons.items():
-        addresses_stop(emails=[email], reason=STOP_REASONS.get(reason, reason))
+        by_reason[reason].append(email)
+    for reason, addresses in by_reason.items():  # a bounce storm costs a few queries, not a few per address
+        addresses_stop(emails=addresses, reason=STOP_REASONS.get(reason, reason))
     return sorted(reasons)
 
 

@@ -5,6 +5,8 @@ from typing import Any
 
 from django import forms
 
+from courses.models import Course
+from delivery import services
 from delivery.models import Subscription
 from delivery.schedule import TIMEZONE_UNKNOWN, timezone_is_valid
 from delivery.services import Schedule
@@ -59,6 +61,16 @@ class SubscribeForm(ScheduleForm):
         # The form sits on the course page next to others: ids of its own.
         kwargs.setdefault("auto_id", "subscribe_%s")
         super().__init__(*args, **kwargs)
+
+    def subscription_request(self, *, course: Course, ip: str | None) -> Subscription | None:
+        """Ask for the course with what was typed: the subscribe page and the API both come through here."""
+        return services.subscription_request(
+            course=course,
+            email=self.cleaned_data["email"],
+            schedule=self.schedule(),
+            send_first_now=self.cleaned_data["send_first_now"],
+            ip=ip,
+        )
 
 
 class ResumeForm(forms.Form):

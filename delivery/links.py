@@ -72,12 +72,5 @@ def answer_urls(
     ]
 
 
-def answer_url(*, subscription_id: int, quiz_id: int, question: int, choice: int) -> str:
-    token = tokens.answer_token(
-        subscription_id=subscription_id, quiz_id=quiz_id, question=question, choice=choice
-    )
-    return _url("quiz_answer", token)
-
-
 def week_done_url(*, subscription_id: int, week_id: int) -> str:
     return _url("week_done", tokens.week_done_token(subscription_id=subscription_id, week_id=week_id))

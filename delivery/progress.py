@@ -103,7 +103,7 @@ def _complete_enrollment_if_finished(enrollment: Enrollment) -> None:
 
 def quiz_grade(*, quiz: Quiz, answers: dict[int, int]) -> list[QuestionResult]:
     """Each question's result for the given answers (question position → option index)."""
-    _check_answers(quiz, answers)
+    quiz_answers_check(quiz=quiz, answers=answers)
     return [
         QuestionResult(
             number=n,
@@ -115,7 +115,8 @@ def quiz_grade(*, quiz: Quiz, answers: dict[int, int]) -> list[QuestionResult]:
     ]
 
 
-def _check_answers(quiz: Quiz, answers: dict[int, int]) -> None:
+def quiz_answers_check(*, quiz: Quiz, answers: dict[int, int]) -> None:
+    """Raise ProgressError unless every answer names a question of the quiz and one of its options."""
     for number, choice in answers.items():
         if not 0 <= number < len(quiz.questions):
             raise ProgressError(QUESTION_OUT_OF_RANGE)
@@ -146,7 +147,7 @@ def quiz_answer_record(
 ) -> tuple[QuizAttempt, QuestionResult]:
     """Record one answer clicked in an email. Answers gather in one email attempt per learner and quiz;
     the first answer to a question stands, so a second click (or a link scanner) changes nothing."""
-    quiz_grade(quiz=quiz, answers={question: choice})
+    quiz_answers_check(quiz=quiz, answers={question: choice})
     with transaction.atomic():
         attempt = _email_attempt_for_update(user=user, quiz=quiz)
         attempt.answers.setdefault(str(question), choice)

@@ -13,7 +13,7 @@ from django.db.models import Count, IntegerField, Max, OuterRef, QuerySet, Subqu
 from django.db.models.functions import Coalesce
 
 from accounts.models import User
-from courses.models import Course, Lesson, PartStatus, Quiz
+from courses.models import Course, Lesson, PartStatus
 from courses.selectors import (
     LessonEntry,
     course_lesson_for_reading,
@@ -198,12 +198,6 @@ def learner_lesson(*, course_id: UUID | str, lesson_id: int, user: User | None) 
         count=len(siblings),
         done=done,
     )
-
-
-def learner_last_attempt(*, user: User | None, quiz: Quiz) -> QuizAttempt | None:
-    if user is None:
-        return None
-    return QuizAttempt.objects.filter(user=user, quiz=quiz).order_by("-created_at").first()
 
 
 @dataclass

@@ -21,11 +21,11 @@ from courses.selectors import course_is_emailable
 from delivery import tokens
 from delivery.models import Delivery, QuizAttempt, Source, Subscription, Suppression
 from delivery.progress import (
-    CHOICE_OUT_OF_RANGE,
-    QUESTION_OUT_OF_RANGE,
+    ProgressError,
     QuestionResult,
     enrollment_touch,
     quiz_answer_record,
+    quiz_answers_check,
     quiz_grade,
     week_mark_done,
 )
@@ -331,10 +331,10 @@ def answer_link_read(*, token: str) -> AnswerLink:
     quiz = Quiz.objects.select_related("course", "week").filter(id=answer.quiz_id).first()
     if quiz is None or quiz.course_id != subscription.course_id:
         raise SubscriptionError(EMAIL_LINK_INVALID)
-    if not 0 <= answer.question < len(quiz.questions):
-        raise SubscriptionError(QUESTION_OUT_OF_RANGE)
-    if not 0 <= answer.choice < len(quiz.questions[answer.question]["options"]):
-        raise SubscriptionError(CHOICE_OUT_OF_RANGE)
+    try:
+        quiz_answers_check(quiz=quiz, answers={answer.question: answer.choice})
+    except ProgressError as error:
+        raise SubscriptionError(str(error)) from None
     return AnswerLink(subscription, quiz, answer.question, answer.choice)
 
 

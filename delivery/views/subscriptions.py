@@ -9,14 +9,14 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from courses.models import Course
-from courses.selectors import course_is_emailable
+from courses.selectors import course_get, course_is_emailable
 from delivery import links, services, tokens
 from delivery.forms import ResumeForm, ScheduleForm, SubscribeForm
 from delivery.ical import subscription_calendar
@@ -35,7 +35,7 @@ CONFIRMED = "Subscribed! Your first week is scheduled below."
 
 @require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest, course_id: UUID) -> HttpResponse:
-    course = get_object_or_404(Course, id=course_id)
+    course = _course(course_id)
     form = SubscribeForm(request.POST if request.method == "POST" else None)
     status = 200
     if not course_is_emailable(course):
@@ -48,13 +48,7 @@ def subscribe(request: HttpRequest, course_id: UUID) -> HttpResponse:
         return render(request, "delivery/subscribe.html", context, status=400 if form.is_bound else 200)
     if form.is_valid():
         try:
-            services.subscription_request(
-                course=course,
-                email=form.cleaned_data["email"],
-                schedule=form.schedule(),
-                send_first_now=form.cleaned_data["send_first_now"],
-                ip=client_ip(request),
-            )
+            form.subscription_request(course=course, ip=client_ip(request))
         except SubscriptionError as error:
             form.add_error(None, str(error))
             status = 429 if isinstance(error, RateLimited) else 400
@@ -66,9 +60,16 @@ def subscribe(request: HttpRequest, course_id: UUID) -> HttpResponse:
     return render(request, "delivery/subscribe.html", context, status=status)
 
 
+def _course(course_id: UUID) -> Course:
+    course = course_get(course_id=course_id)
+    if course is None:
+        raise Http404("No such course")
+    return course
+
+
 @require_GET
 def subscribe_sent(request: HttpRequest, course_id: UUID) -> HttpResponse:
-    course = get_object_or_404(Course, id=course_id)
+    course = _course(course_id)
     return render(request, "delivery/subscribe_sent.html", {"course": course})
 
 
