@@ -9,6 +9,9 @@ PORT ?= 8000
 WORKER_PROCESSES ?= 2
 WORKER_THREADS ?= 16
 WORKER = $(BIN)/celery -A school worker -Q llm,mail,cpu,default --pool threads --concurrency $(WORKER_THREADS) --loglevel INFO
+# What the tests need from the system: PostgreSQL and Redis, Chromium for the browser tests, and Pango with a font
+# for WeasyPrint's PDFs (the same libraries the Dockerfile installs).
+SYSTEM_PACKAGES := postgresql redis-server chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
@@ -38,11 +41,16 @@ migrate: install
 worker: install
 	@for i in $$(seq $(WORKER_PROCESSES)); do $(WORKER) --hostname worker$$i@%h & done; wait
 
-# Start PostgreSQL and Redis if they are not answering, and Chromium for the browser tests if missing.
+# Install what is missing of SYSTEM_PACKAGES (with apt, as root: a fresh CI machine), giving a PostgreSQL installed
+# here the trust auth on loopback the tests expect; then start PostgreSQL and Redis if they are not answering.
 services:
+	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
+	  fresh=$$([ -d /etc/postgresql ] || echo yes); \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null \
+	  && if [ -n "$$fresh" ]; then sed -i -E '/^host/s/(scram-sha-256|md5)$$/trust/' /etc/postgresql/*/main/pg_hba.conf \
+	    && { pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main reload 2>/dev/null || true; }; fi; }
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
-	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 
 # The whole test suite against this machine's PostgreSQL and Redis, browser tests included.

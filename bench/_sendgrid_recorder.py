@@ -9,16 +9,14 @@ needs to count duplicates and misses: the ledger ids (custom_args.delivery_id) o
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fakes.sendgrid_server import FakeSendGrid, Reply
+from tests.fakes._http import Reply, serve_until_terminated
+from tests.fakes.sendgrid_server import FakeSendGrid
 
 IDS_PATH = "/__bench/delivery-ids"
 
@@ -39,13 +37,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.05)
     args = parser.parse_args()
-    fake = RecordingFakeSendGrid(port=args.port, latency=args.latency, keep_bodies=False)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    with fake:
-        print(f"listening on {fake.host_url}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            stopped.wait()
+    serve_until_terminated(RecordingFakeSendGrid(port=args.port, latency=args.latency, keep_bodies=False))
 
 
 if __name__ == "__main__":

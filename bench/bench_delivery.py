@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._setup import database_create, database_drop, django_environ  # noqa: E402
 from tests.fakes.sendgrid_server import WebhookSigner, event, webhook_body  # noqa: E402
 
 N = int(os.environ.get("BENCH_SUBSCRIPTIONS", "100000"))
@@ -46,7 +47,6 @@ THREADS = int(os.environ.get("BENCH_THREADS", "16"))
 LATENCY = float(os.environ.get("BENCH_LATENCY", "0.05"))
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 DATABASE = "sem_bench_delivery"
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 TIMEZONES = [
     "UTC", "Europe/Berlin", "Europe/London", "America/New_York", "America/Los_Angeles", "Asia/Kolkata",
     "Asia/Tokyo", "Australia/Sydney", "America/Sao_Paulo", "Africa/Lagos",
@@ -87,7 +87,7 @@ def main() -> None:
         assert fake.stdout is not None
         fake_url = fake.stdout.readline().strip().removeprefix("listening on ")
         _configure(fake_url)
-        _database("DROP DATABASE IF EXISTS {} WITH (FORCE)", "CREATE DATABASE {}")
+        database_create(DATABASE)
         import django
 
         django.setup()
@@ -100,35 +100,24 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        _database("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        database_drop(DATABASE)
 
 
 def _configure(fake_url: str) -> None:
     os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "school.settings",
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-            "REDIS_URL": REDIS_URL,
-            "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-            "SITE_URL": "https://semester.example",
-            "ALLOWED_HOSTS": "testserver,localhost",
-            "SENDGRID_API_KEY": "SG.bench",
-            "SENDGRID_API_HOST": fake_url,
-            "SENDGRID_WEBHOOK_PUBLIC_KEY": SIGNER.public_key_b64,
-            "DEFAULT_FROM_EMAIL": "Semester <courses@semester.example>",
+        django_environ(
+            DATABASE,
+            REDIS_URL,
+            SITE_URL="https://semester.example",
+            ALLOWED_HOSTS="testserver,localhost",
+            SENDGRID_API_KEY="SG.bench",
+            SENDGRID_API_HOST=fake_url,
+            SENDGRID_WEBHOOK_PUBLIC_KEY=SIGNER.public_key_b64,
+            DEFAULT_FROM_EMAIL="Semester <courses@semester.example>",
             # Settle rows of a killed worker after 10 s instead of 15 min, so the crash run ends quickly.
-            "DELIVERY_STUCK_AFTER_SECONDS": "10",
-            "LOG_LEVEL": "WARNING",
-        }
+            DELIVERY_STUCK_AFTER_SECONDS="10",
+        )
     )
-
-
-def _database(*statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
-        for statement in statements:
-            connection.execute(statement.format(DATABASE))  # type: ignore[arg-type]
 
 
 def _run(fake_url: str, workers: list[subprocess.Popen[bytes]], fake_pid: int) -> None:

@@ -27,8 +27,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._setup import database_create, database_drop, django_environ  # noqa: E402
+
 DB_NAME = "sem_bench_generation"
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 
 
 @dataclass
@@ -56,7 +57,7 @@ def main() -> None:
     ).start()
     env = bench_env(redis_url, fake.base_url, args)
     os.environ.update(env)
-    database_create()
+    database_create(DB_NAME)
     flush_redis(redis_url)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     workers = [worker_start(env, args.concurrency, n) for n in range(args.workers)]
@@ -78,7 +79,7 @@ def main() -> None:
 
         connections.close_all()
         flush_redis(redis_url)
-        database_drop()
+        database_drop(DB_NAME)
 
 
 def parse_args() -> argparse.Namespace:
@@ -100,16 +101,15 @@ def parse_args() -> argparse.Namespace:
 def bench_env(redis_url: str, base_url: str, args: argparse.Namespace) -> dict[str, str]:
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "school.settings",
-        "DATABASE_URL": f"{PG_SERVER}/{DB_NAME}",
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": "bench-only-secret-key-that-is-long-enough-0123456789",
-        "OPENAI_API_KEY": "bench",
-        "OPENAI_BASE_URL": base_url,
-        "OPENAI_MODEL": "fake-model",
-        "LLM_MAX_CONCURRENCY": str(args.max_concurrency),
-        "LLM_TIMEOUT_SECONDS": "30",
-        "LOG_LEVEL": "WARNING",
+        **django_environ(
+            DB_NAME,
+            redis_url,
+            OPENAI_API_KEY="bench",
+            OPENAI_BASE_URL=base_url,
+            OPENAI_MODEL="fake-model",
+            LLM_MAX_CONCURRENCY=str(args.max_concurrency),
+            LLM_TIMEOUT_SECONDS="30",
+        ),
     }
 
 
@@ -118,22 +118,6 @@ def worker_start(env: dict[str, str], concurrency: int, number: int) -> subproce
     command += ["--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "WARNING"]
     command += ["--hostname", f"bench{number}@%h", "--without-mingle", "--without-gossip"]
     return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
-
-
-def database_create() -> None:
-    database_drop()
-    _postgres(f"CREATE DATABASE {DB_NAME}")
-
-
-def database_drop() -> None:
-    _postgres(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-
-def _postgres(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(statement)
 
 
 def flush_redis(url: str) -> None:

@@ -25,8 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._setup import database_create, database_drop, django_environ  # noqa: E402
+
 DB_NAME = "sem_bench_moderation"
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 
 
 def main() -> None:
@@ -35,17 +36,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=150_000)
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
-    env = {
-        "DATABASE_URL": f"{PG_SERVER}/{DB_NAME}",
-        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14",
-        "SECRET_KEY": "bench-only-secret-key-that-is-long-enough-0123456789",
-        "ALLOWED_HOSTS": "testserver,localhost",
-        "DJANGO_SETTINGS_MODULE": "school.settings",
-        "OPENAI_API_KEY": "",
-        "LOG_LEVEL": "WARNING",
-    }
-    os.environ.update(env)
-    database("DROP DATABASE IF EXISTS", "CREATE DATABASE")
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
+    os.environ.update(
+        django_environ(DB_NAME, redis_url, ALLOWED_HOSTS="testserver,localhost", OPENAI_API_KEY="")
+    )
+    database_create(DB_NAME)
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=os.environ, check=True)
         import django
@@ -61,15 +56,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        database("DROP DATABASE IF EXISTS")
-
-
-def database(*statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
-        for statement in statements:
-            connection.execute(f"{statement} {DB_NAME}")
+        database_drop(DB_NAME)
 
 
 def seed(courses: int, calls: int) -> str:

@@ -21,26 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATABASE = "sem_bench_pages"
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="school.settings",
-    DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-    REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
-    SECRET_KEY="bench-only-secret-key-that-is-long-enough-0123456789",
-    ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-    DEBUG="false",
-    LOG_LEVEL="WARNING",
-)
 sys.path.insert(0, str(ROOT))
 
+from bench._setup import database_create, database_drop, django_environ  # noqa: E402
 
-def database_recreate(*, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {DATABASE}")
+DATABASE = "sem_bench_pages"
+os.environ.update(
+    django_environ(
+        DATABASE,
+        os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        DEBUG="false",
+    )
+)
 
 
 def course_create() -> tuple[str, str]:
@@ -181,7 +174,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     args = parser.parse_args()
 
-    database_recreate()
+    database_create(DATABASE)
     server = None
     try:
         path, session_key = course_create()
@@ -223,7 +216,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        database_recreate(drop_only=True)
+        database_drop(DATABASE)
 
 
 if __name__ == "__main__":

@@ -19,16 +19,18 @@ import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._setup import database_create, database_drop, django_environ  # noqa: E402
+
 DATABASE = "sem_bench_pdf"
 os.environ.update(
-    DJANGO_SETTINGS_MODULE="school.settings",
-    DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-    REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
-    SECRET_KEY="bench-only-secret-key-that-is-long-enough-0123456789",
-    MEDIA_ROOT=tempfile.mkdtemp(prefix="sem-bench-pdf-"),
-    LOG_LEVEL="WARNING",
+    django_environ(
+        DATABASE,
+        os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        MEDIA_ROOT=tempfile.mkdtemp(prefix="sem-bench-pdf-"),
+    )
 )
-sys.path.insert(0, str(ROOT))
 
 WORDS = [
     "river",
@@ -60,15 +62,6 @@ WORDS = [
     "story",
     "field",
 ]
-
-
-def database_recreate(*, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {DATABASE}")
 
 
 def lesson_markdown(rng: random.Random, words: int = 900) -> str:
@@ -147,7 +140,7 @@ def main() -> None:
         help="also trace Python allocations (makes a render ~20x slower)",
     )
     args = parser.parse_args()
-    database_recreate()
+    database_create(DATABASE)
     try:
         course_id = course_create()
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -169,7 +162,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        database_recreate(drop_only=True)
+        database_drop(DATABASE)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,12 @@ def written_course(*, weeks: int = 13, lessons_per_week: int = 4, **fields: Any)
     return course
 
 
+def first_lesson(course: Course) -> Lesson:
+    lesson = Lesson.objects.filter(course=course).order_by("week__number", "number").first()
+    assert lesson is not None
+    return lesson
+
+
 def quiz_questions(week_number: int, count: int = 4) -> list[dict[str, Any]]:
     return [
         {

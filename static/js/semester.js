@@ -22,52 +22,52 @@
     });
   }
 
-  // The "being written" page: swap in the progress fragment until the course is ready or has failed.
-  function watchWriting(box) {
+  // Ask `url` every `every` ms while `handle(answer)` returns true; back off (up to 30 s) while requests fail.
+  function poll(url, accept, every, handle) {
     var errors = 0;
     function tick() {
-      get(box.dataset.pollUrl, "text/html").then(function (html) {
+      get(url, accept).then(function (answer) {
         errors = 0;
-        // Leave the fragment alone while a keyboard user is on one of its buttons.
-        if (!box.contains(document.activeElement)) { box.innerHTML = html; }
-        var section = box.querySelector("[data-state]");
-        var state = section ? section.dataset.state : "";
-        if (state === "ready") {
-          window.setTimeout(function () { window.location.assign(box.dataset.readyUrl); }, 800);
-        } else if (state !== "failed") {
-          later(tick, WRITING_EVERY_MS);
-        }
+        if (handle(answer)) { later(tick, every); }
       }).catch(function () {
         errors += 1;
-        later(tick, Math.min(30000, WRITING_EVERY_MS * Math.pow(2, errors)));
+        later(tick, Math.min(30000, every * Math.pow(2, errors)));
       });
     }
-    later(tick, WRITING_EVERY_MS);
+    later(tick, every);
+  }
+
+  // The "being written" page: swap in the progress fragment until the course is ready or has failed.
+  function watchWriting(box) {
+    poll(box.dataset.pollUrl, "text/html", WRITING_EVERY_MS, function (html) {
+      // Leave the fragment alone while a keyboard user is on one of its buttons.
+      if (!box.contains(document.activeElement)) { box.innerHTML = html; }
+      var section = box.querySelector("[data-state]");
+      var state = section ? section.dataset.state : "";
+      if (state === "ready") {
+        window.setTimeout(function () { window.location.assign(box.dataset.readyUrl); }, 800);
+      }
+      return state !== "ready" && state !== "failed";
+    });
   }
 
   // The "preparing your PDF" page: follow the render, then start the download.
   function watchPdf(box) {
     var stage = box.querySelector(".pdf-stage");
-    var errors = 0;
-    function tick() {
-      get(box.dataset.statusUrl, "application/json").then(function (state) {
-        errors = 0;
-        if (state.state === "ready") {
-          box.innerHTML = '<p class="notice success">Your PDF is ready. The download starts now; if it does not, ' +
-            '<a href="' + box.dataset.downloadUrl + '">download it here</a>.</p>';
-          window.location.assign(box.dataset.downloadUrl);
-        } else if (state.state === "failed") {
-          window.location.reload();  // the server shows the failure and a "try again" button
-        } else {
-          if (stage && state.stage) { stage.textContent = state.stage + "…"; }
-          later(tick, PDF_EVERY_MS);
-        }
-      }).catch(function () {
-        errors += 1;
-        later(tick, Math.min(30000, PDF_EVERY_MS * Math.pow(2, errors)));
-      });
-    }
-    later(tick, PDF_EVERY_MS);
+    poll(box.dataset.statusUrl, "application/json", PDF_EVERY_MS, function (state) {
+      if (state.state === "ready") {
+        box.innerHTML = '<p class="notice success">Your PDF is ready. The download starts now; if it does not, ' +
+          '<a href="' + box.dataset.downloadUrl + '">download it here</a>.</p>';
+        window.location.assign(box.dataset.downloadUrl);
+        return false;
+      }
+      if (state.state === "failed") {
+        window.location.reload();  // the server shows the failure and a "try again" button
+        return false;
+      }
+      if (stage && state.stage) { stage.textContent = state.stage + "…"; }
+      return true;
+    });
   }
 
   // "Report a problem": quote the passage the reader selected in the lesson, so they need not paste it.

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.sessions.backends.cached_db import SessionStore
 
+from accounts.models import User
 from tests.workers import running_worker
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -67,6 +69,18 @@ def page(browser: Browser) -> Iterator[Page]:
 def phone(browser: Browser) -> Iterator[Page]:
     with browser_page(browser, viewport=PHONE, is_mobile=True, has_touch=True) as page:
         yield page
+
+
+def sign_in_as(page: Page, live_server: Any, user: User) -> None:
+    """Give the browser a signed-in session (the email-link flow itself is tested in test_learner_flows)."""
+    session = SessionStore()
+    session["_auth_user_id"] = str(user.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session.create()
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": str(session.session_key), "url": live_server.url}]
+    )
 
 
 def screenshot(page: Page, name: str) -> None:

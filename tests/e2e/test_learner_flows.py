@@ -8,19 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.sessions.backends.cached_db import SessionStore
 from django.core import mail
 from playwright.sync_api import Browser, Page, expect
 
-from accounts.models import User
 from courses import services
 from courses.models import Course, Lesson, PartStatus, Quiz
-from tests.e2e.conftest import browser_page, screenshot
-from tests.factories import UserFactory, written_course
+from tests.e2e.conftest import browser_page, screenshot, sign_in_as
+from tests.factories import UserFactory, first_lesson, written_course
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-BACKEND = "django.contrib.auth.backends.ModelBackend"
 COURSE_PAGE = re.compile(r"/courses/[0-9a-f-]{36}/$")
 
 
@@ -73,18 +70,6 @@ def test_the_progress_bar_fills_up_live_as_parts_are_written(page: Page, live_se
     expect(bar).to_have_attribute("value", "100")
     page.wait_for_url(COURSE_PAGE)
     assert page.url.endswith(f"/courses/{course.id}/")
-
-
-def sign_in_as(page: Page, live_server: Any, user: User) -> None:
-    """Give the browser a signed-in session (the email-link flow itself is tested below)."""
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = BACKEND
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": str(session.session_key), "url": live_server.url}]
-    )
 
 
 def test_a_failed_part_shows_up_as_missing_and_its_requester_retries_it(page: Page, live_server: Any) -> None:
@@ -195,8 +180,7 @@ def test_pages_read_well_on_a_phone_and_the_keyboard_reaches_the_content(
     course = written_course(weeks=2, lessons_per_week=2, review_state="approved", featured=True)
     phone.goto(live_server.url)
     screenshot(phone, "home_phone")
-    lesson = Lesson.objects.filter(course=course).order_by("week__number", "number").first()
-    assert lesson is not None
+    lesson = first_lesson(course)
     phone.goto(f"{live_server.url}/courses/{course.id}/lessons/{lesson.id}/")
     phone.keyboard.press("Tab")
     expect(phone.get_by_role("link", name="Skip to content")).to_be_focused()

@@ -10,21 +10,14 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from courses import moderation, screening, visibility
-from courses.models import Course, Lesson, LessonReport
-from tests.e2e.conftest import screenshot
-from tests.e2e.test_learner_flows import sign_in_as
-from tests.factories import UserFactory, moderator, written_course
+from courses.models import Course, LessonReport
+from tests.e2e.conftest import screenshot, sign_in_as
+from tests.factories import UserFactory, first_lesson, moderator, written_course
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 # Long enough to pass the screening every requester's edit goes through.
 NEW_BODY = "## Slack water\n\n" + "Between the tides the water rests for a few quiet minutes. " * 16
-
-
-def first_lesson(course: Course) -> Lesson:
-    lesson = Lesson.objects.filter(course=course).order_by("week__number", "number").first()
-    assert lesson is not None
-    return lesson
 
 
 def test_a_reader_reports_a_lesson_quoting_the_passage_they_selected(page: Page, live_server: Any) -> None:

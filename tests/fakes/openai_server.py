@@ -27,8 +27,6 @@ import hashlib
 import json
 import random
 import re
-import signal
-import socket
 import sys
 import threading
 import time
@@ -36,9 +34,10 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Self
+
+from tests.fakes._http import LoopbackFake, Reply, serve_until_terminated
 
 JsonDict = dict[str, Any]
 Override = Callable[[JsonDict], Any]
@@ -597,18 +596,6 @@ def error_body(message: str, error_type: str, code: str | None) -> JsonDict:
     return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
 
 
-# --------------------------------------------------------------------------- HTTP plumbing
-
-
-@dataclass(slots=True)
-class Reply:
-    """What the handler writes back; ``status`` None means close the socket without answering."""
-
-    status: int | None
-    payload: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 @dataclass(slots=True)
 class FaultRule:
     """``fail_when``: fault chat calls mentioning ``substring``; ``remaining`` None means forever."""
@@ -618,96 +605,10 @@ class FaultRule:
     remaining: int | None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # httpx pools connections; every reply carries Content-Length
-    # Headers and body go out in separate writes; without TCP_NODELAY each reply waits ~40 ms for a
-    # delayed ACK that no real API adds.
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence per-request logging; benchmarks would drown in it."""
-
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        reply = self.server.fake.handle(self.command, self.path, headers, raw)
-        if reply.status is None:
-            self._drop()
-            return
-        try:
-            self._write(reply)
-        except OSError:  # the client gave up (e.g. its timeout fired); nothing to tell it
-            self.close_connection = True
-
-    def _write(self, reply: Reply) -> None:
-        assert reply.status is not None
-        data = json.dumps(reply.payload).encode()
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False  # stop() must not wait for handler threads
-    request_queue_size = 256  # benchmark clients open many connections at once
-
-    def __init__(self, address: tuple[str, int], fake: FakeOpenAI) -> None:
-        self.fake = fake
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Wake handler threads parked on idle keep-alive sockets so they exit with the server."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
 # --------------------------------------------------------------------------- the fake
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackFake):
     """OpenAI chat completions + moderations + models on loopback, with knobs safe to change live.
 
     Knobs: ``latency``, ``fault_rate`` + ``fault_kinds``, ``fail_next(kind, times)``,
@@ -715,6 +616,8 @@ class FakeOpenAI:
     ``deterministic``, ``flag_words``, ``override(fn)``, ``keep_bodies``.
     Records: ``requests``, ``calls(path)``, ``in_flight``, ``max_in_flight``.
     """
+
+    thread_name = "fake-openai"
 
     def __init__(
         self,
@@ -742,8 +645,6 @@ class FakeOpenAI:
         self.requests: list[JsonDict] = []
         self._in_flight = 0
         self._max_in_flight = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._set_default_knobs()
 
     def _set_default_knobs(self) -> None:
@@ -762,32 +663,13 @@ class FakeOpenAI:
 
     # ----- lifecycle
 
-    def start(self) -> FakeOpenAI:
+    def start(self) -> Self:
         self._stopping.clear()
-        self._server = _Server((self.host, self.port), self)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        return self
+        return super().start()
 
     def stop(self) -> None:
-        if self._server is None:
-            return
         self._stopping.set()
-        self._server.shutdown()
-        self._server.close_connections()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().stop()
 
     @property
     def base_url(self) -> str:
@@ -1054,7 +936,8 @@ def _parse_json(raw: bytes) -> Any:
 def _header_subset(headers: dict[str, str]) -> dict[str, str]:
     """Headers worth asserting on: auth, content type, SDK metadata (x-stainless-*, retry count)."""
     keep = {"authorization", "content-type", "user-agent", "idempotency-key"}
-    return {k: v for k, v in headers.items() if k in keep or k.startswith(("x-", "openai-"))}
+    lowered = {name.lower(): value for name, value in headers.items()}
+    return {k: v for k, v in lowered.items() if k in keep or k.startswith(("x-", "openai-"))}
 
 
 # --------------------------------------------------------------------------- standalone
@@ -1108,12 +991,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     fake.timeout_sleep = args.timeout_sleep
     fake.retry_after = args.retry_after
     fake.hostile = args.hostile
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    with fake:
-        print(f"listening on http://{fake.host}:{fake.port}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            stopped.wait()
+    serve_until_terminated(fake)
     print(f"stats {json.dumps(fake.stats())}", file=sys.stderr, flush=True)
 
 

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import copy
 import json
 import math
 import os
 import random
 import re
-import signal
 import sys
 import threading
 import time
@@ -35,8 +33,9 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+
+from tests.fakes._http import LoopbackFake, Reply, serve_until_terminated
 
 MAIL_SEND_PATH = "/v3/mail/send"
 STATS_PATH = "/__fake/stats"
@@ -137,15 +136,6 @@ class RecordedRequest:
     errors: list[ErrorDict] = field(default_factory=list)
     fault: Fault | None = None
     received_at: float = 0.0
-
-
-@dataclass(slots=True)
-class Reply:
-    """What the handler writes back; ``status`` None means close the socket silently."""
-
-    status: int | None
-    payload: JsonDict | None = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- validation
@@ -474,77 +464,19 @@ def flatten_messages(body: JsonDict, message_id: str, keep_bodies: bool) -> list
     return out
 
 
-# --------------------------------------------------------------------------- server
+# --------------------------------------------------------------------------- the fake
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive capable; every reply carries Content-Length
-    # Headers and body go out in separate writes; without TCP_NODELAY each reply waits ~40 ms for a
-    # delayed ACK that no real API adds.
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence per-request logging; the benchmark would drown in it."""
-
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_PAYLOAD_BYTES:
-            self.close_connection = True  # unread body; the socket cannot be reused
-            self._write(Reply(413, {"errors": [api_error("Payload too large.")]}))
-            return
-        raw = self.rfile.read(length) if length else b""
-        reply = self.server.fake.handle(self.command, self.path, dict(self.headers.items()), raw)
-        if reply.status is None:
-            self.close_connection = True
-            return
-        self._write(reply)
-
-    def _write(self, reply: Reply) -> None:
-        assert reply.status is not None
-        data = json.dumps(reply.payload).encode() if reply.payload is not None else b""
-        self.send_response(reply.status)
-        if reply.payload is not None:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256  # benchmark clients open many short connections at once
-
-    def __init__(self, address: tuple[str, int], fake: FakeSendGrid) -> None:
-        self.fake = fake
-        super().__init__(address, _Handler)
-
-
-class FakeSendGrid:
+class FakeSendGrid(LoopbackFake):
     """SendGrid v3 Mail Send on loopback, with fault and latency knobs that are safe to change live.
 
     Knobs: ``latency`` (seconds/request), ``fail_next(status, times)``, ``fault_rate`` +
     ``fault_statuses``, ``reject_addresses``, ``reset_after`` (429 reset delay), ``api_keys``
     (None accepts any non-empty bearer key), ``keep_bodies``. Counters: ``max_in_flight``.
     """
+
+    thread_name = "fake-sendgrid"
+    poll_interval = 0.02  # keeps stop() (and so every test fixture teardown) fast
 
     def __init__(
         self,
@@ -571,35 +503,6 @@ class FakeSendGrid:
         self._requests: list[RecordedRequest] = []
         self._in_flight = 0
         self._max_in_flight = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # ----- lifecycle
-
-    def start(self) -> FakeSendGrid:
-        self._server = _Server((self.host, self.port), self)
-        self.port = self._server.server_address[1]
-        # A short poll keeps stop() (and so every test fixture teardown) fast.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), name="fake-sendgrid", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeSendGrid:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def host_url(self) -> str:
@@ -657,6 +560,11 @@ class FakeSendGrid:
             }
 
     # ----- request handling (called on server threads)
+
+    def refuse_length(self, length: int) -> Reply | None:
+        if length > MAX_PAYLOAD_BYTES:
+            return Reply(413, {"errors": [api_error("Payload too large.")]})
+        return None
 
     def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Reply:
         path = path.split("?", 1)[0]
@@ -891,12 +799,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         host=args.host, port=args.port, latency=args.latency, seed=args.seed, keep_bodies=args.keep_bodies
     )
     fake.fault_rate = args.fault_rate
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    with fake:
-        print(f"listening on {fake.host_url}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            stopped.wait()
+    serve_until_terminated(fake)
     print(f"stats {json.dumps(fake.stats())}", file=sys.stderr, flush=True)
 
 
