@@ -116,7 +116,7 @@ def magic_link_redeem(*, token: str) -> MagicLink:
     useless afterwards, even once the claim has expired from the cache.
     """
     link = magic_link_check(token=token)
-    digest = hashlib.sha256(token.encode()).hexdigest()
+    digest = _token_hash(token)
     if not cache.add(f"magic-link-used:{digest}", 1, timeout=settings.MAGIC_LINK_MAX_AGE_SECONDS):
         raise MagicLinkError(LINK_USED)
     user = link.user or user_get_or_create_for_email(email=link.email)

@@ -8,11 +8,11 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.services import api_token_create
-from courses.models import Course, Lesson, PartStatus, Quiz
+from courses.models import Course, PartStatus, Quiz
 from delivery.models import LessonCompletion, QuizAttempt, Source
 from delivery.progress import CHOICE_OUT_OF_RANGE
 from delivery.progress_api import ANSWERS_COUNT, LESSON_NOT_FOUND, QUIZ_NOT_FOUND, QUIZ_NOT_WRITTEN
-from tests.factories import UserFactory, written_course
+from tests.factories import UserFactory, first_lesson, written_course
 
 pytestmark = pytest.mark.django_db
 
@@ -42,12 +42,6 @@ def call(client: Client, path: str, body: Any = None, token: str = "") -> Any:
 
 def errors(response: Any) -> dict[str, str]:
     return {error["field"]: error["message"] for error in response.json()["errors"]}
-
-
-def first_lesson(course: Course) -> Lesson:
-    lesson = Lesson.objects.filter(course=course).order_by("week__number", "number").first()
-    assert lesson is not None
-    return lesson
 
 
 def test_a_learner_marks_a_lesson_done_and_undone(
