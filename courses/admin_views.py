@@ -24,7 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from courses import costs, editing, moderation, regeneration
+from courses import costs, edit_views, editing, moderation, regeneration
 from courses.admin_forms import (
     LessonForm,
     QuizNoteForm,
@@ -35,14 +35,7 @@ from courses.admin_forms import (
     question_formset,
 )
 from courses.models import ContentFlag, Course, Lesson, LessonReport, PartKind, PartRevision, Quiz, Week
-from courses.rendering import markdown_to_safe_html
 
-PART_MODELS: dict[str, type[Week] | type[Lesson] | type[Quiz]] = {
-    PartKind.WEEK: Week,
-    PartKind.LESSON: Lesson,
-    PartKind.QUIZ: Quiz,
-}
-PREVIEW_MAX_CHARS = 200_000
 REGENERATING_MESSAGE = (
     "Regenerating {count} part(s). The earlier versions are kept in each part's history; "
     "reload the page to see the new text."
@@ -67,7 +60,7 @@ def routes(model_admin: ModelAdmin[Any]) -> list[tuple[str, Callable[..., HttpRe
         ("<str:kind>/<int:part_id>/regenerate/", part_regenerate, "part_regenerate"),
         ("revision/<int:revision_id>/restore/", revision_restore, "revision_restore"),
         ("report/<int:report_id>/resolve/", report_resolve, "report_resolve"),
-        ("preview/", markdown_preview, "markdown_preview"),
+        ("preview/", edit_views.markdown_preview, "markdown_preview"),  # the learners' editor's preview
         ("dashboard/", dashboard, "dashboard"),
     ]
 
@@ -190,7 +183,7 @@ def course_content(request: HttpRequest, course_id: str) -> HttpResponse:
 
 def _editable(request: HttpRequest, kind: str, part_id: int) -> Any:
     _require(request, f"courses.change_{kind}")
-    return get_object_or_404(PART_MODELS[kind].objects.select_related("course"), pk=part_id)
+    return get_object_or_404(moderation.PART_MODELS[kind].objects.select_related("course"), pk=part_id)
 
 
 def _content_url(part: Week | Lesson | Quiz) -> str:
@@ -267,10 +260,10 @@ def _edit_page(request: HttpRequest, part: Any, form: Any, *, title: str, **extr
 
 def part_history(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
     """Each revision next to what replaced it, as a line diff, newest first, with restore buttons."""
-    if kind not in PART_MODELS:
+    if kind not in moderation.PART_MODELS:
         raise Http404
     _require(request, f"courses.view_{kind}", "courses.view_partrevision")
-    part: Any = get_object_or_404(PART_MODELS[kind].objects.select_related("course"), pk=part_id)
+    part: Any = get_object_or_404(moderation.PART_MODELS[kind].objects.select_related("course"), pk=part_id)
     revisions = list(part.revisions.select_related("author").order_by("-created_at", "-id"))
     newer_content = editing.part_snapshot(part)
     rows = []
@@ -293,7 +286,7 @@ def part_history(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
 @require_POST
 def part_regenerate(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
     """Write a week (its plan, then its lessons and quiz), a lesson or a quiz again, with an optional instruction."""
-    if kind not in PART_MODELS:
+    if kind not in moderation.PART_MODELS:
         raise Http404
     part = _editable(request, kind, part_id)
     form = RegenerateForm(request.POST)
@@ -329,13 +322,6 @@ def report_resolve(request: HttpRequest, report_id: int) -> HttpResponse:
     moderation.report_resolve(report=report, actor=staff(request), note=request.POST.get("note", ""))
     messages.success(request, "Report resolved.")
     return _back(request, reverse("admin:courses_course_content", args=[report.course_id]))
-
-
-@require_POST
-def markdown_preview(request: HttpRequest) -> HttpResponse:
-    """The editor's live preview: the same renderer and sanitizer learners' pages use."""
-    text = request.POST.get("text", "")[:PREVIEW_MAX_CHARS]
-    return HttpResponse(markdown_to_safe_html(text), content_type="text/html; charset=utf-8")
 
 
 def content_as_text(kind: str, content: dict[str, Any]) -> str:
