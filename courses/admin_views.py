@@ -191,54 +191,50 @@ def _content_url(part: Week | Lesson | Quiz) -> str:
     return reverse("admin:courses_course_content", args=[part.course_id]) + anchor
 
 
-def _save_edit(request: HttpRequest, part: Any, changes: dict[str, Any], note: str) -> str | None:
-    """Apply an edit; return an error message for the form, or None when it is saved."""
-    try:
-        revision = editing.part_edit(part=part, changes=changes, actor=staff(request), note=note)
-    except moderation.ModerationError as error:
-        return str(error)
-    messages.success(
-        request, "Saved; the earlier version is kept in the history." if revision else "Nothing changed."
-    )
-    return None
-
-
 def week_edit(request: HttpRequest, part_id: int) -> HttpResponse:
     week = _editable(request, PartKind.WEEK, part_id)
     form = WeekForm.for_week(week, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        error = _save_edit(request, week, form.changes(), form.cleaned_data["note"])
-        if error is None:
-            return HttpResponseRedirect(_content_url(week))
-        form.add_error(None, error)
-    return _edit_page(request, week, form, title=f"Edit week {week.number}")
+    return _editor(request, week, form, form.changes, title=f"Edit week {week.number}")
 
 
 def lesson_edit(request: HttpRequest, part_id: int) -> HttpResponse:
     lesson = _editable(request, PartKind.LESSON, part_id)
     form = LessonForm(request.POST or None, initial={"title": lesson.title, "body": lesson.body})
-    if request.method == "POST" and form.is_valid():
-        error = _save_edit(request, lesson, form.changes(), form.cleaned_data["note"])
-        if error is None:
-            return HttpResponseRedirect(_content_url(lesson))
-        form.add_error(None, error)
-    return _edit_page(request, lesson, form, title=f"Edit lesson “{lesson.title}”")
+    return _editor(request, lesson, form, form.changes, title=f"Edit lesson “{lesson.title}”")
 
 
 def quiz_edit(request: HttpRequest, part_id: int) -> HttpResponse:
     quiz = _editable(request, PartKind.QUIZ, part_id)
     formset = question_formset(quiz, request.POST or None)
     form = QuizNoteForm(request.POST or None)
-    if request.method == "POST" and formset.is_valid() and form.is_valid():
-        questions = formset_questions(formset)
-        error = _save_edit(request, quiz, {"questions": questions}, form.cleaned_data["note"])
-        if error is None:
-            return HttpResponseRedirect(_content_url(quiz))
-        form.add_error(None, error)
-    return _edit_page(request, quiz, form, title=f"Edit the quiz of week {quiz.week.number}", formset=formset)
+    title = f"Edit the quiz of week {quiz.week.number}"
+    return _editor(
+        request, quiz, form, lambda: {"questions": formset_questions(formset)}, title=title, formset=formset
+    )
 
 
-def _edit_page(request: HttpRequest, part: Any, form: Any, *, title: str, **extra: Any) -> HttpResponse:
+def _editor(
+    request: HttpRequest,
+    part: Any,
+    form: Any,
+    changes: Callable[[], dict[str, Any]],
+    *,
+    title: str,
+    formset: Any = None,
+) -> HttpResponse:
+    """GET shows the part's editor; a valid POST saves the edit (`changes()`, read once the forms are valid)
+    and goes back to the part in the course's content, or shows the service's error on the form."""
+    if request.method == "POST" and form.is_valid() and (formset is None or formset.is_valid()):
+        try:
+            revision = editing.part_edit(
+                part=part, changes=changes(), actor=staff(request), note=form.cleaned_data["note"]
+            )
+        except moderation.ModerationError as error:
+            form.add_error(None, str(error))
+        else:
+            saved = "Saved; the earlier version is kept in the history." if revision else "Nothing changed."
+            messages.success(request, saved)
+            return HttpResponseRedirect(_content_url(part))
     kind = moderation.part_kind(part)
     context = _context(
         request,
@@ -247,12 +243,12 @@ def _edit_page(request: HttpRequest, part: Any, form: Any, *, title: str, **extr
         part=part,
         kind=kind,
         form=form,
+        formset=formset,
         preview_url=reverse("admin:courses_markdown_preview"),
         history_url=reverse("admin:courses_part_history", args=[kind, part.pk]),
         content_url=_content_url(part),
         regenerate_url=reverse("admin:courses_part_regenerate", args=[kind, part.pk]),
         regenerate_form=RegenerateForm(),
-        **extra,
     )
     template = "admin/courses/quiz_edit.html" if kind == PartKind.QUIZ else "admin/courses/part_edit.html"
     return TemplateResponse(request, template, context)
