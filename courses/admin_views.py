@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import ModelAdmin
 from django.core.exceptions import PermissionDenied
@@ -365,13 +366,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         days=days,
         totals={"cost": sum(day.usage.cost for day in days), "calls": sum(day.usage.calls for day in days)},
         spend_today=costs.spend_today_usd(),
-        cap=costs.settings.LLM_DAILY_SPEND_CAP_USD,
+        cap=settings.LLM_DAILY_SPEND_CAP_USD,
         cap_reached=costs.spend_cap_reached(),
         spend_cap_message=costs.SPEND_CAP_MESSAGE,
         top_courses=costs.dashboard_courses(days=DASHBOARD_DAYS),
         failures=costs.dashboard_failures(days=DASHBOARD_DAYS),
         requesters=costs.dashboard_requesters(days=DASHBOARD_DAYS),
         window=DASHBOARD_DAYS,
-        prices=sorted(costs.settings.LLM_PRICES_PER_MILLION.items()),
+        prices=sorted(settings.LLM_PRICES_PER_MILLION.items()),
     )
     return TemplateResponse(request, "admin/courses/dashboard.html", context)
