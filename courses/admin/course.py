@@ -132,7 +132,7 @@ class CourseAdmin(admin.ModelAdmin):
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         """The queue is served oldest first; the list of all courses newest first."""
-        if request.GET.get(QueueFilter.parameter_name, "waiting") == "waiting":
+        if QueueFilter.shows_queue(request):
             return ("waiting_since", "created_at")
         return ("-created_at",)
 
@@ -185,8 +185,11 @@ class CourseAdmin(admin.ModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        waiting = request.GET.get(QueueFilter.parameter_name, "waiting") == "waiting"
-        title = "Moderation queue: what waits, oldest first" if waiting else "All courses"
+        title = (
+            "Moderation queue: what waits, oldest first"
+            if QueueFilter.shows_queue(request)
+            else "All courses"
+        )
         return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
     @admin.display(description="requester", ordering="requested_by__email")
