@@ -48,11 +48,7 @@ def viewer_is_requester(request: HttpRequest, course: Course) -> bool:
 def course_readable(request: HttpRequest, course: Course | None) -> Course:
     """The course, if this visitor may read it. Http404 when there is no such course or it was withdrawn
     from them; CourseWithheld when it is held for review (the 403 page shows the notice instead)."""
-    if course is None:
-        raise Http404(COURSE_NOT_FOUND)
-    requester = viewer_is_requester(request, course)
-    if not course_progress_visible_to(course, request.user, is_requester=requester):
-        raise Http404(COURSE_NOT_FOUND)
+    course, requester = _followable(request, course)
     if not course_visible_to(course, request.user, is_requester=requester):
         raise CourseWithheld(course_review_notice(course, request.user, is_requester=requester))
     return course
@@ -61,12 +57,17 @@ def course_readable(request: HttpRequest, course: Course | None) -> Course:
 def course_followable(request: HttpRequest, course: Course | None) -> Course:
     """The course, if this visitor may follow its writing: as `course_readable`, but a held course's page of
     progress stays open (it shows none of the course's text, and tells the requester why it is held)."""
+    return _followable(request, course)[0]
+
+
+def _followable(request: HttpRequest, course: Course | None) -> tuple[Course, bool]:
+    """The course and whether this visitor asked for it; Http404 unless they may follow its writing."""
     if course is None:
         raise Http404(COURSE_NOT_FOUND)
     requester = viewer_is_requester(request, course)
     if not course_progress_visible_to(course, request.user, is_requester=requester):
         raise Http404(COURSE_NOT_FOUND)
-    return course
+    return course, requester
 
 
 def course_review_notice_for(request: HttpRequest, course: Course) -> str:

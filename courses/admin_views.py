@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import ModelAdmin
 from django.core.exceptions import PermissionDenied
@@ -24,7 +25,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from courses import costs, editing, moderation, regeneration
+from courses import costs, edit_views, editing, moderation, regeneration
 from courses.admin_forms import (
     LessonForm,
     QuizNoteForm,
@@ -35,14 +36,7 @@ from courses.admin_forms import (
     question_formset,
 )
 from courses.models import ContentFlag, Course, Lesson, LessonReport, PartKind, PartRevision, Quiz, Week
-from courses.rendering import markdown_to_safe_html
 
-PART_MODELS: dict[str, type[Week] | type[Lesson] | type[Quiz]] = {
-    PartKind.WEEK: Week,
-    PartKind.LESSON: Lesson,
-    PartKind.QUIZ: Quiz,
-}
-PREVIEW_MAX_CHARS = 200_000
 REGENERATING_MESSAGE = (
     "Regenerating {count} part(s). The earlier versions are kept in each part's history; "
     "reload the page to see the new text."
@@ -67,7 +61,7 @@ def routes(model_admin: ModelAdmin[Any]) -> list[tuple[str, Callable[..., HttpRe
         ("<str:kind>/<int:part_id>/regenerate/", part_regenerate, "part_regenerate"),
         ("revision/<int:revision_id>/restore/", revision_restore, "revision_restore"),
         ("report/<int:report_id>/resolve/", report_resolve, "report_resolve"),
-        ("preview/", markdown_preview, "markdown_preview"),
+        ("preview/", edit_views.markdown_preview, "markdown_preview"),  # the learners' editor's preview
         ("dashboard/", dashboard, "dashboard"),
     ]
 
@@ -190,7 +184,7 @@ def course_content(request: HttpRequest, course_id: str) -> HttpResponse:
 
 def _editable(request: HttpRequest, kind: str, part_id: int) -> Any:
     _require(request, f"courses.change_{kind}")
-    return get_object_or_404(PART_MODELS[kind].objects.select_related("course"), pk=part_id)
+    return get_object_or_404(moderation.PART_MODELS[kind].objects.select_related("course"), pk=part_id)
 
 
 def _content_url(part: Week | Lesson | Quiz) -> str:
@@ -198,54 +192,50 @@ def _content_url(part: Week | Lesson | Quiz) -> str:
     return reverse("admin:courses_course_content", args=[part.course_id]) + anchor
 
 
-def _save_edit(request: HttpRequest, part: Any, changes: dict[str, Any], note: str) -> str | None:
-    """Apply an edit; return an error message for the form, or None when it is saved."""
-    try:
-        revision = editing.part_edit(part=part, changes=changes, actor=staff(request), note=note)
-    except moderation.ModerationError as error:
-        return str(error)
-    messages.success(
-        request, "Saved; the earlier version is kept in the history." if revision else "Nothing changed."
-    )
-    return None
-
-
 def week_edit(request: HttpRequest, part_id: int) -> HttpResponse:
     week = _editable(request, PartKind.WEEK, part_id)
     form = WeekForm.for_week(week, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        error = _save_edit(request, week, form.changes(), form.cleaned_data["note"])
-        if error is None:
-            return HttpResponseRedirect(_content_url(week))
-        form.add_error(None, error)
-    return _edit_page(request, week, form, title=f"Edit week {week.number}")
+    return _editor(request, week, form, form.changes, title=f"Edit week {week.number}")
 
 
 def lesson_edit(request: HttpRequest, part_id: int) -> HttpResponse:
     lesson = _editable(request, PartKind.LESSON, part_id)
     form = LessonForm(request.POST or None, initial={"title": lesson.title, "body": lesson.body})
-    if request.method == "POST" and form.is_valid():
-        error = _save_edit(request, lesson, form.changes(), form.cleaned_data["note"])
-        if error is None:
-            return HttpResponseRedirect(_content_url(lesson))
-        form.add_error(None, error)
-    return _edit_page(request, lesson, form, title=f"Edit lesson “{lesson.title}”")
+    return _editor(request, lesson, form, form.changes, title=f"Edit lesson “{lesson.title}”")
 
 
 def quiz_edit(request: HttpRequest, part_id: int) -> HttpResponse:
     quiz = _editable(request, PartKind.QUIZ, part_id)
     formset = question_formset(quiz, request.POST or None)
     form = QuizNoteForm(request.POST or None)
-    if request.method == "POST" and formset.is_valid() and form.is_valid():
-        questions = formset_questions(formset)
-        error = _save_edit(request, quiz, {"questions": questions}, form.cleaned_data["note"])
-        if error is None:
-            return HttpResponseRedirect(_content_url(quiz))
-        form.add_error(None, error)
-    return _edit_page(request, quiz, form, title=f"Edit the quiz of week {quiz.week.number}", formset=formset)
+    title = f"Edit the quiz of week {quiz.week.number}"
+    return _editor(
+        request, quiz, form, lambda: {"questions": formset_questions(formset)}, title=title, formset=formset
+    )
 
 
-def _edit_page(request: HttpRequest, part: Any, form: Any, *, title: str, **extra: Any) -> HttpResponse:
+def _editor(
+    request: HttpRequest,
+    part: Any,
+    form: Any,
+    changes: Callable[[], dict[str, Any]],
+    *,
+    title: str,
+    formset: Any = None,
+) -> HttpResponse:
+    """GET shows the part's editor; a valid POST saves the edit (`changes()`, read once the forms are valid)
+    and goes back to the part in the course's content, or shows the service's error on the form."""
+    if request.method == "POST" and form.is_valid() and (formset is None or formset.is_valid()):
+        try:
+            revision = editing.part_edit(
+                part=part, changes=changes(), actor=staff(request), note=form.cleaned_data["note"]
+            )
+        except moderation.ModerationError as error:
+            form.add_error(None, str(error))
+        else:
+            saved = "Saved; the earlier version is kept in the history." if revision else "Nothing changed."
+            messages.success(request, saved)
+            return HttpResponseRedirect(_content_url(part))
     kind = moderation.part_kind(part)
     context = _context(
         request,
@@ -254,12 +244,12 @@ def _edit_page(request: HttpRequest, part: Any, form: Any, *, title: str, **extr
         part=part,
         kind=kind,
         form=form,
+        formset=formset,
         preview_url=reverse("admin:courses_markdown_preview"),
         history_url=reverse("admin:courses_part_history", args=[kind, part.pk]),
         content_url=_content_url(part),
         regenerate_url=reverse("admin:courses_part_regenerate", args=[kind, part.pk]),
         regenerate_form=RegenerateForm(),
-        **extra,
     )
     template = "admin/courses/quiz_edit.html" if kind == PartKind.QUIZ else "admin/courses/part_edit.html"
     return TemplateResponse(request, template, context)
@@ -267,10 +257,10 @@ def _edit_page(request: HttpRequest, part: Any, form: Any, *, title: str, **extr
 
 def part_history(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
     """Each revision next to what replaced it, as a line diff, newest first, with restore buttons."""
-    if kind not in PART_MODELS:
+    if kind not in moderation.PART_MODELS:
         raise Http404
     _require(request, f"courses.view_{kind}", "courses.view_partrevision")
-    part: Any = get_object_or_404(PART_MODELS[kind].objects.select_related("course"), pk=part_id)
+    part: Any = get_object_or_404(moderation.PART_MODELS[kind].objects.select_related("course"), pk=part_id)
     revisions = list(part.revisions.select_related("author").order_by("-created_at", "-id"))
     newer_content = editing.part_snapshot(part)
     rows = []
@@ -293,7 +283,7 @@ def part_history(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
 @require_POST
 def part_regenerate(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
     """Write a week (its plan, then its lessons and quiz), a lesson or a quiz again, with an optional instruction."""
-    if kind not in PART_MODELS:
+    if kind not in moderation.PART_MODELS:
         raise Http404
     part = _editable(request, kind, part_id)
     form = RegenerateForm(request.POST)
@@ -329,13 +319,6 @@ def report_resolve(request: HttpRequest, report_id: int) -> HttpResponse:
     moderation.report_resolve(report=report, actor=staff(request), note=request.POST.get("note", ""))
     messages.success(request, "Report resolved.")
     return _back(request, reverse("admin:courses_course_content", args=[report.course_id]))
-
-
-@require_POST
-def markdown_preview(request: HttpRequest) -> HttpResponse:
-    """The editor's live preview: the same renderer and sanitizer learners' pages use."""
-    text = request.POST.get("text", "")[:PREVIEW_MAX_CHARS]
-    return HttpResponse(markdown_to_safe_html(text), content_type="text/html; charset=utf-8")
 
 
 def content_as_text(kind: str, content: dict[str, Any]) -> str:
@@ -383,13 +366,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         days=days,
         totals={"cost": sum(day.usage.cost for day in days), "calls": sum(day.usage.calls for day in days)},
         spend_today=costs.spend_today_usd(),
-        cap=costs.settings.LLM_DAILY_SPEND_CAP_USD,
+        cap=settings.LLM_DAILY_SPEND_CAP_USD,
         cap_reached=costs.spend_cap_reached(),
         spend_cap_message=costs.SPEND_CAP_MESSAGE,
         top_courses=costs.dashboard_courses(days=DASHBOARD_DAYS),
         failures=costs.dashboard_failures(days=DASHBOARD_DAYS),
         requesters=costs.dashboard_requesters(days=DASHBOARD_DAYS),
         window=DASHBOARD_DAYS,
-        prices=sorted(costs.settings.LLM_PRICES_PER_MILLION.items()),
+        prices=sorted(settings.LLM_PRICES_PER_MILLION.items()),
     )
     return TemplateResponse(request, "admin/courses/dashboard.html", context)

@@ -24,7 +24,6 @@ from courses.rendering import markdown_to_safe_html
 PREVIEW_MAX_CHARS = 200_000
 SAVED_MESSAGE = "Saved. The earlier version is kept, and a moderator may review your change."
 REGENERATING_MESSAGE = "Writing {count} part(s) again; reload the page in a minute to read the new version."
-PARTS: dict[str, type[Week] | type[Lesson] | type[Quiz]] = {"week": Week, "lesson": Lesson, "quiz": Quiz}
 
 
 def _editable_course(request: HttpRequest, course_id: str) -> tuple[Course, User]:
@@ -56,9 +55,11 @@ def lesson_edit(request: HttpRequest, course_id: str, lesson_id: int) -> HttpRes
 @require_POST
 def part_regenerate(request: HttpRequest, course_id: str, kind: str, part_id: int) -> HttpResponse:
     course, user = _editable_course(request, course_id)
-    if kind not in PARTS:
+    if kind not in moderation.PART_MODELS:
         raise Http404
-    found = get_object_or_404(PARTS[kind].objects.select_related("course"), pk=part_id, course=course)
+    found = get_object_or_404(
+        moderation.PART_MODELS[kind].objects.select_related("course"), pk=part_id, course=course
+    )
     part = cast(Week | Lesson | Quiz, found)
     form = RegenerateForm(request.POST)
     instruction = form.cleaned_data["instruction"] if form.is_valid() else ""
@@ -76,6 +77,7 @@ def part_regenerate(request: HttpRequest, course_id: str, kind: str, part_id: in
 @login_required
 @require_POST
 def markdown_preview(request: HttpRequest) -> HttpResponse:
-    """The editor's live preview for signed-in learners: the renderer and sanitizer every page uses."""
+    """The editors' live preview (the requester's here, the admin's through `admin_views.routes`): the renderer
+    and sanitizer every page uses."""
     text = request.POST.get("text", "")[:PREVIEW_MAX_CHARS]
     return HttpResponse(markdown_to_safe_html(text), content_type="text/html; charset=utf-8")

@@ -23,6 +23,20 @@ class PartStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class WrittenPart(models.Model):
+    """What a lesson and a quiz share as parts the LLM writes one at a time: where their writing stands."""
+
+    status = models.CharField(max_length=16, choices=PartStatus.choices, default=PartStatus.PENDING)
+    failure_reason = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When a worker claimed the part; past GENERATION_PART_LEASE_SECONDS another worker may claim it again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    written_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
 class Course(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -134,7 +148,7 @@ class Week(models.Model):
         return f"Week {self.number}: {self.title}"
 
 
-class Lesson(models.Model):
+class Lesson(WrittenPart):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="lessons")
     week = models.ForeignKey(Week, on_delete=models.CASCADE, related_name="lessons")
     number = models.PositiveSmallIntegerField(help_text="Position within the week, from 1.")
@@ -142,12 +156,6 @@ class Lesson(models.Model):
     summary = models.TextField(blank=True, help_text="What the outline asked this lesson to cover.")
     body = models.TextField(blank=True, help_text="Markdown, as written (untrusted).")
     body_html = models.TextField(blank=True, help_text="The body rendered and sanitized; safe to show.")
-    status = models.CharField(max_length=16, choices=PartStatus.choices, default=PartStatus.PENDING)
-    failure_reason = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    # When a worker claimed the part; past GENERATION_PART_LEASE_SECONDS another worker may claim it again.
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    written_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("week__number", "number")
@@ -158,19 +166,13 @@ class Lesson(models.Model):
         return self.title
 
 
-class Quiz(models.Model):
+class Quiz(WrittenPart):
     """A week's multiple-choice quiz. Questions are kept in order; a question's identity is its position."""
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="quizzes")
     week = models.OneToOneField(Week, on_delete=models.CASCADE, related_name="quiz")
     # [{"question": str, "options": [str, ...], "answer": int (index into options), "explanation": str}]
     questions = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=16, choices=PartStatus.choices, default=PartStatus.PENDING)
-    failure_reason = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    # When a worker claimed the part; past GENERATION_PART_LEASE_SECONDS another worker may claim it again.
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    written_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "quizzes"

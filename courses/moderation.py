@@ -37,6 +37,12 @@ if TYPE_CHECKING:
 Review = Course.Review
 Action = AuditEntry.Action
 Part = Week | Lesson | Quiz
+# The parts a moderator or requester edits, regenerates and restores, by the kind named in URLs and revisions.
+PART_MODELS: dict[str, type[Week] | type[Lesson] | type[Quiz]] = {
+    PartKind.WEEK: Week,
+    PartKind.LESSON: Lesson,
+    PartKind.QUIZ: Quiz,
+}
 
 NOT_READY_MESSAGE = "Only a course that has finished writing can be approved."
 REASON_REQUIRED_MESSAGE = "Give a reason: the requester will read it."

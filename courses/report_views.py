@@ -80,7 +80,10 @@ def lesson_report_from_email(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _report(request: HttpRequest, lesson: Lesson, reporter: User | None, source: str) -> HttpResponse:
-    form = ReportForm(request.POST or None, initial={"quoted_text": request.GET.get("quote", "")[:2000]})
+    form = ReportForm(
+        request.POST or None,
+        initial={"quoted_text": request.GET.get("quote", "")[: moderation.QUOTE_MAX_CHARS]},
+    )
     if request.method == "POST" and form.is_valid():
         if not _within_rate(request):
             return render(request, "courses/report_done.html", {"message": REPORT_RATE_LIMITED}, status=429)

@@ -132,7 +132,7 @@ class CourseAdmin(admin.ModelAdmin):
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         """The queue is served oldest first; the list of all courses newest first."""
-        if request.GET.get(QueueFilter.parameter_name, "waiting") == "waiting":
+        if QueueFilter.shows_queue(request):
             return ("waiting_since", "created_at")
         return ("-created_at",)
 
@@ -185,8 +185,11 @@ class CourseAdmin(admin.ModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        waiting = request.GET.get(QueueFilter.parameter_name, "waiting") == "waiting"
-        title = "Moderation queue: what waits, oldest first" if waiting else "All courses"
+        title = (
+            "Moderation queue: what waits, oldest first"
+            if QueueFilter.shows_queue(request)
+            else "All courses"
+        )
         return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
     @admin.display(description="requester", ordering="requested_by__email")
@@ -218,42 +221,21 @@ class CourseAdmin(admin.ModelAdmin):
     # --- Bulk actions ----------------------------------------------------------------------------------
     @admin.action(description="Approve selected courses", permissions=["moderate"])
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
-        self._apply(
-            request,
-            queryset,
-            "approved",
-            lambda course: moderation.course_approve(course=course, actor=staff(request)),
-        )  # type: ignore[arg-type]
+        self._apply(request, queryset, "approved", moderation.course_approve)
 
     @admin.action(description="Feature selected courses", permissions=["moderate"])
     def feature_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
-        self._apply(
-            request,
-            queryset,
-            "featured",
-            lambda course: moderation.course_feature(course=course, actor=staff(request)),
-        )  # type: ignore[arg-type]
+        self._apply(request, queryset, "featured", moderation.course_feature)
 
     @admin.action(description="Unfeature selected courses", permissions=["moderate"])
     def unfeature_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
-        self._apply(
-            request,
-            queryset,
-            "unfeatured",
-            lambda course: moderation.course_unfeature(course=course, actor=staff(request)),
-        )  # type: ignore[arg-type]
+        self._apply(request, queryset, "unfeatured", moderation.course_unfeature)
 
     @admin.action(
         description="Release selected courses from hold (stay unpublished)", permissions=["moderate"]
     )
     def release_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
-        held = queryset.filter(held_for_review=True)
-        self._apply(
-            request,
-            held,
-            "released",
-            lambda course: moderation.course_release(course=course, actor=staff(request)),
-        )  # type: ignore[arg-type]
+        self._apply(request, queryset.filter(held_for_review=True), "released", moderation.course_release)
 
     @admin.action(description="Reject selected courses…", permissions=["moderate"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> HttpResponse | None:
@@ -272,12 +254,18 @@ class CourseAdmin(admin.ModelAdmin):
         )
 
     def _apply(
-        self, request: HttpRequest, queryset: QuerySet[Course], done: str, step: Callable[[Course], Any]
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Course],
+        done: str,
+        step: Callable[..., Any],
+        **arguments: Any,
     ) -> None:
+        """Apply one `courses.moderation` step (called as `step(course=, actor=, **arguments)`) to each course."""
         changed, errors = 0, []
         for course in queryset:
             try:
-                changed += step(course) is not None
+                changed += step(course=course, actor=staff(request), **arguments) is not None
             except moderation.ModerationError as error:
                 errors.append(f"{course}: {error}")
         self.message_user(request, f"{changed} course(s) {done}.", messages.SUCCESS)
@@ -295,12 +283,7 @@ class CourseAdmin(admin.ModelAdmin):
         """Django's intermediate-page pattern: ask for the reason, then apply it to every selected course."""
         reason = request.POST.get("reason", "").strip()
         if "apply" in request.POST and reason:
-            self._apply(
-                request,
-                queryset,
-                "updated",
-                lambda course: service(course=course, actor=staff(request), reason=reason),
-            )
+            self._apply(request, queryset, "updated", service, reason=reason)
             return None
         context = {
             **self.admin_site.each_context(request),

@@ -90,6 +90,11 @@ class QueueFilter(admin.SimpleListFilter):
     def value(self) -> str:
         return super().value() or "waiting"
 
+    @classmethod
+    def shows_queue(cls, request: HttpRequest) -> bool:
+        """Whether the course list shows the queue (the default) rather than every course."""
+        return request.GET.get(cls.parameter_name, "waiting") == "waiting"
+
     def choices(self, changelist: Any) -> Any:
         for lookup, title in self.lookup_choices:
             yield {
