@@ -15,7 +15,6 @@ from courses.errors import CourseRequestError
 from courses.forms import CourseRequestForm
 from courses.models import Course, PartStatus, Week
 from courses.quotas import QuotaExceeded, course_request_within_quota
-from courses.rendering import markdown_to_safe_html
 from courses.selectors import WeekEntry, course_get, course_progress, course_structure, week_for_email
 from courses.visibility import (
     course_is_public,
@@ -260,7 +259,7 @@ def week_detail(request: HttpRequest, course_id: UUID, number: int) -> dict[str,
         "number": week.number,
         "title": week.title,
         "overview_markdown": week.overview,
-        "overview_html": week.overview_html or markdown_to_safe_html(week.overview),
+        "overview_html": week.overview_safe_html,
         "objectives": [str(objective) for objective in week.objectives],
         "reading_list": [item for item in week.reading_list if isinstance(item, dict)],
         "lessons": [_lesson(lesson) for lesson in week.lessons.all()],
@@ -276,7 +275,7 @@ def _lesson(lesson: Any) -> dict[str, Any]:
         "title": lesson.title,
         "status": lesson.status,
         "markdown": lesson.body if written else "",
-        "html": (lesson.body_html or markdown_to_safe_html(lesson.body)) if written else "",
+        "html": lesson.body_safe_html if written else "",
     }
 
 

@@ -19,7 +19,6 @@ from django.utils.text import slugify
 
 from courses import pdf, tasks
 from courses.models import Course, PartStatus, Quiz, Week
-from courses.rendering import markdown_to_safe_html
 from courses.selectors import course_for_export
 
 logger = logging.getLogger(__name__)
@@ -215,16 +214,11 @@ def course_pdf_failed(*, course_id: str, version: int, error: str) -> None:
 def course_pdf_html(*, course: Course) -> str:
     weeks = list(course.weeks.all())
     for week in weeks:
-        # Stored HTML is already sanitized; render afresh only for rows written before it was kept.
-        week.overview_html = week.overview_html or markdown_to_safe_html(week.overview)
         quiz = _written_quiz(week)
         week.answer_key = [  # type: ignore[attr-defined]
             (n, LETTERS[int(question["answer"])], question["explanation"])
             for n, question in enumerate(quiz.questions if quiz else [], start=1)
         ]
-        for lesson in week.lessons.all():
-            # Stored HTML is already sanitized; render afresh only for rows written before it was kept.
-            lesson.safe_html = lesson.body_html or markdown_to_safe_html(lesson.body)  # type: ignore[attr-defined]
     context = {
         "course": course,
         "weeks": weeks,

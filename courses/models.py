@@ -13,6 +13,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from courses.rendering import markdown_to_safe_html
+
 
 class PartStatus(models.TextChoices):
     """Where one generated part (a lesson or a quiz) stands."""
@@ -147,6 +149,12 @@ class Week(models.Model):
     def __str__(self) -> str:
         return f"Week {self.number}: {self.title}"
 
+    @property
+    def overview_safe_html(self) -> str:
+        """The overview as sanitized HTML: the rendering stored with it, or made now for a row written without
+        one (e.g. by hand)."""
+        return self.overview_html or markdown_to_safe_html(self.overview)
+
 
 class Lesson(WrittenPart):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="lessons")
@@ -164,6 +172,11 @@ class Lesson(WrittenPart):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def body_safe_html(self) -> str:
+        """The body as sanitized HTML: the rendering stored with it, or made now for a row written without one."""
+        return self.body_html or markdown_to_safe_html(self.body)
 
 
 class Quiz(WrittenPart):

@@ -28,7 +28,11 @@ MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
 
 def markdown_to_safe_html(text: str) -> str:
     """Render markdown to HTML that holds no script, event handler, frame or non-http(s) link."""
-    html = _renderer().reset().convert(text)
+    return sanitize_html(_renderer().reset().convert(text))
+
+
+def sanitize_html(html: str) -> str:
+    """Keep only the allow-list's tags, attributes and link schemes of `html`."""
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,

@@ -17,7 +17,6 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from courses.models import Course, PartStatus, Quiz, Week
-from courses.rendering import markdown_to_safe_html
 from courses.selectors import week_for_email
 from delivery import links
 from delivery.models import Subscription
@@ -100,7 +99,7 @@ def week_email_render(*, week: Week) -> WeekEmail:
     context = {
         "course": course,
         "week": week,
-        "overview_html": inline_styles(week.overview_html or markdown_to_safe_html(week.overview)),
+        "overview_html": inline_styles(week.overview_safe_html),
         "lessons": [_lesson_context(course, week, lesson) for lesson in week.lessons.all()],
         "questions": _quiz_context(quiz),
         "links": {"manage": MANAGE, "unsubscribe": UNSUBSCRIBE, "calendar": CALENDAR, "done": WEEK_DONE},
@@ -156,7 +155,7 @@ def _lesson_context(course: Course, week: Week, lesson: Any) -> dict[str, Any]:
     return {
         "number": lesson.number,
         "title": lesson.title,
-        "html": inline_styles(lesson.body_html or markdown_to_safe_html(lesson.body)),
+        "html": inline_styles(lesson.body_safe_html),
         "text": lesson.body.strip(),
         "url": links.lesson_url(course_id=course.id, week=week.number, lesson=lesson.number),
     }

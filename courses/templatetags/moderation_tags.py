@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import nh3
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
-from courses import rendering
-from courses.rendering import markdown_to_safe_html
+from courses.rendering import markdown_to_safe_html, sanitize_html
 
 register = template.Library()
 
@@ -24,15 +22,7 @@ def safe_markdown(text: str) -> SafeString:
 def sanitized_html(html: str) -> SafeString:
     """HTML stored by `markdown_to_safe_html` (a lesson's body_html), cleaned again with the same allow-list:
     much cheaper than rendering the markdown again, and still never trusting a stored field blindly."""
-    return mark_safe(
-        nh3.clean(
-            html or "",
-            tags=rendering.ALLOWED_TAGS,
-            attributes=rendering.ALLOWED_ATTRIBUTES,
-            url_schemes=rendering.ALLOWED_URL_SCHEMES,
-            link_rel="nofollow noopener noreferrer",
-        )
-    )
+    return mark_safe(sanitize_html(html or ""))
 
 
 @register.filter
