@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import User
 from courses import costs, editing, llm, moderation, prompts, services
 from courses.models import AuditEntry, Lesson, PartKind, PartRevision, PartStatus, Quiz, Week
+from school.ratelimit import rate_limit_hit, rate_limit_key, rate_limit_release
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +88,12 @@ def _parts_of(part: Week | Lesson | Quiz) -> list[Lesson | Quiz]:
 
 def _allowance_take(user: User, count: int) -> bool:
     """Take `count` of the requester's regenerations for today; False (nothing taken) once they are spent."""
-    key = f"regenerations:{user.pk}:{timezone.now().date().isoformat()}"
-    cache.add(key, 0, timeout=DONE_SECONDS)
-    if cache.incr(key, count) <= settings.REGENERATIONS_PER_USER_PER_DAY:
-        return True
-    cache.decr(key, count)
-    return False
+    key = rate_limit_key("regenerations", user.pk, timezone.now().date().isoformat())
+    limit = settings.REGENERATIONS_PER_USER_PER_DAY
+    if rate_limit_hit(key=key, limit=limit, window_seconds=DONE_SECONDS, hits=count):
+        rate_limit_release(key=key, hits=count)
+        return False
+    return True
 
 
 def _enqueue(jobs: list[tuple[str, int]], actor_id: int | None, instruction: str, request_id: str) -> None:

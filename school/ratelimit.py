@@ -13,23 +13,24 @@ def rate_limit_key(*parts: object) -> str:
     return f"ratelimit:{digest}"
 
 
-def rate_limit_hit(*, key: str, limit: int, window_seconds: int) -> bool:
-    """Count one hit on `key`; True when that hit goes over `limit` within the window."""
+def rate_limit_hit(*, key: str, limit: int, window_seconds: int, hits: int = 1) -> bool:
+    """Count `hits` on `key`; True when they go over `limit` within the window."""
     # add() only creates the counter (with its expiry) if it is missing, so the window starts at the
     # first hit and incr() is atomic on Redis: two processes never both see the last free slot.
     cache.add(key, 0, timeout=window_seconds)
     try:
-        count = cache.incr(key)
+        count = cache.incr(key, hits)
     except ValueError:  # the key expired between add() and incr()
-        cache.add(key, 1, timeout=window_seconds)
-        count = 1
+        cache.add(key, hits, timeout=window_seconds)
+        count = hits
     return count > limit
 
 
-def rate_limit_release(*, key: str) -> None:
-    """Give back one hit, for work that turned out not to count (e.g. a course that was reused)."""
+def rate_limit_release(*, key: str, hits: int = 1) -> None:
+    """Give back hits, for work that turned out not to count (e.g. a course that was reused, or a request
+    refused for going over)."""
     try:
-        if int(cache.get(key, 0)) > 0:
-            cache.decr(key)
+        if int(cache.get(key, 0)) >= hits:
+            cache.decr(key, hits)
     except ValueError:
         pass
