@@ -3,6 +3,9 @@ own, created empty at the start and dropped at the end."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 
 
@@ -33,3 +36,26 @@ def _postgres(*statements: str) -> None:
     with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
         for statement in statements:
             connection.execute(statement)  # type: ignore[arg-type]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+
+
+def cpu_seconds_named(name: str) -> float:
+    """CPU time of every process called `name` (e.g. "postgres": the server and each connection's backend)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        if text[text.index("(") + 1 : text.rindex(")")] == name:
+            total += _stat_cpu_seconds(text)
+    return total
+
+
+def _stat_cpu_seconds(stat: str) -> float:
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._setup import database_create, database_drop, django_environ  # noqa: E402
+from bench._setup import cpu_seconds, database_create, database_drop, django_environ  # noqa: E402
 from tests.fakes.sendgrid_server import WebhookSigner, event, webhook_body  # noqa: E402
 
 N = int(os.environ.get("BENCH_SUBSCRIPTIONS", "100000"))
@@ -134,9 +134,9 @@ def _run(fake_url: str, workers: list[subprocess.Popen[bytes]], fake_pid: int) -
           f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
 
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])  # other work on this machine
-    fake_cpu = _cpu_seconds(fake_pid)
+    fake_cpu = cpu_seconds(fake_pid)
     clean = _clean_run(fake_url, workers, expected)
-    clean["fake_cpu"], clean["load"] = _cpu_seconds(fake_pid) - fake_cpu, load
+    clean["fake_cpu"], clean["load"] = cpu_seconds(fake_pid) - fake_cpu, load
     _reset(fake_url, expected)
     crash = _crash_run(fake_url, workers, expected)
     _report(clean, crash, len(courses) * WEEKS)
@@ -237,7 +237,7 @@ def _clean_run(
     wall = time.perf_counter() - started
     _wait(lambda: _sent_rows() >= len(expected), 60)
     peaks = [_peak_rss_mb(worker.pid) for worker in workers]
-    cpu = sum(_cpu_seconds(worker.pid) for worker in workers)
+    cpu = sum(cpu_seconds(worker.pid) for worker in workers)
     for worker in workers:
         _stop(worker)
     workers.clear()
@@ -371,12 +371,6 @@ def _peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _ledger() -> dict[str, int]:

@@ -6,7 +6,9 @@ courses and measures the wall time from request to ready. The pipeline has two d
 outline, then every lesson and quiz at once), each followed by a screening round at the moderation endpoint,
 which also screens the topic first: the critical path is 2 × L + 3 × M, M being the moderation latency. Targets: wall time ≤ 1.15 × the
 critical path, and ≥ 15 × faster than making the same calls one after another. Then: the calls and tokens per
-course, a reused course (0 calls), and courses written while 20% of LLM calls fail.
+course, the CPU seconds each kind of process spent on it (on a small machine that, more than the rounds, sets
+how near the critical path a course can finish at a small L), a reused course (0 calls), and courses written
+while 20% of LLM calls fail.
 
     .venv/bin/python bench/bench_generation.py [--latency 0.5] [--moderation-latency 0.1] [--runs 3]
 """
@@ -27,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._setup import database_create, database_drop, django_environ  # noqa: E402
+from bench._setup import cpu_seconds, cpu_seconds_named, database_create, database_drop, django_environ  # noqa: E402
 
 DB_NAME = "sem_bench_generation"
 
@@ -45,6 +47,7 @@ class Run:
     failed_calls: int
     ready: bool
     phases: dict[str, float]
+    cpu: dict[str, float]  # CPU seconds each kind of process used from request to ready
 
 
 def main() -> None:
@@ -65,7 +68,7 @@ def main() -> None:
         import django
 
         django.setup()
-        report(fake, args)
+        report(fake, [worker.pid for worker in workers], args)
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
@@ -155,12 +158,24 @@ def write_course(topic: str, weeks: int, timeout: float = 600) -> tuple[Any, flo
     return course, ready_at.timestamp() - started if status == Course.Status.READY else float("nan")
 
 
-def measure(topic: str, weeks: int) -> Run:
+def cpu_by_process(worker_pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far of everything a course keeps busy on this machine (Linux's /proc)."""
+    return {
+        "workers": sum(cpu_seconds(pid) for pid in worker_pids),
+        "PostgreSQL": cpu_seconds_named("postgres"),
+        "Redis": cpu_seconds_named("redis-server"),
+        "fake LLM + this script": cpu_seconds(os.getpid()),
+    }
+
+
+def measure(topic: str, weeks: int, worker_pids: list[int]) -> Run:
     from django.db.models import Sum
 
     from courses.models import Course, LLMCall
 
+    cpu_before = cpu_by_process(worker_pids)
     course, wall = write_course(topic, weeks)
+    cpu_after = cpu_by_process(worker_pids)
     time.sleep(0.2)  # let the last LLMCall rows land
     all_calls = LLMCall.objects.filter(course=course)
     calls = all_calls.exclude(stage="moderation")
@@ -179,6 +194,7 @@ def measure(topic: str, weeks: int) -> Run:
         failed_calls=calls.exclude(outcome=LLMCall.Outcome.OK).count(),
         ready=Course.objects.get(id=course.id).status == Course.Status.READY,
         phases=phases(Course.objects.get(id=course.id)),
+        cpu={name: cpu_after[name] - cpu_before[name] for name in cpu_after},
     )
 
 
@@ -220,13 +236,15 @@ def reuse_check(fake: Any, weeks: int) -> tuple[bool, int, float]:
     return result.reused and result.course.id == course.id, len(fake.requests) - before, elapsed
 
 
-def report(fake: Any, args: argparse.Namespace) -> None:
+def report(fake: Any, worker_pids: list[int], args: argparse.Namespace) -> None:
     latency, critical = args.latency, 2 * args.latency + 3 * args.moderation_latency
-    warm = measure("Warm-up topic", args.weeks)  # first connections, imports and caches of every thread
-    runs = [measure(f"Topic number {n}", args.weeks) for n in range(args.runs)]
+    warm = measure(
+        "Warm-up topic", args.weeks, worker_pids
+    )  # first connections, imports, caches of every thread
+    runs = [measure(f"Topic number {n}", args.weeks, worker_pids) for n in range(args.runs)]
     reused, reuse_calls, reuse_seconds = reuse_check(fake, args.weeks)
     fake.fault_rate = args.fault_rate
-    fault_runs = [measure(f"Faulty topic {n}", args.weeks) for n in range(args.fault_runs)]
+    fault_runs = [measure(f"Faulty topic {n}", args.weeks, worker_pids) for n in range(args.fault_runs)]
     fake.fault_rate = 0.0
 
     print(
@@ -244,10 +262,22 @@ def report(fake: Any, args: argparse.Namespace) -> None:
     print("\nwhere the time went (median of the fault-free runs, seconds):")
     for name in runs[0].phases:
         print(f"  {name:<26}{statistics.median(run.phases[name] for run in runs):>7.3f}")
+    cpu_report(runs)
     summary(runs, fault_runs, critical, args)
     print(
         f"reused approved course: reused={reused}, LLM calls = {reuse_calls}, {reuse_seconds * 1000:.1f} ms"
     )
+
+
+def cpu_report(runs: list[Run]) -> None:
+    """Where the machine's CPU went: on a small machine this, not the number of rounds, bounds how close the
+    wall time gets to the critical path at a small L."""
+    print("\nCPU seconds per course, request to ready (median of the fault-free runs):")
+    for name in runs[0].cpu:
+        print(f"  {name:<26}{statistics.median(run.cpu[name] for run in runs):>7.3f}")
+    total = statistics.median(sum(run.cpu.values()) for run in runs)
+    cpus = os.cpu_count() or 1
+    print(f"  {'total':<26}{total:>7.3f}  = {total / cpus:.2f}s of all {cpus} CPUs busy")
 
 
 def table_header() -> str:
