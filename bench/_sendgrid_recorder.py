@@ -1,4 +1,4 @@
-"""The fake SendGrid (tests/fakes/sendgrid_server.py) as a process, plus one endpoint the delivery benchmark
+"""The fake SendGrid (tests/fakes/sendgrid_server/) as a process, plus one endpoint the delivery benchmark
 needs to count duplicates and misses: the ledger ids (custom_args.delivery_id) of the accepted messages.
 
     python bench/_sendgrid_recorder.py --port 0 --latency 0.05
