@@ -71,6 +71,16 @@ def test_a_report_needs_a_reason(client: Client) -> None:
     assert not LessonReport.objects.exists()
 
 
+def test_a_report_without_a_reason_is_sent_back_with_the_reasons_box_marked(client: Client) -> None:
+    response = client.post(page_url(a_lesson()), {"comment": "Odd."})
+
+    page = response.content.decode()
+    assert f'<p class="field-error" id="id_reason_error">{report_views.REPORT_REASON_MISSING}</p>' in page
+    assert '<fieldset class="has-error" aria-describedby="id_reason_error">' in page
+    assert "Odd." in page
+    assert not LessonReport.objects.exists()
+
+
 def test_the_same_learner_reporting_again_updates_their_report() -> None:
     lesson, learner = a_lesson(), UserFactory()
     first = moderation.lesson_report(lesson=lesson, reason="wrong", comment="One", reporter=learner)
