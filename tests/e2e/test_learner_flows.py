@@ -191,6 +191,25 @@ def test_pages_read_well_on_a_phone_and_the_keyboard_reaches_the_content(
     screenshot(phone, "course_phone")
 
 
+def _luminance(rgb: str) -> float:
+    channels = [int(c) / 255 for c in re.findall(r"\d+", rgb)[:3]]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_the_keyboard_focus_ring_stands_out_from_the_page(page: Page, live_server: Any) -> None:
+    """WCAG 1.4.11: what shows where the keyboard is needs 3:1 against what surrounds it."""
+    page.goto(live_server.url)
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")  # the brand link, on the page's own background
+
+    ring, around = page.evaluate(
+        "[getComputedStyle(document.activeElement).outlineColor, getComputedStyle(document.body).backgroundColor]"
+    )
+    lighter, darker = sorted((_luminance(ring), _luminance(around)), reverse=True)
+    assert (lighter + 0.05) / (darker + 0.05) >= 3
+
+
 def test_on_a_phone_a_quiz_question_sits_inside_its_box_and_long_answers_wrap_beside_their_button(
     phone: Page, live_server: Any
 ) -> None:
