@@ -27,24 +27,28 @@ REPORTS_PER_IP_PER_HOUR = 20
 REPORT_LINK_INVALID = "This report link is not valid any more. Open the lesson on the website to report it."
 REPORT_RATE_LIMITED = "You have sent many reports in a short time. Please try again in an hour."
 REPORT_THANKS = "Thank you. A moderator will look at this lesson."
+REPORT_REASON_MISSING = "Choose what is wrong with the lesson."
 
 
 class ReportForm(forms.Form):
     reason = forms.ChoiceField(
-        choices=LessonReport.Reason.choices, widget=forms.RadioSelect, label="What is wrong?"
+        choices=LessonReport.Reason.choices,
+        widget=forms.RadioSelect,
+        label="What is wrong?",
+        error_messages={"required": REPORT_REASON_MISSING},
     )
     quoted_text = forms.CharField(
         required=False,
         max_length=moderation.QUOTE_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 3}),
-        label="The passage (optional)",
+        label="The passage",
         help_text="Paste the sentence or paragraph you mean.",
     )
     comment = forms.CharField(
         required=False,
         max_length=moderation.COMMENT_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 4}),
-        label="Anything else? (optional)",
+        label="Anything else?",
     )
 
 

@@ -341,8 +341,10 @@ def _part_claim(model: type[Lesson] | type[Quiz], part_id: int) -> datetime | No
     now = timezone.now()
     lease_start = now - timedelta(seconds=settings.GENERATION_PART_LEASE_SECONDS)
     pending, writing = PartStatus.PENDING, PartStatus.WRITING
+    # Adapted as the ORM adapts them, so its later `claimed_at=` filter matches (SQLite stores text).
+    at, since = (connection.ops.adapt_datetimefield_value(time) for time in (now, lease_start))
     with connection.cursor() as cursor:
-        cursor.execute(_claim_sql(model), [writing, now, part_id, pending, writing, lease_start])
+        cursor.execute(_claim_sql(model), [writing, at, part_id, pending, writing, since])
         return now if cursor.rowcount else None
 
 
@@ -385,11 +387,14 @@ def course_finish(*, course_id: UUID) -> bool:
     now = timezone.now()
     finish, heartbeat = _finish_sql()
     writing, ready, written = Course.Status.WRITING, Course.Status.READY, PartStatus.WRITTEN
+    # Adapted as the ORM would: SQLite (the one-machine install) stores UUIDs and times as text.
+    at = connection.ops.adapt_datetimefield_value(now)
+    course = Course._meta.pk.get_db_prep_value(course_id, connection)  # type: ignore[union-attr]
     with connection.cursor() as cursor:
-        cursor.execute(finish, [ready, now, now, course_id, writing, course_id, written, course_id, written])
+        cursor.execute(finish, [ready, at, at, course, writing, course, written, course, written])
         finished = cursor.rowcount
         if not finished:
-            cursor.execute(heartbeat, [now, course_id, writing])
+            cursor.execute(heartbeat, [at, course, writing])
     if finished:
         course_ready.send(sender=Course, course_id=course_id)
         return True

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 UTC = datetime.UTC
-TIMEZONE_UNKNOWN = "Choose a timezone from the list, such as Europe/Berlin or America/New_York."
+TIMEZONE_UNKNOWN = "Unknown timezone: use a name such as Europe/Berlin or America/New_York."
 
 
 @functools.cache

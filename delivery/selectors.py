@@ -146,8 +146,10 @@ def _learner_progress(*, course: Course, user: User | None) -> tuple[set[int], d
     One query (a UNION of both tables): it runs on every course page a learner opens."""
     if user is None:
         return set(), {}
+    # The course id adapted as the ORM would: SQLite (the one-machine install) stores UUIDs as text.
+    course_id = Course._meta.pk.get_db_prep_value(course.pk, connection)  # type: ignore[union-attr]
     with connection.cursor() as cursor:
-        cursor.execute(_progress_sql(), [user.pk, course.pk, user.pk, course.pk])
+        cursor.execute(_progress_sql(), [user.pk, course_id, user.pk, course_id])
         rows = cursor.fetchall()
     done: set[int] = set()
     best: dict[int, tuple[int, int]] = {}

@@ -39,6 +39,7 @@ from delivery.selectors import CourseOutline, learner_course_outline, learner_co
 LESSON_MARKED_DONE = "Lesson marked as done."
 LESSON_MARKED_UNDONE = "Lesson marked as not done."
 QUIZ_UNANSWERED = "Please answer every question, then check your answers."
+QUESTION_UNANSWERED = "Choose an answer to this question."
 QUIZ_NOT_READY = "This week's quiz has not been written yet."
 PAGE_SECONDS = 3600
 COURSE_PAGE_TEMPLATES = (
@@ -230,19 +231,23 @@ def _quiz_submit(request: HttpRequest, quiz: Quiz, context: dict[str, object]) -
         attempt, _ = quiz_attempt_record(user=learner, quiz=quiz, answers=answers)
     except ProgressError as error:
         chosen = {n: request.POST.get(f"q{n}", "") for n in range(len(quiz.questions))}
-        context.update(error=str(error), questions=_question_rows(quiz, chosen))
+        context.update(error=str(error), questions=_question_rows(quiz, chosen, flag_missing=True))
         return render(request, "delivery/quiz.html", context, status=400)
     url = reverse("delivery:quiz", args=[quiz.course_id, quiz.week.number])
     return redirect(f"{url}?attempt={attempt.id}#results")
 
 
-def _question_rows(quiz: Quiz, chosen: dict[int, str]) -> list[dict[str, object]]:
+def _question_rows(
+    quiz: Quiz, chosen: dict[int, str], *, flag_missing: bool = False
+) -> list[dict[str, object]]:
+    """The questions to show, with the learner's choices; `flag_missing` marks those sent back unanswered."""
     return [
         {
             "number": n,
             "text": q["question"],
             "options": list(enumerate(q["options"])),
             "chosen": chosen.get(n, ""),
+            "missing": QUESTION_UNANSWERED if flag_missing and not chosen.get(n) else "",
         }
         for n, q in enumerate(quiz.questions)
     ]

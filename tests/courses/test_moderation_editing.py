@@ -224,7 +224,10 @@ def test_a_requester_edits_their_lesson_on_the_website(client: Client, offline: 
     url = reverse("courses:lesson_edit", args=[course.pk, lesson.pk])
     client.force_login(requester)
 
-    assert 'data-preview-url="/preview/"' in client.get(url).content.decode()
+    page = client.get(url).content.decode()
+    assert 'data-preview-url="/preview/"' in page
+    assert 'aria-describedby="id_note_helptext"' in page
+    assert 'id="id_note_helptext"' in page  # the help text a screen reader is pointed to is there
     response = client.post(url, {"title": "Mine", "body": NEW_BODY, "note": ""})
 
     assert response.status_code == 302

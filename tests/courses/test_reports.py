@@ -71,6 +71,23 @@ def test_a_report_needs_a_reason(client: Client) -> None:
     assert not LessonReport.objects.exists()
 
 
+def test_a_report_without_a_reason_is_sent_back_with_the_reasons_box_marked(client: Client) -> None:
+    response = client.post(page_url(a_lesson()), {"comment": "Odd."})
+
+    page = response.content.decode()
+    assert f'<p class="field-error" id="id_reason_error">{report_views.REPORT_REASON_MISSING}</p>' in page
+    assert '<fieldset class="has-error" aria-describedby="id_reason_error">' in page
+    assert "Odd." in page
+    assert not LessonReport.objects.exists()
+
+
+def test_the_report_form_says_who_wrote_the_course(client: Client) -> None:
+    by_ai, offline = a_lesson(generator="gpt-4o-mini"), a_lesson(generator="offline")
+
+    assert "this course was written by an AI" in client.get(page_url(by_ai)).content.decode()
+    assert "written by Semester's offline generator" in client.get(page_url(offline)).content.decode()
+
+
 def test_the_same_learner_reporting_again_updates_their_report() -> None:
     lesson, learner = a_lesson(), UserFactory()
     first = moderation.lesson_report(lesson=lesson, reason="wrong", comment="One", reporter=learner)

@@ -10,7 +10,7 @@ from django.urls import reverse
 from courses.models import Course, Lesson, PartStatus, Quiz
 from delivery.models import Enrollment, LessonCompletion, QuizAttempt
 from delivery.progress import lesson_mark_done, quiz_attempt_record
-from delivery.views.learning import LESSON_MARKED_DONE, QUIZ_UNANSWERED
+from delivery.views.learning import LESSON_MARKED_DONE, QUESTION_UNANSWERED, QUIZ_UNANSWERED
 from tests.factories import CourseFactory, UserFactory, moderator, written_course
 
 pytestmark = pytest.mark.django_db
@@ -380,6 +380,21 @@ def test_a_quiz_with_an_unanswered_question_is_sent_back_with_the_answers_kept(
     assert QUIZ_UNANSWERED in html
     assert 'name="q0" value="1" required checked' in html
     assert not QuizAttempt.objects.exists()
+
+
+def test_a_quiz_sent_back_marks_each_question_left_unanswered(client: Client, course: Course) -> None:
+    client.force_login(UserFactory())
+
+    html = client.post(quiz_url(course), {"q0": "1", "q1": "0"}).content.decode()
+
+    assert html.count(QUESTION_UNANSWERED) == 2
+    assert '<fieldset aria-describedby="q2_error">' in html
+    assert f'<p class="field-error" id="q3_error">{QUESTION_UNANSWERED}</p>' in html
+    assert 'id="q0_error"' not in html
+
+
+def test_a_quiz_shown_for_the_first_time_marks_no_question(client: Client, course: Course) -> None:
+    assert QUESTION_UNANSWERED not in client.get(quiz_url(course)).content.decode()
 
 
 def test_a_quiz_answer_that_is_not_an_option_is_refused(client: Client, course: Course) -> None:

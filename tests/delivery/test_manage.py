@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,17 @@ def test_the_manage_page_shows_when_the_next_week_arrives_in_local_time(
     assert "Week 3 of 4 arrives on Monday 6 January 2025 at 08:00 (Europe/Berlin)" in text
     assert links.calendar_url(subscription.id) in text
     assert links.unsubscribe_url(subscription.id).removeprefix("https://semester.test") in text
+
+
+def test_every_description_a_schedule_field_points_to_is_on_the_page(
+    client: Client, subscription: Subscription
+) -> None:
+    """Django adds aria-describedby="…_helptext" to a field with help text; the page must show that text."""
+    text = client.get(manage_path(subscription)).content.decode()
+
+    described_by = re.findall(r'aria-describedby="([^"]+)"', text)
+    assert "id_timezone_helptext" in described_by
+    assert all(f'id="{target}"' in text for ids in described_by for target in ids.split())
 
 
 def test_a_forged_manage_link_shows_nothing(client: Client, subscription: Subscription) -> None:

@@ -220,9 +220,19 @@ def test_an_unknown_timezone_is_refused_with_a_helpful_message(ask: Any, course:
     response = ask(course, timezone="Europe/Atlantis")
 
     assert response.status_code == 400
-    assert TIMEZONE_UNKNOWN in response.content.decode()
+    html = response.content.decode()
+    assert f'<span class="subscribe-error" id="subscribe_timezone_error">{TIMEZONE_UNKNOWN}</span>' in html
+    assert 'aria-describedby="subscribe_timezone_help subscribe_timezone_error" aria-invalid="true"' in html
     assert not Subscription.objects.exists()
     assert mail.outbox == []
+
+
+def test_the_subscribe_page_has_one_main_heading_open_or_closed(client: Client, course: Course) -> None:
+    rejected = written_course(weeks=4, lessons_per_week=1, review_state=Course.Review.REJECTED)
+
+    for shown in (course, rejected):
+        html = client.get(f"/courses/{shown.id}/subscribe/").content.decode()
+        assert html.count("<h1") == 1
 
 
 def test_a_course_that_may_not_be_emailed_cannot_be_subscribed_to(ask: Any, client: Client) -> None:

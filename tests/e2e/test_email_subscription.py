@@ -12,7 +12,7 @@ from django.core import mail
 from playwright.sync_api import Browser, Page, expect
 
 from delivery.models import Subscription
-from tests.e2e.conftest import DESKTOP, browser_page, screenshot
+from tests.e2e.conftest import DESKTOP, PHONE, browser_page, screenshot
 from tests.factories import written_course
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -57,3 +57,12 @@ def test_a_learner_subscribes_in_their_timezone_and_confirms_from_the_email(
     ).to_be_visible()
     screenshot(page, "subscription_manage")
     assert Subscription.objects.get().status == Subscription.Status.ACTIVE
+
+    page.set_viewport_size({**PHONE, "width": 320})  # the two buttons no longer fit on one line
+    send, pause = (
+        page.get_by_role("button", name=name).bounding_box() for name in ("Send the next week now", "Pause")
+    )
+    assert send is not None
+    assert pause is not None
+    assert pause["y"] >= send["y"] + send["height"] + 4  # stacked with room between them, not touching
+    screenshot(page, "subscription_manage_phone")

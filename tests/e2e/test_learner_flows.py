@@ -189,3 +189,51 @@ def test_pages_read_well_on_a_phone_and_the_keyboard_reaches_the_content(
     screenshot(phone, "lesson_phone")
     phone.goto(f"{live_server.url}/courses/{course.id}/")
     screenshot(phone, "course_phone")
+
+
+def _luminance(rgb: str) -> float:
+    channels = [int(c) / 255 for c in re.findall(r"\d+", rgb)[:3]]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_the_keyboard_focus_ring_stands_out_from_the_page(page: Page, live_server: Any) -> None:
+    """WCAG 1.4.11: what shows where the keyboard is needs 3:1 against what surrounds it."""
+    page.goto(live_server.url)
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")  # the brand link, on the page's own background
+
+    ring, around = page.evaluate(
+        "[getComputedStyle(document.activeElement).outlineColor, getComputedStyle(document.body).backgroundColor]"
+    )
+    lighter, darker = sorted((_luminance(ring), _luminance(around)), reverse=True)
+    assert (lighter + 0.05) / (darker + 0.05) >= 3
+
+
+def test_on_a_phone_a_quiz_question_sits_inside_its_box_and_long_answers_wrap_beside_their_button(
+    phone: Page, live_server: Any
+) -> None:
+    course = written_course(weeks=2, lessons_per_week=1, review_state="approved")
+    quiz = Quiz.objects.get(course=course, week__number=1)
+    quiz.questions[0]["question"] = (
+        "Which of these sentences, each of them long enough to wrap, is true? " * 2
+    )
+    quiz.questions[0]["options"][0] = (
+        "An answer long enough to need two or three lines on a narrow phone screen"
+    )
+    quiz.save(update_fields=["questions"])
+
+    phone.goto(f"{live_server.url}/courses/{course.id}/weeks/1/quiz/")
+
+    fieldset, legend = (phone.locator(f".question >> nth=0 >> {tag}").first for tag in ("fieldset", "legend"))
+    assert legend.bounding_box()["y"] - fieldset.bounding_box()["y"] >= 8  # not straddling the top border
+    radio_right = phone.evaluate("document.querySelector('.option input').getBoundingClientRect().right")
+    lines = phone.evaluate(
+        "(() => { const text = document.createRange();"
+        " text.selectNodeContents(document.querySelector('.option'));"
+        " text.setStartAfter(document.querySelector('.option input'));"
+        " return [...text.getClientRects()].filter(r => r.width > 1).map(r => r.left); })()"
+    )
+    assert len(lines) >= 2  # the answer wraps...
+    assert min(lines) > radio_right  # ...and every line of it starts after its button
+    screenshot(phone, "quiz_phone")

@@ -61,6 +61,39 @@ def test_the_embedded_default_site_starts_and_serves_its_home_page(tmp_path: Pat
     assert (tmp_path / "semester.sqlite3").exists()
 
 
+READ_PROGRESS = """
+from accounts.models import User
+from courses.models import Course
+from delivery.models import LessonCompletion
+from delivery.selectors import learner_course_outline
+course = Course.objects.get()
+user = User.objects.create(email="ada@example.org")
+LessonCompletion.objects.create(user=user, course=course, lesson=course.lessons.first())
+print(len(learner_course_outline(course=course, user=user).done))
+"""
+
+
+def test_the_embedded_default_site_writes_a_course_and_reads_a_learners_progress(tmp_path: Path) -> None:
+    """On SQLite the hand-written SQL of the hot paths must bind as the ORM does (SQLite takes no UUID, and
+    stores UUIDs and times as text): a course stayed "writing" forever, a learner's course page failed."""
+    env = {"PATH": os.environ["PATH"], "SEMESTER_VAR_DIR": str(tmp_path), "HOME": str(tmp_path)}
+
+    def manage(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    manage("migrate", "--noinput", "-v0")
+    written = manage("generate_course", "Beekeeping", "--weeks", "4", "--wait", "--poll", "0.05")
+    read = manage("shell", "-v0", "-c", READ_PROGRESS)
+
+    assert written.splitlines()[-1] == "ready"
+    assert read.split() == ["1"]
+
+
 @pytest.mark.django_db
 def test_the_admin_loads_for_a_superuser(client: Client) -> None:
     admin = User.objects.create_superuser("admin@semester.test", "a-long-password")
