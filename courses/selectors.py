@@ -338,8 +338,9 @@ def courses_for_delivery(*, course_ids: Iterable[UUID | str]) -> dict[UUID, Cour
     return {course.id: course for course in Course.objects.filter(id__in=list(course_ids))}
 
 
-def week_for_email(*, course_id: UUID | str, number: int) -> Week:
-    """A week with its course, lessons (in order) and quiz, in two queries (its email, and the API's week)."""
+def week_with_lessons_and_quiz(*, course_id: UUID | str, number: int) -> Week:
+    """A week with its course, lessons (in order) and quiz, in two queries (its email, and the API's week).
+    Raises Week.DoesNotExist when the course has no such week."""
     return (
         Week.objects.select_related("course", "quiz")
         .prefetch_related(Prefetch("lessons", queryset=Lesson.objects.order_by("number")))
