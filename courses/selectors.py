@@ -351,3 +351,13 @@ def week_with_lessons_and_quiz(*, course_id: UUID | str, number: int) -> Week:
 def weeks_outline_for_email(*, course_id: UUID | str) -> list[Week]:
     """Every week's number and title, for calendars of what is coming."""
     return list(Week.objects.filter(course_id=course_id).only("id", "number", "title").order_by("number"))
+
+
+def quiz_with_course_and_week(*, quiz_id: int) -> Quiz | None:
+    """The quiz with its course and week, in one query: what an answer link in an email points at."""
+    return Quiz.objects.select_related("course", "week").filter(id=quiz_id).first()
+
+
+def week_with_course(*, week_id: int) -> Week | None:
+    """The week with its course, in one query: what a "mark this week done" link in an email points at."""
+    return Week.objects.select_related("course").filter(id=week_id).first()
