@@ -361,3 +361,16 @@ def quiz_with_course_and_week(*, quiz_id: int) -> Quiz | None:
 def week_with_course(*, week_id: int) -> Week | None:
     """The week with its course, in one query: what a "mark this week done" link in an email points at."""
     return Week.objects.select_related("course").filter(id=week_id).first()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Learner progress: what delivery's progress records and pages read of a course.
+# ---------------------------------------------------------------------------------------------------------
+def course_lesson_count(*, course_id: UUID | str) -> int:
+    """How many lessons the course has, in one query: a learner who has done as many has finished it."""
+    return Lesson.objects.filter(course_id=course_id).count()
+
+
+def week_lesson_ids(*, week: Week) -> list[int]:
+    """The ids of the week's lessons, in one query: what "mark this week done" marks."""
+    return list(week.lessons.values_list("id", flat=True))
