@@ -10,7 +10,7 @@ from uuid import UUID
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.core.cache import caches
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import User
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
@@ -374,3 +374,22 @@ def course_lesson_count(*, course_id: UUID | str) -> int:
 def week_lesson_ids(*, week: Week) -> list[int]:
     """The ids of the week's lessons, in one query: what "mark this week done" marks."""
     return list(week.lessons.values_list("id", flat=True))
+
+
+def course_lesson_count_subquery(*, course: OuterRef) -> QuerySet[Lesson, Any]:
+    """How many lessons `course` has, as a one-row, one-column ("n") subquery to embed in a query over
+    rows that point at courses; no row when it has none."""
+    return (
+        Lesson.objects.filter(course=course).order_by().values("course").annotate(n=Count("id")).values("n")
+    )
+
+
+def course_first_lesson_id_subquery(*, course: OuterRef, excluding: QuerySet[Any]) -> QuerySet[Lesson, Any]:
+    """The id of `course`'s first lesson in reading order whose id is not in `excluding` (a one-column
+    queryset of lesson ids), as a one-row subquery to embed; no row when every lesson is excluded."""
+    return (
+        Lesson.objects.filter(course=course)
+        .exclude(id__in=excluding)
+        .order_by("week__number", "number")
+        .values("id")[:1]
+    )
