@@ -15,7 +15,13 @@ from courses.errors import CourseRequestError
 from courses.forms import CourseRequestForm
 from courses.models import Course, PartStatus, Week
 from courses.quotas import QuotaExceeded, course_request_within_quota
-from courses.selectors import WeekEntry, course_get, course_progress, course_structure, week_for_email
+from courses.selectors import (
+    WeekEntry,
+    course_get,
+    course_progress,
+    course_structure,
+    week_with_lessons_and_quiz,
+)
 from courses.visibility import (
     course_is_public,
     course_progress_visible_to,
@@ -250,7 +256,7 @@ def week_detail(request: HttpRequest, course_id: UUID, number: int) -> dict[str,
     """The week's lessons as Markdown (as written) and sanitized HTML, and its quiz without the answers."""
     course = visible_course(request, course_id)
     try:  # this week's rows only, not every lesson's text in the course
-        week = week_for_email(course_id=course.id, number=number)
+        week = week_with_lessons_and_quiz(course_id=course.id, number=number)
     except Week.DoesNotExist:
         raise ApiError(404, WEEK_NOT_FOUND, field="number") from None
     quiz = getattr(week, "quiz", None)

@@ -10,7 +10,7 @@ from uuid import UUID
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.core.cache import caches
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import User
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
@@ -338,8 +338,9 @@ def courses_for_delivery(*, course_ids: Iterable[UUID | str]) -> dict[UUID, Cour
     return {course.id: course for course in Course.objects.filter(id__in=list(course_ids))}
 
 
-def week_for_email(*, course_id: UUID | str, number: int) -> Week:
-    """A week with its course, lessons (in order) and quiz, in two queries (its email, and the API's week)."""
+def week_with_lessons_and_quiz(*, course_id: UUID | str, number: int) -> Week:
+    """A week with its course, lessons (in order) and quiz, in two queries (its email, and the API's week).
+    Raises Week.DoesNotExist when the course has no such week."""
     return (
         Week.objects.select_related("course", "quiz")
         .prefetch_related(Prefetch("lessons", queryset=Lesson.objects.order_by("number")))
@@ -350,3 +351,45 @@ def week_for_email(*, course_id: UUID | str, number: int) -> Week:
 def weeks_outline_for_email(*, course_id: UUID | str) -> list[Week]:
     """Every week's number and title, for calendars of what is coming."""
     return list(Week.objects.filter(course_id=course_id).only("id", "number", "title").order_by("number"))
+
+
+def quiz_with_course_and_week(*, quiz_id: int) -> Quiz | None:
+    """The quiz with its course and week, in one query: what an answer link in an email points at."""
+    return Quiz.objects.select_related("course", "week").filter(id=quiz_id).first()
+
+
+def week_with_course(*, week_id: int) -> Week | None:
+    """The week with its course, in one query: what a "mark this week done" link in an email points at."""
+    return Week.objects.select_related("course").filter(id=week_id).first()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Learner progress: what delivery's progress records and pages read of a course.
+# ---------------------------------------------------------------------------------------------------------
+def course_lesson_count(*, course_id: UUID | str) -> int:
+    """How many lessons the course has, in one query: a learner who has done as many has finished it."""
+    return Lesson.objects.filter(course_id=course_id).count()
+
+
+def week_lesson_ids(*, week: Week) -> list[int]:
+    """The ids of the week's lessons, in one query: what "mark this week done" marks."""
+    return list(week.lessons.values_list("id", flat=True))
+
+
+def course_lesson_count_subquery(*, course: OuterRef) -> QuerySet[Lesson, Any]:
+    """How many lessons `course` has, as a one-row, one-column ("n") subquery to embed in a query over
+    rows that point at courses; no row when it has none."""
+    return (
+        Lesson.objects.filter(course=course).order_by().values("course").annotate(n=Count("id")).values("n")
+    )
+
+
+def course_first_lesson_id_subquery(*, course: OuterRef, excluding: QuerySet[Any]) -> QuerySet[Lesson, Any]:
+    """The id of `course`'s first lesson in reading order whose id is not in `excluding` (a one-column
+    queryset of lesson ids), as a one-row subquery to embed; no row when every lesson is excluded."""
+    return (
+        Lesson.objects.filter(course=course)
+        .exclude(id__in=excluding)
+        .order_by("week__number", "number")
+        .values("id")[:1]
+    )

@@ -17,7 +17,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from courses.models import Course, PartStatus, Quiz, Week
-from courses.selectors import week_for_email
+from courses.selectors import week_with_lessons_and_quiz
 from delivery import links
 from delivery.models import Subscription
 
@@ -88,7 +88,7 @@ def week_email(*, course: Course, week_number: int) -> WeekEmail:
     key = f"delivery:week-email:{course.id}:{week_number}:{course.content_version}"
     cached: WeekEmail | None = cache.get(key)
     if cached is None:
-        cached = week_email_render(week=week_for_email(course_id=course.id, number=week_number))
+        cached = week_email_render(week=week_with_lessons_and_quiz(course_id=course.id, number=week_number))
         cache.set(key, cached, WEEK_EMAIL_CACHE_SECONDS)
     return cached
 

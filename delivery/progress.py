@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from courses.models import Course, Lesson, Quiz, Week
+from courses.selectors import course_lesson_count, week_lesson_ids
 from delivery.models import Enrollment, LessonCompletion, QuizAttempt, Source
 
 QUESTION_OUT_OF_RANGE = "That question is not part of this quiz."
@@ -72,7 +73,7 @@ def lesson_mark_undone(*, user: User, lesson: Lesson) -> None:
 
 def week_mark_done(*, user: User, week: Week, source: str = Source.WEB) -> int:
     """Mark every lesson of the week done; returns how many lessons were newly marked."""
-    lesson_ids = list(week.lessons.values_list("id", flat=True))
+    lesson_ids = week_lesson_ids(week=week)
     done = set(
         LessonCompletion.objects.filter(user=user, lesson_id__in=lesson_ids).values_list(
             "lesson_id", flat=True
@@ -94,7 +95,7 @@ def week_mark_done(*, user: User, week: Week, source: str = Source.WEB) -> int:
 def _complete_enrollment_if_finished(enrollment: Enrollment) -> None:
     if enrollment.completed_at is not None:
         return
-    total = Lesson.objects.filter(course_id=enrollment.course_id).count()
+    total = course_lesson_count(course_id=enrollment.course_id)
     done = LessonCompletion.objects.filter(user_id=enrollment.user_id, course_id=enrollment.course_id).count()
     if total and done >= total:
         enrollment.completed_at = timezone.now()

@@ -16,6 +16,8 @@ from accounts.models import User
 from courses.models import Course, Lesson, PartStatus
 from courses.selectors import (
     LessonEntry,
+    course_first_lesson_id_subquery,
+    course_lesson_count_subquery,
     course_lesson_for_reading,
     course_structure,
     course_structure_version,
@@ -232,22 +234,16 @@ def learner_courses(*, user: User) -> list[LearnerCourse]:
         Enrollment.objects.filter(user=user)
         .select_related("course")
         .annotate(
-            lessons_total=_count(
-                Lesson.objects.filter(course=OuterRef("course"))
-                .order_by()
-                .values("course")
-                .annotate(n=Count("id"))
-                .values("n")
-            ),
+            lessons_total=_count(course_lesson_count_subquery(course=OuterRef("course"))),
             lessons_done=_count(mine.order_by().values("course").annotate(n=Count("id")).values("n")),
             week_reached=_count(
                 mine.order_by().values("course").annotate(n=Max("lesson__week__number")).values("n")
             ),
             next_lesson_id=Subquery(
-                Lesson.objects.filter(course=OuterRef("course"))
-                .exclude(id__in=LessonCompletion.objects.filter(user=user).values("lesson_id"))
-                .order_by("week__number", "number")
-                .values("id")[:1]
+                course_first_lesson_id_subquery(
+                    course=OuterRef("course"),
+                    excluding=LessonCompletion.objects.filter(user=user).values("lesson_id"),
+                )
             ),
         )
         .order_by("-last_activity_at")

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import email_normalise
 from accounts.services import user_get_or_create_for_email
 from courses.models import Course, Quiz, Week
-from courses.selectors import course_is_emailable
+from courses.selectors import course_is_emailable, quiz_with_course_and_week, week_with_course
 from delivery import tokens
 from delivery.models import Delivery, QuizAttempt, Source, Subscription, Suppression
 from delivery.progress import (
@@ -328,7 +328,7 @@ def answer_link_read(*, token: str) -> AnswerLink:
     except tokens.BadToken:
         raise SubscriptionError(EMAIL_LINK_INVALID) from None
     subscription = _learner_subscription(answer.subscription_id)
-    quiz = Quiz.objects.select_related("course", "week").filter(id=answer.quiz_id).first()
+    quiz = quiz_with_course_and_week(quiz_id=answer.quiz_id)
     if quiz is None or quiz.course_id != subscription.course_id:
         raise SubscriptionError(EMAIL_LINK_INVALID)
     try:
@@ -366,7 +366,7 @@ def week_done_link_read(*, token: str) -> WeekDoneLink:
     except tokens.BadToken:
         raise SubscriptionError(EMAIL_LINK_INVALID) from None
     subscription = _learner_subscription(done.subscription_id)
-    week = Week.objects.select_related("course").filter(id=done.week_id).first()
+    week = week_with_course(week_id=done.week_id)
     if week is None or week.course_id != subscription.course_id:
         raise SubscriptionError(EMAIL_LINK_INVALID)
     return WeekDoneLink(subscription, week)
