@@ -384,6 +384,21 @@ def test_moderators_work_the_queue_but_only_superusers_see_the_dashboard(mod_cli
     assert "Cost dashboard" in superuser.get(reverse(QUEUE)).content.decode()
 
 
+def test_the_records_of_a_course_open_on_their_own_pages() -> None:
+    """Their forms order the course choices as the course admin does, which once meant the queue's annotation."""
+    course = small_course()
+    moderation.course_hold(part=course.lessons.first(), findings=[screening.Finding("chatter", "Chatter.")])
+    call = LLMCall.objects.create(course=course, stage="lesson", model="gpt-4o-mini", outcome="ok")
+    superuser = login(UserFactory(is_staff=True, is_superuser=True))
+
+    for name, pk in [
+        ("llmcall", call.pk),
+        ("auditentry", AuditEntry.objects.filter(course=course).first().pk),  # type: ignore[union-attr]
+        ("contentflag", ContentFlag.objects.get(course=course).pk),
+    ]:
+        assert superuser.get(reverse(f"admin:courses_{name}_change", args=[pk])).status_code == 200, name
+
+
 def test_every_staff_post_requires_the_csrf_token() -> None:
     course = small_course()
     urls = [url for method, url in staff_urls(course) if method == "post"]

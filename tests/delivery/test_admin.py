@@ -1,0 +1,29 @@
+"""Delivery in the admin: the subscription and delivery pages, and who may open them."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from delivery.models import Delivery
+from tests.factories import SubscriptionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def superuser_client(client: Client) -> Client:
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_a_subscription_and_its_deliveries_open_on_their_own_pages(superuser_client: Client) -> None:
+    subscription = SubscriptionFactory()
+    delivery = Delivery.objects.create(subscription=subscription, course=subscription.course, week_number=1)
+
+    for url in [
+        reverse("admin:delivery_subscription_change", args=[subscription.pk]),
+        reverse("admin:delivery_delivery_change", args=[delivery.pk]),
+    ]:
+        assert superuser_client.get(url).status_code == 200, url
