@@ -91,6 +91,15 @@ def test_the_queue_costs_a_constant_number_of_queries(mod_client: Client) -> Non
     assert queries() == few
 
 
+def test_the_queue_leaves_out_the_app_sidebar_to_make_room_for_its_columns(mod_client: Client) -> None:
+    small_course()
+
+    for url in [reverse(QUEUE), reverse(QUEUE) + "?queue=all"]:
+        page = mod_client.get(url).content.decode()
+        assert "column-state" in page
+        assert 'id="nav-sidebar"' not in page
+
+
 def test_one_click_approve_and_feature_from_the_queue(mod_client: Client) -> None:
     course = small_course()
 

@@ -95,3 +95,21 @@ def test_a_moderator_approves_a_course_and_edits_a_lesson(live_server: Any, admi
         (AuditEntry.Action.EDIT, reviewer.email),
         (AuditEntry.Action.APPROVE, reviewer.email),
     ]
+
+
+def test_the_queue_fits_a_1280_pixel_screen(live_server: Any, browser: Browser) -> None:
+    reviewer = moderator("reviewer@example.org")
+    reviewer.set_password(PASSWORD)
+    reviewer.save(update_fields=["password"])
+    course = written_course(weeks=1, lessons_per_week=2, requested_by=UserFactory(email="asker@example.org"))
+    finding = screening.Finding("chatter", "Model chatter: “As an AI”.", "As an AI, I think…")
+    moderation.course_hold(part=course.lessons.first(), findings=[finding])  # type: ignore[arg-type]
+
+    with browser_page(browser, viewport={"width": 1280, "height": 900}) as page:
+        sign_in(page, live_server.url, reviewer.email)
+        page.goto(f"{live_server.url}/admin/courses/course/")
+        expect(page.locator("#result_list tbody tr")).to_have_count(1)
+        results = page.locator(".results")
+        # Every column, "state" the last, shows without scrolling the table sideways.
+        assert results.evaluate("element => element.scrollWidth <= element.clientWidth")
+        expect(page.locator("#result_list th.column-state")).to_be_in_viewport()
