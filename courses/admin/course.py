@@ -194,9 +194,7 @@ class CourseAdmin(admin.ModelAdmin):
             if QueueFilter.shows_queue(request)
             else "All courses"
         )
-        # Without the app sidebar the queue's seven columns and its filters fit a 1280-pixel screen.
-        context = {"title": title, "is_nav_sidebar_enabled": False, **(extra_context or {})}
-        return super().changelist_view(request, context)
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
     @admin.display(description="requester", ordering="requested_by__email")
     def requester(self, course: Course) -> str:

@@ -25,3 +25,12 @@ def test_admin_pages_name_the_sites_icon_so_browsers_do_not_ask_for_a_missing_fa
         page = client.get(url).content.decode()
         assert ICON in page, url
         assert "Semester administration" in page, url
+
+
+def test_admin_pages_leave_out_the_app_sidebar_to_make_room_for_the_lists(client: Client) -> None:
+    client.force_login(moderator())
+
+    for url in [reverse("admin:index"), reverse("admin:courses_auditentry_changelist")]:
+        page = client.get(url).content.decode()
+        assert 'id="nav-sidebar"' not in page, url
+        assert reverse("admin:index") in page, url  # "Home" in the breadcrumbs, or the index itself
