@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -87,11 +88,17 @@ class DeliveryAdmin(_WarnsAboutComplaints):
 
     def health_view(self, request: HttpRequest) -> HttpResponse:
         course_id = request.GET.get("course") or None
+        complaints = health.complaint_rate()
         context = {
             **self.admin_site.each_context(request),
             "title": "Delivery health",
             "opts": self.model._meta,
-            "complaints": health.complaint_rate(),
+            "complaints": complaints,
+            "rates": {  # as percentages, the way the warning and the pause speak of them
+                "now": f"{complaints.rate:.2%}",
+                "warn": f"{settings.DELIVERY_COMPLAINT_WARN_RATE:.1%}",
+                "pause": f"{settings.DELIVERY_COMPLAINT_PAUSE_RATE:.1%}",
+            },
             "courses": health.delivery_counts_by_course(),
             "weeks": health.delivery_counts_by_week(course_id=course_id) if course_id else None,
             "course_id": course_id,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from delivery.models import Delivery
 from tests.factories import SubscriptionFactory, UserFactory
@@ -27,3 +30,17 @@ def test_a_subscription_and_its_deliveries_open_on_their_own_pages(superuser_cli
         reverse("admin:delivery_delivery_change", args=[delivery.pk]),
     ]:
         assert superuser_client.get(url).status_code == 200, url
+
+
+def test_delivery_health_gives_the_complaint_rate_in_percent(superuser_client: Client, settings: Any) -> None:
+    settings.DELIVERY_COMPLAINT_WARN_RATE = 0.002
+    subscription = SubscriptionFactory()
+    Delivery.objects.bulk_create(
+        Delivery(subscription=subscription, course=subscription.course, week_number=n, status="sent",
+                 sent_at=timezone.now())
+        for n in range(1, 5)
+    )  # fmt: skip
+
+    page = superuser_client.get(reverse("admin:delivery_health")).content.decode()
+
+    assert "<strong>0.00%</strong>. Warning at 0.2%, sending pauses at 0.3%." in page
