@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -87,6 +88,8 @@ class DeliveryAdmin(_WarnsAboutComplaints):
         return [path("health/", health_view, name="delivery_health"), *super().get_urls()]
 
     def health_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):  # every link on it leads to the deliveries
+            raise PermissionDenied
         course_id = request.GET.get("course") or None
         complaints = health.complaint_rate()
         context = {

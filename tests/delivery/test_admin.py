@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from delivery.models import Delivery
-from tests.factories import SubscriptionFactory, UserFactory
+from tests.factories import SubscriptionFactory, UserFactory, moderator
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +30,15 @@ def test_a_subscription_and_its_deliveries_open_on_their_own_pages(superuser_cli
         reverse("admin:delivery_delivery_change", args=[delivery.pk]),
     ]:
         assert superuser_client.get(url).status_code == 200, url
+
+
+def test_delivery_health_is_for_those_who_may_see_the_deliveries(superuser_client: Client) -> None:
+    health = reverse("admin:delivery_health")
+    moderator_client = Client()
+    moderator_client.force_login(moderator())
+
+    assert moderator_client.get(health).status_code == 403  # its links lead to pages a moderator may not open
+    assert superuser_client.get(health).status_code == 200
 
 
 def test_delivery_health_gives_the_complaint_rate_in_percent(superuser_client: Client, settings: Any) -> None:
