@@ -126,7 +126,9 @@ def test_rejecting_asks_for_the_reason_the_requester_will_read(mod_client: Clien
     course = small_course()
     url = reverse("admin:courses_course_reject", args=[course.pk])
 
-    assert 'name="reason"' in mod_client.get(url).content.decode()
+    page = mod_client.get(url).content.decode()
+    assert 'name="reason"' in page
+    assert "admin/css/forms.css" in page  # laid out like the admin's other forms
     assert mod_client.post(url, {"reason": ""}).status_code == 200  # the form again, with its error
     assert mod_client.post(url, {"reason": "Too many mistakes"}).status_code == 302
 
@@ -141,6 +143,7 @@ def test_bulk_actions_approve_many_and_reject_many_after_asking_why(mod_client: 
     mod_client.post(reverse(QUEUE), {"action": "approve_selected", "_selected_action": ids[:2]})
     asked = mod_client.post(reverse(QUEUE), {"action": "reject_selected", "_selected_action": ids[2:]})
     assert 'name="reason"' in asked.content.decode()
+    assert "admin/css/forms.css" in asked.content.decode()
     mod_client.post(
         reverse(QUEUE),
         {"action": "reject_selected", "_selected_action": ids[2:], "apply": "1", "reason": "Off topic"},
