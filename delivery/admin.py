@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +16,9 @@ from django.urls import URLPattern, path
 
 from delivery import health, services
 from delivery.models import Delivery, EmailEvent, Subscription, Suppression
+
+PAUSED_MESSAGE = "{count} of {total} subscription(s) paused (only active ones can be)."
+RESUMED_MESSAGE = "{count} of {total} subscription(s) resumed (only paused ones can be)."
 
 
 class _WarnsAboutComplaints(admin.ModelAdmin):
@@ -60,13 +64,25 @@ class SubscriptionAdmin(_WarnsAboutComplaints):
 
     @admin.action(description="Pause the selected subscriptions")
     def pause(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
-        for subscription in queryset:
-            services.subscription_pause(subscription=subscription)
+        self._apply(request, queryset, services.subscription_pause, PAUSED_MESSAGE)
 
     @admin.action(description="Resume the selected subscriptions (no catch-up)")
     def resume(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
-        for subscription in queryset:
-            services.subscription_resume(subscription=subscription)
+        self._apply(request, queryset, services.subscription_resume, RESUMED_MESSAGE)
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Subscription],
+        service: Callable[..., Subscription],
+        message: str,
+    ) -> None:
+        """Apply `service` to each subscription and say how many it changed (it leaves the others alone)."""
+        subscriptions = list(queryset)
+        changed = sum(
+            service(subscription=subscription).status != subscription.status for subscription in subscriptions
+        )
+        self.message_user(request, message.format(count=changed, total=len(subscriptions)), messages.SUCCESS)
 
 
 @admin.register(Delivery)

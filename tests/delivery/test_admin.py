@@ -53,3 +53,14 @@ def test_delivery_health_gives_the_complaint_rate_in_percent(superuser_client: C
     page = superuser_client.get(reverse("admin:delivery_health")).content.decode()
 
     assert "<strong>0.00%</strong>. Warning at 0.2%, sending pauses at 0.3%." in page
+
+
+def test_pausing_and_resuming_from_the_list_say_how_many_changed(superuser_client: Client) -> None:
+    active, paused = SubscriptionFactory(), SubscriptionFactory(status="paused")
+    changelist = reverse("admin:delivery_subscription_changelist")
+    selected = [str(active.pk), str(paused.pk)]
+
+    page = superuser_client.post(changelist, {"action": "pause", "_selected_action": selected}, follow=True)
+    assert "1 of 2 subscription(s) paused (only active ones can be)." in page.content.decode()
+    page = superuser_client.post(changelist, {"action": "resume", "_selected_action": selected}, follow=True)
+    assert "2 of 2 subscription(s) resumed (only paused ones can be)." in page.content.decode()
