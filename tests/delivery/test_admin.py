@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -64,3 +65,11 @@ def test_pausing_and_resuming_from_the_list_say_how_many_changed(superuser_clien
     assert "1 of 2 subscription(s) paused (only active ones can be)." in page.content.decode()
     page = superuser_client.post(changelist, {"action": "resume", "_selected_action": selected}, follow=True)
     assert "2 of 2 subscription(s) resumed (only paused ones can be)." in page.content.decode()
+
+
+def test_the_subscription_list_shows_the_schedule_in_one_column(superuser_client: Client) -> None:
+    SubscriptionFactory(weekday=2, send_time=datetime.time(7, 30), timezone="Europe/Berlin")
+
+    page = superuser_client.get(reverse("admin:delivery_subscription_changelist")).content.decode()
+
+    assert "Wednesday 07:30 Europe/Berlin" in page
