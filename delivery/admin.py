@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -13,6 +16,9 @@ from django.urls import URLPattern, path
 
 from delivery import health, services
 from delivery.models import Delivery, EmailEvent, Subscription, Suppression
+
+PAUSED_MESSAGE = "{count} of {total} subscription(s) paused (only active ones can be)."
+RESUMED_MESSAGE = "{count} of {total} subscription(s) resumed (only paused ones can be)."
 
 
 class _WarnsAboutComplaints(admin.ModelAdmin):
@@ -31,17 +37,7 @@ class _WarnsAboutComplaints(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(_WarnsAboutComplaints):
-    list_display = (
-        "email",
-        "course",
-        "status",
-        "next_week",
-        "next_send_at",
-        "weekday",
-        "send_time",
-        "timezone",
-        "stop_reason",
-    )
+    list_display = ("email", "course", "status", "next_week", "next_send_at", "schedule", "stop_reason")
     list_filter = ("status", "weekday")
     search_fields = ("email", "course__title")
     list_select_related = ("course",)
@@ -56,15 +52,32 @@ class SubscriptionAdmin(_WarnsAboutComplaints):
     )
     actions = ("pause", "resume")
 
+    @admin.display(description="schedule", ordering="weekday")
+    def schedule(self, subscription: Subscription) -> str:
+        """One column for three fields, so the list fits: "Monday 08:00 Europe/Berlin"."""
+        return f"{subscription.get_weekday_display()} {subscription.send_time:%H:%M} {subscription.timezone}"
+
     @admin.action(description="Pause the selected subscriptions")
     def pause(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
-        for subscription in queryset:
-            services.subscription_pause(subscription=subscription)
+        self._apply(request, queryset, services.subscription_pause, PAUSED_MESSAGE)
 
     @admin.action(description="Resume the selected subscriptions (no catch-up)")
     def resume(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
-        for subscription in queryset:
-            services.subscription_resume(subscription=subscription)
+        self._apply(request, queryset, services.subscription_resume, RESUMED_MESSAGE)
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Subscription],
+        service: Callable[..., Subscription],
+        message: str,
+    ) -> None:
+        """Apply `service` to each subscription and say how many it changed (it leaves the others alone)."""
+        subscriptions = list(queryset)
+        changed = sum(
+            service(subscription=subscription).status != subscription.status for subscription in subscriptions
+        )
+        self.message_user(request, message.format(count=changed, total=len(subscriptions)), messages.SUCCESS)
 
 
 @admin.register(Delivery)
@@ -86,12 +99,20 @@ class DeliveryAdmin(_WarnsAboutComplaints):
         return [path("health/", health_view, name="delivery_health"), *super().get_urls()]
 
     def health_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):  # every link on it leads to the deliveries
+            raise PermissionDenied
         course_id = request.GET.get("course") or None
+        complaints = health.complaint_rate()
         context = {
             **self.admin_site.each_context(request),
             "title": "Delivery health",
             "opts": self.model._meta,
-            "complaints": health.complaint_rate(),
+            "complaints": complaints,
+            "rates": {  # as percentages, the way the warning and the pause speak of them
+                "now": f"{complaints.rate:.2%}",
+                "warn": f"{settings.DELIVERY_COMPLAINT_WARN_RATE:.1%}",
+                "pause": f"{settings.DELIVERY_COMPLAINT_PAUSE_RATE:.1%}",
+            },
             "courses": health.delivery_counts_by_course(),
             "weeks": health.delivery_counts_by_week(course_id=course_id) if course_id else None,
             "course_id": course_id,

@@ -131,8 +131,12 @@ class CourseAdmin(admin.ModelAdmin):
         )
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
-        """The queue is served oldest first; the list of all courses newest first."""
-        if QueueFilter.shows_queue(request):
+        """The queue is served oldest first; the list of all courses newest first.
+
+        Other admins ask for this ordering too, to order the course choices of their forms, on a queryset without
+        the queue's annotations: ordering it by `waiting_since` would fail, so they get the plain order."""
+        on_the_list = getattr(request.resolver_match, "url_name", None) == "courses_course_changelist"
+        if on_the_list and QueueFilter.shows_queue(request):
             return ("waiting_since", "created_at")
         return ("-created_at",)
 

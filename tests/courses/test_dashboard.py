@@ -120,6 +120,9 @@ def test_the_dashboard_page_shows_the_spend_and_the_cap(client: Client, settings
     page = client.get(reverse("admin:courses_dashboard")).content.decode()
 
     assert "$0.6000" in page
+    assert "<th>Output tokens</th>" in page
+    assert "<td>1,000,000</td>" in page  # tokens, grouped to be read at a glance
+    assert "<td>gpt-4o-mini</td><td>$0.150</td><td>$0.075</td><td>$0.600</td>" in page  # per million tokens
     assert "Roman aqueducts" in page
     assert "The cap is reached" in page
     assert escape(costs.SPEND_CAP_MESSAGE) in page

@@ -91,6 +91,15 @@ def test_the_queue_costs_a_constant_number_of_queries(mod_client: Client) -> Non
     assert queries() == few
 
 
+def test_the_queue_leaves_out_the_app_sidebar_to_make_room_for_its_columns(mod_client: Client) -> None:
+    small_course()
+
+    for url in [reverse(QUEUE), reverse(QUEUE) + "?queue=all"]:
+        page = mod_client.get(url).content.decode()
+        assert "column-state" in page
+        assert 'id="nav-sidebar"' not in page
+
+
 def test_one_click_approve_and_feature_from_the_queue(mod_client: Client) -> None:
     course = small_course()
 
@@ -117,7 +126,9 @@ def test_rejecting_asks_for_the_reason_the_requester_will_read(mod_client: Clien
     course = small_course()
     url = reverse("admin:courses_course_reject", args=[course.pk])
 
-    assert 'name="reason"' in mod_client.get(url).content.decode()
+    page = mod_client.get(url).content.decode()
+    assert 'name="reason"' in page
+    assert "admin/css/forms.css" in page  # laid out like the admin's other forms
     assert mod_client.post(url, {"reason": ""}).status_code == 200  # the form again, with its error
     assert mod_client.post(url, {"reason": "Too many mistakes"}).status_code == 302
 
@@ -132,6 +143,7 @@ def test_bulk_actions_approve_many_and_reject_many_after_asking_why(mod_client: 
     mod_client.post(reverse(QUEUE), {"action": "approve_selected", "_selected_action": ids[:2]})
     asked = mod_client.post(reverse(QUEUE), {"action": "reject_selected", "_selected_action": ids[2:]})
     assert 'name="reason"' in asked.content.decode()
+    assert "admin/css/forms.css" in asked.content.decode()
     mod_client.post(
         reverse(QUEUE),
         {"action": "reject_selected", "_selected_action": ids[2:], "apply": "1", "reason": "Off topic"},
@@ -382,6 +394,21 @@ def test_moderators_work_the_queue_but_only_superusers_see_the_dashboard(mod_cli
     assert superuser.get(reverse("admin:courses_dashboard")).status_code == 200
     assert "Cost dashboard" not in mod_client.get(reverse(QUEUE)).content.decode()
     assert "Cost dashboard" in superuser.get(reverse(QUEUE)).content.decode()
+
+
+def test_the_records_of_a_course_open_on_their_own_pages() -> None:
+    """Their forms order the course choices as the course admin does, which once meant the queue's annotation."""
+    course = small_course()
+    moderation.course_hold(part=course.lessons.first(), findings=[screening.Finding("chatter", "Chatter.")])
+    call = LLMCall.objects.create(course=course, stage="lesson", model="gpt-4o-mini", outcome="ok")
+    superuser = login(UserFactory(is_staff=True, is_superuser=True))
+
+    for name, pk in [
+        ("llmcall", call.pk),
+        ("auditentry", AuditEntry.objects.filter(course=course).first().pk),  # type: ignore[union-attr]
+        ("contentflag", ContentFlag.objects.get(course=course).pk),
+    ]:
+        assert superuser.get(reverse(f"admin:courses_{name}_change", args=[pk])).status_code == 200, name
 
 
 def test_every_staff_post_requires_the_csrf_token() -> None:

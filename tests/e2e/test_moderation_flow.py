@@ -95,3 +95,28 @@ def test_a_moderator_approves_a_course_and_edits_a_lesson(live_server: Any, admi
         (AuditEntry.Action.EDIT, reviewer.email),
         (AuditEntry.Action.APPROVE, reviewer.email),
     ]
+
+
+def test_the_queue_and_the_records_lists_fit_a_1280_pixel_screen(live_server: Any, browser: Browser) -> None:
+    reviewer = moderator("reviewer@example.org")
+    reviewer.set_password(PASSWORD)
+    reviewer.save(update_fields=["password"])
+    title = "The long history of Roman aqueducts, from Appius Claudius to Frontinus and beyond"
+    course = written_course(
+        weeks=1, lessons_per_week=2, title=title, requested_by=UserFactory(email="asker@example.org")
+    )
+    lesson = course.lessons.first()
+    assert lesson is not None
+    Lesson.objects.filter(pk=lesson.pk).update(title=title + ": the first lesson, with its key ideas")
+    finding = screening.Finding("chatter", "Model chatter: “As an AI”.", "As an AI, I think…")
+    moderation.course_hold(part=lesson, findings=[finding])
+    moderation.lesson_report(lesson=lesson, reason="wrong", quoted_text="Rome fell in 1990")
+
+    with browser_page(browser, viewport={"width": 1280, "height": 900}) as page:
+        sign_in(page, live_server.url, reviewer.email)
+        for path in ["course", "lessonreport", "auditentry", "contentflag"]:
+            page.goto(f"{live_server.url}/admin/courses/{path}/")
+            expect(page.locator("#result_list tbody tr").first).to_be_visible()
+            # Every column, the last one too, shows without scrolling the table sideways.
+            assert page.locator(".results").evaluate("e => e.scrollWidth <= e.clientWidth"), path
+            expect(page.locator("#result_list thead th").last).to_be_in_viewport()
