@@ -131,8 +131,14 @@ class CourseAdmin(admin.ModelAdmin):
         )
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
-        """The queue is served oldest first; the list of all courses newest first."""
-        if QueueFilter.shows_queue(request):
+        """The queue is served oldest first; the list of all courses newest first.
+
+        Other admins' pages ask this too, to order the courses a foreign key may point to, on a queryset
+        without the queue's annotations: only the course list itself is ordered by them.
+        """
+        match = request.resolver_match
+        on_course_list = match is not None and match.url_name == "courses_course_changelist"
+        if on_course_list and QueueFilter.shows_queue(request):
             return ("waiting_since", "created_at")
         return ("-created_at",)
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 from accounts.models import User
 from courses import editing, moderation, screening
 from courses.models import AuditEntry, ContentFlag, Course, Lesson, LessonReport, LLMCall, PartRevision, Quiz
-from delivery.models import LessonCompletion
-from tests.factories import UserFactory, moderator, quiz_questions, written_course
+from delivery.models import Delivery, LessonCompletion
+from tests.factories import SubscriptionFactory, UserFactory, moderator, quiz_questions, written_course
 
 pytestmark = pytest.mark.django_db
 
@@ -89,6 +89,25 @@ def test_the_queue_costs_a_constant_number_of_queries(mod_client: Client) -> Non
         course = small_course()
         moderation.lesson_report(lesson=course.lessons.first(), reason="broken")
     assert queries() == few
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    ["admin:delivery_subscription_change", "admin:delivery_delivery_change", "admin:courses_llmcall_change"],
+)
+def test_pages_of_records_pointing_at_a_course_open_although_the_queue_orders_by_an_annotation(
+    url_name: str,
+) -> None:
+    # Their course field asks the course admin for its ordering, on courses without the queue's annotations.
+    course = small_course()
+    subscription = SubscriptionFactory(course=course)
+    delivery = Delivery.objects.create(subscription=subscription, course=course, week_number=1)
+    call = LLMCall.objects.create(course=course, stage="lesson", model="gpt-4o-mini", outcome="ok")
+    record = {"subscription": subscription, "delivery": delivery, "llmcall": call}[url_name.split("_")[1]]
+
+    response = login(UserFactory(is_staff=True, is_superuser=True)).get(reverse(url_name, args=[record.pk]))
+
+    assert response.status_code == 200
 
 
 def test_one_click_approve_and_feature_from_the_queue(mod_client: Client) -> None:
