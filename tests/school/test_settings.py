@@ -114,3 +114,17 @@ def test_it_refuses_to_start_with_a_bad_debug_value() -> None:
     result = _load_settings({"DEBUG": "sometimes"})
     assert result.returncode != 0
     assert "DEBUG" in result.stderr
+
+
+def test_collectstatic_takes_the_storage_that_writes_the_manifest_even_on_its_first_run(
+    tmp_path: Path,
+) -> None:
+    # Only the manifest storage writes staticfiles.json, and only that file switches the site to hashed names.
+    code = (
+        "import sys; sys.argv = ['manage.py', 'collectstatic', '--noinput']; import school.settings as s; "
+        "print(s.STORAGES['staticfiles']['BACKEND'], s.WHITENOISE_USE_FINDERS)"
+    )
+    env = {"PATH": os.environ["PATH"], "SEMESTER_VAR_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["whitenoise.storage.CompressedManifestStaticFilesStorage", "False"]
