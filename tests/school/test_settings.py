@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,11 @@ def test_collectstatic_takes_the_storage_that_writes_the_manifest_even_on_its_fi
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["whitenoise.storage.CompressedManifestStaticFilesStorage", "False"]
+
+
+def test_env_example_lists_every_variable_the_settings_read() -> None:
+    settings_source = (ROOT / "school" / "settings.py").read_text()
+    read = set(re.findall(r"env_[a-z]+\(\s*\"([A-Z_]+)\"", settings_source))
+    listed = set(re.findall(r"^(?:# )?([A-Z_]+)=", (ROOT / ".env.example").read_text(), flags=re.MULTILINE))
+    assert "SECRET_KEY" in read
+    assert read - listed == set()
