@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -102,17 +101,11 @@ class DeliveryAdmin(_WarnsAboutComplaints):
         if not self.has_view_permission(request):  # every link on it leads to the deliveries
             raise PermissionDenied
         course_id = request.GET.get("course") or None
-        complaints = health.complaint_rate()
         context = {
             **self.admin_site.each_context(request),
             "title": "Delivery health",
             "opts": self.model._meta,
-            "complaints": complaints,
-            "rates": {  # as percentages, the way the warning and the pause speak of them
-                "now": f"{complaints.rate:.2%}",
-                "warn": f"{settings.DELIVERY_COMPLAINT_WARN_RATE:.1%}",
-                "pause": f"{settings.DELIVERY_COMPLAINT_PAUSE_RATE:.1%}",
-            },
+            "complaints": health.complaint_rate(),
             "courses": health.delivery_counts_by_course(),
             "weeks": health.delivery_counts_by_week(course_id=course_id) if course_id else None,
             "course_id": course_id,

@@ -24,6 +24,11 @@ COMPLAINT_PAUSED = (
     "DELIVERY_COMPLAINT_PAUSE_RATE after fixing the cause."
 )
 
+COMPLAINT_SUMMARY = (
+    "{complaints} spam complaint(s) for {sent} email(s) sent: {rate:.2%}. A warning shows from {warn:.1%}; "
+    "sending pauses at {pause:.1%} once at least {volume} emails went out in these 7 days."
+)
+
 
 @dataclass(frozen=True)
 class ComplaintRate:
@@ -44,6 +49,17 @@ class ComplaintRate:
     @property
     def warning(self) -> bool:
         return self.complaints > 0 and self.rate >= settings.DELIVERY_COMPLAINT_WARN_RATE
+
+    @property
+    def summary(self) -> str:
+        return COMPLAINT_SUMMARY.format(
+            complaints=self.complaints,
+            sent=self.sent,
+            rate=self.rate,
+            warn=settings.DELIVERY_COMPLAINT_WARN_RATE,
+            pause=settings.DELIVERY_COMPLAINT_PAUSE_RATE,
+            volume=settings.DELIVERY_COMPLAINT_MIN_VOLUME,
+        )
 
     @property
     def message(self) -> str:

@@ -8,6 +8,7 @@ Django's settings reference: https://docs.djangoproject.com/en/5.2/ref/settings/
 from __future__ import annotations
 
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -215,8 +216,12 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
-# Without collectstatic (the one-machine install), whitenoise serves straight from the app folders.
-WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", not (STATIC_ROOT / "staticfiles.json").exists())
+# Without collectstatic (the one-machine install), whitenoise serves straight from the app folders. collectstatic
+# itself takes the manifest storage, since only that storage writes the staticfiles.json that switches it off.
+_COLLECTING_STATIC = sys.argv[1:2] == ["collectstatic"]
+WHITENOISE_USE_FINDERS = env_bool(
+    "WHITENOISE_USE_FINDERS", not (_COLLECTING_STATIC or (STATIC_ROOT / "staticfiles.json").exists())
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -78,6 +78,15 @@ def test_a_failed_course_shows_the_reason_and_lets_its_requester_retry(client: C
     assert RETRY_QUEUED in response.content.decode()
 
 
+def test_a_failed_course_no_longer_says_it_is_being_written(client: Client) -> None:
+    course = CourseFactory(status=Course.Status.FAILED, status_reason="The planner gave up.")
+
+    html = client.get(writing_url(course)).content.decode()
+
+    assert "Your course could not be written" in html
+    assert "being written" not in html
+
+
 def test_only_the_requester_may_retry(client: Client) -> None:
     course = CourseFactory(status=Course.Status.FAILED, requested_by=UserFactory())
     html = client.get(writing_url(course)).content.decode()

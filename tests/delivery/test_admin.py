@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from delivery.models import Delivery
 from tests.factories import SubscriptionFactory, UserFactory, moderator
@@ -40,20 +38,6 @@ def test_delivery_health_is_for_those_who_may_see_the_deliveries(superuser_clien
 
     assert moderator_client.get(health).status_code == 403  # its links lead to pages a moderator may not open
     assert superuser_client.get(health).status_code == 200
-
-
-def test_delivery_health_gives_the_complaint_rate_in_percent(superuser_client: Client, settings: Any) -> None:
-    settings.DELIVERY_COMPLAINT_WARN_RATE = 0.002
-    subscription = SubscriptionFactory()
-    Delivery.objects.bulk_create(
-        Delivery(subscription=subscription, course=subscription.course, week_number=n, status="sent",
-                 sent_at=timezone.now())
-        for n in range(1, 5)
-    )  # fmt: skip
-
-    page = superuser_client.get(reverse("admin:delivery_health")).content.decode()
-
-    assert "<strong>0.00%</strong>. Warning at 0.2%, sending pauses at 0.3%." in page
 
 
 def test_pausing_and_resuming_from_the_list_say_how_many_changed(superuser_client: Client) -> None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import User
 from courses.models import Course
 from delivery.dispatch import DispatchResult
-from delivery.health import complaint_rate, delivery_counts_by_week
+from delivery.health import COMPLAINT_SUMMARY, complaint_rate, delivery_counts_by_week
 from delivery.models import Delivery, EmailEvent, Subscription
 from tests.factories import UserFactory
 from tests.fakes.sendgrid_server import FakeSendGrid
@@ -84,6 +84,22 @@ def test_a_small_volume_shows_the_rate_without_pausing(course: Course, settings:
     assert rate.rate == 0.1
     assert rate.warning
     assert not rate.paused
+
+
+def test_the_health_page_states_the_rate_and_the_thresholds_as_configured(
+    admin_client: Client, course: Course, settings: Any
+) -> None:
+    settings.DELIVERY_COMPLAINT_WARN_RATE = 0.002
+    settings.DELIVERY_COMPLAINT_PAUSE_RATE = 0.005
+    settings.DELIVERY_COMPLAINT_MIN_VOLUME = 500
+    history(course, sent=400, complaints=1)
+
+    page = admin_client.get("/admin/delivery/delivery/health/").content.decode()
+
+    assert (
+        COMPLAINT_SUMMARY.format(complaints=1, sent=400, rate=0.0025, warn=0.002, pause=0.005, volume=500)
+        in page
+    )
 
 
 def test_counts_per_course_week_distinguish_sent_failed_and_bounced(course: Course) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,25 @@ def test_it_refuses_to_start_with_a_bad_debug_value() -> None:
     result = _load_settings({"DEBUG": "sometimes"})
     assert result.returncode != 0
     assert "DEBUG" in result.stderr
+
+
+def test_collectstatic_takes_the_storage_that_writes_the_manifest_even_on_its_first_run(
+    tmp_path: Path,
+) -> None:
+    # Only the manifest storage writes staticfiles.json, and only that file switches the site to hashed names.
+    code = (
+        "import sys; sys.argv = ['manage.py', 'collectstatic', '--noinput']; import school.settings as s; "
+        "print(s.STORAGES['staticfiles']['BACKEND'], s.WHITENOISE_USE_FINDERS)"
+    )
+    env = {"PATH": os.environ["PATH"], "SEMESTER_VAR_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["whitenoise.storage.CompressedManifestStaticFilesStorage", "False"]
+
+
+def test_env_example_lists_every_variable_the_settings_read() -> None:
+    settings_source = (ROOT / "school" / "settings.py").read_text()
+    read = set(re.findall(r"env_[a-z]+\(\s*\"([A-Z_]+)\"", settings_source))
+    listed = set(re.findall(r"^(?:# )?([A-Z_]+)=", (ROOT / ".env.example").read_text(), flags=re.MULTILINE))
+    assert "SECRET_KEY" in read
+    assert read - listed == set()

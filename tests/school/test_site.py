@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -128,6 +129,21 @@ def test_createsuperuser_asks_only_for_an_email_and_a_password(tmp_path: Path) -
         [*manage, "shell", "--no-imports", "-c", check], env=env, cwd=ROOT, capture_output=True, text=True
     )
     assert shown.stdout.split() == ["admin@semester.test", "True"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_compose_health_check_passes_when_allowed_hosts_lists_only_the_sites_domain(
+    live_server: Any, settings: Any
+) -> None:
+    settings.ALLOWED_HOSTS = ["semester.example.org"]
+    command = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["web"]["healthcheck"]["test"]
+    assert command[:3] == ["CMD", "python", "-c"]
+    code = command[3].replace("http://127.0.0.1:8000", live_server.url)
+    env = {"PATH": os.environ["PATH"], "SITE_URL": "https://semester.example.org"}
+
+    check = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+
+    assert check.returncode == 0, check.stderr
 
 
 @pytest.mark.django_db
