@@ -16,6 +16,14 @@ from tests.fakes.openai_server import FakeOpenAI
 pytestmark = pytest.mark.django_db(transaction=True)  # calls are recorded from many threads
 
 
+@pytest.fixture(autouse=True)
+def no_slots_held(settings: Any) -> None:
+    """Start from a free cap: a worker killed by an earlier test (test_generation_celery) leaves its slots held
+    in the shared Redis until their lease ends, which would leave these tests fewer than they count on."""
+    if settings.REDIS_URL:
+        slots._redis(settings.REDIS_URL).delete(slots.SLOTS_KEY)
+
+
 def quiz_prompt() -> prompts.Prompt[Any]:
     outline = prompts.outline_json({"title": "Aqueducts", "weeks": []})
     return prompts.quiz_prompt(language="en", outline_json=outline, week=1, title="Aqueducts")
@@ -30,7 +38,7 @@ def call_llm(_: int) -> None:
 
 def test_calls_in_flight_never_exceed_the_cap_across_threads(fake_openai: FakeOpenAI, settings: Any) -> None:
     settings.LLM_MAX_CONCURRENCY = 4
-    fake_openai.latency = 0.15
+    fake_openai.latency = 0.3  # long enough for four calls to overlap even on a busy machine
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(call_llm, range(24)))
