@@ -323,6 +323,25 @@ def test_regenerating_from_the_admin_rewrites_the_lesson(
     assert PartRevision.objects.get(lesson=lesson).instruction == "simpler"
 
 
+def test_regenerating_a_week_from_the_content_page_first_says_what_it_costs(mod_client: Client) -> None:
+    course = written_course(weeks=1, lessons_per_week=3)
+    week = course.weeks.get()
+    content = reverse("admin:courses_course_content", args=[course.pk])
+    regenerate = reverse("admin:courses_part_regenerate", args=["week", week.pk])
+
+    page = mod_client.get(content).content.decode()
+    assert f'<form method="get" action="{regenerate}" class="regenerate">' in page  # no POST from here
+    confirm = mod_client.get(regenerate, {"instruction": "simpler", "next": content})
+
+    assert confirm.status_code == 200
+    page = confirm.content.decode()
+    assert "5 LLM calls" in page  # the plan, three lessons and the quiz
+    assert 'value="simpler"' in page
+    assert f'name="next" value="{content}"' in page
+    assert not PartRevision.objects.exists()
+    assert Course.objects.get(pk=course.pk).weeks.get().title == week.title
+
+
 # --- Who may do what ----------------------------------------------------------------------------------------
 def staff_urls(course: Course) -> list[tuple[str, str]]:
     lesson = course.lessons.first()
@@ -348,6 +367,7 @@ def staff_urls(course: Course) -> list[tuple[str, str]]:
         ("get", reverse("admin:courses_lesson_edit", args=[lesson.pk])),
         ("get", reverse("admin:courses_quiz_edit", args=[quiz.pk])),
         ("get", reverse("admin:courses_part_history", args=["lesson", lesson.pk])),
+        ("get", reverse("admin:courses_part_regenerate", args=["lesson", lesson.pk])),
         ("post", reverse("admin:courses_part_regenerate", args=["lesson", lesson.pk])),
         ("post", reverse("admin:courses_revision_restore", args=[revision.pk])),
         ("post", reverse("admin:courses_report_resolve", args=[report.pk])),
