@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from courses import editing, moderation, screening
+from courses.admin.course import QUEUE_EMPTY_MESSAGE
 from courses.models import AuditEntry, ContentFlag, Course, Lesson, LessonReport, LLMCall, PartRevision, Quiz
 from delivery.models import LessonCompletion
 from tests.factories import UserFactory, moderator, quiz_questions, written_course
@@ -98,6 +99,16 @@ def test_the_queue_leaves_out_the_app_sidebar_to_make_room_for_its_columns(mod_c
         page = mod_client.get(url).content.decode()
         assert "column-state" in page
         assert 'id="nav-sidebar"' not in page
+
+
+def test_an_empty_queue_says_nothing_waits(mod_client: Client) -> None:
+    small_course(review_state=Review.APPROVED)  # reviewed, nothing open
+
+    assert QUEUE_EMPTY_MESSAGE in mod_client.get(reverse(QUEUE)).content.decode()
+    assert QUEUE_EMPTY_MESSAGE not in mod_client.get(reverse(QUEUE) + "?queue=all").content.decode()
+    assert QUEUE_EMPTY_MESSAGE not in mod_client.get(reverse(QUEUE) + "?q=nothing-like-this").content.decode()
+    small_course()
+    assert QUEUE_EMPTY_MESSAGE not in mod_client.get(reverse(QUEUE)).content.decode()
 
 
 def test_one_click_approve_and_feature_from_the_queue(mod_client: Client) -> None:
