@@ -165,6 +165,26 @@ def test_bulk_actions_approve_many_and_reject_many_after_asking_why(mod_client: 
     assert AuditEntry.objects.count() == 3
 
 
+def test_learner_reports_filter_by_open_or_resolved(mod_client: Client) -> None:
+    course = small_course()
+    lesson = course.lessons.first()
+    moderation.lesson_report(lesson=lesson, reason="wrong", quoted_text="still open")
+    done = moderation.lesson_report(lesson=lesson, reason="wrong", quoted_text="long since fixed")
+    moderation.report_resolve(report=done, actor=moderator())
+    reports = reverse("admin:courses_lessonreport_changelist")
+
+    page = mod_client.get(reports).content.decode()
+    assert "By state" in page
+    assert ">Open<" in page
+    assert ">Resolved<" in page
+    assert "Not empty" not in page
+    assert "?state=open" in mod_client.get(reverse(QUEUE)).content.decode()  # the queue's "Open reports" link
+    open_ones = mod_client.get(reports, {"state": "open"}).context["cl"].result_list
+    resolved = mod_client.get(reports, {"state": "resolved"}).context["cl"].result_list
+    assert [report.quoted_text for report in open_ones] == ["still open"]
+    assert [report.quoted_text for report in resolved] == ["long since fixed"]
+
+
 def test_the_course_page_shows_its_audit_log(mod_client: Client) -> None:
     course = small_course()
     moderation.course_request_changes(course=course, actor=moderator(), reason="Add sources to week 1")
