@@ -194,6 +194,17 @@ def test_the_course_page_shows_its_audit_log(mod_client: Client) -> None:
     assert "audit log" in page.lower()
     assert "Add sources to week 1" in page
     assert "Asked for changes" in page
+    assert "Actor label" not in page
+
+
+def test_the_audit_log_calls_its_actor_column_who(mod_client: Client) -> None:
+    moderation.course_approve(course=small_course(), actor=moderator())
+
+    page = mod_client.get(reverse("admin:courses_auditentry_changelist")).content.decode()
+
+    assert "column-actor_label" in page
+    assert ">Who<" in page
+    assert "Actor label" not in page
 
 
 # --- The content, editing, preview, history --------------------------------------------------------------
