@@ -226,6 +226,8 @@ class LLMCall(models.Model):
 
     class Meta:
         ordering = ("-created_at",)
+        verbose_name = "LLM call"
+        verbose_name_plural = "LLM calls"
 
     def __str__(self) -> str:
         return f"{self.stage} {self.model} {self.outcome}"

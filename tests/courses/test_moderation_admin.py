@@ -458,6 +458,15 @@ def test_moderators_work_the_queue_but_only_superusers_see_the_dashboard(mod_cli
     assert "Cost dashboard" in superuser.get(reverse(QUEUE)).content.decode()
 
 
+def test_the_admin_index_spells_llm_calls_in_capitals() -> None:
+    superuser = login(UserFactory(is_staff=True, is_superuser=True))
+
+    page = superuser.get(reverse("admin:index")).content.decode()
+
+    assert "LLM calls" in page
+    assert "Llm calls" not in page
+
+
 def test_the_records_of_a_course_open_on_their_own_pages() -> None:
     """Their forms order the course choices as the course admin does, which once meant the queue's annotation."""
     course = small_course()
