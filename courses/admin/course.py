@@ -141,6 +141,14 @@ class CourseAdmin(admin.ModelAdmin):
             return ("waiting_since", "created_at")
         return ("-created_at",)
 
+    def get_fieldsets(self, request: HttpRequest, obj: Course | None = None) -> Any:
+        """Every field as usual, but the outline's JSON, long and rarely read, folded away at the bottom."""
+        fields = [field for field in self.get_fields(request, obj) if field != "outline_json"]
+        return [
+            (None, {"fields": fields}),
+            ("Outline (JSON)", {"classes": ["collapse"], "fields": ["outline_json"]}),
+        ]
+
     def has_moderate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("courses.moderate_course")
 

@@ -208,6 +208,18 @@ def test_the_audit_log_calls_its_actor_column_who(mod_client: Client) -> None:
 
 
 # --- The content, editing, preview, history --------------------------------------------------------------
+def test_the_course_page_folds_the_outline_json_away(mod_client: Client) -> None:
+    course = small_course()
+
+    page = mod_client.get(reverse("admin:courses_course_change", args=[course.pk])).content.decode()
+
+    folded = page[page.index("<details") : page.index("</details>")]
+    assert "Outline (JSON)" in folded
+    assert "field-outline_json" in folded
+    assert page.count("field-outline_json") == 1
+    assert "field-topic" in page  # the other fields are still there, unfolded
+
+
 def test_the_content_page_shows_every_part_with_its_flags_and_reports_in_constant_queries(
     mod_client: Client,
 ) -> None:
