@@ -160,7 +160,10 @@ def course_content(request: HttpRequest, course_id: str) -> HttpResponse:
         .prefetch_related(
             Prefetch("lessons", Lesson.objects.annotate(revision_count=Count("revisions")).order_by("number"))
         )
-        .annotate(revision_count=Count("revisions"))
+        .annotate(
+            revision_count=Count("revisions", distinct=True),
+            quiz_revision_count=Count("quiz__revisions", distinct=True),
+        )
     )
     flags: dict[tuple[str, int | None], list[ContentFlag]] = defaultdict(list)
     for flag in course.flags.filter(resolved_at__isnull=True):

@@ -245,6 +245,27 @@ def test_the_content_page_shows_every_part_with_its_flags_and_reports_in_constan
     assert page.count("Edit lesson") == 24
 
 
+def test_the_content_page_counts_the_revisions_of_weeks_lessons_and_quizzes_alike(mod_client: Client) -> None:
+    course = small_course()
+    week = course.weeks.get()
+    quiz = Quiz.objects.get(week=week)
+    lesson = course.lessons.first()
+    for number in range(2):
+        editing.part_edit(part=week, changes={"title": f"Week title {number}"}, actor=moderator())
+    for number in range(3):
+        editing.part_edit(part=quiz, changes={"questions": quiz_questions(number + 2)}, actor=moderator())
+    editing.part_edit(part=lesson, changes={"body": "Changed.\n"}, actor=moderator())
+
+    page = mod_client.get(reverse("admin:courses_course_content", args=[course.pk])).content.decode()
+
+    history = reverse("admin:courses_part_history", args=["week", week.pk])
+    assert f'<a href="{history}">History (2)</a>' in page
+    history = reverse("admin:courses_part_history", args=["quiz", quiz.pk])
+    assert f'<a href="{history}">History (3)</a>' in page
+    history = reverse("admin:courses_part_history", args=["lesson", lesson.pk])
+    assert f'<a href="{history}">History (1)</a>' in page
+
+
 def test_a_moderator_edits_a_lesson_in_place_and_learners_keep_their_progress(mod_client: Client) -> None:
     course = small_course()
     lesson = course.lessons.first()
