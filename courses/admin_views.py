@@ -160,7 +160,10 @@ def course_content(request: HttpRequest, course_id: str) -> HttpResponse:
         .prefetch_related(
             Prefetch("lessons", Lesson.objects.annotate(revision_count=Count("revisions")).order_by("number"))
         )
-        .annotate(revision_count=Count("revisions"))
+        .annotate(
+            revision_count=Count("revisions", distinct=True),
+            quiz_revision_count=Count("quiz__revisions", distinct=True),
+        )
     )
     flags: dict[tuple[str, int | None], list[ContentFlag]] = defaultdict(list)
     for flag in course.flags.filter(resolved_at__isnull=True):
@@ -176,7 +179,6 @@ def course_content(request: HttpRequest, course_id: str) -> HttpResponse:
         flags=dict(flags),
         outline_flags=flags.get((PartKind.OUTLINE, None), []),
         reports=dict(reports),
-        regenerate_form=RegenerateForm(),
         can_moderate=request.user.has_perm("courses.moderate_course"),
     )
     return TemplateResponse(request, "admin/courses/course_content.html", context)
@@ -249,7 +251,6 @@ def _editor(
         history_url=reverse("admin:courses_part_history", args=[kind, part.pk]),
         content_url=_content_url(part),
         regenerate_url=reverse("admin:courses_part_regenerate", args=[kind, part.pk]),
-        regenerate_form=RegenerateForm(),
     )
     template = "admin/courses/quiz_edit.html" if kind == PartKind.QUIZ else "admin/courses/part_edit.html"
     return TemplateResponse(request, template, context)
@@ -280,12 +281,14 @@ def part_history(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
     return TemplateResponse(request, "admin/courses/part_history.html", context)
 
 
-@require_POST
 def part_regenerate(request: HttpRequest, kind: str, part_id: int) -> HttpResponse:
-    """Write a week (its plan, then its lessons and quiz), a lesson or a quiz again, with an optional instruction."""
+    """GET asks to confirm (it spends LLM calls); POST writes a week (its plan, then its lessons and quiz),
+    a lesson or a quiz again, with an optional instruction."""
     if kind not in moderation.PART_MODELS:
         raise Http404
     part = _editable(request, kind, part_id)
+    if request.method != "POST":
+        return _regenerate_confirm(request, part)
     form = RegenerateForm(request.POST)
     instruction = form.cleaned_data["instruction"] if form.is_valid() else ""
     try:
@@ -295,6 +298,25 @@ def part_regenerate(request: HttpRequest, kind: str, part_id: int) -> HttpRespon
     else:
         messages.success(request, REGENERATING_MESSAGE.format(count=count))
     return _back(request, _content_url(part))
+
+
+def _regenerate_confirm(request: HttpRequest, part: Week | Lesson | Quiz) -> HttpResponse:
+    kind = moderation.part_kind(part)
+    next_url = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = ""
+    context = _context(
+        request,
+        title=f"Regenerate {PartKind(kind).label.lower()} “{part}”?",
+        course=part.course,
+        part=part,
+        kind=kind,
+        form=RegenerateForm(initial={"instruction": request.GET.get("instruction", "")}),
+        calls=regeneration.part_regenerate_calls(part=part),
+        next_url=next_url,
+        content_url=_content_url(part),
+    )
+    return TemplateResponse(request, "admin/courses/regenerate_confirm.html", context)
 
 
 @require_POST

@@ -226,6 +226,8 @@ class LLMCall(models.Model):
 
     class Meta:
         ordering = ("-created_at",)
+        verbose_name = "LLM call"
+        verbose_name_plural = "LLM calls"
 
     def __str__(self) -> str:
         return f"{self.stage} {self.model} {self.outcome}"
@@ -309,7 +311,7 @@ class AuditEntry(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    actor_label = models.CharField(max_length=254)
+    actor_label = models.CharField("who", max_length=254)
     action = models.CharField(max_length=16, choices=Action.choices)
     from_state = models.CharField(max_length=16, choices=Course.Review.choices)
     to_state = models.CharField(max_length=16, choices=Course.Review.choices)

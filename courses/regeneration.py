@@ -68,7 +68,7 @@ def part_regenerate_request(*, part: Week | Lesson | Quiz, actor: User, instruct
         raise moderation.ModerationError(NOT_WRITTEN_MESSAGE)
     if costs.spend_cap_reached():
         raise moderation.ModerationError(costs.SPEND_CAP_MESSAGE)
-    calls = len(parts) + (1 if isinstance(part, Week) else 0)  # a week's plan is one more call
+    calls = part_regenerate_calls(part=part)
     if not actor.is_staff and not _allowance_take(actor, calls):
         raise moderation.ModerationError(QUOTA_MESSAGE)
     instruction = " ".join(instruction.split())[:INSTRUCTION_MAX_CHARS]
@@ -77,6 +77,11 @@ def part_regenerate_request(*, part: Week | Lesson | Quiz, actor: User, instruct
     request_id = uuid.uuid4().hex  # one per click: a redelivered task of it is recognised and skipped
     transaction.on_commit(lambda: _enqueue(jobs, actor.pk, instruction, request_id))
     return calls
+
+
+def part_regenerate_calls(*, part: Week | Lesson | Quiz) -> int:
+    """How many LLM calls regenerating `part` costs: one per lesson and quiz, and a week's plan is one more."""
+    return len(_parts_of(part)) + (1 if isinstance(part, Week) else 0)
 
 
 def _parts_of(part: Week | Lesson | Quiz) -> list[Lesson | Quiz]:

@@ -93,6 +93,13 @@ class DeliveryAdmin(_WarnsAboutComplaints):
     )  # fmt: skip
     change_list_template = "admin/delivery/delivery/change_list.html"
 
+    # A record of what was sent: made by the dispatcher and SendGrid's webhook, never typed in by hand.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
     def get_urls(self) -> list[URLPattern]:
         health_view = self.admin_site.admin_view(self.health_view)
         return [path("health/", health_view, name="delivery_health"), *super().get_urls()]
@@ -121,8 +128,12 @@ class EmailEventAdmin(admin.ModelAdmin):
     raw_id_fields = ("delivery",)
     date_hierarchy = "occurred_at"
 
+    # A record of what SendGrid said: only its webhook writes one.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # a record of what SendGrid said
+        return False
 
 
 @admin.register(Suppression)

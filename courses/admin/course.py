@@ -20,6 +20,7 @@ from courses.models import AuditEntry, ContentFlag, Course, LessonReport
 from courses.visibility import course_is_public
 
 Review = Course.Review
+QUEUE_EMPTY_MESSAGE = "Nothing waits for a moderator: no course to review, no hold, no open report."
 
 
 class AuditEntryInline(admin.TabularInline):
@@ -140,6 +141,14 @@ class CourseAdmin(admin.ModelAdmin):
             return ("waiting_since", "created_at")
         return ("-created_at",)
 
+    def get_fieldsets(self, request: HttpRequest, obj: Course | None = None) -> Any:
+        """Every field as usual, but the outline's JSON, long and rarely read, folded away at the bottom."""
+        fields = [field for field in self.get_fields(request, obj) if field != "outline_json"]
+        return [
+            (None, {"fields": fields}),
+            ("Outline (JSON)", {"classes": ["collapse"], "fields": ["outline_json"]}),
+        ]
+
     def has_moderate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("courses.moderate_course")
 
@@ -189,12 +198,12 @@ class CourseAdmin(admin.ModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        title = (
-            "Moderation queue: what waits, oldest first"
-            if QueueFilter.shows_queue(request)
-            else "All courses"
-        )
-        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+        shows_queue = QueueFilter.shows_queue(request)
+        title = "Moderation queue: what waits, oldest first" if shows_queue else "All courses"
+        # The whole queue, not narrowed by a search or another filter: when empty, it says so plainly.
+        whole_queue = shows_queue and not set(request.GET) - {QueueFilter.parameter_name, "o", "p"}
+        context = {"title": title, "whole_queue": whole_queue, "queue_empty_message": QUEUE_EMPTY_MESSAGE}
+        return super().changelist_view(request, {**context, **(extra_context or {})})
 
     @admin.display(description="requester", ordering="requested_by__email")
     def requester(self, course: Course) -> str:

@@ -13,10 +13,25 @@ from courses.admin_views import staff
 from courses.models import AuditEntry, ContentFlag, LessonReport, LLMCall, RefusedTopic
 
 
+class ResolvedFilter(admin.SimpleListFilter):
+    """Open or resolved, for records with a `resolved_at`: the words moderators use, not "Empty / Not empty"."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("open", "Open"), ("resolved", "Resolved")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in ("open", "resolved"):
+            return queryset.filter(resolved_at__isnull=self.value() == "open")
+        return queryset
+
+
 @admin.register(LessonReport)
 class LessonReportAdmin(admin.ModelAdmin):
     list_display = ("created_at", "lesson", "course", "reason", "short_quote", "source", "resolved_at")
-    list_filter = ("reason", "source", ("resolved_at", admin.EmptyFieldListFilter))
+    list_filter = (ResolvedFilter, "reason", "source")
     list_select_related = ("lesson", "course")
     search_fields = ("quoted_text", "comment", "lesson__title", "course__title")
     readonly_fields = [field.name for field in LessonReport._meta.fields]
@@ -70,7 +85,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 @admin.register(ContentFlag)
 class ContentFlagAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "course", "part_kind", "source", "code", "detail", "resolved_at")
-    list_filter = ("source", "code", "part_kind", ("resolved_at", admin.EmptyFieldListFilter))
+    list_filter = (ResolvedFilter, "source", "code", "part_kind")
     search_fields = ("detail", "excerpt", "course__title")
     list_select_related = ("course",)
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from courses import editing, moderation, screening
+from courses.admin.course import QUEUE_EMPTY_MESSAGE
 from courses.models import AuditEntry, ContentFlag, Course, Lesson, LessonReport, LLMCall, PartRevision, Quiz
 from delivery.models import LessonCompletion
 from tests.factories import UserFactory, moderator, quiz_questions, written_course
@@ -100,6 +101,16 @@ def test_the_queue_leaves_out_the_app_sidebar_to_make_room_for_its_columns(mod_c
         assert 'id="nav-sidebar"' not in page
 
 
+def test_an_empty_queue_says_nothing_waits(mod_client: Client) -> None:
+    small_course(review_state=Review.APPROVED)  # reviewed, nothing open
+
+    assert QUEUE_EMPTY_MESSAGE in mod_client.get(reverse(QUEUE)).content.decode()
+    assert QUEUE_EMPTY_MESSAGE not in mod_client.get(reverse(QUEUE) + "?queue=all").content.decode()
+    assert QUEUE_EMPTY_MESSAGE not in mod_client.get(reverse(QUEUE) + "?q=nothing-like-this").content.decode()
+    small_course()
+    assert QUEUE_EMPTY_MESSAGE not in mod_client.get(reverse(QUEUE)).content.decode()
+
+
 def test_one_click_approve_and_feature_from_the_queue(mod_client: Client) -> None:
     course = small_course()
 
@@ -154,6 +165,26 @@ def test_bulk_actions_approve_many_and_reject_many_after_asking_why(mod_client: 
     assert AuditEntry.objects.count() == 3
 
 
+def test_learner_reports_filter_by_open_or_resolved(mod_client: Client) -> None:
+    course = small_course()
+    lesson = course.lessons.first()
+    moderation.lesson_report(lesson=lesson, reason="wrong", quoted_text="still open")
+    done = moderation.lesson_report(lesson=lesson, reason="wrong", quoted_text="long since fixed")
+    moderation.report_resolve(report=done, actor=moderator())
+    reports = reverse("admin:courses_lessonreport_changelist")
+
+    page = mod_client.get(reports).content.decode()
+    assert "By state" in page
+    assert ">Open<" in page
+    assert ">Resolved<" in page
+    assert "Not empty" not in page
+    assert "?state=open" in mod_client.get(reverse(QUEUE)).content.decode()  # the queue's "Open reports" link
+    open_ones = mod_client.get(reports, {"state": "open"}).context["cl"].result_list
+    resolved = mod_client.get(reports, {"state": "resolved"}).context["cl"].result_list
+    assert [report.quoted_text for report in open_ones] == ["still open"]
+    assert [report.quoted_text for report in resolved] == ["long since fixed"]
+
+
 def test_the_course_page_shows_its_audit_log(mod_client: Client) -> None:
     course = small_course()
     moderation.course_request_changes(course=course, actor=moderator(), reason="Add sources to week 1")
@@ -163,9 +194,32 @@ def test_the_course_page_shows_its_audit_log(mod_client: Client) -> None:
     assert "audit log" in page.lower()
     assert "Add sources to week 1" in page
     assert "Asked for changes" in page
+    assert "Actor label" not in page
+
+
+def test_the_audit_log_calls_its_actor_column_who(mod_client: Client) -> None:
+    moderation.course_approve(course=small_course(), actor=moderator())
+
+    page = mod_client.get(reverse("admin:courses_auditentry_changelist")).content.decode()
+
+    assert "column-actor_label" in page
+    assert ">Who<" in page
+    assert "Actor label" not in page
 
 
 # --- The content, editing, preview, history --------------------------------------------------------------
+def test_the_course_page_folds_the_outline_json_away(mod_client: Client) -> None:
+    course = small_course()
+
+    page = mod_client.get(reverse("admin:courses_course_change", args=[course.pk])).content.decode()
+
+    folded = page[page.index("<details") : page.index("</details>")]
+    assert "Outline (JSON)" in folded
+    assert "field-outline_json" in folded
+    assert page.count("field-outline_json") == 1
+    assert "field-topic" in page  # the other fields are still there, unfolded
+
+
 def test_the_content_page_shows_every_part_with_its_flags_and_reports_in_constant_queries(
     mod_client: Client,
 ) -> None:
@@ -189,6 +243,27 @@ def test_the_content_page_shows_every_part_with_its_flags_and_reports_in_constan
     assert "a rude sentence" in page
     assert "The text stops mid-sentence." in page
     assert page.count("Edit lesson") == 24
+
+
+def test_the_content_page_counts_the_revisions_of_weeks_lessons_and_quizzes_alike(mod_client: Client) -> None:
+    course = small_course()
+    week = course.weeks.get()
+    quiz = Quiz.objects.get(week=week)
+    lesson = course.lessons.first()
+    for number in range(2):
+        editing.part_edit(part=week, changes={"title": f"Week title {number}"}, actor=moderator())
+    for number in range(3):
+        editing.part_edit(part=quiz, changes={"questions": quiz_questions(number + 2)}, actor=moderator())
+    editing.part_edit(part=lesson, changes={"body": "Changed.\n"}, actor=moderator())
+
+    page = mod_client.get(reverse("admin:courses_course_content", args=[course.pk])).content.decode()
+
+    history = reverse("admin:courses_part_history", args=["week", week.pk])
+    assert f'<a href="{history}">History (2)</a>' in page
+    history = reverse("admin:courses_part_history", args=["quiz", quiz.pk])
+    assert f'<a href="{history}">History (3)</a>' in page
+    history = reverse("admin:courses_part_history", args=["lesson", lesson.pk])
+    assert f'<a href="{history}">History (1)</a>' in page
 
 
 def test_a_moderator_edits_a_lesson_in_place_and_learners_keep_their_progress(mod_client: Client) -> None:
@@ -323,6 +398,25 @@ def test_regenerating_from_the_admin_rewrites_the_lesson(
     assert PartRevision.objects.get(lesson=lesson).instruction == "simpler"
 
 
+def test_regenerating_a_week_from_the_content_page_first_says_what_it_costs(mod_client: Client) -> None:
+    course = written_course(weeks=1, lessons_per_week=3)
+    week = course.weeks.get()
+    content = reverse("admin:courses_course_content", args=[course.pk])
+    regenerate = reverse("admin:courses_part_regenerate", args=["week", week.pk])
+
+    page = mod_client.get(content).content.decode()
+    assert f'<form method="get" action="{regenerate}" class="regenerate">' in page  # no POST from here
+    confirm = mod_client.get(regenerate, {"instruction": "simpler", "next": content})
+
+    assert confirm.status_code == 200
+    page = confirm.content.decode()
+    assert "5 LLM calls" in page  # the plan, three lessons and the quiz
+    assert 'value="simpler"' in page
+    assert f'name="next" value="{content}"' in page
+    assert not PartRevision.objects.exists()
+    assert Course.objects.get(pk=course.pk).weeks.get().title == week.title
+
+
 # --- Who may do what ----------------------------------------------------------------------------------------
 def staff_urls(course: Course) -> list[tuple[str, str]]:
     lesson = course.lessons.first()
@@ -348,6 +442,7 @@ def staff_urls(course: Course) -> list[tuple[str, str]]:
         ("get", reverse("admin:courses_lesson_edit", args=[lesson.pk])),
         ("get", reverse("admin:courses_quiz_edit", args=[quiz.pk])),
         ("get", reverse("admin:courses_part_history", args=["lesson", lesson.pk])),
+        ("get", reverse("admin:courses_part_regenerate", args=["lesson", lesson.pk])),
         ("post", reverse("admin:courses_part_regenerate", args=["lesson", lesson.pk])),
         ("post", reverse("admin:courses_revision_restore", args=[revision.pk])),
         ("post", reverse("admin:courses_report_resolve", args=[report.pk])),
@@ -394,6 +489,15 @@ def test_moderators_work_the_queue_but_only_superusers_see_the_dashboard(mod_cli
     assert superuser.get(reverse("admin:courses_dashboard")).status_code == 200
     assert "Cost dashboard" not in mod_client.get(reverse(QUEUE)).content.decode()
     assert "Cost dashboard" in superuser.get(reverse(QUEUE)).content.decode()
+
+
+def test_the_admin_index_spells_llm_calls_in_capitals() -> None:
+    superuser = login(UserFactory(is_staff=True, is_superuser=True))
+
+    page = superuser.get(reverse("admin:index")).content.decode()
+
+    assert "LLM calls" in page
+    assert "Llm calls" not in page
 
 
 def test_the_records_of_a_course_open_on_their_own_pages() -> None:

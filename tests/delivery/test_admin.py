@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from delivery.models import Delivery
+from delivery.models import Delivery, EmailEvent
 from tests.factories import SubscriptionFactory, UserFactory, moderator
 
 pytestmark = pytest.mark.django_db
@@ -57,3 +57,27 @@ def test_the_subscription_list_shows_the_schedule_in_one_column(superuser_client
     page = superuser_client.get(reverse("admin:delivery_subscription_changelist")).content.decode()
 
     assert "Wednesday 07:30 Europe/Berlin" in page
+
+
+def test_deliveries_and_email_events_are_records_nobody_adds_or_edits_by_hand(
+    superuser_client: Client,
+) -> None:
+    subscription = SubscriptionFactory()
+    delivery = Delivery.objects.create(subscription=subscription, course=subscription.course, week_number=1)
+    event = EmailEvent.objects.create(
+        delivery=delivery,
+        kind="delivered",
+        email=subscription.email,
+        sg_event_id="ev-1",
+        occurred_at=delivery.created_at,
+    )
+
+    for name, record in [("delivery", delivery), ("emailevent", event)]:
+        assert superuser_client.get(reverse(f"admin:delivery_{name}_add")).status_code == 403, name
+        changelist = superuser_client.get(reverse(f"admin:delivery_{name}_changelist")).content.decode()
+        assert reverse(f"admin:delivery_{name}_add") not in changelist, name
+        change = reverse(f"admin:delivery_{name}_change", args=[record.pk])
+        assert 'name="_save"' not in superuser_client.get(change).content.decode(), name
+    superuser_client.post(reverse("admin:delivery_delivery_change", args=[delivery.pk]), {"week_number": "2"})
+    delivery.refresh_from_db()
+    assert delivery.week_number == 1
