@@ -23,36 +23,33 @@ Review = Course.Review
 QUEUE_EMPTY_MESSAGE = "Nothing waits for a moderator: no course to review, no hold, no open report."
 
 
-class AuditEntryInline(admin.TabularInline):
+class _RecordInline(admin.TabularInline):
+    """A course's records, shown on its page to read: nobody adds, edits or deletes them there."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AuditEntryInline(_RecordInline):
     model = AuditEntry
     fk_name = "course"
     fields = ("created_at", "actor_label", "action", "from_state", "to_state", "reason")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("-created_at", "-id")
     verbose_name_plural = "audit log"
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ContentFlagInline(admin.TabularInline):
+class ContentFlagInline(_RecordInline):
     model = ContentFlag
     fields = ("created_at", "part_kind", "part", "source", "code", "detail", "excerpt", "resolved_at")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     verbose_name_plural = "screening flags"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="part")
     def part(self, flag: ContentFlag) -> str:
@@ -62,19 +59,11 @@ class ContentFlagInline(admin.TabularInline):
         return super().get_queryset(request).select_related("week", "lesson", "quiz__week")
 
 
-class LessonReportInline(admin.TabularInline):
+class LessonReportInline(_RecordInline):
     model = LessonReport
     fields = ("created_at", "lesson", "reason", "quoted_text", "comment", "source", "resolved_at")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     verbose_name_plural = "learner reports"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LessonReport]:
         return super().get_queryset(request).select_related("lesson")
