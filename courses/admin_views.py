@@ -82,10 +82,15 @@ def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
 
 def _back(request: HttpRequest, fallback: str) -> HttpResponseRedirect:
     """Back to the page the button was on (the queue keeps its filters), if it is one of ours."""
-    target = request.POST.get("next") or request.headers.get("referer", "")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return HttpResponseRedirect(target)
-    return HttpResponseRedirect(fallback)
+    target = _own_url(request, request.POST.get("next") or request.headers.get("referer", ""))
+    return HttpResponseRedirect(target or fallback)
+
+
+def _own_url(request: HttpRequest, url: str) -> str:
+    """`url` if it leads to a page of this site, else "" (a `next` link must not send staff elsewhere)."""
+    if url and url_has_allowed_host_and_scheme(url, {request.get_host()}, request.is_secure()):
+        return url
+    return ""
 
 
 # --- One-click review steps ----------------------------------------------------------------------------
@@ -302,9 +307,6 @@ def part_regenerate(request: HttpRequest, kind: str, part_id: int) -> HttpRespon
 
 def _regenerate_confirm(request: HttpRequest, part: Week | Lesson | Quiz) -> HttpResponse:
     kind = moderation.part_kind(part)
-    next_url = request.GET.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-        next_url = ""
     context = _context(
         request,
         title=f"Regenerate {PartKind(kind).label.lower()} “{part}”?",
@@ -313,7 +315,7 @@ def _regenerate_confirm(request: HttpRequest, part: Week | Lesson | Quiz) -> Htt
         kind=kind,
         form=RegenerateForm(initial={"instruction": request.GET.get("instruction", "")}),
         calls=regeneration.part_regenerate_calls(part=part),
-        next_url=next_url,
+        next_url=_own_url(request, request.GET.get("next", "")),
         content_url=_content_url(part),
     )
     return TemplateResponse(request, "admin/courses/regenerate_confirm.html", context)
