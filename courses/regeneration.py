@@ -68,7 +68,7 @@ def part_regenerate_request(*, part: Week | Lesson | Quiz, actor: User, instruct
         raise moderation.ModerationError(NOT_WRITTEN_MESSAGE)
     if costs.spend_cap_reached():
         raise moderation.ModerationError(costs.SPEND_CAP_MESSAGE)
-    calls = part_regenerate_calls(part=part)
+    calls = _calls(part, parts)
     if not actor.is_staff and not _allowance_take(actor, calls):
         raise moderation.ModerationError(QUOTA_MESSAGE)
     instruction = " ".join(instruction.split())[:INSTRUCTION_MAX_CHARS]
@@ -81,7 +81,11 @@ def part_regenerate_request(*, part: Week | Lesson | Quiz, actor: User, instruct
 
 def part_regenerate_calls(*, part: Week | Lesson | Quiz) -> int:
     """How many LLM calls regenerating `part` costs: one per lesson and quiz, and a week's plan is one more."""
-    return len(_parts_of(part)) + (1 if isinstance(part, Week) else 0)
+    return _calls(part, _parts_of(part))
+
+
+def _calls(part: Week | Lesson | Quiz, parts: list[Lesson | Quiz]) -> int:
+    return len(parts) + (1 if isinstance(part, Week) else 0)  # a week's plan is one more call
 
 
 def _parts_of(part: Week | Lesson | Quiz) -> list[Lesson | Quiz]:
