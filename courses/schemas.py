@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import re
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
@@ -23,6 +23,7 @@ Paragraph = Annotated[str, Field(min_length=1, max_length=4000)]
 
 LESSON_MIN_WORDS = 150  # far below the 600 asked for: rejects stubs, never a slightly short lesson
 HEADING = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class Answer(BaseModel):
@@ -97,21 +98,19 @@ class QuizDraft(Answer):
 @cache
 def outline_schema(weeks: int) -> type[CourseOutline]:
     """The outline model for a course of exactly `weeks` weeks, so the schema itself asks for that many."""
-    return create_model(
-        "CourseOutline",
-        __base__=CourseOutline,
-        weeks=(Annotated[list[WeekPlan], Field(min_length=weeks, max_length=weeks)], ...),
-    )
+    return _with_exactly(CourseOutline, "weeks", WeekPlan, weeks)
 
 
 @cache
 def week_plan_schema(lessons: int) -> type[WeekPlan]:
     """A week's plan with exactly `lessons` lessons: a regenerated week keeps its lessons (and their ids)."""
-    return create_model(
-        "WeekPlan",
-        __base__=WeekPlan,
-        lessons=(Annotated[list[LessonPlan], Field(min_length=lessons, max_length=lessons)], ...),
-    )
+    return _with_exactly(WeekPlan, "lessons", LessonPlan, lessons)
+
+
+def _with_exactly(base: type[ModelT], field: str, item: type[BaseModel], count: int) -> type[ModelT]:
+    """`base` with its list `field` holding exactly `count` items."""
+    exactly = Annotated[list[item], Field(min_length=count, max_length=count)]  # type: ignore[valid-type]
+    return create_model(base.__name__, __base__=base, **{field: (exactly, ...)})  # type: ignore[call-overload]
 
 
 @cache
