@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
+import redis
 from django.db import connections
 
 from courses import llm, prompts, slots
@@ -21,7 +22,7 @@ def no_slots_held(settings: Any) -> None:
     """Start from a free cap: a worker killed by an earlier test (test_generation_celery) leaves its slots held
     in the shared Redis until their lease ends, which would leave these tests fewer than they count on."""
     if settings.REDIS_URL:
-        slots._redis(settings.REDIS_URL).delete(slots.SLOTS_KEY)
+        redis.Redis.from_url(settings.REDIS_URL).delete(slots.SLOTS_KEY)
 
 
 def quiz_prompt() -> prompts.Prompt[Any]:
