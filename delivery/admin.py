@@ -87,10 +87,6 @@ class DeliveryAdmin(_WarnsAboutComplaints):
     list_select_related = ("subscription", "course")
     raw_id_fields = ("subscription", "course")
     date_hierarchy = "created_at"
-    readonly_fields = (
-        "created_at", "claimed_at", "sent_at", "delivered_at", "opened_at", "clicked_at", "bounced_at",
-        "complained_at", "message_id",
-    )  # fmt: skip
     change_list_template = "admin/delivery/delivery/change_list.html"
 
     # A record of what was sent: made by the dispatcher and SendGrid's webhook, never typed in by hand.
