@@ -79,8 +79,18 @@ class SubscriptionAdmin(_WarnsAboutComplaints):
         self.message_user(request, message.format(count=changed, total=len(subscriptions)), messages.SUCCESS)
 
 
+class _KeptRecord(admin.ModelAdmin):
+    """What was sent and what SendGrid said: written by the dispatcher and the webhook, never by hand here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Delivery)
-class DeliveryAdmin(_WarnsAboutComplaints):
+class DeliveryAdmin(_KeptRecord, _WarnsAboutComplaints):
     list_display = ("id", "subscription", "course", "week_number", "status", "attempts", "sent_at", "error")
     list_filter = ("status", "week_number")
     search_fields = ("subscription__email", "message_id")
@@ -88,13 +98,6 @@ class DeliveryAdmin(_WarnsAboutComplaints):
     raw_id_fields = ("subscription", "course")
     date_hierarchy = "created_at"
     change_list_template = "admin/delivery/delivery/change_list.html"
-
-    # A record of what was sent: made by the dispatcher and SendGrid's webhook, never typed in by hand.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         health_view = self.admin_site.admin_view(self.health_view)
@@ -117,19 +120,12 @@ class DeliveryAdmin(_WarnsAboutComplaints):
 
 
 @admin.register(EmailEvent)
-class EmailEventAdmin(admin.ModelAdmin):
+class EmailEventAdmin(_KeptRecord):
     list_display = ("occurred_at", "kind", "email", "delivery")
     list_filter = ("kind",)
     search_fields = ("email", "sg_event_id")
     raw_id_fields = ("delivery",)
     date_hierarchy = "occurred_at"
-
-    # A record of what SendGrid said: only its webhook writes one.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Suppression)
