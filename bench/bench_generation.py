@@ -141,8 +141,8 @@ def write_course(topic: str, weeks: int, timeout: float = 600) -> tuple[Any, flo
     a fifth of a core from the two this machine shares with the workers it measures."""
     from django.db import connection
 
+    from courses.generation.pipeline import course_request
     from courses.models import Course
-    from courses.services import course_request
 
     started = time.time()
     course = course_request(topic=topic, language="en", weeks=weeks, user=None, ip=None, fresh=True).course
@@ -224,8 +224,8 @@ def phases(course: Any) -> dict[str, float]:
 
 
 def reuse_check(fake: Any, weeks: int) -> tuple[bool, int, float]:
+    from courses.generation.pipeline import course_request
     from courses.models import Course
-    from courses.services import course_request
 
     course, _ = write_course("Reusable topic", weeks)
     Course.objects.filter(id=course.id).update(review_state=Course.Review.APPROVED)

@@ -124,7 +124,7 @@ def measure(course_id: str, repeat: int) -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from courses import costs
+    from courses.moderation import costs
     from tests.factories import UserFactory
 
     client = Client()

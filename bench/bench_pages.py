@@ -46,7 +46,7 @@ def course_create() -> tuple[str, str]:
 
     call_command("migrate", verbosity=0)
     from courses.models import Lesson
-    from delivery.progress import lesson_mark_done
+    from delivery.learning.progress import lesson_mark_done
     from tests.factories import UserFactory, written_course
 
     course = written_course(weeks=13, lessons_per_week=4, review_state="approved")

@@ -1,5 +1,5 @@
 """Render time and peak memory of the PDF of a 13-week course (4 lessons a week of ~900 words each, a quiz
-per week), through the same code the "cpu" worker runs: `courses.exports.course_pdf_build`.
+per week), through the same code the "cpu" worker runs: `courses.reading.exports.course_pdf_build`.
 
 Real PostgreSQL on its own database (sem_bench_pdf, created and dropped here). Targets: ≤ 10 s, ≤ 300 MB.
 
@@ -115,7 +115,7 @@ def render(course_id: str, version: int, *, trace: bool = False) -> tuple[float,
     """One render: (seconds, peak Python allocations in MB when traced, PDF size in bytes)."""
     from django.core.files.storage import default_storage
 
-    from courses.exports import course_pdf_build, pdf_storage_name
+    from courses.reading.exports import course_pdf_build, pdf_storage_name
 
     name = pdf_storage_name(course_id=course_id, version=version)
     if default_storage.exists(name):

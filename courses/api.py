@@ -12,26 +12,19 @@ from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
 from courses.errors import CourseRequestError
-from courses.forms import CourseRequestForm
-from courses.models import Course, PartStatus, Week
-from courses.quotas import QuotaExceeded, course_request_within_quota
+from courses.generation.request import QuotaExceeded, course_request_within_quota
+from courses.models import PartStatus, Week
+from courses.reading.forms import CourseRequestForm
 from courses.selectors import (
     WeekEntry,
-    course_get,
     course_progress,
     course_structure,
     week_with_lessons_and_quiz,
 )
-from courses.visibility import (
-    course_is_public,
-    course_progress_visible_to,
-    course_review_notice,
-    course_visible_to,
-)
+from courses.visibility import course_is_public, course_review_notice, course_visible_via_api
 from school.apitools import INVALID_INPUT, ApiError, ErrorOut, error_body, request_user
 from school.http import client_ip
 
-COURSE_NOT_FOUND = "No course with this id (or it was withdrawn)."
 WEEK_NOT_FOUND = "This course has no week with this number."
 
 router = Router(tags=["courses"])
@@ -149,18 +142,6 @@ def _absolute(path: str) -> str:
     return settings.SITE_URL + path
 
 
-def visible_course(request: HttpRequest, course_id: UUID) -> Course:
-    """The course, unless it does not exist or was withdrawn from this caller (404 naming `course_id`), or
-    is held for review (403, the review notice as `detail`: none of its content is served meanwhile)."""
-    course = course_get(course_id=course_id)
-    user = request_user(request)
-    if course is None or not course_progress_visible_to(course, user):
-        raise ApiError(404, COURSE_NOT_FOUND, field="course_id")
-    if not course_visible_to(course, user):
-        raise ApiError(403, course_review_notice(course, user))
-    return course
-
-
 @router.post(
     "",
     response={
@@ -209,7 +190,7 @@ def request_course(request: HttpRequest, payload: CourseRequestIn) -> Status[dic
 )
 def course_detail(request: HttpRequest, course_id: UUID) -> dict[str, Any]:
     """Where the course's writing stands, and its outline: weeks with their lessons' titles and states."""
-    course = visible_course(request, course_id)
+    course = course_visible_via_api(request, course_id)
     progress = course_progress(course=course)
     return {
         **{field: getattr(course, field) for field in ("id", "topic", "title", "description", "audience")},
@@ -254,7 +235,7 @@ def _week_outline(week: WeekEntry) -> dict[str, Any]:
 )
 def week_detail(request: HttpRequest, course_id: UUID, number: int) -> dict[str, Any]:
     """The week's lessons as Markdown (as written) and sanitized HTML, and its quiz without the answers."""
-    course = visible_course(request, course_id)
+    course = course_visible_via_api(request, course_id)
     try:  # this week's rows only, not every lesson's text in the course
         week = week_with_lessons_and_quiz(course_id=course.id, number=number)
     except Week.DoesNotExist:

@@ -1,5 +1,5 @@
-"""The error a course request answers with, shared by the pipeline (`courses.services`) and the gates
-it passes (`courses.moderation`: screening of the topic, the daily spend cap)."""
+"""The error a course request answers with, shared by the pipeline (`courses.generation.pipeline`) and the gates
+it passes (`courses.moderation.review`: screening of the topic, the daily spend cap)."""
 
 from __future__ import annotations
 

@@ -116,9 +116,10 @@ class Course(models.Model):
         return self.title or self.topic
 
     def get_absolute_url(self) -> str:
-        """The learner's course page (served by delivery, which shows progress); it sends a course that is
-        still being written on to the page that shows its progress."""
-        return reverse("delivery:course", args=[self.id])
+        """The course's short link. The project points this at the learner's course page instead
+        (settings.ABSOLUTE_URL_OVERRIDES): that page shows progress, which another app owns, and `courses`
+        never names another app's pages."""
+        return reverse("courses:detail", args=[self.id])
 
     @property
     def is_offline(self) -> bool:
@@ -172,6 +173,10 @@ class Lesson(WrittenPart):
 
     def __str__(self) -> str:
         return self.title
+
+    def get_absolute_url(self) -> str:
+        """Its course's short link; the project points this at the lesson's page (see Course's)."""
+        return reverse("courses:detail", args=[self.course_id])
 
     @property
     def body_safe_html(self) -> str:

@@ -236,9 +236,9 @@ STRUCTURE_CACHE_SECONDS = 3600
 def course_structure_version(*, course: Course) -> str:
     """Changes whenever the course's structure may have: a key for caches of anything built from it.
 
-    Every change to a course's text moves `content_version` on (`courses.editing.course_content_changed`);
+    Every change to a course's text moves `content_version` on (`courses.moderation.editing.course_content_changed`);
     parts are only written outside it while the course is not yet ready, and readiness is in the key. Its
-    review is not: who may see a course is decided on every request (`courses.access`), never cached.
+    review is not: who may see a course is decided on every request (`courses.visibility`), never cached.
     """
     stamp = int(course.updated_at.timestamp()) if course.updated_at else 0
     return f"{course.id}:{course.content_version}:{course.status}:{stamp}"

@@ -5,15 +5,25 @@
   is told it is being reviewed.
 - Rejected: never emailed, and hidden from everyone but staff and its requester, who is shown the reason.
 - Otherwise (pending review, needs changes): private to whoever holds its unguessable link, and emailable.
+
+The second half feeds these rules what the website and the API know of a visitor (an anonymous requester is
+known only by their session) and turns their answer into a page: a course that does not exist, or that is
+withdrawn from this visitor (rejected), is not found (404); a course held for review answers 403 with the review
+notice instead of its content (templates/403.html shows it). This module is public: `delivery` reads its rules.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
 
 from courses.models import Course
+from school.apitools import ApiError, request_user
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -26,6 +36,8 @@ HELD_MESSAGE = (
 )
 REJECTED_MESSAGE = "Our moderators could not publish this course."
 NEEDS_CHANGES_MESSAGE = "Our moderators asked for changes before this course can be published."
+COURSE_NOT_FOUND = "No such course"
+API_COURSE_NOT_FOUND = "No course with this id (or it was withdrawn)."
 
 
 def public_courses() -> QuerySet[Course]:
@@ -120,3 +132,90 @@ def course_shown_title(course: Course) -> str:
     """The course's name where a course may be listed whatever its review (My learning, its progress page):
     while it is held, the topic its requester typed, since the LLM-written title may be what is in question."""
     return course.topic if course.held_for_review else (course.title or course.topic)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The rules applied to a request: the website (session, pages) and the JSON API
+# ---------------------------------------------------------------------------------------------------------
+REQUESTED_SESSION_KEY = "semester_requested_courses"
+REQUESTED_REMEMBERED = 50  # an anonymous visitor's most recent requests, kept in their session
+
+
+class CourseWithheld(PermissionDenied):
+    """A page of a course held for review: Django answers 403, and the page says why (the exception's text)."""
+
+
+def requested_courses_remember(request: HttpRequest, course: Course) -> None:
+    """Remember in the session that this visitor asked for the course, so they may retry or see its fate."""
+    ids = [str(course.id), *request.session.get(REQUESTED_SESSION_KEY, [])]
+    request.session[REQUESTED_SESSION_KEY] = list(dict.fromkeys(ids))[:REQUESTED_REMEMBERED]
+
+
+def viewer_is_requester(request: HttpRequest, course: Course) -> bool:
+    """Did this visitor ask for the course (or may they act as if they had: staff)?"""
+    user = request.user
+    if user.is_authenticated and (user.is_staff or course.requested_by_id == user.pk):
+        return True
+    # Only look into the session if there is one: no cookie means no request of theirs, and no query.
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return False
+    return str(course.id) in request.session.get(REQUESTED_SESSION_KEY, [])
+
+
+def course_readable(request: HttpRequest, course: Course | None) -> Course:
+    """The course, if this visitor may read it. Http404 when there is no such course or it was withdrawn
+    from them; CourseWithheld when it is held for review (the 403 page shows the notice instead)."""
+    course, requester = _followable(request, course)
+    if not course_visible_to(course, request.user, is_requester=requester):
+        raise CourseWithheld(course_review_notice(course, request.user, is_requester=requester))
+    return course
+
+
+def course_followable(request: HttpRequest, course: Course | None) -> Course:
+    """The course, if this visitor may follow its writing: as `course_readable`, but a held course's page of
+    progress stays open (it shows none of the course's text, and tells the requester why it is held)."""
+    return _followable(request, course)[0]
+
+
+def _followable(request: HttpRequest, course: Course | None) -> tuple[Course, bool]:
+    """The course and whether this visitor asked for it; Http404 unless they may follow its writing."""
+    if course is None:
+        raise Http404(COURSE_NOT_FOUND)
+    requester = viewer_is_requester(request, course)
+    if not course_progress_visible_to(course, request.user, is_requester=requester):
+        raise Http404(COURSE_NOT_FOUND)
+    return course, requester
+
+
+def course_review_notice_for(request: HttpRequest, course: Course) -> str:
+    """`course_review_notice` for this visitor, knowing an anonymous requester by their session."""
+    return course_review_notice(course, request.user, is_requester=viewer_is_requester(request, course))
+
+
+def course_visible_via_api(request: HttpRequest, course_id: UUID) -> Course:
+    """The course, unless it does not exist or was withdrawn from this caller (404 naming `course_id`), or
+    is held for review (403, the review notice as `detail`: none of its content is served meanwhile)."""
+    course = Course.objects.filter(id=course_id).order_by().first()
+    user = request_user(request)
+    if course is None or not course_progress_visible_to(course, user):
+        raise ApiError(404, API_COURSE_NOT_FOUND, field="course_id")
+    if not course_visible_to(course, user):
+        raise ApiError(403, course_review_notice(course, user))
+    return course
+
+
+def course_editable_by(*, course: Course, user: User) -> bool:
+    """Moderators edit any course; a requester edits their own course while it is private.
+
+    Once approved (published) or rejected, only moderators change it: only admins publish. While it is held
+    for review, its requester cannot even read it (`courses.visibility`), let alone change it.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_staff and user.has_perm("courses.change_lesson"):
+        return True
+    private = course.review_state in (
+        Course.Review.PENDING,
+        Course.Review.NEEDS_CHANGES,
+    ) and not course_is_held(course)
+    return private and course.requested_by_id == user.pk

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
-from delivery import health, services
+from delivery.email import health, subscriptions
 from delivery.models import Delivery, EmailEvent, Subscription, Suppression
 
 PAUSED_MESSAGE = "{count} of {total} subscription(s) paused (only active ones can be)."
@@ -58,11 +58,11 @@ class SubscriptionAdmin(_WarnsAboutComplaints):
 
     @admin.action(description="Pause the selected subscriptions")
     def pause(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
-        self._apply(request, queryset, services.subscription_pause, PAUSED_MESSAGE)
+        self._apply(request, queryset, subscriptions.subscription_pause, PAUSED_MESSAGE)
 
     @admin.action(description="Resume the selected subscriptions (no catch-up)")
     def resume(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
-        self._apply(request, queryset, services.subscription_resume, RESUMED_MESSAGE)
+        self._apply(request, queryset, subscriptions.subscription_resume, RESUMED_MESSAGE)
 
     def _apply(
         self,

@@ -11,8 +11,8 @@ from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
 from courses.selectors import course_get
-from delivery.forms import SubscribeForm
-from delivery.services import RateLimited, SubscriptionError
+from delivery.email.forms import SubscribeForm
+from delivery.email.subscriptions import RateLimited, SubscriptionError
 from school.apitools import INVALID_INPUT, NOT_FOUND, ErrorOut, error_body
 from school.http import client_ip
 

@@ -15,7 +15,7 @@ from uuid import UUID
 from celery import Task, shared_task
 from django.utils import timezone
 
-from delivery import dispatch, emails, services
+from delivery.email import dispatch, emails, subscriptions
 from delivery.models import Subscription
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def reconcile_stuck_deliveries() -> dict[str, int]:
 @shared_task
 def purge_unconfirmed_subscriptions() -> dict[str, int]:
     """Every hour: delete the subscriptions whose address was never confirmed before its link expired."""
-    return {"deleted": services.subscriptions_unconfirmed_purge(now=timezone.now())}
+    return {"deleted": subscriptions.subscriptions_unconfirmed_purge(now=timezone.now())}
 
 
 @shared_task(bind=True, max_retries=5, default_retry_delay=30)

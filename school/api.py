@@ -13,7 +13,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from courses.api import router as courses_router
 from delivery.api import router as subscriptions_router
-from delivery.progress_api import router as progress_router
+from delivery.learning.api import router as progress_router
 from school.apitools import (
     INVALID_INPUT,
     INVALID_JSON,

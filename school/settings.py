@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
 
 from school.env import env_bool, env_email, env_float, env_int, env_list, env_str, env_url
 
@@ -81,6 +82,12 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "school.urls"
+# A course's and a lesson's own page is the learner's (delivery's, with their progress); `courses` links to them
+# through get_absolute_url without naming another app's URLs.
+ABSOLUTE_URL_OVERRIDES = {
+    "courses.course": lambda course: reverse("delivery:course", args=[course.id]),
+    "courses.lesson": lambda lesson: reverse("delivery:lesson", args=[lesson.course_id, lesson.id]),
+}
 WSGI_APPLICATION = "school.wsgi.application"
 ASGI_APPLICATION = "school.asgi.application"
 
@@ -267,8 +274,6 @@ CELERY_TASK_ROUTES = {
     "courses.tasks.render_*": {"queue": "cpu"},
     "delivery.tasks.send_*": {"queue": "mail"},
 }
-# Task modules beyond each app's tasks.py: moderation's regeneration (routed to "llm" by its name).
-CELERY_IMPORTS = ("courses.moderation_tasks",)
 CELERY_BEAT_SCHEDULE = {
     # Every minute: find courses whose worker died mid-generation and queue their missing parts again.
     "sweep-stale-courses": {"task": "courses.tasks.sweep_stale_courses", "schedule": 60.0},
@@ -337,7 +342,7 @@ DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", "Semester <semester@localho
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "delivery.sendgrid.EmailBackend"
+    "delivery.email.sendgrid.EmailBackend"
     if SENDGRID_API_KEY
     else "django.core.mail.backends.console.EmailBackend",
 )

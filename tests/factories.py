@@ -109,7 +109,7 @@ def quiz_questions(week_number: int, count: int = 4) -> list[dict[str, Any]]:
 
 def moderator(email: str = "moderator@example.com") -> User:
     """A staff member in the "moderators" group (created as the migration does, since flushes remove it)."""
-    from courses.moderation import moderator_grant
+    from courses.moderation.review import moderator_grant
 
     user = UserFactory(email=email)
     moderator_grant(user=user)

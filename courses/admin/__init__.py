@@ -3,8 +3,8 @@
 The course list *is* the queue: by default it shows what waits for a moderator (written and pending review,
 held by screening, or reported by learners), oldest first, with why each waits, who asked for it and what it
 cost, and one-click approve / reject / feature. Review fields are read-only here: every change goes through
-`courses.moderation`, so it is audited. Editing, history, preview and the cost dashboard are in
-`courses.admin_views`.
+`courses.moderation.review`, so it is audited. Editing, history, preview and the cost dashboard are in
+`courses.admin.views`.
 """
 
 from __future__ import annotations

@@ -13,10 +13,11 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from courses import admin_views, editing, moderation
+from courses.admin import views as admin_views
 from courses.admin.queue import NEVER, QueueFilter, queue_annotations
-from courses.admin_views import staff
+from courses.admin.views import staff
 from courses.models import AuditEntry, ContentFlag, Course, LessonReport
+from courses.moderation import editing, review
 from courses.visibility import course_is_public
 
 Review = Course.Review
@@ -223,25 +224,25 @@ class CourseAdmin(admin.ModelAdmin):
     # --- Bulk actions ----------------------------------------------------------------------------------
     @admin.action(description="Approve selected courses", permissions=["moderate"])
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
-        self._apply(request, queryset, "approved", moderation.course_approve)
+        self._apply(request, queryset, "approved", review.course_approve)
 
     @admin.action(description="Feature selected courses", permissions=["moderate"])
     def feature_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
-        self._apply(request, queryset, "featured", moderation.course_feature)
+        self._apply(request, queryset, "featured", review.course_feature)
 
     @admin.action(description="Unfeature selected courses", permissions=["moderate"])
     def unfeature_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
-        self._apply(request, queryset, "unfeatured", moderation.course_unfeature)
+        self._apply(request, queryset, "unfeatured", review.course_unfeature)
 
     @admin.action(
         description="Release selected courses from hold (stay unpublished)", permissions=["moderate"]
     )
     def release_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
-        self._apply(request, queryset.filter(held_for_review=True), "released", moderation.course_release)
+        self._apply(request, queryset.filter(held_for_review=True), "released", review.course_release)
 
     @admin.action(description="Reject selected courses…", permissions=["moderate"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[Course]) -> HttpResponse | None:
-        return self._with_reason(request, queryset, "reject_selected", "Reject", moderation.course_reject)
+        return self._with_reason(request, queryset, "reject_selected", "Reject", review.course_reject)
 
     @admin.action(description="Ask for changes to selected courses…", permissions=["moderate"])
     def request_changes_selected(
@@ -252,7 +253,7 @@ class CourseAdmin(admin.ModelAdmin):
             queryset,
             "request_changes_selected",
             "Ask for changes to",
-            moderation.course_request_changes,
+            review.course_request_changes,
         )
 
     def _apply(
@@ -263,12 +264,12 @@ class CourseAdmin(admin.ModelAdmin):
         step: Callable[..., Any],
         **arguments: Any,
     ) -> None:
-        """Apply one `courses.moderation` step (called as `step(course=, actor=, **arguments)`) to each course."""
+        """Apply one `courses.moderation.review` step (called as `step(course=, actor=, **arguments)`) to each course."""
         changed, errors = 0, []
         for course in queryset:
             try:
                 changed += step(course=course, actor=staff(request), **arguments) is not None
-            except moderation.ModerationError as error:
+            except review.ModerationError as error:
                 errors.append(f"{course}: {error}")
         self.message_user(request, f"{changed} course(s) {done}.", messages.SUCCESS)
         for message in errors:
@@ -293,7 +294,7 @@ class CourseAdmin(admin.ModelAdmin):
             "courses": queryset,
             "action": action,
             "verb": verb,
-            "error": moderation.REASON_REQUIRED_MESSAGE if "apply" in request.POST else "",
+            "error": review.REASON_REQUIRED_MESSAGE if "apply" in request.POST else "",
             "opts": self.model._meta,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }

@@ -22,8 +22,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Least
 from django.http import HttpRequest
 
-from courses.costs import cost_expression
 from courses.models import ContentFlag, Course, LessonReport, LLMCall
+from courses.moderation.costs import cost_expression
 
 Review = Course.Review
 NEVER = datetime(9999, 1, 1, tzinfo=UTC)  # stands in for "not waiting" so LEAST works on every database

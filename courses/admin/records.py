@@ -8,9 +8,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from courses import moderation
-from courses.admin_views import staff
+from courses.admin.views import staff
 from courses.models import AuditEntry, ContentFlag, LessonReport, LLMCall, RefusedTopic
+from courses.moderation import review
 
 
 class ResolvedFilter(admin.SimpleListFilter):
@@ -47,7 +47,7 @@ class LessonReportAdmin(admin.ModelAdmin):
     @admin.action(description="Mark selected reports resolved", permissions=["change"])
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet[LessonReport]) -> None:
         done = sum(
-            moderation.report_resolve(report=report, actor=staff(request)) is not None
+            review.report_resolve(report=report, actor=staff(request)) is not None
             for report in queryset.select_related("lesson", "course")
         )
         self.message_user(request, f"{done} report(s) resolved.", messages.SUCCESS)

@@ -7,7 +7,7 @@ from django import template
 
 from courses.models import Course
 from courses.selectors import course_is_emailable
-from delivery.forms import SubscribeForm
+from delivery.email.forms import SubscribeForm
 
 register = template.Library()
 

@@ -8,16 +8,17 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.services import api_token_create
-from courses.api import COURSE_NOT_FOUND, WEEK_NOT_FOUND
-from courses.forms import (
+from courses.api import WEEK_NOT_FOUND
+from courses.generation.request import QUOTA_SPENT_ANONYMOUS
+from courses.models import Course, Lesson, PartStatus, Quiz
+from courses.reading.forms import (
     LANGUAGE_UNKNOWN,
     TOPIC_CONTROL_CHARACTERS,
     TOPIC_EMPTY,
     TOPIC_TOO_LONG,
     WEEKS_OUT_OF_RANGE,
 )
-from courses.models import Course, Lesson, PartStatus, Quiz
-from courses.quotas import QUOTA_SPENT_ANONYMOUS
+from courses.visibility import API_COURSE_NOT_FOUND as COURSE_NOT_FOUND
 from school.apitools import INVALID_JSON, INVALID_TOKEN
 from tests.factories import CourseFactory, UserFactory, written_course
 

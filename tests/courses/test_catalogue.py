@@ -4,8 +4,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from courses.forms import SEARCH_TOO_LONG
 from courses.models import Course, Week
+from courses.reading.forms import SEARCH_TOO_LONG
 from courses.selectors import _course_search_simple, course_search
 from tests.factories import written_course
 

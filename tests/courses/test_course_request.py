@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from courses.errors import CourseRequestError
+from courses.generation.pipeline import LANGUAGE_UNKNOWN, WEEKS_OUT_OF_RANGE, course_request
+from courses.generation.topics import TOPIC_EMPTY, topic_key
 from courses.models import Course, LLMCall
-from courses.services import LANGUAGE_UNKNOWN, WEEKS_OUT_OF_RANGE, course_request
-from courses.topics import TOPIC_EMPTY, topic_key
 from tests.factories import UserFactory, written_course
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from courses import costs
 from courses.models import Course, LLMCall
+from courses.moderation import costs
 from tests.factories import CourseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

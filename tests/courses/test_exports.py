@@ -8,9 +8,10 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
-from courses import exports, pdf, tasks
-from courses.exports import PDF_FAILED_MESSAGE, course_markdown, course_pdf_html, course_pdf_state
+from courses import tasks
 from courses.models import Course, Lesson, PartStatus, Quiz
+from courses.reading import exports, pdf
+from courses.reading.exports import PDF_FAILED_MESSAGE, course_markdown, course_pdf_html, course_pdf_state
 from courses.selectors import course_for_export
 from tests.factories import CourseFactory, written_course
 

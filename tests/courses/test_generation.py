@@ -14,9 +14,9 @@ from django.db import connections
 from django.utils import timezone
 from redis.client import Pipeline
 
-from courses import llm, prompts, selectors, services, tasks
+from courses import selectors, tasks
+from courses.generation import llm, pipeline, prompts
 from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz, Week
-from courses.signals import course_ready
 from tests.factories import written_course
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline enqueues on
 
 
 def request_course(weeks: int = 4, language: str = "en", topic: str = "Roman aqueducts") -> Course:
-    result = services.course_request(topic=topic, language=language, weeks=weeks, user=None, ip="203.0.113.9")
+    result = pipeline.course_request(topic=topic, language=language, weeks=weeks, user=None, ip="203.0.113.9")
     return Course.objects.get(id=result.course.id)
 
 
@@ -123,17 +123,17 @@ def test_a_part_that_keeps_failing_is_marked_failed_without_sinking_the_course(
 
     assert course.status == Course.Status.WRITING
     failed = Lesson.objects.get(course=course, week__number=3, number=2)
-    assert (failed.status, failed.failure_reason) == (PartStatus.FAILED, services.PART_FAILED)
+    assert (failed.status, failed.failure_reason) == (PartStatus.FAILED, pipeline.PART_FAILED)
     assert (
         Lesson.objects.filter(course=course, status=PartStatus.WRITTEN).count() == course.lessons.count() - 1
     )
 
-    assert services.part_retry(course_id=course.id, kind="lesson", part_id=failed.id) is True
+    assert pipeline.part_retry(course_id=course.id, kind="lesson", part_id=failed.id) is True
 
     course.refresh_from_db()
     assert course.status == Course.Status.READY
     assert Lesson.objects.get(id=failed.id).status == PartStatus.WRITTEN
-    assert services.part_retry(course_id=course.id, kind="lesson", part_id=failed.id) is False
+    assert pipeline.part_retry(course_id=course.id, kind="lesson", part_id=failed.id) is False
 
 
 def test_retrying_the_failed_parts_of_a_course_writes_them_all(
@@ -146,8 +146,8 @@ def test_retrying_the_failed_parts_of_a_course_writes_them_all(
     course = request_course(weeks=4)
 
     assert course.status == Course.Status.WRITING
-    assert Quiz.objects.get(course=course, week__number=2).failure_reason == services.PART_REFUSED
-    assert services.course_retry_failed(course_id=course.id) == 2
+    assert Quiz.objects.get(course=course, week__number=2).failure_reason == pipeline.PART_REFUSED
+    assert pipeline.course_retry_failed(course_id=course.id) == 2
     course.refresh_from_db()
     assert course.status == Course.Status.READY
 
@@ -160,10 +160,10 @@ def test_an_outline_that_keeps_failing_fails_the_course_until_retried(
 
     course = request_course(weeks=4)
 
-    assert (course.status, course.status_reason) == (Course.Status.FAILED, services.OUTLINE_FAILED)
+    assert (course.status, course.status_reason) == (Course.Status.FAILED, pipeline.OUTLINE_FAILED)
     assert not Week.objects.filter(course=course).exists()
 
-    assert services.course_retry(course_id=course.id) is True
+    assert pipeline.course_retry(course_id=course.id) is True
 
     course.refresh_from_db()
     assert (course.status, course.status_reason) == (Course.Status.READY, "")
@@ -175,7 +175,7 @@ def test_a_refused_outline_says_so(fake_openai: FakeOpenAI, settings: Any) -> No
 
     course = request_course(weeks=4)
 
-    assert (course.status, course.status_reason) == (Course.Status.FAILED, services.OUTLINE_REFUSED)
+    assert (course.status, course.status_reason) == (Course.Status.FAILED, pipeline.OUTLINE_REFUSED)
 
 
 def test_every_fault_kind_along_the_way_still_ends_in_a_ready_course(fake_openai: FakeOpenAI) -> None:
@@ -299,19 +299,11 @@ def test_a_lesson_whose_claim_outlived_its_lease_is_written_again(
 
 def test_exactly_one_caller_finishes_a_course(fake_openai: FakeOpenAI) -> None:
     course = written_course(weeks=4, status=Course.Status.WRITING, ready_at=None)
-    received: list[Any] = []
-
-    def on_ready(sender: Any, course_id: Any, **kwargs: Any) -> None:
-        received.append(course_id)
-
-    course_ready.connect(on_ready)
     results: list[bool] = []
 
-    at_once(lambda: results.append(services.course_finish(course_id=course.id)), threads=8)
+    at_once(lambda: results.append(pipeline.course_finish(course_id=course.id)), threads=8)
 
-    course_ready.disconnect(on_ready)
     assert sorted(results) == [False] * 7 + [True]
-    assert received == [course.id]
     course.refresh_from_db()
     assert course.status == Course.Status.READY
 
@@ -320,7 +312,7 @@ def test_a_course_with_a_part_left_unwritten_is_not_finished() -> None:
     course = written_course(weeks=4, status=Course.Status.WRITING, ready_at=None)
     Quiz.objects.filter(course=course, week__number=4).update(status=PartStatus.FAILED)
 
-    assert services.course_finish(course_id=course.id) is False
+    assert pipeline.course_finish(course_id=course.id) is False
     course.refresh_from_db()
     assert course.status == Course.Status.WRITING
 
@@ -338,7 +330,7 @@ def test_a_part_that_crashes_for_another_reason_is_handed_back_at_once(
 
     monkeypatch.setattr(llm, "complete", broken)
     with pytest.raises(RuntimeError):
-        services.lesson_write(lesson_id=lesson.id)
+        pipeline.lesson_write(lesson_id=lesson.id)
     assert Lesson.objects.get(id=lesson.id).status == PartStatus.PENDING  # not stuck until its lease ends
 
     monkeypatch.undo()
@@ -350,7 +342,7 @@ def test_retrying_a_part_of_an_unknown_kind_is_refused() -> None:
     course = written_course(weeks=4)
 
     with pytest.raises(ValueError, match="Unknown part kind: 'week'"):
-        services.part_retry(course_id=course.id, kind="week", part_id=1)
+        pipeline.part_retry(course_id=course.id, kind="week", part_id=1)
 
 
 def test_an_outline_that_crashes_for_another_reason_is_handed_back_at_once(
@@ -363,7 +355,7 @@ def test_an_outline_that_crashes_for_another_reason_is_handed_back_at_once(
 
     monkeypatch.setattr(llm, "complete", broken)
     with pytest.raises(RuntimeError):
-        services.course_outline_write(course_id=course.id)
+        pipeline.course_outline_write(course_id=course.id)
     assert Course.objects.get(id=course.id).status == Course.Status.QUEUED
 
     monkeypatch.undo()

@@ -17,8 +17,8 @@ from django.db import connection
 from django.utils import timezone
 
 from courses import tasks
+from courses.generation.pipeline import course_request
 from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz, Week
-from courses.services import course_request
 from tests.fakes.openai_server import FakeOpenAI
 from tests.workers import running_worker
 

@@ -1,4 +1,4 @@
-"""`courses.llm` through the real openai SDK against the fake server: structured output, retries, accounting."""
+"""`courses.generation.llm` through the real openai SDK against the fake server: structured output, retries, accounting."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from courses import llm, prompts
+from courses.generation import llm, prompts
+from courses.generation.schemas import QuizDraft
 from courses.models import LLMCall
-from courses.schemas import QuizDraft
 from tests.factories import CourseFactory
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -7,8 +7,9 @@ from django.contrib.auth.models import AnonymousUser, Group
 from django.core.management import call_command
 
 from accounts.models import User
-from courses import moderation, screening, visibility
+from courses import visibility
 from courses.models import AuditEntry, ContentFlag, Course, Lesson
+from courses.moderation import review, screening
 from tests.factories import CourseFactory, UserFactory, moderator, written_course
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ def only_entry(course: Course) -> AuditEntry:
 def test_approving_a_written_course_publishes_it_and_audits_who_when_from_and_to() -> None:
     course, actor = ready_course(), moderator()
 
-    entry = moderation.course_approve(course=course, actor=actor, reason="Looks right")
+    entry = review.course_approve(course=course, actor=actor, reason="Looks right")
 
     course.refresh_from_db()
     assert course.review_state == Review.APPROVED
@@ -48,17 +49,17 @@ def test_approving_a_written_course_publishes_it_and_audits_who_when_from_and_to
 
 def test_approving_twice_records_one_transition() -> None:
     course, actor = ready_course(), moderator()
-    moderation.course_approve(course=course, actor=actor)
+    review.course_approve(course=course, actor=actor)
 
-    assert moderation.course_approve(course=course, actor=actor) is None
+    assert review.course_approve(course=course, actor=actor) is None
     assert course.audit_entries.count() == 1
 
 
 def test_a_course_still_being_written_cannot_be_approved() -> None:
     course = CourseFactory(status=Course.Status.WRITING)
 
-    with pytest.raises(moderation.ModerationError, match=moderation.NOT_READY_MESSAGE):
-        moderation.course_approve(course=course, actor=moderator())
+    with pytest.raises(review.ModerationError, match=review.NOT_READY_MESSAGE):
+        review.course_approve(course=course, actor=moderator())
     assert not course.audit_entries.exists()
 
 
@@ -66,9 +67,9 @@ def test_rejecting_needs_a_reason_which_the_requester_reads() -> None:
     requester = UserFactory()
     course = ready_course(requested_by=requester, review_state=Review.APPROVED, featured=True)
 
-    with pytest.raises(moderation.ModerationError, match=moderation.REASON_REQUIRED_MESSAGE):
-        moderation.course_reject(course=course, actor=moderator(), reason="  ")
-    moderation.course_reject(course=course, actor=moderator(), reason="Full of errors about dates.")
+    with pytest.raises(review.ModerationError, match=review.REASON_REQUIRED_MESSAGE):
+        review.course_reject(course=course, actor=moderator(), reason="  ")
+    review.course_reject(course=course, actor=moderator(), reason="Full of errors about dates.")
 
     course.refresh_from_db()
     assert (course.review_state, course.featured) == (Review.REJECTED, False)
@@ -88,7 +89,7 @@ def test_asking_for_changes_keeps_the_course_out_of_the_catalogue_and_tells_the_
     requester = UserFactory()
     course = ready_course(requested_by=requester)
 
-    moderation.course_request_changes(course=course, actor=moderator(), reason="Week 1 needs an example.")
+    review.course_request_changes(course=course, actor=moderator(), reason="Week 1 needs an example.")
 
     course.refresh_from_db()
     assert course.review_state == Review.NEEDS_CHANGES
@@ -99,13 +100,13 @@ def test_asking_for_changes_keeps_the_course_out_of_the_catalogue_and_tells_the_
 
 def test_only_an_approved_course_can_be_featured_and_each_step_is_audited() -> None:
     course, actor = ready_course(), moderator()
-    with pytest.raises(moderation.ModerationError, match=moderation.FEATURE_NEEDS_APPROVAL_MESSAGE):
-        moderation.course_feature(course=course, actor=actor)
+    with pytest.raises(review.ModerationError, match=review.FEATURE_NEEDS_APPROVAL_MESSAGE):
+        review.course_feature(course=course, actor=actor)
 
-    moderation.course_approve(course=course, actor=actor)
-    moderation.course_feature(course=course, actor=actor)
+    review.course_approve(course=course, actor=actor)
+    review.course_feature(course=course, actor=actor)
     assert course.featured
-    moderation.course_unfeature(course=course, actor=actor)
+    review.course_unfeature(course=course, actor=actor)
 
     course.refresh_from_db()
     assert not course.featured
@@ -117,7 +118,7 @@ def test_a_flagged_part_holds_an_approved_course_back_and_out_of_the_catalogue()
     course = ready_course(review_state=Review.APPROVED, featured=True)
     lesson = Lesson.objects.get(course=course)
 
-    flags = moderation.course_hold(part=lesson, findings=[FINDING])
+    flags = review.course_hold(part=lesson, findings=[FINDING])
 
     course.refresh_from_db()
     assert course.held_for_review
@@ -128,7 +129,7 @@ def test_a_flagged_part_holds_an_approved_course_back_and_out_of_the_catalogue()
     assert not visibility.public_courses().filter(pk=course.pk).exists()
     assert [(flag.part_kind, flag.lesson, flag.code) for flag in flags] == [("lesson", lesson, "chatter")]
     entry = only_entry(course)
-    assert (entry.actor, entry.actor_label, entry.action) == (None, moderation.SYSTEM_ACTOR, Action.HOLD)
+    assert (entry.actor, entry.actor_label, entry.action) == (None, review.SYSTEM_ACTOR, Action.HOLD)
     assert (entry.from_state, entry.to_state) == (Review.APPROVED, Review.PENDING)
     assert "As an AI" in entry.reason
 
@@ -136,18 +137,18 @@ def test_a_flagged_part_holds_an_approved_course_back_and_out_of_the_catalogue()
 def test_holding_again_for_the_same_finding_adds_no_duplicate_flag_and_no_second_entry() -> None:
     course = ready_course()
     lesson = Lesson.objects.get(course=course)
-    moderation.course_hold(part=lesson, findings=[FINDING])
+    review.course_hold(part=lesson, findings=[FINDING])
 
-    assert moderation.course_hold(part=lesson, findings=[FINDING]) == []
+    assert review.course_hold(part=lesson, findings=[FINDING]) == []
     assert ContentFlag.objects.filter(course=course).count() == 1
     assert course.audit_entries.count() == 1
 
 
 def test_approving_a_held_course_resolves_its_flags() -> None:
     course, actor = ready_course(), moderator()
-    moderation.course_hold(part=Lesson.objects.get(course=course), findings=[FINDING])
+    review.course_hold(part=Lesson.objects.get(course=course), findings=[FINDING])
 
-    moderation.course_approve(course=course, actor=actor)
+    review.course_approve(course=course, actor=actor)
 
     course.refresh_from_db()
     assert not course.held_for_review
@@ -159,11 +160,11 @@ def test_approving_a_held_course_resolves_its_flags() -> None:
 
 def test_releasing_a_hold_keeps_the_course_unpublished() -> None:
     course, actor = ready_course(), moderator()
-    with pytest.raises(moderation.ModerationError, match=moderation.NOT_HELD_MESSAGE):
-        moderation.course_release(course=course, actor=actor)
-    moderation.course_hold(part=course, findings=[FINDING])
+    with pytest.raises(review.ModerationError, match=review.NOT_HELD_MESSAGE):
+        review.course_release(course=course, actor=actor)
+    review.course_hold(part=course, findings=[FINDING])
 
-    moderation.course_release(course=course, actor=actor, reason="False alarm")
+    review.course_release(course=course, actor=actor, reason="False alarm")
 
     course.refresh_from_db()
     assert not course.held_for_review
@@ -199,9 +200,9 @@ def test_visibility_rules_in_one_place() -> None:
 
 
 def test_the_migration_creates_the_moderators_group_with_its_permissions() -> None:
-    group = Group.objects.get(name=moderation.MODERATORS_GROUP)
+    group = Group.objects.get(name=review.MODERATORS_GROUP)
     codenames = set(group.permissions.values_list("codename", flat=True))
-    assert codenames == set(moderation.MODERATOR_PERMISSIONS)
+    assert codenames == set(review.MODERATOR_PERMISSIONS)
     assert "view_llmcall" not in codenames  # costs are for superusers
 
 

@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from courses import editing, moderation, screening
 from courses.admin.course import QUEUE_EMPTY_MESSAGE
 from courses.models import AuditEntry, ContentFlag, Course, Lesson, LessonReport, LLMCall, PartRevision, Quiz
+from courses.moderation import editing, review, screening
 from delivery.models import LessonCompletion
 from tests.factories import UserFactory, moderator, quiz_questions, written_course
 
@@ -48,12 +48,12 @@ def test_the_queue_lists_what_waits_oldest_first_with_why_who_asked_and_the_cost
     oldest = small_course(ready_at=now - timedelta(days=3), requested_by=requester)
     newer = small_course(ready_at=now - timedelta(days=1))
     reported = small_course(review_state=Review.APPROVED, ready_at=now - timedelta(days=9))
-    report = moderation.lesson_report(
+    report = review.lesson_report(
         lesson=reported.lessons.first(), reason="wrong", quoted_text="Rome fell in 1990"
     )
     LessonReport.objects.filter(pk=report.pk).update(created_at=now - timedelta(days=2))
     held = small_course(review_state=Review.APPROVED, ready_at=now - timedelta(days=9))
-    moderation.course_hold(
+    review.course_hold(
         part=held.lessons.first(), findings=[screening.Finding("chatter", "Model chatter: “As an AI”.")]
     )
     small_course(review_state=Review.APPROVED)  # published, nothing open: not waiting
@@ -82,13 +82,11 @@ def test_the_queue_costs_a_constant_number_of_queries(mod_client: Client) -> Non
         return len(captured)
 
     for _ in range(2):
-        moderation.course_hold(
-            part=small_course(), findings=[screening.Finding("empty", "The part is empty.")]
-        )
+        review.course_hold(part=small_course(), findings=[screening.Finding("empty", "The part is empty.")])
     few = queries()
     for _ in range(6):
         course = small_course()
-        moderation.lesson_report(lesson=course.lessons.first(), reason="broken")
+        review.lesson_report(lesson=course.lessons.first(), reason="broken")
     assert queries() == few
 
 
@@ -129,7 +127,7 @@ def test_one_click_approve_of_an_unwritten_course_says_why_not(mod_client: Clien
 
     response = mod_client.post(reverse("admin:courses_course_approve", args=[course.pk]), follow=True)
 
-    assert moderation.NOT_READY_MESSAGE in response.content.decode()
+    assert review.NOT_READY_MESSAGE in response.content.decode()
     assert Course.objects.get(pk=course.pk).review_state == Review.PENDING
 
 
@@ -168,9 +166,9 @@ def test_bulk_actions_approve_many_and_reject_many_after_asking_why(mod_client: 
 def test_learner_reports_filter_by_open_or_resolved(mod_client: Client) -> None:
     course = small_course()
     lesson = course.lessons.first()
-    moderation.lesson_report(lesson=lesson, reason="wrong", quoted_text="still open")
-    done = moderation.lesson_report(lesson=lesson, reason="wrong", quoted_text="long since fixed")
-    moderation.report_resolve(report=done, actor=moderator())
+    review.lesson_report(lesson=lesson, reason="wrong", quoted_text="still open")
+    done = review.lesson_report(lesson=lesson, reason="wrong", quoted_text="long since fixed")
+    review.report_resolve(report=done, actor=moderator())
     reports = reverse("admin:courses_lessonreport_changelist")
 
     page = mod_client.get(reports).content.decode()
@@ -187,7 +185,7 @@ def test_learner_reports_filter_by_open_or_resolved(mod_client: Client) -> None:
 
 def test_the_course_page_shows_its_audit_log(mod_client: Client) -> None:
     course = small_course()
-    moderation.course_request_changes(course=course, actor=moderator(), reason="Add sources to week 1")
+    review.course_request_changes(course=course, actor=moderator(), reason="Add sources to week 1")
 
     page = mod_client.get(reverse("admin:courses_course_change", args=[course.pk])).content.decode()
 
@@ -198,7 +196,7 @@ def test_the_course_page_shows_its_audit_log(mod_client: Client) -> None:
 
 
 def test_the_audit_log_calls_its_actor_column_who(mod_client: Client) -> None:
-    moderation.course_approve(course=small_course(), actor=moderator())
+    review.course_approve(course=small_course(), actor=moderator())
 
     page = mod_client.get(reverse("admin:courses_auditentry_changelist")).content.decode()
 
@@ -231,10 +229,8 @@ def test_the_content_page_shows_every_part_with_its_flags_and_reports_in_constan
     small = written_course(weeks=1, lessons_per_week=1)
     big = written_course(weeks=6, lessons_per_week=4)
     lesson = big.lessons.last()
-    moderation.lesson_report(lesson=lesson, reason="offensive", quoted_text="a rude sentence")
-    moderation.course_hold(
-        part=lesson, findings=[screening.Finding("truncated", "The text stops mid-sentence.")]
-    )
+    review.lesson_report(lesson=lesson, reason="offensive", quoted_text="a rude sentence")
+    review.course_hold(part=lesson, findings=[screening.Finding("truncated", "The text stops mid-sentence.")])
 
     few, _ = queries(small)
     many, page = queries(big)
@@ -426,7 +422,7 @@ def staff_urls(course: Course) -> list[tuple[str, str]]:
         part=lesson, changes={"body": "Changed.\n"}, actor=moderator("m2@example.com")
     )
     assert revision is not None
-    report = moderation.lesson_report(lesson=lesson, reason="wrong")
+    report = review.lesson_report(lesson=lesson, reason="wrong")
     pk = course.pk
     return [
         ("get", reverse(QUEUE)),
@@ -503,7 +499,7 @@ def test_the_admin_index_spells_llm_calls_in_capitals() -> None:
 def test_the_records_of_a_course_open_on_their_own_pages() -> None:
     """Their forms order the course choices as the course admin does, which once meant the queue's annotation."""
     course = small_course()
-    moderation.course_hold(part=course.lessons.first(), findings=[screening.Finding("chatter", "Chatter.")])
+    review.course_hold(part=course.lessons.first(), findings=[screening.Finding("chatter", "Chatter.")])
     call = LLMCall.objects.create(course=course, stage="lesson", model="gpt-4o-mini", outcome="ok")
     superuser = login(UserFactory(is_staff=True, is_superuser=True))
 
@@ -529,8 +525,8 @@ def test_every_staff_post_requires_the_csrf_token() -> None:
 
 
 def test_moderators_read_the_refused_topics(mod_client: Client, offline: None) -> None:
-    with pytest.raises(moderation.TopicRefused):
-        moderation.topic_admit(topic="How to make a pipe bomb", ip="198.51.100.4")
+    with pytest.raises(review.TopicRefused):
+        review.topic_admit(topic="How to make a pipe bomb", ip="198.51.100.4")
 
     page = mod_client.get(reverse("admin:courses_refusedtopic_changelist")).content.decode()
 

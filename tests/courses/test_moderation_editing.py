@@ -8,8 +8,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from courses import editing, moderation, prompts, selectors, services, visibility
+from courses import selectors, visibility
+from courses.generation import pipeline, prompts
 from courses.models import AuditEntry, Course, Lesson, PartRevision, PartStatus, Quiz, Week
+from courses.moderation import editing, review
 from delivery.models import LessonCompletion
 from tests.factories import UserFactory, moderator, quiz_questions, written_course
 
@@ -84,7 +86,7 @@ def test_the_rendered_body_of_an_edit_is_sanitized() -> None:
 def test_edits_are_checked_before_anything_is_stored(changes: dict[str, str], message: str) -> None:
     _, lesson = setup_lesson()
 
-    with pytest.raises(moderation.ModerationError, match=message):
+    with pytest.raises(review.ModerationError, match=message):
         editing.part_edit(part=lesson, changes=changes, actor=moderator())
     assert not PartRevision.objects.exists()
 
@@ -95,7 +97,7 @@ def test_a_quiz_edit_must_stay_answerable() -> None:
     broken = quiz_questions(1)
     broken[2]["answer"] = 9
 
-    with pytest.raises(moderation.ModerationError, match="question 3"):
+    with pytest.raises(review.ModerationError, match="question 3"):
         editing.part_edit(part=quiz, changes={"questions": broken}, actor=moderator())
     fixed = quiz_questions(1, count=2)
     editing.part_edit(part=quiz, changes={"questions": fixed}, actor=moderator())
@@ -149,7 +151,7 @@ def test_a_part_regenerated_after_an_edit_is_asked_for_from_the_outline_as_it_no
     editing.part_edit(part=lesson, changes={"title": "The inverted siphon"}, actor=moderator())
 
     lesson.refresh_from_db()
-    outline = services.lesson_prompt(lesson).messages[1]["content"]
+    outline = pipeline.lesson_prompt(lesson).messages[1]["content"]
     assert "Siphons, and how water climbs" in outline
     assert "The inverted siphon" in outline
     assert f'"{old_title}"' not in outline
@@ -191,7 +193,7 @@ def test_a_requesters_own_edit_is_screened_like_generated_text(offline: None) ->
     requester = UserFactory()
     course = written_course(weeks=1, lessons_per_week=1, requested_by=requester)
     lesson = Lesson.objects.get(course=course)
-    assert editing.course_editable_by(course=course, user=requester)
+    assert visibility.course_editable_by(course=course, user=requester)
 
     editing.part_edit(
         part=lesson, changes={"body": NEW_BODY + "\nAs an AI language model, I agree.\n"}, actor=requester
@@ -207,13 +209,13 @@ def test_who_may_edit_a_course() -> None:
     staff_without_permission = UserFactory(is_staff=True)
     course = written_course(weeks=1, lessons_per_week=1, requested_by=requester)
 
-    assert editing.course_editable_by(course=course, user=moderator())
-    assert editing.course_editable_by(course=course, user=requester)
-    assert not editing.course_editable_by(course=course, user=stranger)
-    assert not editing.course_editable_by(course=course, user=staff_without_permission)
+    assert visibility.course_editable_by(course=course, user=moderator())
+    assert visibility.course_editable_by(course=course, user=requester)
+    assert not visibility.course_editable_by(course=course, user=stranger)
+    assert not visibility.course_editable_by(course=course, user=staff_without_permission)
     for state in (Course.Review.APPROVED, Course.Review.REJECTED):
         course.review_state = state
-        assert not editing.course_editable_by(course=course, user=requester), state
+        assert not visibility.course_editable_by(course=course, user=requester), state
 
 
 # --- The requester's own pages ---------------------------------------------------------------------------
@@ -279,8 +281,8 @@ def test_a_requester_cannot_edit_their_course_while_it_is_held_for_review(client
     lesson = Lesson.objects.get(course=course)
     client.force_login(requester)
 
-    assert not editing.course_editable_by(course=course, user=requester)
-    assert editing.course_editable_by(course=course, user=moderator())
+    assert not visibility.course_editable_by(course=course, user=requester)
+    assert visibility.course_editable_by(course=course, user=moderator())
     response = client.post(
         reverse("courses:lesson_edit", args=[course.pk, lesson.pk]), {"title": "x", "body": NEW_BODY}
     )

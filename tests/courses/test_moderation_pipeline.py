@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from courses import costs, moderation, services, visibility
+from courses import visibility
+from courses.generation import pipeline
 from courses.models import AuditEntry, ContentFlag, Course, Lesson, LLMCall, RefusedTopic
+from courses.moderation import costs, review
 from tests.factories import UserFactory, written_course
 from tests.fakes.openai_server import FakeOpenAI, generate_instance, last_user_text, response_schema
 
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline enqueues on
 
 def request(topic: str = "Roman aqueducts", **kwargs: Any) -> Course:
     kwargs.setdefault("user", None)
-    result = services.course_request(topic=topic, language="en", weeks=4, ip="203.0.113.9", **kwargs)
+    result = pipeline.course_request(topic=topic, language="en", weeks=4, ip="203.0.113.9", **kwargs)
     return Course.objects.get(pk=result.course.pk)
 
 
@@ -37,12 +39,12 @@ def tamper(schema_name: str, change: Any) -> Any:
 def test_a_flagged_topic_is_refused_before_any_generation_call(fake_openai: FakeOpenAI) -> None:
     user = UserFactory()
 
-    with pytest.raises(moderation.TopicRefused) as refused:
+    with pytest.raises(review.TopicRefused) as refused:
         request("FLAGME: everything about it", user=user)
 
-    assert refused.value.message == moderation.TOPIC_REFUSED_MESSAGE
+    assert refused.value.message == review.TOPIC_REFUSED_MESSAGE
     assert refused.value.field == "topic"
-    assert isinstance(refused.value, services.CourseRequestError)  # the website and API already show these
+    assert isinstance(refused.value, pipeline.CourseRequestError)  # the website and API already show these
     assert fake_openai.calls() == []  # not one chat completion
     assert len(fake_openai.calls("/v1/moderations")) == 1
     assert not Course.objects.exists()
@@ -57,7 +59,7 @@ def test_a_flagged_topic_is_refused_before_any_generation_call(fake_openai: Fake
 
 
 def test_offline_a_flagged_topic_is_refused_by_the_local_rules_without_generating(offline: None) -> None:
-    with pytest.raises(moderation.TopicRefused):
+    with pytest.raises(review.TopicRefused):
         request("How to make a pipe bomb")
 
     assert not Course.objects.exists()
@@ -126,11 +128,11 @@ def test_the_spend_cap_stops_new_generation_with_a_clear_message(
     )
     assert costs.spend_today_usd() == pytest.approx(1.0)
 
-    with pytest.raises(moderation.SpendCapReached) as stopped:
+    with pytest.raises(review.SpendCapReached) as stopped:
         request()
 
     assert stopped.value.message == costs.SPEND_CAP_MESSAGE
-    assert isinstance(stopped.value, services.CourseRequestError)
+    assert isinstance(stopped.value, pipeline.CourseRequestError)
     assert fake_openai.requests == []  # neither moderation nor generation was asked
     assert not Course.objects.exists()
 
@@ -142,7 +144,7 @@ def test_an_approved_course_is_still_offered_when_the_cap_is_reached(settings: A
     approved.topic_key = "roman aqueducts"
     approved.save(update_fields=["topic_key"])
 
-    result = services.course_request(topic="Roman Aqueducts", language="en", weeks=4, user=None, ip=None)
+    result = pipeline.course_request(topic="Roman Aqueducts", language="en", weeks=4, user=None, ip=None)
 
     assert result.reused
     assert result.course == approved

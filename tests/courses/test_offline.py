@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from courses.generation.offline import ENGLISH_ONLY_NOTE, OFFLINE_LABEL, OFFLINE_NOTE
+from courses.generation.pipeline import course_request
 from courses.models import Course, LLMCall, PartStatus
-from courses.offline import ENGLISH_ONLY_NOTE, OFFLINE_LABEL, OFFLINE_NOTE
 from courses.selectors import course_progress
-from courses.services import course_request
 from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.django_db(transaction=True)

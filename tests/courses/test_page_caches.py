@@ -12,8 +12,10 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
-from courses import editing, exports, moderation, screening, visibility
+from courses import visibility
 from courses.models import Course, Lesson, PartStatus, Quiz
+from courses.moderation import editing, review, screening
+from courses.reading import exports
 from tests.factories import UserFactory, moderator, written_course
 
 pytestmark = pytest.mark.django_db
@@ -170,7 +172,7 @@ def test_a_held_course_disappears_at_once_and_comes_back_when_a_moderator_approv
     visit(client, *page_urls(course), catalogue, "/")
     stored_pdf(course)
 
-    moderation.course_hold(part=lessons_of(course)[0], findings=[FINDING])
+    review.course_hold(part=lessons_of(course)[0], findings=[FINDING])
 
     for url in (*page_urls(course), reverse("courses:export_pdf", args=[course.id])):
         response = client.get(url)
@@ -179,7 +181,7 @@ def test_a_held_course_disappears_at_once_and_comes_back_when_a_moderator_approv
     assert course.title not in client.get(catalogue).content.decode()
     assert course.title not in client.get("/").content.decode()
 
-    moderation.course_approve(course=course, actor=moderator())
+    review.course_approve(course=course, actor=moderator())
 
     course_page, lesson_page, _ = visit(client, *page_urls(course))
     assert "Lesson 1.2" in course_page
@@ -190,10 +192,10 @@ def test_a_held_course_disappears_at_once_and_comes_back_when_a_moderator_approv
 def test_a_released_course_is_readable_again_at_once_but_stays_off_the_catalogue(client: Client) -> None:
     course = written_course(weeks=1, lessons_per_week=2, review_state=Course.Review.APPROVED)
     visit(client, *page_urls(course))
-    moderation.course_hold(part=Quiz.objects.get(course=course), findings=[FINDING])
+    review.course_hold(part=Quiz.objects.get(course=course), findings=[FINDING])
     assert client.get(page_urls(course)[0]).status_code == 403
 
-    moderation.course_release(course=course, actor=moderator(), reason="A false alarm.")
+    review.course_release(course=course, actor=moderator(), reason="A false alarm.")
 
     assert "Lesson 1.1" in visit(client, *page_urls(course))[0]
     assert course.title not in client.get(reverse("courses:catalogue")).content.decode()

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from courses import moderation, regeneration
 from courses.models import AuditEntry, Course, Lesson, LLMCall, PartRevision, PartStatus, Quiz
+from courses.moderation import regeneration, review
 from delivery.models import LessonCompletion, QuizAttempt
 from tests.factories import UserFactory, moderator, written_course
 from tests.fakes.openai_server import FakeOpenAI
@@ -227,7 +227,7 @@ def test_a_requester_regenerates_their_private_course_within_a_daily_allowance(
 
     run(part=lessons[0], actor=requester)
     run(part=lessons[1], actor=requester)
-    with pytest.raises(moderation.ModerationError, match=regeneration.QUOTA_MESSAGE):
+    with pytest.raises(review.ModerationError, match=regeneration.QUOTA_MESSAGE):
         run(part=lessons[2], actor=requester)
 
     assert PartRevision.objects.filter(author=requester).count() == 2
@@ -241,11 +241,11 @@ def test_nobody_else_regenerates_a_course_and_a_requester_not_once_it_is_publish
     course = written_course(weeks=1, lessons_per_week=1, requested_by=requester)
     lesson = Lesson.objects.get(course=course)
 
-    with pytest.raises(moderation.ModerationError, match=re.escape(regeneration.NOT_ALLOWED_MESSAGE)):
+    with pytest.raises(review.ModerationError, match=re.escape(regeneration.NOT_ALLOWED_MESSAGE)):
         run(part=lesson, actor=UserFactory())
     Course.objects.filter(pk=course.pk).update(review_state=Course.Review.APPROVED)
     lesson.refresh_from_db()
-    with pytest.raises(moderation.ModerationError, match=re.escape(regeneration.NOT_ALLOWED_MESSAGE)):
+    with pytest.raises(review.ModerationError, match=re.escape(regeneration.NOT_ALLOWED_MESSAGE)):
         run(part=lesson, actor=requester)
     assert not PartRevision.objects.exists()
 
@@ -254,7 +254,7 @@ def test_a_part_still_being_written_cannot_be_regenerated(run: Run, offline: Non
     course = written_course(weeks=1, lessons_per_week=1)
     Lesson.objects.filter(course=course).update(status=PartStatus.WRITING)
 
-    with pytest.raises(moderation.ModerationError, match=regeneration.NOT_WRITTEN_MESSAGE):
+    with pytest.raises(review.ModerationError, match=regeneration.NOT_WRITTEN_MESSAGE):
         run(part=Lesson.objects.get(course=course), actor=moderator())
 
 
@@ -263,7 +263,7 @@ def test_the_spend_cap_stops_regeneration_too(fake_openai: FakeOpenAI, run: Run,
     LLMCall.objects.create(stage="lesson", model="gpt-4o-mini", completion_tokens=1_000_000, outcome="ok")
     _, lesson, _ = course_with_progress()
 
-    with pytest.raises(moderation.ModerationError, match="today's budget"):
+    with pytest.raises(review.ModerationError, match="today's budget"):
         run(part=lesson, actor=moderator())
     assert fake_openai.requests == []
 

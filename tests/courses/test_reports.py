@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from django.core import signing
 from django.test import Client
 from django.urls import reverse
 
-from courses import moderation, report_views, visibility
+from courses import visibility
 from courses.models import AuditEntry, Course, Lesson, LessonReport
+from courses.moderation import review
+from courses.moderation import views as moderation_views
+from courses.moderation.forms import REPORT_REASON_MISSING
 from tests.factories import UserFactory, moderator, written_course
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +45,7 @@ def test_a_signed_in_learner_reports_a_lesson_with_the_quoted_text(client: Clien
     )
 
     assert response.status_code == 200
-    assert report_views.REPORT_THANKS in response.content.decode()
+    assert moderation_views.REPORT_THANKS in response.content.decode()
     report = LessonReport.objects.get()
     assert (report.lesson, report.course_id, report.reporter) == (lesson, lesson.course_id, learner)
     assert (report.reason, report.quoted_text, report.comment) == (
@@ -75,7 +77,7 @@ def test_a_report_without_a_reason_is_sent_back_with_the_reasons_box_marked(clie
     response = client.post(page_url(a_lesson()), {"comment": "Odd."})
 
     page = response.content.decode()
-    assert f'<p class="field-error" id="id_reason_error">{report_views.REPORT_REASON_MISSING}</p>' in page
+    assert f'<p class="field-error" id="id_reason_error">{REPORT_REASON_MISSING}</p>' in page
     assert '<fieldset class="has-error" aria-describedby="id_reason_error">' in page
     assert "Odd." in page
     assert not LessonReport.objects.exists()
@@ -90,40 +92,11 @@ def test_the_report_form_says_who_wrote_the_course(client: Client) -> None:
 
 def test_the_same_learner_reporting_again_updates_their_report() -> None:
     lesson, learner = a_lesson(), UserFactory()
-    first = moderation.lesson_report(lesson=lesson, reason="wrong", comment="One", reporter=learner)
-    again = moderation.lesson_report(lesson=lesson, reason="wrong", comment="Two", reporter=learner)
+    first = review.lesson_report(lesson=lesson, reason="wrong", comment="One", reporter=learner)
+    again = review.lesson_report(lesson=lesson, reason="wrong", comment="Two", reporter=learner)
 
     assert first.pk == again.pk
     assert LessonReport.objects.get().comment == "Two"
-
-
-def test_the_email_link_opens_the_form_on_get_and_records_on_post(client: Client) -> None:
-    lesson, learner = a_lesson(), UserFactory()
-    url = report_views.lesson_report_url(lesson=lesson, user=learner)
-    assert url.startswith("https://semester.test/report/")
-    path = url.removeprefix("https://semester.test")
-
-    assert 'name="reason"' in client.get(path).content.decode()
-    assert not LessonReport.objects.exists()  # a GET (a mail scanner following the link) records nothing
-    client.post(path, {"reason": "offensive", "quoted_text": "that joke"})
-
-    report = LessonReport.objects.get()
-    assert (report.reporter, report.source, report.reason) == (
-        learner,
-        LessonReport.Source.EMAIL,
-        "offensive",
-    )
-
-
-def test_a_tampered_email_link_is_refused(client: Client) -> None:
-    lesson = a_lesson()
-    token = signing.dumps({"l": lesson.pk, "u": None}, salt="another-salt")
-
-    response = client.post(reverse("courses:lesson_report_email", args=[token]), {"reason": "wrong"})
-
-    assert response.status_code == 400
-    assert report_views.REPORT_LINK_INVALID in response.content.decode()
-    assert not LessonReport.objects.exists()
 
 
 def test_the_form_checks_csrf_on_the_website() -> None:
@@ -149,29 +122,20 @@ def test_a_lesson_of_a_withheld_course_cannot_be_reported_by_strangers(client: C
     assert client.get(wrong_course).status_code == 404
 
 
-def test_an_email_link_to_a_lesson_held_since_says_it_is_being_reviewed(client: Client) -> None:
-    lesson = a_lesson(held_for_review=True)
-
-    response = client.get(report_views.lesson_report_url(lesson=lesson, user=UserFactory()))
-
-    assert response.status_code == 403
-    assert visibility.HELD_MESSAGE in response.content.decode()
-
-
 def test_reports_are_rate_limited_per_address(client: Client) -> None:
     lesson = a_lesson()
-    for _ in range(report_views.REPORTS_PER_IP_PER_HOUR):
+    for _ in range(moderation_views.REPORTS_PER_IP_PER_HOUR):
         assert client.post(page_url(lesson), {"reason": "broken"}).status_code == 200
 
     response = client.post(page_url(lesson), {"reason": "broken"})
 
     assert response.status_code == 429
-    assert LessonReport.objects.count() == report_views.REPORTS_PER_IP_PER_HOUR
+    assert LessonReport.objects.count() == moderation_views.REPORTS_PER_IP_PER_HOUR
 
 
 def test_a_moderator_resolves_a_report_and_it_is_audited(client: Client) -> None:
     lesson = a_lesson()
-    report = moderation.lesson_report(lesson=lesson, reason="wrong", quoted_text="1990")
+    report = review.lesson_report(lesson=lesson, reason="wrong", quoted_text="1990")
     client.force_login(moderator())
 
     client.post(reverse("admin:courses_report_resolve", args=[report.pk]))

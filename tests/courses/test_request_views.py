@@ -9,7 +9,9 @@ from django.urls import reverse
 
 from accounts.models import User
 from courses import visibility
-from courses.forms import (
+from courses.generation.request import QUOTA_SPENT_ANONYMOUS, QUOTA_SPENT_LEARNER
+from courses.models import Course
+from courses.reading.forms import (
     LANGUAGE_UNKNOWN,
     TOPIC_CONTROL_CHARACTERS,
     TOPIC_EMPTY,
@@ -17,8 +19,6 @@ from courses.forms import (
     WEEKS_NOT_A_NUMBER,
     WEEKS_OUT_OF_RANGE,
 )
-from courses.models import Course
-from courses.quotas import QUOTA_SPENT_ANONYMOUS, QUOTA_SPENT_LEARNER
 from tests.factories import CourseFactory, UserFactory, written_course
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from courses import screening
 from courses.models import ContentFlag, Lesson
+from courses.moderation import screening
 from tests.factories import quiz_questions, written_course
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 from django.db import connections
 
-from courses import llm, prompts, slots
+from courses.generation import llm, prompts, slots
 from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.django_db(transaction=True)  # calls are recorded from many threads

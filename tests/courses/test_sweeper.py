@@ -10,8 +10,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from courses import tasks
+from courses.generation.pipeline import course_request
 from courses.models import Course, Lesson, PartStatus, Quiz
-from courses.services import course_request
 from school.celery import app
 from tests.factories import CourseFactory, written_course
 from tests.fakes.openai_server import FakeOpenAI

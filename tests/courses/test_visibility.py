@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from accounts.services import api_token_create
 from courses import selectors, visibility
+from courses.generation.request import course_request_within_quota
 from courses.models import Course, Lesson
-from courses.quotas import course_request_within_quota
 from delivery.models import LessonCompletion
 from tests.factories import UserFactory, moderator, written_course
 

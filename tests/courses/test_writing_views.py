@@ -5,7 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from courses.models import Course, Lesson, PartStatus, Quiz
-from courses.views import RETRY_QUEUED
+from courses.reading.views import RETRY_QUEUED
 from tests.factories import CourseFactory, UserFactory, written_course
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from courses.models import Course
-from delivery.dispatch import DispatchResult, dispatch_due
+from delivery.email.dispatch import DispatchResult, dispatch_due
 from delivery.models import Subscription
 from tests.factories import SubscriptionFactory, written_course
 from tests.fakes.sendgrid_server import FakeSendGrid, WebhookSigner

@@ -12,9 +12,9 @@ from django.test import Client
 
 from courses.models import Course
 from delivery.api import CONFIRMATION_SENT
+from delivery.email.schedule import TIMEZONE_UNKNOWN
+from delivery.email.subscriptions import COURSE_NOT_EMAILABLE, TOO_MANY_FOR_ADDRESS
 from delivery.models import Subscription
-from delivery.schedule import TIMEZONE_UNKNOWN
-from delivery.services import COURSE_NOT_EMAILABLE, TOO_MANY_FOR_ADDRESS
 
 pytestmark = pytest.mark.django_db
 

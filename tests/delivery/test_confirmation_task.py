@@ -21,7 +21,7 @@ def _pending() -> Subscription:
 def test_a_confirmation_email_is_retried_until_sendgrid_takes_it(
     sendgrid: FakeSendGrid, settings: Any
 ) -> None:
-    settings.EMAIL_BACKEND = "delivery.sendgrid.EmailBackend"
+    settings.EMAIL_BACKEND = "delivery.email.sendgrid.EmailBackend"
     subscription = _pending()
     sendgrid.fail_next(401, times=2)
 
@@ -35,7 +35,7 @@ def test_a_confirmation_email_is_retried_until_sendgrid_takes_it(
 def test_a_confirmation_email_that_never_goes_out_is_shown_on_the_subscription(
     sendgrid: FakeSendGrid, settings: Any
 ) -> None:
-    settings.EMAIL_BACKEND = "delivery.sendgrid.EmailBackend"
+    settings.EMAIL_BACKEND = "delivery.email.sendgrid.EmailBackend"
     subscription = _pending()
     sendgrid.fail_next(401, times=20)
 

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from courses.models import Course
-from delivery.dispatch import DispatchResult, due_deliveries_plan
+from delivery.email.dispatch import DispatchResult, due_deliveries_plan
+from delivery.email.schedule import schedule_next_slot
 from delivery.models import Delivery, Subscription, Suppression
-from delivery.schedule import schedule_next_slot
 from delivery.tasks import dispatch_due_lessons
 from tests.factories import UserFactory, written_course
 from tests.fakes.sendgrid_server import FakeSendGrid

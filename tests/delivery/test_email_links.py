@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
-from delivery.dispatch import DispatchResult
+from delivery.email.dispatch import DispatchResult
+from delivery.email.subscriptions import EMAIL_LINK_INVALID
 from delivery.models import Delivery, Enrollment, LessonCompletion, QuizAttempt, Source, Subscription
-from delivery.services import EMAIL_LINK_INVALID
 from tests.fakes.sendgrid_server import FakeSendGrid, SentMessage
 
 pytestmark = pytest.mark.django_db

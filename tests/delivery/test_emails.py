@@ -9,8 +9,8 @@ import pytest
 from django.core import mail, signing
 
 from courses.models import Course, Lesson, Week
-from delivery import emails, tokens
-from delivery.emails import WEEK_DONE, week_email, week_email_personal
+from delivery.email import emails, tokens
+from delivery.email.emails import WEEK_DONE, week_email, week_email_personal
 from delivery.models import Subscription
 from tests.factories import SubscriptionFactory
 

@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from courses.models import Course
-from delivery import dispatch as dispatcher
-from delivery.dispatch import planning
+from delivery.email import dispatch as dispatcher
+from delivery.email.dispatch import planning
 from delivery.models import Delivery, Subscription
 from delivery.tasks import dispatch_due_lessons, reconcile_stuck_deliveries, send_week_batch
 from tests.factories import written_course

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from courses.models import Course
-from delivery.dispatch import DispatchResult
-from delivery.health import COMPLAINT_SUMMARY, complaint_rate, delivery_counts_by_week
+from delivery.email.dispatch import DispatchResult
+from delivery.email.health import COMPLAINT_SUMMARY, complaint_rate, delivery_counts_by_week
 from delivery.models import Delivery, EmailEvent, Subscription
 from tests.factories import UserFactory
 from tests.fakes.sendgrid_server import FakeSendGrid

@@ -10,8 +10,8 @@ import time_machine
 from django.test import Client
 
 from courses.models import Week
-from delivery import links
-from delivery.ical import ical_escape, ical_fold
+from delivery.email import links
+from delivery.email.ical import ical_escape, ical_fold
 from delivery.models import Subscription
 
 pytestmark = pytest.mark.django_db

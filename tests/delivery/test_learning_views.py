@@ -8,9 +8,9 @@ from django.test import Client
 from django.urls import reverse
 
 from courses.models import Course, Lesson, PartStatus, Quiz
+from delivery.learning.progress import lesson_mark_done, quiz_attempt_record
+from delivery.learning.views import LESSON_MARKED_DONE, QUESTION_UNANSWERED, QUIZ_UNANSWERED
 from delivery.models import Enrollment, LessonCompletion, QuizAttempt
-from delivery.progress import lesson_mark_done, quiz_attempt_record
-from delivery.views.learning import LESSON_MARKED_DONE, QUESTION_UNANSWERED, QUIZ_UNANSWERED
 from tests.factories import CourseFactory, UserFactory, moderator, written_course
 
 pytestmark = pytest.mark.django_db

@@ -12,11 +12,11 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from delivery import links
-from delivery.dispatch import DispatchResult
+from delivery.email import links
+from delivery.email.dispatch import DispatchResult
+from delivery.email.schedule import TIMEZONE_UNKNOWN, schedule_next_slot
+from delivery.email.subscriptions import NOT_ACTIVE, SUBSCRIPTION_LINK_INVALID
 from delivery.models import Subscription
-from delivery.schedule import TIMEZONE_UNKNOWN, schedule_next_slot
-from delivery.services import NOT_ACTIVE, SUBSCRIPTION_LINK_INVALID
 from tests.fakes.sendgrid_server import FakeSendGrid
 
 pytestmark = pytest.mark.django_db

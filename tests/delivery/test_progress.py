@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 
 from courses.models import Course
-from delivery.models import Enrollment, LessonCompletion, QuizAttempt, Source
-from delivery.progress import (
+from delivery.learning.progress import (
     CHOICE_OUT_OF_RANGE,
     QUESTION_OUT_OF_RANGE,
     ProgressError,
@@ -14,6 +13,7 @@ from delivery.progress import (
     quiz_attempt_record,
     week_mark_done,
 )
+from delivery.models import Enrollment, LessonCompletion, QuizAttempt, Source
 from tests.factories import UserFactory, written_course
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ from django.test import Client
 from accounts.models import User
 from accounts.services import api_token_create
 from courses.models import Course, PartStatus, Quiz
+from delivery.learning.api import ANSWERS_COUNT, LESSON_NOT_FOUND, QUIZ_NOT_FOUND, QUIZ_NOT_WRITTEN
+from delivery.learning.progress import CHOICE_OUT_OF_RANGE
 from delivery.models import LessonCompletion, QuizAttempt, Source
-from delivery.progress import CHOICE_OUT_OF_RANGE
-from delivery.progress_api import ANSWERS_COUNT, LESSON_NOT_FOUND, QUIZ_NOT_FOUND, QUIZ_NOT_WRITTEN
 from tests.factories import UserFactory, first_lesson, written_course
 
 pytestmark = pytest.mark.django_db

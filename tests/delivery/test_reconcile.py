@@ -10,8 +10,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from delivery.dispatch import UNKNOWN_OUTCOME, due_deliveries_plan, stuck_deliveries_reconcile
-from delivery.events import events_record
+from delivery.email.dispatch import UNKNOWN_OUTCOME, due_deliveries_plan, stuck_deliveries_reconcile
+from delivery.email.events import events_record
 from delivery.models import Delivery, Subscription
 from tests.fakes.sendgrid_server import FakeSendGrid, WebhookSigner, event
 

@@ -6,7 +6,7 @@ import zoneinfo
 
 import pytest
 
-from delivery.schedule import TIMEZONE_UNKNOWN, next_slot, slots, slots_between, timezone_is_valid, zone
+from delivery.email.schedule import TIMEZONE_UNKNOWN, next_slot, slots, slots_between, timezone_is_valid, zone
 
 UTC = datetime.UTC
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")

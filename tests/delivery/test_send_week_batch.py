@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from courses.models import Course
-from delivery.dispatch import due_deliveries_plan
+from delivery.email.dispatch import due_deliveries_plan
 from delivery.models import Delivery, Subscription
 from delivery.tasks import send_week_batch
 from tests.fakes.sendgrid_server import FakeSendGrid

@@ -10,8 +10,8 @@ import pytest
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives, send_mail
 
-from delivery import sendgrid
-from delivery.sendgrid import Message, Recipient, SendGridError, send_batch
+from delivery.email import sendgrid
+from delivery.email.sendgrid import Message, Recipient, SendGridError, send_batch
 from tests.fakes.sendgrid_server import FakeSendGrid
 
 MESSAGE = Message(
@@ -189,7 +189,7 @@ def test_substitution_replaces_each_key_once_and_never_inside_a_value() -> None:
 
 
 def test_the_email_backend_sends_django_mail_through_sendgrid(sendgrid: FakeSendGrid, settings: Any) -> None:
-    settings.EMAIL_BACKEND = "delivery.sendgrid.EmailBackend"
+    settings.EMAIL_BACKEND = "delivery.email.sendgrid.EmailBackend"
     message = EmailMultiAlternatives(
         "Your sign-in link", "Open https://semester.test/s/abc", to=["Ada <ada@example.com>"],
         headers={"X-Entity-Ref-ID": "42"},
@@ -212,7 +212,7 @@ def test_the_email_backend_sends_django_mail_through_sendgrid(sendgrid: FakeSend
 def test_the_email_backend_raises_when_sendgrid_refuses_unless_told_to_be_silent(
     sendgrid: FakeSendGrid, settings: Any
 ) -> None:
-    settings.EMAIL_BACKEND = "delivery.sendgrid.EmailBackend"
+    settings.EMAIL_BACKEND = "delivery.email.sendgrid.EmailBackend"
     sendgrid.fail_next(401)
 
     with pytest.raises(SendGridError, match="401"):

@@ -15,14 +15,14 @@ from django.utils import timezone
 
 from accounts.models import User
 from courses.models import Course
-from delivery.models import Enrollment, Subscription
-from delivery.schedule import TIMEZONE_UNKNOWN, schedule_next_slot
-from delivery.services import (
+from delivery.email.schedule import TIMEZONE_UNKNOWN, schedule_next_slot
+from delivery.email.subscriptions import (
     CONFIRM_LINK_INVALID,
     COURSE_NOT_EMAILABLE,
     TOO_MANY_FOR_ADDRESS,
     TOO_MANY_FROM_NETWORK,
 )
+from delivery.models import Enrollment, Subscription
 from delivery.tasks import purge_unconfirmed_subscriptions
 from tests.factories import SubscriptionFactory, written_course
 from tests.fakes.sendgrid_server import FakeSendGrid

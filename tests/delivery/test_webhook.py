@@ -12,10 +12,10 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from delivery.dispatch import DispatchResult
+from delivery.email.dispatch import DispatchResult
+from delivery.email.sendgrid import WEBHOOK_FORGED, WEBHOOK_NOT_CONFIGURED, WEBHOOK_STALE, WEBHOOK_UNSIGNED
+from delivery.email.subscriptions import Schedule, subscription_request
 from delivery.models import Delivery, EmailEvent, Enrollment, Subscription, Suppression
-from delivery.sendgrid import WEBHOOK_FORGED, WEBHOOK_NOT_CONFIGURED, WEBHOOK_STALE, WEBHOOK_UNSIGNED
-from delivery.services import Schedule, subscription_request
 from tests.factories import written_course
 from tests.fakes.sendgrid_server import FakeSendGrid, WebhookSigner, event, webhook_body
 

@@ -11,7 +11,7 @@ import pytest
 from django.core import mail
 from playwright.sync_api import Browser, Page, expect
 
-from courses import services
+from courses.generation import pipeline
 from courses.models import Course, Lesson, PartStatus, Quiz
 from tests.e2e.conftest import browser_page, screenshot, sign_in_as
 from tests.factories import UserFactory, first_lesson, written_course
@@ -66,7 +66,7 @@ def test_the_progress_bar_fills_up_live_as_parts_are_written(page: Page, live_se
             expect(page.get_by_role("status")).to_contain_text("2 of 6 parts written")
             screenshot(page, "writing")
     Quiz.objects.filter(course=course).update(status=PartStatus.WRITTEN)
-    services.course_finish(course_id=course.id)
+    pipeline.course_finish(course_id=course.id)
     expect(bar).to_have_attribute("value", "100")
     page.wait_for_url(COURSE_PAGE)
     assert page.url.endswith(f"/courses/{course.id}/")
@@ -102,7 +102,7 @@ def test_without_javascript_the_writing_page_refreshes_itself_until_the_course_i
         expect(page.locator("progress").first).to_have_attribute("value", "0")
         Lesson.objects.filter(course=course).update(status=PartStatus.WRITTEN)
         Quiz.objects.filter(course=course).update(status=PartStatus.WRITTEN)
-        services.course_finish(course_id=course.id)
+        pipeline.course_finish(course_id=course.id)
         page.wait_for_url(COURSE_PAGE, timeout=15_000)
 
 

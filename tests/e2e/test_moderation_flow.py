@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from courses import moderation, screening
 from courses.models import AuditEntry, Course, Lesson, PartRevision
+from courses.moderation import review, screening
 from delivery.models import LessonCompletion
 from tests.e2e.conftest import browser_page, screenshot
 from tests.factories import UserFactory, moderator, written_course
@@ -46,7 +46,7 @@ def test_a_moderator_approves_a_course_and_edits_a_lesson(live_server: Any, admi
     learner = UserFactory()
     LessonCompletion.objects.create(user=learner, lesson=lesson, course=course)
     finding = screening.Finding("chatter", "Model chatter: “As an AI”.", "As an AI, I think…")
-    moderation.course_hold(part=lesson, findings=[finding])
+    review.course_hold(part=lesson, findings=[finding])
     page, base = admin_page, live_server.url
 
     sign_in(page, base, reviewer.email)
@@ -91,7 +91,7 @@ def test_a_moderator_approves_a_course_and_edits_a_lesson(live_server: Any, admi
         AuditEntry.objects.filter(course=course).order_by("id").values_list("action", "actor_label")
     )
     assert actions == [
-        (AuditEntry.Action.HOLD, moderation.SYSTEM_ACTOR),
+        (AuditEntry.Action.HOLD, review.SYSTEM_ACTOR),
         (AuditEntry.Action.EDIT, reviewer.email),
         (AuditEntry.Action.APPROVE, reviewer.email),
     ]
@@ -109,8 +109,8 @@ def test_the_queue_and_the_records_lists_fit_a_1280_pixel_screen(live_server: An
     assert lesson is not None
     Lesson.objects.filter(pk=lesson.pk).update(title=title + ": the first lesson, with its key ideas")
     finding = screening.Finding("chatter", "Model chatter: “As an AI”.", "As an AI, I think…")
-    moderation.course_hold(part=lesson, findings=[finding])
-    moderation.lesson_report(lesson=lesson, reason="wrong", quoted_text="Rome fell in 1990")
+    review.course_hold(part=lesson, findings=[finding])
+    review.lesson_report(lesson=lesson, reason="wrong", quoted_text="Rome fell in 1990")
 
     with browser_page(browser, viewport={"width": 1280, "height": 900}) as page:
         sign_in(page, live_server.url, reviewer.email)

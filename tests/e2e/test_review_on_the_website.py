@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from courses import moderation, screening, visibility
+from courses import visibility
 from courses.models import Course, LessonReport
+from courses.moderation import review, screening
 from tests.e2e.conftest import screenshot, sign_in_as
 from tests.factories import UserFactory, first_lesson, moderator, written_course
 
@@ -86,7 +87,7 @@ def test_the_requester_reads_the_moderators_word_then_a_held_course_shows_only_t
     requester = UserFactory()
     course = written_course(weeks=2, lessons_per_week=2, requested_by=requester)
     lesson = first_lesson(course)
-    moderation.course_request_changes(course=course, actor=moderator(), reason="Week 2 needs an example.")
+    review.course_request_changes(course=course, actor=moderator(), reason="Week 2 needs an example.")
     sign_in_as(page, live_server, requester)
     page.goto(f"{live_server.url}/courses/{course.id}/")
     expect(page.locator(".notice.review")).to_have_text(
@@ -97,7 +98,7 @@ def test_the_requester_reads_the_moderators_word_then_a_held_course_shows_only_t
     expect(page.get_by_role("heading", name=lesson.title)).to_be_visible()
 
     finding = screening.Finding("chatter", "Model chatter: “As an AI”.", "As an AI, I think…")
-    moderation.course_hold(part=lesson, findings=[finding])
+    review.course_hold(part=lesson, findings=[finding])
     page.reload()
 
     expect(page.locator(".notice.review")).to_have_text(visibility.HELD_MESSAGE)

@@ -66,7 +66,7 @@ READ_PROGRESS = """
 from accounts.models import User
 from courses.models import Course
 from delivery.models import LessonCompletion
-from delivery.selectors import learner_course_outline
+from delivery.learning.selectors import learner_course_outline
 course = Course.objects.get()
 user = User.objects.create(email="ada@example.org")
 LessonCompletion.objects.create(user=user, course=course, lesson=course.lessons.first())

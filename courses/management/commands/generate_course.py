@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from courses import selectors
 from courses.errors import CourseRequestError
+from courses.generation.pipeline import course_request
 from courses.models import Course
-from courses.services import course_request
 
 
 class Command(BaseCommand):

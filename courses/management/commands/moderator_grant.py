@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.services import user_get_or_create_for_email
-from courses.moderation import MODERATORS_GROUP, moderator_grant
+from courses.moderation.review import MODERATORS_GROUP, moderator_grant
 
 
 class Command(BaseCommand):

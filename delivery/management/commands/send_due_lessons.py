@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from delivery.dispatch import dispatch_due
+from delivery.email.dispatch import dispatch_due
 
 NOW_INVALID = "--now must be an ISO-8601 date and time with its offset, e.g. 2025-03-10T08:00:00+01:00"
 

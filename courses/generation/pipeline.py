@@ -1,0 +1,494 @@
+"""Writes about courses: requesting one, and each step of the pipeline that writes it.
+
+The pipeline, driven by `courses.tasks` (each step safe to run twice; the database says what is done):
+1. `course_request` creates the course (or offers an approved one) and queues the outline.
+2. `course_outline_write` claims the course (queued → outlining), asks for the outline, stores weeks, lessons
+   and quizzes (pending) in one transaction and queues every part at once.
+3. `lesson_write` / `quiz_write` claim one part (pending → writing, with a lease), write it, store it if they
+   still hold the claim, then call `course_finish`.
+4. `course_finish` flips the course to ready with one conditional UPDATE once every part is written.
+5. `course_sweep_stale` (every minute) queues again what a dead worker or a lost message left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from courses import selectors
+from courses.errors import CourseRequestError
+from courses.generation import llm, prompts
+from courses.generation.schemas import CourseOutline, LessonDraft, QuizDraft, WeekPlan
+from courses.generation.topics import TopicError, topic_key, topic_normalise
+from courses.models import Course, Lesson, PartStatus, Quiz, Week
+from courses.moderation import review
+from courses.rendering import markdown_to_safe_html
+from school.queue import enqueue_after_commit, enqueue_many_after_commit
+
+logger = logging.getLogger(__name__)
+PART_TASKS = {"lesson": "courses.tasks.llm_write_lesson", "quiz": "courses.tasks.llm_write_quiz"}
+
+LANGUAGE_UNKNOWN = "Choose one of the languages in the list."
+WEEKS_OUT_OF_RANGE = "A course lasts between {min} and {max} weeks."
+OUTLINE_FAILED = (
+    "We could not plan this course: the writing service kept failing. Please try again in a few minutes."
+)
+OUTLINE_REFUSED = "The writing service declined to write a course on this topic."
+PART_FAILED = "The writing service kept failing on this part."
+PART_REFUSED = "The writing service declined to write this part."
+PART_KIND_UNKNOWN = "Unknown part kind: {kind!r} (expected 'lesson' or 'quiz')."
+
+PART_MODELS: dict[str, type[Lesson] | type[Quiz]] = {"lesson": Lesson, "quiz": Quiz}
+
+
+@dataclass(frozen=True)
+class CourseRequestResult:
+    course: Course
+    reused: bool  # an approved course already covered the request; nothing new is written
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    outlines_queued: int
+    parts_queued: int
+    courses_finished: int
+
+
+# --------------------------------------------------------------------------------------------------------
+# Requesting and retrying
+# --------------------------------------------------------------------------------------------------------
+
+
+def course_request(
+    *,
+    topic: str,
+    language: str,
+    weeks: int,
+    user: User | None,
+    ip: str | None,
+    fresh: bool = False,
+) -> CourseRequestResult:
+    """Offer the approved course that matches the request, or create one and queue its generation."""
+    clean_topic = _valid_request(topic=topic, language=language, weeks=weeks)
+    key = topic_key(clean_topic)
+    if not fresh:
+        existing = selectors.course_reusable(topic_key=key, language=language, weeks=weeks)
+        if existing is not None:
+            return CourseRequestResult(course=existing, reused=True)
+    # Before any generation spend: the daily budget, then screening of the topic (courses.moderation.review).
+    review.course_request_admit(topic=clean_topic, language=language, user=user, ip=ip)
+    course = Course.objects.create(
+        topic=clean_topic,
+        topic_key=key,
+        language=language,
+        weeks_count=weeks,
+        requested_by=user,
+        requester_ip=ip,
+        generator=llm.generator_name(),
+        heartbeat_at=timezone.now(),
+    )
+    _enqueue_outline(course.id)
+    return CourseRequestResult(course=course, reused=False)
+
+
+def _valid_request(*, topic: str, language: str, weeks: int) -> str:
+    try:
+        clean_topic = topic_normalise(topic)
+    except TopicError as error:
+        raise CourseRequestError("topic", error.message) from None
+    if language not in dict(settings.COURSE_LANGUAGES):
+        raise CourseRequestError("language", LANGUAGE_UNKNOWN)
+    if not settings.COURSE_WEEKS_MIN <= weeks <= settings.COURSE_WEEKS_MAX:
+        message = WEEKS_OUT_OF_RANGE.format(min=settings.COURSE_WEEKS_MIN, max=settings.COURSE_WEEKS_MAX)
+        raise CourseRequestError("weeks", message)
+    return clean_topic
+
+
+def course_retry(*, course_id: UUID) -> bool:
+    """Start a failed course again from its outline, or retry a writing course's failed parts."""
+    restarted = Course.objects.filter(id=course_id, status=Course.Status.FAILED).update(
+        status=Course.Status.QUEUED, status_reason="", heartbeat_at=timezone.now()
+    )
+    if restarted:
+        _enqueue_outline(course_id)
+        return True
+    return course_retry_failed(course_id=course_id) > 0
+
+
+def course_retry_failed(*, course_id: UUID) -> int:
+    """Queue every failed lesson and quiz of the course again; returns how many."""
+    return sum(_part_requeue(course_id, kind) for kind in PART_MODELS)
+
+
+def part_retry(*, course_id: UUID, kind: str, part_id: int) -> bool:
+    """Queue one failed lesson or quiz again. False when it is not (or no longer) failed."""
+    if kind not in PART_MODELS:
+        raise ValueError(PART_KIND_UNKNOWN.format(kind=kind))
+    return _part_requeue(course_id, kind, id=part_id) > 0
+
+
+def _part_requeue(course_id: UUID, kind: str, **only: int) -> int:
+    """Reset the course's failed parts of `kind` (those matching `only`) to pending, and queue them."""
+    # Only parts still failed are reset, so two clicks on "retry" queue one write.
+    failed = PART_MODELS[kind].objects.filter(course_id=course_id, status=PartStatus.FAILED, **only)
+    reset_ids = list(failed.values_list("id", flat=True))
+    count = failed.filter(id__in=reset_ids).update(status=PartStatus.PENDING, failure_reason="")
+    if count:
+        Course.objects.filter(id=course_id).update(heartbeat_at=timezone.now())
+        _enqueue_parts([(kind, part_id) for part_id in reset_ids])
+    return count
+
+
+# --------------------------------------------------------------------------------------------------------
+# Stage 1: the outline
+# --------------------------------------------------------------------------------------------------------
+
+
+def course_outline_write(*, course_id: UUID) -> None:
+    """Claim a queued course, ask for its outline and store it; then queue all its parts at once."""
+    claimed = Course.objects.filter(id=course_id, status=Course.Status.QUEUED).update(
+        status=Course.Status.OUTLINING, heartbeat_at=timezone.now()
+    )
+    if not claimed:
+        return  # already outlined, being outlined, or gone: a redelivered message has nothing to do
+    course = Course.objects.get(id=course_id)
+    prompt = prompts.outline_prompt(topic=course.topic, language=course.language, weeks=course.weeks_count)
+    try:
+        outline = llm.complete(prompt, course=course)
+        # Screened before it is stored, so a flagged course is held before any part of it can be read.
+        review.outline_screen_and_hold(course=course, outline=outline)
+    except llm.LLMError as error:
+        reason = OUTLINE_REFUSED if error.outcome == llm.Outcome.REFUSAL else OUTLINE_FAILED
+        Course.objects.filter(id=course_id, status=Course.Status.OUTLINING).update(
+            status=Course.Status.FAILED, status_reason=reason, heartbeat_at=timezone.now()
+        )
+        logger.warning("Outline of course %s failed: %s", course_id, error)
+        return
+    except Exception:
+        # Not the LLM's fault (a bug, the database): hand the course back so Celery's retry can claim it now.
+        with suppress(DatabaseError):
+            Course.objects.filter(id=course_id, status=Course.Status.OUTLINING).update(
+                status=Course.Status.QUEUED
+            )
+        raise
+    try:
+        _outline_store(course_id, outline)
+    except IntegrityError:
+        logger.info("Outline of course %s was stored by another worker first", course_id)
+
+
+@transaction.atomic
+def _outline_store(course_id: UUID, outline: CourseOutline) -> None:
+    course = Course.objects.select_for_update().get(id=course_id)
+    if course.status != Course.Status.OUTLINING:
+        return  # another worker, restarted by the sweeper, stored its outline first
+    weeks = Week.objects.bulk_create(
+        Week(
+            course=course,
+            number=number,
+            overview_html=markdown_to_safe_html(plan.overview),
+            **week_fields(plan),
+        )
+        for number, plan in enumerate(outline.weeks, start=1)
+    )
+    lessons = Lesson.objects.bulk_create(
+        Lesson(course=course, week=week, number=number, title=lesson.title, summary=lesson.summary)
+        for week, plan in zip(weeks, outline.weeks, strict=True)
+        for number, lesson in enumerate(plan.lessons, start=1)
+    )
+    quizzes = Quiz.objects.bulk_create(Quiz(course=course, week=week) for week in weeks)
+    course.title, course.description, course.audience = outline.title, outline.description, outline.audience
+    document = selectors.outline_document(course=course, weeks=weeks, lessons=lessons)
+    course.outline_json = prompts.outline_json(document)
+    course.status, course.generator = Course.Status.WRITING, llm.generator_name()
+    course.heartbeat_at = timezone.now()
+    fields = ["title", "description", "audience", "outline_json", "status", "heartbeat_at", "generator"]
+    course.save(update_fields=fields)
+    # Week by week, so the first weeks are readable first when workers cannot take every part at once.
+    quiz_of_week = {quiz.week_id: quiz.pk for quiz in quizzes}
+    parts: list[tuple[str, int]] = []
+    for week in weeks:
+        parts += [("lesson", lesson.pk) for lesson in lessons if lesson.week_id == week.pk]
+        parts.append(("quiz", quiz_of_week[week.pk]))
+    _enqueue_parts(parts)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Stage 2: lessons and quizzes, all in parallel
+# --------------------------------------------------------------------------------------------------------
+
+
+def lesson_write(*, lesson_id: int) -> None:
+    """Write one lesson, exactly once however often it is called; then try to finish the course."""
+    _part_write(Lesson, lesson_id, lesson_prompt, lesson_fields)
+
+
+def quiz_write(*, quiz_id: int) -> None:
+    """Write one week's quiz from the outline (alongside the lessons), exactly once; then try to finish."""
+    _part_write(Quiz, quiz_id, quiz_prompt, quiz_fields)
+
+
+def _part_write(
+    model: type[Lesson] | type[Quiz],
+    part_id: int,
+    prompt_for: Callable[[Any], prompts.Prompt[Any]],
+    fields_for: Callable[[Any], dict[str, Any]],
+) -> None:
+    claimed_at = _part_claim(model, part_id)
+    if claimed_at is None:
+        return  # written, failed, or being written by a live worker
+    part = model.objects.select_related("week", "course").get(id=part_id)
+    try:
+        fields = fields_for(llm.complete(prompt_for(part), course=part.course))
+        for name, value in fields.items():  # the new text on the row in memory only, to screen it
+            setattr(part, name, value)
+        review.part_screen_and_hold(part=part)  # before storing: held before it can be read
+    except llm.LLMError as error:
+        _part_fail(model, part_id, claimed_at, error)
+    except Exception:
+        # Not the LLM's fault (a bug, the database): hand the claim back so Celery's retry can take it now,
+        # instead of the part waiting for its lease to run out.
+        with suppress(DatabaseError):
+            model.objects.filter(id=part_id, status=PartStatus.WRITING, claimed_at=claimed_at).update(
+                status=PartStatus.PENDING
+            )
+        raise
+    else:
+        _part_store(model, part_id, claimed_at, **fields)
+    course_finish(course_id=part.course_id)
+
+
+# How each kind of part is asked for and stored; regeneration (courses.moderation.regeneration) uses the same pair, so a
+# rewritten part has exactly the shape of the first version.
+def week_prompt(week: Week, *, lessons: int) -> prompts.Prompt[WeekPlan]:
+    """A new plan for `week` with `lessons` lessons (regeneration: the pipeline plans weeks in the outline)."""
+    return prompts.week_prompt(
+        language=week.course.language,
+        outline_json=course_outline_json(week.course),
+        week=week.number,
+        title=week.title,
+        lessons=lessons,
+    )
+
+
+def week_fields(plan: WeekPlan) -> dict[str, Any]:
+    """The week row's fields from its plan (its lessons' titles and summaries go on the lesson rows)."""
+    return {
+        "title": plan.title,
+        "overview": plan.overview,
+        "objectives": plan.objectives,
+        "reading_list": [reading.model_dump() for reading in plan.reading_list],
+    }
+
+
+def lesson_prompt(lesson: Lesson) -> prompts.Prompt[LessonDraft]:
+    return prompts.lesson_prompt(
+        language=lesson.course.language,
+        outline_json=course_outline_json(lesson.course),
+        week=lesson.week.number,
+        lesson=lesson.number,
+        title=lesson.title,
+        summary=lesson.summary,
+    )
+
+
+def lesson_fields(draft: LessonDraft) -> dict[str, Any]:
+    return {"body": draft.body_markdown, "body_html": markdown_to_safe_html(draft.body_markdown)}
+
+
+def quiz_prompt(quiz: Quiz) -> prompts.Prompt[QuizDraft]:
+    return prompts.quiz_prompt(
+        language=quiz.course.language,
+        outline_json=course_outline_json(quiz.course),
+        week=quiz.week.number,
+        title=quiz.week.title,
+    )
+
+
+def quiz_fields(draft: QuizDraft) -> dict[str, Any]:
+    questions = [
+        {
+            "question": question.question,
+            "options": question.options,
+            "answer": question.correct_index,
+            "explanation": question.explanation,
+        }
+        for question in draft.questions
+    ]
+    return {"questions": questions}
+
+
+def course_outline_json(course: Course) -> str:
+    """The outline every part prompt quotes (the stored prompt prefix); rebuilt from the rows for a course made
+    some other way (e.g. by hand)."""
+    return course.outline_json or prompts.outline_json(selectors.course_outline(course=course))
+
+
+def _part_claim(model: type[Lesson] | type[Quiz], part_id: int) -> datetime | None:
+    """Take the part if it waits to be written, or if its last claim is older than the lease.
+
+    The claim time is the fencing token: only the holder of the latest claim may store the part.
+    """
+    now = timezone.now()
+    lease_start = now - timedelta(seconds=settings.GENERATION_PART_LEASE_SECONDS)
+    pending, writing = PartStatus.PENDING, PartStatus.WRITING
+    # Adapted as the ORM adapts them, so its later `claimed_at=` filter matches (SQLite stores text).
+    at, since = (connection.ops.adapt_datetimefield_value(time) for time in (now, lease_start))
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(model), [writing, at, part_id, pending, writing, since])
+        return now if cursor.rowcount else None
+
+
+@cache
+def _claim_sql(model: type[Lesson] | type[Quiz]) -> str:
+    """The claim's conditional UPDATE, written out: every part runs it before its LLM call can start, and the
+    ORM spent ~0.8 ms of CPU building it (the same order as running it). The states and times are parameters."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    return (
+        f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1"  # noqa: S608
+        " WHERE id = %s AND (status = %s OR (status = %s AND claimed_at < %s))"
+    )
+
+
+def _part_store(model: type[Lesson] | type[Quiz], part_id: int, claimed_at: datetime, **fields: Any) -> None:
+    stored = model.objects.filter(id=part_id, status=PartStatus.WRITING, claimed_at=claimed_at).update(
+        status=PartStatus.WRITTEN, written_at=timezone.now(), failure_reason="", **fields
+    )
+    if not stored:
+        logger.info(
+            "%s %s was claimed again while being written; this copy is dropped", model.__name__, part_id
+        )
+
+
+def _part_fail(
+    model: type[Lesson] | type[Quiz], part_id: int, claimed_at: datetime, error: llm.LLMError
+) -> None:
+    reason = PART_REFUSED if error.outcome == llm.Outcome.REFUSAL else PART_FAILED
+    model.objects.filter(id=part_id, status=PartStatus.WRITING, claimed_at=claimed_at).update(
+        status=PartStatus.FAILED, failure_reason=reason
+    )
+    logger.warning("%s %s failed: %s", model.__name__, part_id, error)
+
+
+def course_finish(*, course_id: UUID) -> bool:
+    """Mark the course ready if every part is written. True for the one caller whose UPDATE did it.
+
+    Every part runs this as it is stored, so its two statements are written out (`_finish_sql`): the ORM
+    took longer to build and compile them than PostgreSQL took to run them."""
+    now = timezone.now()
+    finish, heartbeat = _finish_sql()
+    writing, ready, written = Course.Status.WRITING, Course.Status.READY, PartStatus.WRITTEN
+    # Adapted as the ORM would: SQLite (the one-machine install) stores UUIDs and times as text.
+    at = connection.ops.adapt_datetimefield_value(now)
+    course = Course._meta.pk.get_db_prep_value(course_id, connection)  # type: ignore[union-attr]
+    with connection.cursor() as cursor:
+        cursor.execute(finish, [ready, at, at, course, writing, course, written, course, written])
+        finished = cursor.rowcount
+        if not finished:
+            cursor.execute(heartbeat, [at, course, writing])
+    return bool(finished)
+
+
+@cache
+def _finish_sql() -> tuple[str, str]:
+    """The UPDATE that flips a writing course with no unwritten lesson or quiz to ready (status_reason
+    cleared), and the one that only records its heartbeat. The ids and states are parameters."""
+    table = connection.ops.quote_name
+    course, lesson, quiz = (table(model._meta.db_table) for model in (Course, Lesson, Quiz))
+    unwritten = "SELECT 1 FROM {parts} WHERE {parts}.course_id = %s AND {parts}.status <> %s"
+    finish = (
+        f"UPDATE {course} SET status = %s, ready_at = %s, heartbeat_at = %s, status_reason = ''"  # noqa: S608
+        f" WHERE id = %s AND status = %s"
+        f" AND NOT EXISTS ({unwritten.format(parts=lesson)}) AND NOT EXISTS ({unwritten.format(parts=quiz)})"
+    )
+    heartbeat = f"UPDATE {course} SET heartbeat_at = %s WHERE id = %s AND status = %s"  # noqa: S608
+    return finish, heartbeat
+
+
+# --------------------------------------------------------------------------------------------------------
+# The sweeper
+# --------------------------------------------------------------------------------------------------------
+
+
+def course_sweep_stale() -> SweepResult:
+    """Queue again whatever a dead worker or a lost message left behind; finish courses whose flip was missed.
+
+    1. Courses queued or outlining that went silent: back to queued, outline queued again.
+    2. Parts whose claim outlived the lease (their worker died): queued again, whatever the course's heartbeat.
+    3. Courses writing that went silent: their pending parts queued again, and failed parts that have had
+       fewer than GENERATION_PART_MAX_ATTEMPTS tries reset and queued (the LLM may be back).
+    Queuing twice is harmless (every write claims its row first), so overlapping sweeps need no lock.
+    """
+    now = timezone.now()
+    silent_since = now - timedelta(seconds=settings.GENERATION_STALE_AFTER_SECONDS)
+    outlines = _sweep_outlines(now, silent_since)
+    stale = Course.objects.filter(_silent(silent_since), status=Course.Status.WRITING)
+    stale_courses = list(stale.values_list("id", flat=True))
+    parts = _sweep_parts(now, stale_courses)
+    finished = sum(course_finish(course_id=course_id) for course_id in stale_courses)
+    return SweepResult(outlines_queued=outlines, parts_queued=parts, courses_finished=finished)
+
+
+def _sweep_outlines(now: datetime, silent_since: datetime) -> int:
+    stale = Course.objects.filter(
+        _silent(silent_since), status__in=[Course.Status.QUEUED, Course.Status.OUTLINING]
+    )
+    course_ids = list(stale.values_list("id", flat=True))
+    stale.filter(id__in=course_ids).update(status=Course.Status.QUEUED, heartbeat_at=now)
+    for course_id in course_ids:
+        _enqueue_outline(course_id)
+    return len(course_ids)
+
+
+def _silent(since: datetime) -> Q:
+    """No sign of life since `since` (a course that never had a heartbeat counts from its creation)."""
+    return Q(heartbeat_at__lt=since) | Q(heartbeat_at__isnull=True, created_at__lt=since)
+
+
+def _sweep_parts(now: datetime, stale_courses: list[UUID]) -> int:
+    lease_start = now - timedelta(seconds=settings.GENERATION_PART_LEASE_SECONDS)
+    abandoned = Q(status=PartStatus.WRITING, claimed_at__lt=lease_start)
+    waiting = Q(course_id__in=stale_courses, status=PartStatus.PENDING)
+    parts: list[tuple[str, int]] = []
+    course_ids = set(stale_courses)
+    for kind, model in PART_MODELS.items():
+        in_writing_courses = model.objects.filter(course__status=Course.Status.WRITING)
+        in_writing_courses.filter(
+            course_id__in=stale_courses,
+            status=PartStatus.FAILED,
+            attempts__lt=settings.GENERATION_PART_MAX_ATTEMPTS,
+        ).update(status=PartStatus.PENDING, failure_reason="")
+        for part_id, course_id in in_writing_courses.filter(abandoned | waiting).values_list(
+            "id", "course_id"
+        ):
+            parts.append((kind, part_id))
+            course_ids.add(course_id)
+    Course.objects.filter(id__in=course_ids).update(heartbeat_at=now)
+    _enqueue_parts(parts)
+    return len(parts)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Queuing (after the transaction that made the work visible has committed)
+# --------------------------------------------------------------------------------------------------------
+
+
+def _enqueue_outline(course_id: UUID) -> None:
+    enqueue_after_commit("courses.tasks.llm_write_outline", str(course_id))
+
+
+def _enqueue_parts(parts: list[tuple[str, int]]) -> None:
+    """Queue ("lesson" | "quiz", id) parts as one group, so workers take them all at once."""
+    enqueue_many_after_commit([(PART_TASKS[kind], (part_id,)) for kind, part_id in parts])

@@ -1,0 +1,144 @@
+"""The shapes the LLM must answer in: pydantic models, sent as strict JSON schemas and used to validate replies.
+
+A reply is used only if it validates completely; anything else is retried (see `courses.generation.llm`). The offline
+generator's answers go through the same models, so both paths produce the same structure.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from functools import cache
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+
+# Strict structured outputs accept only a subset of JSON Schema: string lengths are not in it, so they are
+# checked by pydantic after the reply arrives instead. https://platform.openai.com/docs/guides/structured-outputs
+UNSUPPORTED_KEYWORDS = ("minLength", "maxLength", "default")
+
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+Line = Annotated[str, Field(min_length=1, max_length=600)]
+Paragraph = Annotated[str, Field(min_length=1, max_length=4000)]
+
+LESSON_MIN_WORDS = 150  # far below the 600 asked for: rejects stubs, never a slightly short lesson
+HEADING = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Reading(Answer):
+    title: Title
+    author: Annotated[str, Field(max_length=200)]
+    url: Annotated[str, Field(max_length=500, description="An http(s) link, or empty when unsure.")]
+    note: Line
+
+    @field_validator("url")
+    @classmethod
+    def keep_web_links_only(cls, url: str) -> str:
+        """A link the model made up in another scheme is dropped rather than failing the whole outline."""
+        return url if url.startswith(("https://", "http://")) else ""
+
+
+class LessonPlan(Answer):
+    title: Title
+    summary: Line
+
+
+class WeekPlan(Answer):
+    title: Title
+    overview: Paragraph
+    objectives: Annotated[list[Line], Field(min_length=3, max_length=5)]
+    reading_list: Annotated[list[Reading], Field(min_length=1, max_length=3)]
+    lessons: Annotated[list[LessonPlan], Field(min_length=3, max_length=4)]
+
+
+class CourseOutline(Answer):
+    title: Title
+    description: Paragraph
+    audience: Title
+    weeks: Annotated[list[WeekPlan], Field(min_length=4, max_length=13)]
+
+
+class LessonDraft(Answer):
+    body_markdown: Annotated[str, Field(min_length=1, max_length=20000)]
+
+    @field_validator("body_markdown")
+    @classmethod
+    def looks_like_an_article(cls, body: str) -> str:
+        if len(body.split()) < LESSON_MIN_WORDS:
+            raise ValueError(f"a lesson needs at least {LESSON_MIN_WORDS} words")
+        if not HEADING.search(body):
+            raise ValueError("a lesson needs markdown section headings")
+        return body
+
+
+class QuizQuestion(Answer):
+    question: Line
+    options: Annotated[list[Line], Field(min_length=3, max_length=5)]
+    correct_index: Annotated[int, Field(ge=0, le=4, description="0-based index into options.")]
+    explanation: Line
+
+    @model_validator(mode="after")
+    def answer_is_one_of_the_options(self) -> QuizQuestion:
+        if self.correct_index >= len(self.options):
+            raise ValueError("correct_index points past the options")
+        if len({option.casefold() for option in self.options}) != len(self.options):
+            raise ValueError("options must differ from each other")
+        return self
+
+
+class QuizDraft(Answer):
+    questions: Annotated[list[QuizQuestion], Field(min_length=4, max_length=6)]
+
+
+@cache
+def outline_schema(weeks: int) -> type[CourseOutline]:
+    """The outline model for a course of exactly `weeks` weeks, so the schema itself asks for that many."""
+    return _with_exactly(CourseOutline, "weeks", WeekPlan, weeks)
+
+
+@cache
+def week_plan_schema(lessons: int) -> type[WeekPlan]:
+    """A week's plan with exactly `lessons` lessons: a regenerated week keeps its lessons (and their ids)."""
+    return _with_exactly(WeekPlan, "lessons", LessonPlan, lessons)
+
+
+def _with_exactly(base: type[ModelT], field: str, item: type[BaseModel], count: int) -> type[ModelT]:
+    """`base` with its list `field` holding exactly `count` items."""
+    exactly = Annotated[list[item], Field(min_length=count, max_length=count)]  # type: ignore[valid-type]
+    return create_model(base.__name__, __base__=base, **{field: (exactly, ...)})  # type: ignore[call-overload]
+
+
+@cache
+def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """`model`'s JSON schema in the form strict structured outputs require.
+
+    Every object gets `additionalProperties: false` and lists all its properties as required; keywords outside
+    the supported subset are removed (pydantic still enforces them on the reply). Cached: treat as read-only.
+    """
+    schema = copy.deepcopy(model.model_json_schema())
+    _make_strict(schema)
+    for definition in schema.get("$defs", {}).values():
+        _make_strict(definition)
+    return schema
+
+
+def _make_strict(node: dict[str, Any]) -> None:
+    for keyword in UNSUPPORTED_KEYWORDS:
+        node.pop(keyword, None)
+    if isinstance(node.get("title"), str):
+        node.pop("title")  # pydantic's generated titles only cost tokens
+    properties = node.get("properties")
+    if node.get("type") == "object" or properties is not None:
+        node["additionalProperties"] = False
+        node["required"] = list(properties or {})
+        for child in (properties or {}).values():
+            _make_strict(child)
+    if isinstance(node.get("items"), dict):
+        _make_strict(node["items"])
+    for variant in node.get("anyOf", []):
+        _make_strict(variant)

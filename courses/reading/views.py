@@ -1,0 +1,223 @@
+"""The courses side of the website: home, catalogue and search, asking for a course, watching it being
+written, and exports. The learner's course, lesson and quiz pages live in `delivery` (they show progress)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import User
+from courses.errors import CourseRequestError
+from courses.generation.pipeline import PART_MODELS, course_retry, part_retry
+from courses.generation.request import QuotaExceeded, course_quota_remaining, course_request_within_quota
+from courses.models import Course
+from courses.reading.exports import (
+    course_markdown,
+    course_pdf_open,
+    course_pdf_request,
+    course_pdf_state,
+    export_filename,
+)
+from courses.reading.forms import CourseRequestForm, SearchForm
+from courses.selectors import (
+    course_featured,
+    course_for_export,
+    course_get,
+    course_progress,
+    course_recent,
+    course_search,
+)
+from courses.visibility import (
+    course_followable,
+    course_is_held,
+    course_readable,
+    course_review_notice_for,
+    public_courses,
+    requested_courses_remember,
+    viewer_is_requester,
+)
+from school.http import client_ip
+
+CATALOGUE_PAGE_SIZE = 24
+RETRY_QUEUED = "Trying again: the missing parts are back in the queue."
+RETRY_NOT_ALLOWED = "Only the person who asked for this course can retry it."
+
+
+def _ready_course(request: HttpRequest, course_id: UUID) -> Course:
+    course = course_readable(request, course_get(course_id=course_id))
+    if not course.is_ready:
+        raise Http404("This course is still being written")
+    return course
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "courses/home.html", _request_context(request, CourseRequestForm()))
+
+
+@require_GET
+def catalogue(request: HttpRequest) -> HttpResponse:
+    """Every public course, or those matching the search (?q=)."""
+    form = SearchForm(request.GET or None)
+    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    context: dict[str, object] = {"search_form": form, "query": query}
+    if query:
+        context["results"] = course_search(query=query)
+    else:
+        paginator = Paginator(public_courses().order_by("-featured", "-ready_at"), CATALOGUE_PAGE_SIZE)
+        context["page"] = paginator.get_page(request.GET.get("page"))
+    return render(request, "courses/catalogue.html", context, status=400 if form.errors else 200)
+
+
+def _request_context(request: HttpRequest, form: CourseRequestForm) -> dict[str, object]:
+    learner = request.user if isinstance(request.user, User) else None
+    return {
+        "form": form,
+        "search_form": SearchForm(),
+        "featured": course_featured(limit=6),
+        "recent": course_recent(limit=9),
+        "quota_remaining": course_quota_remaining(user=learner, ip=client_ip(request)),
+    }
+
+
+@require_POST
+def request_course(request: HttpRequest) -> HttpResponse:
+    """Ask for a course: offered at once if an approved one exists, else written while the visitor watches."""
+    form = CourseRequestForm(request.POST)
+    if not form.is_valid():
+        return render(request, "courses/home.html", _request_context(request, form), status=400)
+    data = form.cleaned_data
+    learner = request.user if isinstance(request.user, User) else None
+    try:
+        result = course_request_within_quota(
+            topic=data["topic"],
+            language=data["language"],
+            weeks=data["weeks"],
+            user=learner,
+            ip=client_ip(request),
+            fresh=data["fresh"],
+        )
+    except CourseRequestError as error:
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+        return render(request, "courses/home.html", _request_context(request, form), status=400)
+    except QuotaExceeded as error:
+        form.add_error(None, error.message)
+        return render(request, "courses/home.html", _request_context(request, form), status=429)
+    if result.reused:
+        return redirect(f"{result.course.get_absolute_url()}?reused=1")
+    requested_courses_remember(request, result.course)
+    return redirect("courses:writing", result.course.id)
+
+
+@require_GET
+def writing(request: HttpRequest, course_id: UUID) -> HttpResponse:
+    """The course being written, with a live progress bar. `?fragment=1` returns just the progress part,
+    for the page's poller; without JavaScript the page refreshes itself instead. A course held for review
+    stays followable here, without any of its text, and with the review notice saying why."""
+    course = course_followable(request, course_get(course_id=course_id))
+    fragment = request.GET.get("fragment") == "1"
+    if course.is_ready and not fragment:
+        return redirect(course)
+    context = {
+        "course": course,
+        "progress": course_progress(course=course),
+        "can_retry": viewer_is_requester(request, course),
+        "stages": _stages(course),
+        "review_notice": course_review_notice_for(request, course),
+        "text_hidden": course_is_held(course) and not request.user.is_staff,
+    }
+    template = "courses/_writing_progress.html" if fragment else "courses/writing.html"
+    response = render(request, template, context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _stages(course: Course) -> list[dict[str, object]]:
+    """The pipeline's steps for the page, each marked done, current or to come."""
+    order = [Course.Status.QUEUED, Course.Status.OUTLINING, Course.Status.WRITING, Course.Status.READY]
+    labels = ["Queued", "Planning the weeks", "Writing lessons and quizzes", "Ready"]
+    current = order.index(Course.Status(course.status)) if course.status in order else 2
+    return [
+        {
+            "label": label,
+            "state": "done" if i < current or course.is_ready else "current" if i == current else "todo",
+        }
+        for i, label in enumerate(labels)
+    ]
+
+
+def _course_to_retry(request: HttpRequest, course_id: UUID) -> Course:
+    course = course_followable(request, course_get(course_id=course_id))
+    if not viewer_is_requester(request, course):
+        raise PermissionDenied(RETRY_NOT_ALLOWED)
+    return course
+
+
+@require_POST
+def retry(request: HttpRequest, course_id: UUID) -> HttpResponse:
+    """Start a failed course again, or retry all its failed parts (its requester and staff only)."""
+    course = _course_to_retry(request, course_id)
+    if course_retry(course_id=course.id):
+        messages.success(request, RETRY_QUEUED)
+    return redirect("courses:writing", course.id)
+
+
+@require_POST
+def retry_part(request: HttpRequest, course_id: UUID, kind: str, part_id: int) -> HttpResponse:
+    course = _course_to_retry(request, course_id)
+    if kind not in PART_MODELS:
+        raise Http404("No such part")
+    if part_retry(course_id=course.id, kind=kind, part_id=part_id):
+        messages.success(request, RETRY_QUEUED)
+    return redirect("courses:writing", course.id)
+
+
+@require_GET
+def short_link(request: HttpRequest, course_id: UUID) -> HttpResponse:
+    """A short, stable link to a course (for emails and sharing), whatever page suits its state."""
+    return redirect(course_followable(request, course_get(course_id=course_id)))
+
+
+@require_GET
+def export_markdown(request: HttpRequest, course_id: UUID) -> HttpResponse:
+    course = _ready_course(request, course_id)
+    full = course_for_export(course_id=course.id)
+    assert full is not None
+    response = HttpResponse(course_markdown(course=full), content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{export_filename(course, "md")}"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def export_pdf(request: HttpRequest, course_id: UUID) -> HttpResponseBase:
+    """The course's PDF once it is made; until then, a page that waits for it (POST: try a failed one again)."""
+    course = _ready_course(request, course_id)
+    state = course_pdf_request(course=course, retry_failed=request.method == "POST")
+    if request.method == "POST":
+        return redirect("courses:export_pdf", course.id)
+    if not state.is_ready:
+        return render(request, "courses/pdf_preparing.html", {"course": course, "state": state}, status=202)
+    return FileResponse(
+        course_pdf_open(course=course),
+        as_attachment=True,
+        filename=export_filename(course, "pdf"),
+        content_type="application/pdf",
+    )
+
+
+@require_GET
+def export_pdf_status(request: HttpRequest, course_id: UUID) -> JsonResponse:
+    """The PDF's state for the waiting page's poller."""
+    course = _ready_course(request, course_id)
+    state = course_pdf_state(course=course)
+    return JsonResponse(
+        {"state": state.state, "stage": state.stage, "started_at": state.started_at, "error": state.error},
+        headers={"Cache-Control": "no-store"},
+    )

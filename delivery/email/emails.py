@@ -1,0 +1,218 @@
+"""One function per email that the delivery app sends; three templates each in templates/delivery/emails/.
+
+The weekly email is rendered ONCE per course-week with placeholders where each recipient's own links go;
+`week_email_personal` gives one recipient's values for them (SendGrid substitutions, or a local replace when
+mail goes through Django's backend).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from courses.models import Course, PartStatus, Quiz, Week
+from courses.selectors import week_with_lessons_and_quiz
+from delivery.email import links
+from delivery.models import Subscription
+
+MANAGE = "%sem:manage%"
+UNSUBSCRIBE = "%sem:unsubscribe%"
+CALENDAR = "%sem:calendar%"
+WEEK_DONE = "%sem:done%"
+WEEK_EMAIL_CACHE_SECONDS = 600
+CATEGORY_WEEK = "weekly-lesson"
+
+# Email clients ignore <style> blocks often enough that every element carries its own style.
+_INLINE_STYLES = {
+    "h1": "margin:24px 0 8px;font:bold 22px/1.3 Georgia,serif;color:#1f2328;",
+    "h2": "margin:24px 0 8px;font:bold 19px/1.3 Georgia,serif;color:#1f2328;",
+    "h3": "margin:20px 0 6px;font:bold 17px/1.3 Georgia,serif;color:#1f2328;",
+    "h4": "margin:16px 0 6px;font:bold 16px/1.3 Georgia,serif;color:#1f2328;",
+    "p": "margin:0 0 14px;font:16px/1.6 Georgia,serif;color:#1f2328;",
+    "ul": "margin:0 0 14px;padding-left:22px;font:16px/1.6 Georgia,serif;color:#1f2328;",
+    "ol": "margin:0 0 14px;padding-left:22px;font:16px/1.6 Georgia,serif;color:#1f2328;",
+    "li": "margin:0 0 4px;",
+    "a": "color:#1d5fb4;text-decoration:underline;",
+    "blockquote": "margin:0 0 14px;padding:4px 14px;border-left:3px solid #d8d2c4;color:#4a4f57;",
+    "pre": "margin:0 0 14px;padding:12px;background:#f6f4ef;border-radius:4px;overflow:auto;"
+    "font:13px/1.5 Menlo,Consolas,monospace;white-space:pre-wrap;",
+    "code": "font:14px Menlo,Consolas,monospace;background:#f6f4ef;",
+    "table": "border-collapse:collapse;margin:0 0 14px;font:15px/1.5 Arial,sans-serif;",
+    "th": "border:1px solid #d8d2c4;padding:6px 8px;text-align:left;",
+    "td": "border:1px solid #d8d2c4;padding:6px 8px;",
+}
+_TAG = re.compile(r"<(" + "|".join(_INLINE_STYLES) + r")(?=[\s>])")
+
+
+def answer_placeholder(question: int, choice: int) -> str:
+    return f"%sem:answer:{question}:{choice}%"
+
+
+def inline_styles(safe_html: str) -> str:
+    """Give each tag of sanitized HTML an inline style (the sanitizer allows no style attribute of its own)."""
+    return _TAG.sub(lambda match: f'<{match[1]} style="{_INLINE_STYLES[match[1]]}"', safe_html)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The weekly lesson email
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WeekEmail:
+    """A week's email shared by every recipient; per-recipient links are placeholders."""
+
+    course_id: str
+    week_id: int
+    week_number: int
+    quiz_id: int | None
+    options_per_question: tuple[int, ...]
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Personal:
+    substitutions: dict[str, str]
+    headers: dict[str, str]
+
+
+def week_email(*, course: Course, week_number: int) -> WeekEmail:
+    """The shared email of one course-week, cached: each chunk of 1,000 recipients reuses it. The course's
+    content version is in the key, so a moderator's rewrite is mailed from the next batch on."""
+    key = f"delivery:week-email:{course.id}:{week_number}:{course.content_version}"
+    cached: WeekEmail | None = cache.get(key)
+    if cached is None:
+        cached = week_email_render(week=week_with_lessons_and_quiz(course_id=course.id, number=week_number))
+        cache.set(key, cached, WEEK_EMAIL_CACHE_SECONDS)
+    return cached
+
+
+def week_email_render(*, week: Week) -> WeekEmail:
+    course = week.course
+    quiz = _written_quiz(week)
+    context = {
+        "course": course,
+        "week": week,
+        "overview_html": inline_styles(week.overview_safe_html),
+        "lessons": [_lesson_context(course, week, lesson) for lesson in week.lessons.all()],
+        "questions": _quiz_context(quiz),
+        "links": {"manage": MANAGE, "unsubscribe": UNSUBSCRIBE, "calendar": CALENDAR, "done": WEEK_DONE},
+        "course_url": links.course_url(course.id),
+    }
+    return WeekEmail(
+        course_id=str(course.id),
+        week_id=week.id,
+        week_number=week.number,
+        quiz_id=quiz.id if quiz else None,
+        options_per_question=tuple(len(q["options"]) for q in quiz.questions) if quiz else (),
+        **_render("week", context),
+    )
+
+
+def week_email_personal(email: WeekEmail, *, subscription_id: int) -> Personal:
+    """One recipient's links for the shared email, and the RFC 8058 unsubscribe headers."""
+    urls = links.subscription_urls(subscription_id)
+    substitutions = {
+        MANAGE: urls["manage"],
+        UNSUBSCRIBE: urls["unsubscribe"],
+        CALENDAR: urls["calendar"],
+        WEEK_DONE: links.week_done_url(subscription_id=subscription_id, week_id=email.week_id),
+    }
+    if email.quiz_id is not None:
+        answers = links.answer_urls(
+            subscription_id=subscription_id,
+            quiz_id=email.quiz_id,
+            options_per_question=email.options_per_question,
+        )
+        for question, choices in enumerate(answers):
+            for choice, url in enumerate(choices):
+                substitutions[answer_placeholder(question, choice)] = url
+    return Personal(substitutions, unsubscribe_headers(urls["unsubscribe"]))
+
+
+def unsubscribe_headers(unsubscribe_url: str) -> dict[str, str]:
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def _written_quiz(week: Week) -> Quiz | None:
+    try:
+        quiz = week.quiz
+    except Quiz.DoesNotExist:
+        return None
+    return quiz if quiz.status == PartStatus.WRITTEN and quiz.questions else None
+
+
+def _lesson_context(course: Course, week: Week, lesson: Any) -> dict[str, Any]:
+    return {
+        "number": lesson.number,
+        "title": lesson.title,
+        "html": inline_styles(lesson.body_safe_html),
+        "text": lesson.body.strip(),
+        "url": links.lesson_url(course_id=course.id, week=week.number, lesson=lesson.number),
+    }
+
+
+def _quiz_context(quiz: Quiz | None) -> list[dict[str, Any]]:
+    if quiz is None:
+        return []
+    return [
+        {
+            "number": n + 1,
+            "text": question["question"],
+            "options": [
+                {"letter": chr(ord("A") + c), "text": option, "url": answer_placeholder(n, c)}
+                for c, option in enumerate(question["options"])
+            ],
+        }
+        for n, question in enumerate(quiz.questions)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Transactional emails, sent one at a time through Django's email backend (SendGrid when configured)
+# ---------------------------------------------------------------------------------------------------------
+def send_confirmation(subscription: Subscription) -> None:
+    """Double opt-in: the link that confirms the address; nothing else is sent before it is clicked."""
+    context = {
+        "subscription": subscription,
+        "course": subscription.course,
+        "confirm_url": links.confirm_url(subscription_id=subscription.id, email=subscription.email),
+        "max_age_days": settings.DELIVERY_CONFIRM_MAX_AGE_SECONDS // 86400,
+    }
+    _send("confirm", to=subscription.email, context=context)
+
+
+def send_already_subscribed(subscription: Subscription) -> None:
+    """Someone asked again for a course this address already receives: send its manage link, change nothing."""
+    context = {
+        "subscription": subscription,
+        "course": subscription.course,
+        "manage_url": links.manage_url(subscription.id),
+    }
+    _send("already_subscribed", to=subscription.email, context=context)
+
+
+def _send(kind: str, *, to: str, context: dict[str, Any]) -> None:
+    rendered = _render(kind, context)
+    message = EmailMultiAlternatives(rendered["subject"], rendered["text"], to=[to])
+    message.attach_alternative(rendered["html"], "text/html")
+    message.send()
+
+
+def _render(kind: str, context: dict[str, Any]) -> dict[str, str]:
+    context = {**context, "site_url": settings.SITE_URL}
+    subject = render_to_string(f"delivery/emails/{kind}/subject.txt", context)
+    return {
+        "subject": " ".join(subject.split()),
+        "text": render_to_string(f"delivery/emails/{kind}/body.txt", context),
+        "html": render_to_string(f"delivery/emails/{kind}/body.html", context),
+    }

@@ -1,0 +1,276 @@
+"""The learner's side of a course: its page with their progress, lessons, week quizzes and "My learning"."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from functools import cache
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.cache import caches
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
+from django.template.loader import get_template, render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import User
+from courses.models import Course, PartStatus, Quiz
+from courses.selectors import course_get, course_lesson_id_at, course_quiz_for_week, course_requested_by
+from courses.visibility import course_editable_by, course_readable, course_review_notice_for
+from delivery.learning.progress import (
+    ProgressError,
+    QuestionResult,
+    enrollment_record_visit,
+    lesson_mark_done,
+    lesson_mark_undone,
+    quiz_attempt_record,
+    quiz_grade,
+)
+from delivery.learning.selectors import CourseOutline, learner_course_outline, learner_courses, learner_lesson
+from delivery.models import QuizAttempt
+
+LESSON_MARKED_DONE = "Lesson marked as done."
+LESSON_MARKED_UNDONE = "Lesson marked as not done."
+QUIZ_UNANSWERED = "Please answer every question, then check your answers."
+QUESTION_UNANSWERED = "Choose an answer to this question."
+QUIZ_NOT_READY = "This week's quiz has not been written yet."
+PAGE_SECONDS = 3600
+COURSE_PAGE_TEMPLATES = (
+    "base.html",
+    "delivery/course.html",
+    "delivery/_course_body.html",
+    "delivery/_subscribe_form.html",
+    "courses/_course_badges.html",
+)
+# Stands in for the visitor's CSRF token in a kept course page: each response puts its own token there.
+CSRF_TOKEN_SLOT = "csrf-token-slot-for-this-visitor"
+
+
+def _learner(request: HttpRequest) -> User | None:
+    return request.user if isinstance(request.user, User) else None
+
+
+@require_GET
+def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
+    course = course_readable(request, course_get(course_id=course_id))
+    if not course.is_ready:
+        return redirect("courses:writing", course.id)
+    outline = learner_course_outline(course=course, user=_learner(request))
+    review_notice = course_review_notice_for(request, course)
+    key = _page_key(request, course, outline, review_notice)
+    # Anonymous readers share a page in every process (Redis behind each one); a learner's own pages stay in
+    # the process that made them, so Redis never fills with one copy per learner and progress step.
+    kept = caches["local" if request.user.is_authenticated else "versioned"]
+    page = kept.get(key) if key else None
+    if page is None:
+        _add_urls(course, outline)
+        context: dict[str, object] = {
+            "course": course,
+            "outline": outline,
+            "review_notice": review_notice,
+            "templates_version": _templates_version(),
+        }
+        if key:
+            context["csrf_token"] = CSRF_TOKEN_SLOT
+        page = render_to_string("delivery/course.html", context, request)
+        if key:
+            kept.set(key, page, PAGE_SECONDS)
+    if key:
+        page = page.replace(CSRF_TOKEN_SLOT, get_token(request))
+    return HttpResponse(page)
+
+
+def _page_key(request: HttpRequest, course: Course, outline: CourseOutline, review_notice: str) -> str | None:
+    """Where the finished page is kept: every visitor who would see the same page shares it. Visibility is still
+    decided above on every request; the key names all the page shows (the course's text, review and progress in
+    the outline's fingerprint, who is signed in, the offline banner, the templates' version). None when the page
+    is one visitor's own: a requester's notice, a message to show once, or the "reused" offer."""
+    if review_notice or request.GET or len(messages.get_messages(request)):
+        return None
+    user = request.user
+    visitor = f"{user.pk}:{user.get_username()}" if user.is_authenticated else "anonymous"
+    state = (
+        request.path,
+        outline.fingerprint,
+        course.review_state,
+        course.featured,
+        course.held_for_review,
+        visitor,
+        not settings.OPENAI_API_KEY,  # the offline banner
+        _templates_version(),
+    )
+    return "course-page:v1:" + hashlib.sha256(repr(state).encode()).hexdigest()
+
+
+@cache
+def _templates_version() -> str:
+    """Changes with the course page's templates, so a new release never serves a page kept by the one before."""
+    sources = "".join(get_template(name).template.source for name in COURSE_PAGE_TEMPLATES)  # type: ignore[attr-defined]
+    return hashlib.sha256(sources.encode()).hexdigest()[:16]
+
+
+def _url_maker(name: str, course: Course) -> Callable[[int], str]:
+    """reverse() once, then fill in each id: reversing 65 URLs per page was most of its rendering time."""
+    prefix, suffix = reverse(name, args=[course.id, 0]).rsplit("0", 1)
+    return lambda number: f"{prefix}{number}{suffix}"
+
+
+def _add_urls(course: Course, outline: CourseOutline) -> None:
+    lesson_url, quiz_url = _url_maker("delivery:lesson", course), _url_maker("delivery:quiz", course)
+    for week in outline.weeks:
+        week.quiz_url = quiz_url(week.number)
+        for lesson in week.lessons:
+            lesson.url = lesson_url(lesson.id)
+
+
+@require_GET
+def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpResponse:
+    learner = _learner(request)
+    page = learner_lesson(course_id=course_id, lesson_id=lesson_id, user=learner)
+    if page is None:
+        raise Http404("No such lesson")
+    course = course_readable(request, page.lesson.course)
+    if not course.is_ready:
+        return redirect("courses:writing", course.id)
+    if learner is not None:
+        enrollment_record_visit(user=learner, course=course)
+    can_edit = learner is not None and course_editable_by(course=course, user=learner)
+    context = {"course": course, "page": page, "lesson": page.lesson, "can_edit": can_edit}
+    return render(request, "delivery/lesson.html", context)
+
+
+@require_GET
+def lesson_at(request: HttpRequest, course_id: UUID, week_number: int, number: int) -> HttpResponse:
+    """The lesson at this place in the course, at its own address (lesson ids outlive rewrites)."""
+    lesson_id = course_lesson_id_at(course_id=course_id, week_number=week_number, number=number)
+    if lesson_id is None:
+        raise Http404("No such lesson")
+    return redirect("delivery:lesson", course_id, lesson_id)
+
+
+@require_POST
+def lesson_done(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpResponse:
+    """Mark a lesson done (or, with done=0, not done). Anonymous readers are asked to sign in first."""
+    lesson_url = reverse("delivery:lesson", args=[course_id, lesson_id])
+    learner = _learner(request)
+    if learner is None:
+        return redirect_to_login(lesson_url)
+    page = learner_lesson(course_id=course_id, lesson_id=lesson_id, user=None)
+    if page is None:
+        raise Http404("No such lesson")
+    course_readable(request, page.lesson.course)
+    if request.POST.get("done") == "0":
+        lesson_mark_undone(user=learner, lesson=page.lesson)
+        messages.success(request, LESSON_MARKED_UNDONE)
+        return redirect(lesson_url)
+    lesson_mark_done(user=learner, lesson=page.lesson)
+    messages.success(request, LESSON_MARKED_DONE)
+    if request.POST.get("then") == "next" and page.next is not None:
+        return redirect("delivery:lesson", course_id, page.next.id)
+    return redirect(lesson_url)
+
+
+def _quiz_answers(request: HttpRequest, quiz: Quiz) -> dict[int, int] | None:
+    """The chosen option of every question, or None when one is unanswered or not a number."""
+    answers = {}
+    for number in range(len(quiz.questions)):
+        raw = request.POST.get(f"q{number}", "")
+        if not raw.isdigit():
+            return None
+        answers[number] = int(raw)
+    return answers
+
+
+@require_http_methods(["GET", "POST"])
+def quiz_page(request: HttpRequest, course_id: UUID, week_number: int) -> HttpResponse:
+    quiz = course_quiz_for_week(course_id=course_id, week_number=week_number)
+    if quiz is None:
+        raise Http404("No such quiz")
+    course = course_readable(request, quiz.course)
+    learner = _learner(request)
+    context: dict[str, object] = {"course": course, "quiz": quiz, "week": quiz.week, "error": ""}
+    if quiz.status != PartStatus.WRITTEN:
+        context["error"] = QUIZ_NOT_READY
+        return render(request, "delivery/quiz.html", context)
+    if request.method == "POST":
+        return _quiz_submit(request, quiz, context)
+    attempt = _shown_attempt(request, learner, quiz)
+    if attempt is not None:
+        answers = {int(n): choice for n, choice in attempt.answers.items()}
+        context.update(attempt=attempt, results=_result_rows(quiz, quiz_grade(quiz=quiz, answers=answers)))
+    else:
+        context["questions"] = _question_rows(quiz, {})
+    return render(request, "delivery/quiz.html", context)
+
+
+def _shown_attempt(request: HttpRequest, learner: User | None, quiz: Quiz) -> QuizAttempt | None:
+    """The attempt whose results to show: the one just made (?attempt=id) unless the learner asks to retry."""
+    attempt_id = request.GET.get("attempt", "")
+    if learner is None or not attempt_id.isdigit():
+        return None
+    return QuizAttempt.objects.filter(id=int(attempt_id), user=learner, quiz=quiz).first()
+
+
+def _quiz_submit(request: HttpRequest, quiz: Quiz, context: dict[str, object]) -> HttpResponse:
+    answers = _quiz_answers(request, quiz)
+    learner = _learner(request)
+    try:
+        if answers is None:
+            raise ProgressError(QUIZ_UNANSWERED)
+        if learner is None:  # graded but not kept: only a signed-in learner has somewhere to keep it
+            results = quiz_grade(quiz=quiz, answers=answers)
+            context.update(results=_result_rows(quiz, results), score=sum(r.is_correct for r in results))
+            return render(request, "delivery/quiz.html", context)
+        attempt, _ = quiz_attempt_record(user=learner, quiz=quiz, answers=answers)
+    except ProgressError as error:
+        chosen = {n: request.POST.get(f"q{n}", "") for n in range(len(quiz.questions))}
+        context.update(error=str(error), questions=_question_rows(quiz, chosen, flag_missing=True))
+        return render(request, "delivery/quiz.html", context, status=400)
+    url = reverse("delivery:quiz", args=[quiz.course_id, quiz.week.number])
+    return redirect(f"{url}?attempt={attempt.id}#results")
+
+
+def _question_rows(
+    quiz: Quiz, chosen: dict[int, str], *, flag_missing: bool = False
+) -> list[dict[str, object]]:
+    """The questions to show, with the learner's choices; `flag_missing` marks those sent back unanswered."""
+    return [
+        {
+            "number": n,
+            "text": q["question"],
+            "options": list(enumerate(q["options"])),
+            "chosen": chosen.get(n, ""),
+            "missing": QUESTION_UNANSWERED if flag_missing and not chosen.get(n) else "",
+        }
+        for n, q in enumerate(quiz.questions)
+    ]
+
+
+def _result_rows(quiz: Quiz, results: list[QuestionResult]) -> list[dict[str, object]]:
+    return [
+        {
+            "number": result.number,
+            "text": quiz.questions[result.number]["question"],
+            "options": list(enumerate(quiz.questions[result.number]["options"])),
+            "chosen": result.chosen,
+            "correct": result.correct,
+            "is_correct": result.is_correct,
+            "explanation": result.explanation,
+        }
+        for result in results
+    ]
+
+
+@login_required
+@require_GET
+def my_learning(request: HttpRequest) -> HttpResponse:
+    learner = _learner(request)
+    assert learner is not None
+    context = {"courses": learner_courses(user=learner), "requested": course_requested_by(user=learner)}
+    return render(request, "delivery/my_learning.html", context)
