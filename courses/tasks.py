@@ -57,15 +57,23 @@ def sweep_stale_courses() -> dict[str, int]:
 PDF_MAX_RETRIES = 3
 
 
-@shared_task(bind=True, name="courses.tasks.render_course_pdf", max_retries=PDF_MAX_RETRIES)
+@shared_task(
+    bind=True,
+    name="courses.tasks.render_course_pdf",
+    autoretry_for=(OSError,),  # storage hiccups pass: retry with backoff (2, 4, 8 s), then give up visibly
+    retry_backoff=2,
+    retry_jitter=False,
+    max_retries=PDF_MAX_RETRIES,
+)
 def render_course_pdf(self: Task, course_id: str, version: int) -> None:
     """Render a course's PDF for one content version (routed to the "cpu" queue by its name)."""
     try:
         exports.course_pdf_build(course_id=course_id, version=version)
-    except OSError as error:  # storage hiccups pass; retry with backoff, then give up visibly
-        if self.request.retries < PDF_MAX_RETRIES:
-            raise self.retry(exc=error, countdown=2 ** (self.request.retries + 1)) from error
-        exports.course_pdf_failed(course_id=course_id, version=version, error=repr(error))
+    except OSError as error:
+        if self.request.retries >= PDF_MAX_RETRIES:
+            exports.course_pdf_failed(course_id=course_id, version=version, error=repr(error))
+            return
+        raise
     except Exception as error:  # a layout bug will not fix itself: no retry, but the page must say so
         exports.course_pdf_failed(course_id=course_id, version=version, error=repr(error))
         raise

@@ -20,7 +20,6 @@ from delivery.models import Subscription
 
 logger = logging.getLogger(__name__)
 
-BATCH_RETRY_DELAYS = (30, 120, 600, 1800, 3600)
 EMAIL_NOT_SENT = "Our email to this address could not be sent after several tries: {error}"
 
 
@@ -39,13 +38,23 @@ def plan_course_deliveries(course_id: str, now: str) -> dict[str, Any]:
     return {**asdict(result), "batches": len(result.batches)}
 
 
-@shared_task(bind=True, max_retries=len(BATCH_RETRY_DELAYS))
+class BatchDeferred(Exception):
+    """SendGrid stayed unavailable past the in-request retries; the rows are pending again."""
+
+
+# Every task retries the same way: Celery's own options, a failure it may retry raised out of the task, and on
+# the last try a failure recorded where a person sees it instead. Backoff doubles from the first delay
+# (seconds) up to an hour, with jitter so tasks that failed together come back apart.
+SEND_RETRIES: dict[str, Any] = {"retry_backoff": 60, "retry_backoff_max": 3600, "retry_jitter": True}
+
+
+@shared_task(bind=True, autoretry_for=(BatchDeferred,), max_retries=6, **SEND_RETRIES)
 def send_week_batch(self: Task, course_id: str, week_number: int) -> dict[str, int]:
     """Send up to 1,000 pending emails of one course-week. When SendGrid stays unavailable past the
-    in-request retries, the rows go back to pending and this task tries again later."""
+    in-request retries, the rows go back to pending and this task tries again later (about an hour in all)."""
     result = dispatch.week_batch_send(course_id=course_id, week_number=week_number)
-    if result.deferred and self.request.retries < len(BATCH_RETRY_DELAYS):
-        raise self.retry(countdown=BATCH_RETRY_DELAYS[self.request.retries])
+    if result.deferred and self.request.retries < (self.max_retries or 0):
+        raise BatchDeferred(f"{result.deferred} recipients deferred")
     return asdict(result)
 
 
@@ -64,14 +73,14 @@ def purge_unconfirmed_subscriptions() -> dict[str, int]:
     return {"deleted": subscriptions.subscriptions_unconfirmed_purge(now=timezone.now())}
 
 
-@shared_task(bind=True, max_retries=5, default_retry_delay=30)
+@shared_task(bind=True, autoretry_for=(Exception,), max_retries=5, **{**SEND_RETRIES, "retry_backoff": 30})
 def send_confirmation_email(self: Task, subscription_id: int) -> None:
     subscription = _pending(subscription_id)
     if subscription is not None:
         _send_or_retry(self, emails.send_confirmation, subscription)
 
 
-@shared_task(bind=True, max_retries=5, default_retry_delay=30)
+@shared_task(bind=True, autoretry_for=(Exception,), max_retries=5, **{**SEND_RETRIES, "retry_backoff": 30})
 def send_already_subscribed_email(self: Task, subscription_id: int) -> None:
     subscription = Subscription.objects.select_related("course").filter(id=subscription_id).first()
     if subscription is not None:
@@ -87,14 +96,16 @@ def _pending(subscription_id: int) -> Subscription | None:
 
 
 def _send_or_retry(task: Task, send: Any, subscription: Subscription) -> None:
+    """Send; a failure is raised for Celery to retry (the backend's own errors, SMTP's or SendGrid's, are not
+    one class), or recorded on the subscription on the last try."""
     try:
         send(subscription)
-    except Exception as error:  # the backend's own errors (SMTP, SendGrid) are not one class
+    except Exception as error:
         if task.request.retries >= (task.max_retries or 0):
             _record_unsent(subscription, error)
             return
         logger.warning("Could not send %s to subscription %s: %s", task.name, subscription.id, error)
-        raise task.retry(exc=error, countdown=30 * 2**task.request.retries) from error
+        raise
 
 
 def _record_unsent(subscription: Subscription, error: Exception) -> None:

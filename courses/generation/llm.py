@@ -15,6 +15,7 @@ everything else (validation, recording, retries) is the same path.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import time
@@ -35,6 +36,7 @@ from courses.generation import offline, slots
 from courses.generation.prompts import AnswerT, Prompt
 from courses.generation.schemas import strict_json_schema
 from courses.models import Course, LLMCall
+from school.retry import with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -137,19 +139,19 @@ def _with_retries(
     send: Callable[[], Reply[RawT]],
     parse: Callable[[RawT], ResultT],
 ) -> ResultT:
-    attempts = settings.LLM_MAX_RETRIES + 1
     model = _model_for(stage)
-    for attempt in range(1, attempts + 1):
-        call = LLMCall(course=course, stage=stage, model=model, attempt=attempt)
-        try:
-            return _attempt(call, send, parse)
-        except AttemptFailed as failure:
-            if not failure.retryable or attempt == attempts:
-                raise LLMError(failure.outcome, failure.message) from failure
-            delay = retry_delay(attempt, failure.retry_after)
-            logger.info("LLM %s attempt %s failed (%s); retrying in %.2fs", stage, attempt, failure, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable: the last attempt returns or raises")
+    numbers = itertools.count(1)
+
+    def attempt_once() -> ResultT:
+        call = LLMCall(course=course, stage=stage, model=model, attempt=next(numbers))
+        return _attempt(call, send, parse)
+
+    try:
+        return with_retries(
+            attempt_once, attempts=settings.LLM_MAX_RETRIES + 1, delay=retry_delay, what=f"LLM {stage}"
+        )
+    except AttemptFailed as failure:
+        raise LLMError(failure.outcome, failure.message) from failure
 
 
 def _model_for(stage: str) -> str:
@@ -233,7 +235,7 @@ def _client() -> openai.OpenAI:
 
 @cache
 def _client_for(base_url: str, api_key: str, timeout: float) -> openai.OpenAI:
-    # max_retries=0: retrying is ours (`_with_retries`), so every attempt is recorded as an LLMCall, waits for
+    # max_retries=0: retrying is ours (`_with_retries`, on `school.retry`), so every attempt is recorded as an LLMCall, waits for
     # a concurrency slot of its own, and Retry-After is honoured within our cap. The SDK's own retries would be
     # invisible to all three. One client per configuration, shared by threads, keeps connections pooled.
     return openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)

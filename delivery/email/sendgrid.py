@@ -33,6 +33,8 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.eventwebhook import EventWebhook
 
+from school.retry import with_retries
+
 logger = logging.getLogger(__name__)
 
 MAX_PERSONALIZATIONS = 1000
@@ -181,30 +183,54 @@ def _client() -> SendGridAPIClient:
     return SendGridAPIClient(api_key=settings.SENDGRID_API_KEY, host=settings.SENDGRID_API_HOST)
 
 
+class _Unavailable(Exception):
+    """An attempt SendGrid cannot have accepted (a 429, a 5xx, a refused connection): worth another try."""
+
+    retryable = True
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
 def _post(body: dict[str, Any]) -> _Outcome:
     """POST /v3/mail/send until it is accepted, refused for good, or the retries run out."""
-    reason = ""
-    for attempt in range(settings.SENDGRID_MAX_RETRIES + 1):
-        try:
-            response = _client().client.mail.send.post(
-                request_body=body, timeout=settings.SENDGRID_TIMEOUT_SECONDS
-            )
-            return _Outcome("accepted", message_id=response.headers.get("X-Message-Id", "") or "")
-        except HTTPError as error:
-            reason = f"{error.status_code} {_error_text(error)}"
-            if error.status_code != 429 and error.status_code < 500:
-                return _Outcome("rejected", reason=reason, errors=tuple(_errors(error)))
-            wait = _rate_limit_wait(error) if error.status_code == 429 else _backoff(attempt)
-        except urllib.error.URLError as error:
-            # Raised while connecting or writing the request: SendGrid cannot have accepted it.
-            reason, wait = f"connection failed: {error.reason}", _backoff(attempt)
-        except OSError as error:
-            # Raised while waiting for the answer (timeout, dropped connection): it may have gone out.
-            return _Outcome("unknown", reason=f"no answer from SendGrid: {error!r}")
-        if attempt < settings.SENDGRID_MAX_RETRIES:
-            logger.warning("SendGrid: %s; retrying in %.1f s", reason, wait)
-            time.sleep(wait)
-    return _Outcome("deferred", reason=reason)
+    try:
+        return with_retries(
+            lambda: _post_once(body),
+            attempts=settings.SENDGRID_MAX_RETRIES + 1,
+            delay=_retry_delay,
+            what="SendGrid",
+        )
+    except _Unavailable as error:
+        return _Outcome("deferred", reason=error.reason)
+
+
+def _post_once(body: dict[str, Any]) -> _Outcome:
+    try:
+        response = _client().client.mail.send.post(
+            request_body=body, timeout=settings.SENDGRID_TIMEOUT_SECONDS
+        )
+    except HTTPError as error:
+        reason = f"{error.status_code} {_error_text(error)}"
+        if error.status_code == 429:
+            raise _Unavailable(reason, retry_after=_rate_limit_wait(error)) from error
+        if error.status_code >= 500:
+            raise _Unavailable(reason) from error
+        return _Outcome("rejected", reason=reason, errors=tuple(_errors(error)))
+    except urllib.error.URLError as error:
+        # Raised while connecting or writing the request: SendGrid cannot have accepted it.
+        raise _Unavailable(f"connection failed: {error.reason}") from error
+    except OSError as error:
+        # Raised while waiting for the answer (timeout, dropped connection): it may have gone out.
+        return _Outcome("unknown", reason=f"no answer from SendGrid: {error!r}")
+    return _Outcome("accepted", message_id=response.headers.get("X-Message-Id", "") or "")
+
+
+def _retry_delay(attempt: int, retry_after: float | None) -> float:
+    """After attempt `attempt` (1, 2, ...): the rate limit's reset if told, else backoff with jitter."""
+    return retry_after if retry_after is not None else _backoff(attempt - 1)
 
 
 def _backoff(attempt: int) -> float:
