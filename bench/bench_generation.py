@@ -141,7 +141,7 @@ def write_course(topic: str, weeks: int, timeout: float = 600) -> tuple[Any, flo
     a fifth of a core from the two this machine shares with the workers it measures."""
     from django.db import connection
 
-    from courses.generation.pipeline import course_request
+    from courses.generation.request import course_request
     from courses.models import Course
 
     started = time.time()
@@ -224,7 +224,7 @@ def phases(course: Any) -> dict[str, float]:
 
 
 def reuse_check(fake: Any, weeks: int) -> tuple[bool, int, float]:
-    from courses.generation.pipeline import course_request
+    from courses.generation.request import course_request
     from courses.models import Course
 
     course, _ = write_course("Reusable topic", weeks)

@@ -12,7 +12,7 @@ from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
 from courses.errors import CourseRequestError
-from courses.generation.request import QuotaExceeded, course_request_within_quota
+from courses.generation.request import QuotaExceeded, course_request
 from courses.models import PartStatus, Week
 from courses.reading.forms import CourseRequestForm
 from courses.selectors import (
@@ -22,7 +22,7 @@ from courses.selectors import (
     week_with_lessons_and_quiz,
 )
 from courses.visibility import course_is_public, course_review_notice, course_visible_via_api
-from school.apitools import INVALID_INPUT, ApiError, ErrorOut, error_body, request_user
+from school.apitools import INVALID_INPUT, ApiError, ErrorOut, request_user
 from school.http import client_ip
 
 WEEK_NOT_FOUND = "This course has no week with this number."
@@ -159,10 +159,10 @@ def request_course(request: HttpRequest, payload: CourseRequestIn) -> Status[dic
     (send `"fresh": true` to have a new one written anyway). Counts against the daily quota when written."""
     form = CourseRequestForm(data=payload.dict())
     if not form.is_valid():
-        return Status(422, error_body(INVALID_INPUT, form.api_errors()))
+        raise ApiError(422, INVALID_INPUT, errors=form.api_errors())
     data = form.cleaned_data
     try:
-        result = course_request_within_quota(
+        result = course_request(
             topic=data["topic"],
             language=data["language"],
             weeks=data["weeks"],
@@ -171,9 +171,9 @@ def request_course(request: HttpRequest, payload: CourseRequestIn) -> Status[dic
             fresh=data["fresh"],
         )
     except CourseRequestError as error:
-        return Status(422, error_body(error.message, [{"field": error.field, "message": error.message}]))
+        raise ApiError(422, error.message, field=error.field) from None
     except QuotaExceeded as error:
-        return Status(429, error_body(error.message))
+        raise ApiError(429, error.message) from None
     course = result.course
     created = {
         "id": course.id,

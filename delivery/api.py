@@ -13,7 +13,7 @@ from pydantic import ConfigDict
 from courses.selectors import course_get
 from delivery.email.forms import SubscribeForm
 from delivery.email.subscriptions import RateLimited, SubscriptionError
-from school.apitools import INVALID_INPUT, NOT_FOUND, ErrorOut, error_body
+from school.apitools import INVALID_INPUT, NOT_FOUND, ApiError, ErrorOut
 from school.http import client_ip
 
 router = Router(tags=["subscriptions"])
@@ -46,7 +46,7 @@ def subscription_create(request: HttpRequest, course_id: UUID, payload: Subscrip
     same whether or not the address already follows the course (no one learns who subscribes to what)."""
     course = course_get(course_id=course_id)
     if course is None:
-        return Status(404, error_body(NOT_FOUND, [{"field": "course_id", "message": NOT_FOUND}]))
+        raise ApiError(404, NOT_FOUND, field="course_id")
     form = SubscribeForm(
         {
             "email": payload.email,
@@ -62,11 +62,11 @@ def subscription_create(request: HttpRequest, course_id: UUID, payload: Subscrip
             for name, messages in form.errors.items()
             for message in messages
         ]
-        return Status(422, error_body(INVALID_INPUT, errors))
+        raise ApiError(422, INVALID_INPUT, errors=errors)
     try:
         form.subscription_request(course=course, ip=client_ip(request))
     except RateLimited as error:
-        return Status(429, error_body(str(error)))
+        raise ApiError(429, str(error)) from None
     except SubscriptionError as error:
-        return Status(422, error_body(str(error), [{"field": "course_id", "message": str(error)}]))
+        raise ApiError(422, str(error), field="course_id") from None
     return Status(202, {"status": "pending_confirmation", "detail": CONFIRMATION_SENT})

@@ -69,8 +69,13 @@ def error_body(detail: str, errors: list[dict[str, str]] | None = None) -> dict[
 
 
 class ApiError(HttpError):
-    """A 4xx answer; `field` names the input it is about, when there is one."""
+    """Every 4xx answer of the API, raised (never returned) so they all take the same shape: `field` names
+    the input it is about when there is one; `errors` lists several (a form's) instead."""
 
-    def __init__(self, status_code: int, message: str, field: str = "") -> None:
+    def __init__(
+        self, status_code: int, message: str, field: str = "", errors: list[dict[str, str]] | None = None
+    ) -> None:
         super().__init__(status_code, message)
-        self.errors = [{"field": field, "message": message}] if field else []
+        self.errors = (
+            errors if errors is not None else ([{"field": field, "message": message}] if field else [])
+        )

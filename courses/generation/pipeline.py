@@ -28,10 +28,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from courses import selectors
-from courses.errors import CourseRequestError
 from courses.generation import llm, prompts
 from courses.generation.schemas import CourseOutline, LessonDraft, QuizDraft, WeekPlan
-from courses.generation.topics import TopicError, topic_key, topic_normalise
+from courses.generation.topics import topic_key
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
 from courses.moderation import review
 from courses.rendering import markdown_to_safe_html
@@ -40,8 +39,6 @@ from school.queue import enqueue_after_commit, enqueue_many_after_commit
 logger = logging.getLogger(__name__)
 PART_TASKS = {"lesson": "courses.tasks.llm_write_lesson", "quiz": "courses.tasks.llm_write_quiz"}
 
-LANGUAGE_UNKNOWN = "Choose one of the languages in the list."
-WEEKS_OUT_OF_RANGE = "A course lasts between {min} and {max} weeks."
 OUTLINE_FAILED = (
     "We could not plan this course: the writing service kept failing. Please try again in a few minutes."
 )
@@ -54,12 +51,6 @@ PART_MODELS: dict[str, type[Lesson] | type[Quiz]] = {"lesson": Lesson, "quiz": Q
 
 
 @dataclass(frozen=True)
-class CourseRequestResult:
-    course: Course
-    reused: bool  # an approved course already covered the request; nothing new is written
-
-
-@dataclass(frozen=True)
 class SweepResult:
     outlines_queued: int
     parts_queued: int
@@ -67,31 +58,15 @@ class SweepResult:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Requesting and retrying
+# Starting and retrying
 # --------------------------------------------------------------------------------------------------------
 
 
-def course_request(
-    *,
-    topic: str,
-    language: str,
-    weeks: int,
-    user: User | None,
-    ip: str | None,
-    fresh: bool = False,
-) -> CourseRequestResult:
-    """Offer the approved course that matches the request, or create one and queue its generation."""
-    clean_topic = _valid_request(topic=topic, language=language, weeks=weeks)
-    key = topic_key(clean_topic)
-    if not fresh:
-        existing = selectors.course_reusable(topic_key=key, language=language, weeks=weeks)
-        if existing is not None:
-            return CourseRequestResult(course=existing, reused=True)
-    # Before any generation spend: the daily budget, then screening of the topic (courses.moderation.review).
-    review.course_request_admit(topic=clean_topic, language=language, user=user, ip=ip)
+def course_start(*, topic: str, language: str, weeks: int, user: User | None, ip: str | None) -> Course:
+    """Create the course for a request the gate (`courses.generation.request`) admitted, and queue its outline."""
     course = Course.objects.create(
-        topic=clean_topic,
-        topic_key=key,
+        topic=topic,
+        topic_key=topic_key(topic),
         language=language,
         weeks_count=weeks,
         requested_by=user,
@@ -100,20 +75,7 @@ def course_request(
         heartbeat_at=timezone.now(),
     )
     _enqueue_outline(course.id)
-    return CourseRequestResult(course=course, reused=False)
-
-
-def _valid_request(*, topic: str, language: str, weeks: int) -> str:
-    try:
-        clean_topic = topic_normalise(topic)
-    except TopicError as error:
-        raise CourseRequestError("topic", error.message) from None
-    if language not in dict(settings.COURSE_LANGUAGES):
-        raise CourseRequestError("language", LANGUAGE_UNKNOWN)
-    if not settings.COURSE_WEEKS_MIN <= weeks <= settings.COURSE_WEEKS_MAX:
-        message = WEEKS_OUT_OF_RANGE.format(min=settings.COURSE_WEEKS_MIN, max=settings.COURSE_WEEKS_MAX)
-        raise CourseRequestError("weeks", message)
-    return clean_topic
+    return course
 
 
 def course_retry(*, course_id: UUID) -> bool:

@@ -1,8 +1,16 @@
-"""How many new courses a visitor may ask for per day: anonymous visitors per IP address
-(settings.COURSE_QUOTA_PER_IP), signed-in learners per account (settings.COURSE_QUOTA_PER_USER).
+"""The one gate a course request passes, read top to bottom in `course_request`:
 
-Only courses that get written count. Being offered an approved course that already exists costs nothing,
-so it is offered even to someone whose allowance for the day is spent. Staff have no limit.
+1. the request is valid: a topic we can name, a language we write in, a number of weeks in range;
+2. an approved course that already covers it is offered instead: it costs nothing, so it is offered even to
+   someone whose allowance for the day is spent;
+3. the visitor's daily allowance takes a slot: per account for signed-in learners (COURSE_QUOTA_PER_USER),
+   per IP address for anonymous visitors (COURSE_QUOTA_PER_IP); staff, and the shell (no account, no
+   address), have none. The slot is given back when nothing new gets written;
+4. the day's LLM spend cap is not reached (`courses.moderation.costs`);
+5. the topic passes screening; a refused topic is kept for admins (`courses.moderation.review`);
+then the course is created and its outline queued (`courses.generation.pipeline.course_start`).
+
+A refusal raises CourseRequestError (a field and a sentence for the form or the API) or QuotaExceeded.
 """
 
 from __future__ import annotations
@@ -14,12 +22,16 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import User
-from courses.generation.pipeline import CourseRequestResult, course_request
+from courses.errors import CourseRequestError
+from courses.generation.pipeline import course_start
 from courses.generation.topics import TopicError, topic_key, topic_normalise
 from courses.models import Course
+from courses.moderation import costs, review
 from courses.selectors import course_reusable
 from school.ratelimit import rate_limit_hit, rate_limit_key, rate_limit_release
 
+LANGUAGE_UNKNOWN = "Choose one of the languages in the list."
+WEEKS_OUT_OF_RANGE = "A course lasts between {min} and {max} weeks."
 QUOTA_SPENT_ANONYMOUS = (
     "You have asked for {limit} new courses today, the most a visitor may. Sign in to ask for more, "
     "or try again tomorrow."
@@ -37,24 +49,47 @@ class QuotaExceeded(Exception):
 
 
 @dataclass(frozen=True)
+class CourseRequestResult:
+    course: Course
+    reused: bool  # an approved course already covered the request; nothing new is written
+
+
+@dataclass(frozen=True)
 class Quota:
     key: str
     limit: int
     message: str
 
 
-def _quota(*, user: User | None, ip: str) -> Quota | None:
-    """Today's counter for this visitor; None for staff, who have no limit."""
-    day = timezone.now().date().isoformat()  # UTC: the allowance renews at midnight UTC
-    if user is not None and user.is_staff:
-        return None
-    if user is not None:
-        limit = settings.COURSE_QUOTA_PER_USER
-        return Quota(
-            rate_limit_key("course-quota-user", user.pk, day), limit, QUOTA_SPENT_LEARNER.format(limit=limit)
-        )
-    limit = settings.COURSE_QUOTA_PER_IP
-    return Quota(rate_limit_key("course-quota-ip", ip, day), limit, QUOTA_SPENT_ANONYMOUS.format(limit=limit))
+def course_request(
+    *,
+    topic: str,
+    language: str,
+    weeks: int,
+    user: User | None,
+    ip: str | None,
+    fresh: bool = False,
+) -> CourseRequestResult:
+    """Offer the approved course that matches the request, or admit a new one and start writing it."""
+    clean_topic = _valid_request(topic=topic, language=language, weeks=weeks)
+    if not fresh:
+        existing = course_reusable(topic_key=topic_key(clean_topic), language=language, weeks=weeks)
+        if existing is not None:
+            return CourseRequestResult(course=existing, reused=True)
+    quota = _quota(user=user, ip=ip)
+    if quota is not None and rate_limit_hit(key=quota.key, limit=quota.limit, window_seconds=DAY_SECONDS):
+        rate_limit_release(key=quota.key)
+        raise QuotaExceeded(quota.message)
+    try:
+        if costs.spend_cap_reached():
+            raise review.SpendCapReached()
+        review.topic_admit(topic=clean_topic, language=language, user=user, ip=ip)
+        course = course_start(topic=clean_topic, language=language, weeks=weeks, user=user, ip=ip)
+    except Exception:
+        if quota is not None:  # nothing was written: the slot goes back
+            rate_limit_release(key=quota.key)
+        raise
+    return CourseRequestResult(course=course, reused=False)
 
 
 def course_quota_remaining(*, user: User | None, ip: str) -> int | None:
@@ -65,36 +100,30 @@ def course_quota_remaining(*, user: User | None, ip: str) -> int | None:
     return max(0, quota.limit - int(cache.get(quota.key, 0)))
 
 
-def course_request_within_quota(
-    *, topic: str, language: str, weeks: int, user: User | None, ip: str, fresh: bool = False
-) -> CourseRequestResult:
-    """`course_request`, counted against the visitor's daily allowance (QuotaExceeded once it is spent).
-
-    The slot is taken before the course is created, so two requests at once cannot both take the last one;
-    it is given back when nothing new gets written (a reused course, or an invalid request).
-    """
-    quota = _quota(user=user, ip=ip)
-    if quota is None:
-        return course_request(topic=topic, language=language, weeks=weeks, user=user, ip=ip, fresh=fresh)
-    if rate_limit_hit(key=quota.key, limit=quota.limit, window_seconds=DAY_SECONDS):
-        rate_limit_release(key=quota.key)
-        existing = None if fresh else _reusable(topic=topic, language=language, weeks=weeks)
-        if existing is None:
-            raise QuotaExceeded(quota.message)
-        return CourseRequestResult(course=existing, reused=True)
+def _valid_request(*, topic: str, language: str, weeks: int) -> str:
     try:
-        result = course_request(topic=topic, language=language, weeks=weeks, user=user, ip=ip, fresh=fresh)
-    except Exception:
-        rate_limit_release(key=quota.key)
-        raise
-    if result.reused:
-        rate_limit_release(key=quota.key)
-    return result
+        clean_topic = topic_normalise(topic)
+    except TopicError as error:
+        raise CourseRequestError("topic", error.message) from None
+    if language not in dict(settings.COURSE_LANGUAGES):
+        raise CourseRequestError("language", LANGUAGE_UNKNOWN)
+    if not settings.COURSE_WEEKS_MIN <= weeks <= settings.COURSE_WEEKS_MAX:
+        message = WEEKS_OUT_OF_RANGE.format(min=settings.COURSE_WEEKS_MIN, max=settings.COURSE_WEEKS_MAX)
+        raise CourseRequestError("weeks", message)
+    return clean_topic
 
 
-def _reusable(*, topic: str, language: str, weeks: int) -> Course | None:
-    try:
-        key = topic_key(topic_normalise(topic))
-    except TopicError:
+def _quota(*, user: User | None, ip: str | None) -> Quota | None:
+    """Today's counter for this visitor; None for staff and for the shell, who have no limit."""
+    day = timezone.now().date().isoformat()  # UTC: the allowance renews at midnight UTC
+    if user is not None and user.is_staff:
         return None
-    return course_reusable(topic_key=key, language=language, weeks=weeks)
+    if user is not None:
+        limit = settings.COURSE_QUOTA_PER_USER
+        return Quota(
+            rate_limit_key("course-quota-user", user.pk, day), limit, QUOTA_SPENT_LEARNER.format(limit=limit)
+        )
+    if ip is None:
+        return None
+    limit = settings.COURSE_QUOTA_PER_IP
+    return Quota(rate_limit_key("course-quota-ip", ip, day), limit, QUOTA_SPENT_ANONYMOUS.format(limit=limit))

@@ -205,16 +205,6 @@ def audit_record(
 
 
 # --- Screening: refused topics and held courses --------------------------------------------------------
-def course_request_admit(
-    *, topic: str, language: str = "", user: User | None = None, ip: str | None = None
-) -> screening.ScreeningResult:
-    """The gates before any generation spend, called by `course_request` once no approved course fits:
-    the daily budget (SpendCapReached), then the topic's screening (TopicRefused, logged for admins)."""
-    if costs.spend_cap_reached():
-        raise SpendCapReached()
-    return topic_admit(topic=topic, language=language, user=user, ip=ip)
-
-
 def topic_admit(
     *, topic: str, language: str = "", user: User | None = None, ip: str | None = None
 ) -> screening.ScreeningResult:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import User
 from courses.errors import CourseRequestError
 from courses.generation.pipeline import PART_MODELS, course_retry, part_retry
-from courses.generation.request import QuotaExceeded, course_quota_remaining, course_request_within_quota
+from courses.generation.request import QuotaExceeded, course_quota_remaining, course_request
 from courses.models import Course
 from courses.reading.exports import (
     course_markdown,
@@ -96,7 +96,7 @@ def request_course(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     learner = request.user if isinstance(request.user, User) else None
     try:
-        result = course_request_within_quota(
+        result = course_request(
             topic=data["topic"],
             language=data["language"],
             weeks=data["weeks"],

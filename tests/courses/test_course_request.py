@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from courses.errors import CourseRequestError
-from courses.generation.pipeline import LANGUAGE_UNKNOWN, WEEKS_OUT_OF_RANGE, course_request
+from courses.generation.request import LANGUAGE_UNKNOWN, WEEKS_OUT_OF_RANGE, course_request
 from courses.generation.topics import TOPIC_EMPTY, topic_key
 from courses.models import Course, LLMCall
 from tests.factories import UserFactory, written_course

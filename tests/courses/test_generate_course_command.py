@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from courses.generation.pipeline import LANGUAGE_UNKNOWN, OUTLINE_FAILED, WEEKS_OUT_OF_RANGE
+from courses.generation.pipeline import OUTLINE_FAILED
+from courses.generation.request import LANGUAGE_UNKNOWN, WEEKS_OUT_OF_RANGE
 from courses.models import Course
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -16,6 +16,7 @@ from redis.client import Pipeline
 
 from courses import selectors, tasks
 from courses.generation import llm, pipeline, prompts
+from courses.generation.request import course_request
 from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz, Week
 from tests.factories import written_course
 from tests.fakes.openai_server import FakeOpenAI
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline enqueues on
 
 
 def request_course(weeks: int = 4, language: str = "en", topic: str = "Roman aqueducts") -> Course:
-    result = pipeline.course_request(topic=topic, language=language, weeks=weeks, user=None, ip="203.0.113.9")
+    result = course_request(topic=topic, language=language, weeks=weeks, user=None, ip="203.0.113.9")
     return Course.objects.get(id=result.course.id)
 
 

@@ -17,7 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from courses import tasks
-from courses.generation.pipeline import course_request
+from courses.generation.request import course_request
 from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz, Week
 from tests.fakes.openai_server import FakeOpenAI
 from tests.workers import running_worker

@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from courses import visibility
-from courses.generation import pipeline
+from courses.errors import CourseRequestError
+from courses.generation.request import course_request
 from courses.models import AuditEntry, ContentFlag, Course, Lesson, LLMCall, RefusedTopic
 from courses.moderation import costs, review
 from tests.factories import UserFactory, written_course
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline enqueues on
 
 def request(topic: str = "Roman aqueducts", **kwargs: Any) -> Course:
     kwargs.setdefault("user", None)
-    result = pipeline.course_request(topic=topic, language="en", weeks=4, ip="203.0.113.9", **kwargs)
+    result = course_request(topic=topic, language="en", weeks=4, ip="203.0.113.9", **kwargs)
     return Course.objects.get(pk=result.course.pk)
 
 
@@ -44,7 +45,7 @@ def test_a_flagged_topic_is_refused_before_any_generation_call(fake_openai: Fake
 
     assert refused.value.message == review.TOPIC_REFUSED_MESSAGE
     assert refused.value.field == "topic"
-    assert isinstance(refused.value, pipeline.CourseRequestError)  # the website and API already show these
+    assert isinstance(refused.value, CourseRequestError)  # the website and API already show these
     assert fake_openai.calls() == []  # not one chat completion
     assert len(fake_openai.calls("/v1/moderations")) == 1
     assert not Course.objects.exists()
@@ -132,7 +133,7 @@ def test_the_spend_cap_stops_new_generation_with_a_clear_message(
         request()
 
     assert stopped.value.message == costs.SPEND_CAP_MESSAGE
-    assert isinstance(stopped.value, pipeline.CourseRequestError)
+    assert isinstance(stopped.value, CourseRequestError)
     assert fake_openai.requests == []  # neither moderation nor generation was asked
     assert not Course.objects.exists()
 
@@ -144,7 +145,7 @@ def test_an_approved_course_is_still_offered_when_the_cap_is_reached(settings: A
     approved.topic_key = "roman aqueducts"
     approved.save(update_fields=["topic_key"])
 
-    result = pipeline.course_request(topic="Roman Aqueducts", language="en", weeks=4, user=None, ip=None)
+    result = course_request(topic="Roman Aqueducts", language="en", weeks=4, user=None, ip=None)
 
     assert result.reused
     assert result.course == approved

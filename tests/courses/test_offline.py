@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from courses.generation.offline import ENGLISH_ONLY_NOTE, OFFLINE_LABEL, OFFLINE_NOTE
-from courses.generation.pipeline import course_request
+from courses.generation.request import course_request
 from courses.models import Course, LLMCall, PartStatus
 from courses.selectors import course_progress
 from tests.fakes.openai_server import FakeOpenAI

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from courses import tasks
-from courses.generation.pipeline import course_request
+from courses.generation.request import course_request
 from courses.models import Course, Lesson, PartStatus, Quiz
 from school.celery import app
 from tests.factories import CourseFactory, written_course

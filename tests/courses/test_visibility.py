@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from accounts.services import api_token_create
 from courses import selectors, visibility
-from courses.generation.request import course_request_within_quota
+from courses.generation.request import course_request
 from courses.models import Course, Lesson
 from delivery.models import LessonCompletion
 from tests.factories import UserFactory, moderator, written_course
@@ -67,9 +67,7 @@ def test_a_held_course_is_in_no_list_and_never_offered_for_reuse(client: Client)
     catalogue = client.get(reverse("courses:catalogue")).content.decode()
     search = client.get(reverse("courses:catalogue") + "?q=tidal").content.decode()
     assert all("Tidal pools for everyone" not in html for html in (home, catalogue, search))
-    result = course_request_within_quota(
-        topic="Tidal pools", language="en", weeks=4, user=None, ip="192.0.2.1"
-    )
+    result = course_request(topic="Tidal pools", language="en", weeks=4, user=None, ip="192.0.2.1")
     assert not result.reused
 
 

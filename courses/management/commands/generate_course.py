@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from courses import selectors
 from courses.errors import CourseRequestError
-from courses.generation.pipeline import course_request
+from courses.generation.request import course_request
 from courses.models import Course
 
 
