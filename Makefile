@@ -65,11 +65,13 @@ test-fast: install services
 e2e: install services
 	$(BIN)/pytest -m e2e
 
-# Lint, format check, types, Django's checks and missing migrations: what CI runs before the tests.
+# Lint, format check, types, the import contracts (.importlinter), Django's checks and missing migrations:
+# what CI runs before the tests.
 check: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 

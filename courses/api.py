@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
+from accounts.api import request_user
 from courses.errors import CourseRequestError
 from courses.generation.request import QuotaExceeded, course_request
 from courses.models import PartStatus, Week
@@ -22,7 +23,7 @@ from courses.selectors import (
     week_with_lessons_and_quiz,
 )
 from courses.visibility import course_is_public, course_review_notice, course_visible_via_api
-from school.apitools import INVALID_INPUT, ApiError, ErrorOut, request_user
+from school.apitools import INVALID_INPUT, ApiError, ErrorOut
 from school.http import client_ip
 
 WEEK_NOT_FOUND = "This course has no week with this number."

@@ -22,8 +22,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
+from accounts.api import request_user
 from courses.models import Course
-from school.apitools import ApiError, request_user
+from school.apitools import ApiError
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser

@@ -11,20 +11,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from accounts.api import INVALID_TOKEN, AnonymousAuth, TokenAuth
 from courses.api import router as courses_router
 from delivery.api import router as subscriptions_router
 from delivery.learning.api import router as progress_router
-from school.apitools import (
-    INVALID_INPUT,
-    INVALID_JSON,
-    INVALID_TOKEN,
-    NOT_FOUND,
-    AnonymousAuth,
-    ApiError,
-    TokenAuth,
-    error_body,
-    field_name,
-)
+from school.apitools import INVALID_INPUT, INVALID_JSON, NOT_FOUND, ApiError, error_body, field_name
 
 api = NinjaAPI(
     title="Semester API",

@@ -1,47 +1,18 @@
-"""What every router of the JSON API shares: authentication, the requesting learner, and errors that name
-the field they are about."""
+"""What every router of the JSON API shares: errors that name the field they are about. Authentication and
+the requesting learner are `accounts.api`'s."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Schema
 from ninja.errors import HttpError
-from ninja.security import HttpBearer
-
-from accounts.models import User
-from accounts.services import api_token_authenticate
 
 INVALID_INPUT = "Some of the input is not valid."
 INVALID_JSON = "The request body is not valid JSON."
-INVALID_TOKEN = "The API token is missing, revoked or not valid. Create one at /accounts/api-tokens/."
 NOT_FOUND = "Not found."
 # Parts of a pydantic error location that name where the value came from, not which value it is.
 LOCATION_PREFIXES = {"body", "query", "path", "header", "cookie", "form", "payload"}
-
-
-class TokenAuth(HttpBearer):
-    """`Authorization: Bearer sem_…`: a token made on the "API tokens" page, acting as its learner."""
-
-    def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        return api_token_authenticate(raw=token)
-
-
-class AnonymousAuth:
-    """Lets a request without any Authorization header through as anonymous (per-IP quotas apply).
-    A request that sends a bad token is refused rather than served anonymously."""
-
-    openapi_type = "http"
-    openapi_scheme = "bearer"
-
-    def __call__(self, request: HttpRequest) -> str | None:
-        return None if request.headers.get("Authorization") else "anonymous"
-
-
-def request_user(request: HttpRequest) -> User | None:
-    auth = getattr(request, "auth", None)
-    return auth if isinstance(auth, User) else None
 
 
 def field_name(location: tuple[Any, ...] | list[Any]) -> str:

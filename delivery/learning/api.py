@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import ConfigDict
 
+from accounts.api import TokenAuth, request_user
 from accounts.models import User
 from courses.models import PartStatus
 from courses.selectors import course_lesson_for_reading, course_quiz_for_week
@@ -23,7 +24,7 @@ from delivery.learning.progress import (
 )
 from delivery.learning.selectors import learner_courses
 from delivery.models import Source
-from school.apitools import ApiError, ErrorOut, TokenAuth, request_user
+from school.apitools import ApiError, ErrorOut
 
 LESSON_NOT_FOUND = "This course has no lesson with this id."
 QUIZ_NOT_FOUND = "This course has no quiz for this week."

@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from accounts.api import INVALID_TOKEN
 from accounts.services import api_token_create
 from courses.api import WEEK_NOT_FOUND
 from courses.generation.request import QUOTA_SPENT_ANONYMOUS
@@ -19,7 +20,7 @@ from courses.reading.forms import (
     WEEKS_OUT_OF_RANGE,
 )
 from courses.visibility import API_COURSE_NOT_FOUND as COURSE_NOT_FOUND
-from school.apitools import INVALID_JSON, INVALID_TOKEN
+from school.apitools import INVALID_JSON
 from tests.factories import CourseFactory, UserFactory, written_course
 
 pytestmark = pytest.mark.django_db
