@@ -81,7 +81,7 @@ def part_regenerate(request: HttpRequest, course_id: str, kind: str, part_id: in
 @login_required
 @require_POST
 def markdown_preview(request: HttpRequest) -> HttpResponse:
-    """The editors' live preview (the requester's here, the admin's through `admin_views.routes`): the renderer
+    """The editors' live preview (the requester's here, the admin's through `courses.admin.views.routes`): the renderer
     and sanitizer every page uses."""
     text = request.POST.get("text", "")[:PREVIEW_MAX_CHARS]
     return HttpResponse(markdown_to_safe_html(text), content_type="text/html; charset=utf-8")
