@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
+from delivery.email import tokens
 from delivery.email.dispatch import DispatchResult
 from delivery.email.subscriptions import EMAIL_LINK_INVALID
 from delivery.models import Delivery, Enrollment, LessonCompletion, QuizAttempt, Source, Subscription
@@ -149,3 +150,9 @@ def test_every_lesson_links_to_its_page_on_the_site(email: SentMessage) -> None:
     lessons = set(re.findall(r'href="(https://semester\.test/courses/[^"]+/lessons/\d+/)"', email.html or ""))
 
     assert lessons == {f"https://semester.test/courses/{course_id}/weeks/1/lessons/{n}/" for n in (1, 2)}
+
+
+@pytest.mark.parametrize("value", ["1.2.².0", "1.2.3." + "4" * 5000])
+def test_a_signed_answer_that_is_not_plain_small_numbers_is_a_bad_token(value: str) -> None:
+    with pytest.raises(tokens.BadToken):
+        tokens.answer_token_read(tokens.answer_signer()(value))
