@@ -17,6 +17,7 @@ INVALID_INPUT = "Some of the input is not valid."
 INVALID_JSON = "The request body is not valid JSON."
 INVALID_TOKEN = "The API token is missing, revoked or not valid. Create one at /accounts/api-tokens/."
 NOT_FOUND = "Not found."
+NOT_JSON = "Send the request body as JSON, with the header Content-Type: application/json."
 # Parts of a pydantic error location that name where the value came from, not which value it is.
 LOCATION_PREFIXES = {"body", "query", "path", "header", "cookie", "form", "payload"}
 
