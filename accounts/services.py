@@ -53,9 +53,10 @@ def user_get_or_create_for_email(*, email: str) -> User:
 
 
 def safe_next_url(next_url: str) -> str:
-    """`next_url` if it points into this site, else the home page (no open redirects)."""
+    """`next_url` if it is a path on this site, else the home page (no open redirects, and never a bare word
+    such as "foo" that `redirect()` would take for a URL name)."""
     allowed = url_has_allowed_host_and_scheme(next_url, allowed_hosts=None, require_https=False)
-    return next_url if next_url and allowed else "/"
+    return next_url if next_url.startswith("/") and allowed else "/"
 
 
 def _login_stamp(user: User | None) -> str:

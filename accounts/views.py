@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -28,7 +28,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     """Email-first sign-in: the learner gives an address and we email them a one-time link."""
     next_url = safe_next_url(request.POST.get("next") or request.GET.get("next", ""))
     if request.user.is_authenticated and request.method == "GET":
-        return redirect(next_url)
+        return HttpResponseRedirect(next_url)
     form = SignInForm(request.POST or None, initial={"next": next_url})
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
@@ -54,7 +54,7 @@ def magic_link(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "accounts/magic_link.html", {"email": link.email})
     assert isinstance(link.user, User)
     login(request, link.user, backend="django.contrib.auth.backends.ModelBackend")
-    return redirect(link.next_url)
+    return HttpResponseRedirect(safe_next_url(link.next_url))  # a path, never taken for a URL name
 
 
 @login_required

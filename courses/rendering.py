@@ -5,6 +5,8 @@ Every page, email and PDF shows LLM text through `markdown_to_safe_html`, never 
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 
 import markdown
@@ -26,9 +28,101 @@ ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
 
 
+# Python-Markdown is quadratic in two ways, and both are bounded before it runs:
+# 1. Its link, reference and image patterns scan from each `[` to its matching `]` (or to the end of the block):
+#    8,000 unmatched `[` took 13.5 s. Brackets that cannot close, or nest deeper than any link needs, are escaped
+#    first, so those scans add up to at most MAX_BRACKET_DEPTH passes over each pattern's text.
+# 2. Each inline match rebuilds its block's string, and some block processors split a block line by line, so a
+#    block costs about (its length) x (its marks and lines): 200 KB of `[a](b)` in one paragraph took 6 s, of
+#    `# a` lines 172 s. Beyond that, each element costs up to ~0.1 ms however it is written (40,000 list items:
+#    7 s). Text past INLINE_WORK_BUDGET or MAX_ELEMENTS (~0.4 s in all), or that nests quotes or lists deeper
+#    than MAX_NESTING, is shown as plain paragraphs under a note instead.
+MAX_BRACKET_DEPTH = 3
+MAX_NESTING = 6
+INLINE_WORK_BUDGET = 100_000_000
+MAX_ELEMENTS = 4_000
+PLAIN_TEXT_NOTE = "This text is shown without formatting: its markup is too intricate to lay out."
+_INLINE_MARKS = re.compile(r"[\\`*_\[\]!<&~{|^=:\"']|  \n")
+_BLOCKS = re.compile(r"\n[ \t]*\n")
+_ABBREVIATION = re.compile(r"^\*\[", re.M)
+_DEEP_NESTING = re.compile(
+    rf"^(?:[ \t]*(?:>|[-+*][ \t]|\d+[.)][ \t])){{{MAX_NESTING}}}|^(?: {{4}}|\t){{{MAX_NESTING}}}", re.M
+)
+_FENCED = re.compile(r"^(?P<fence>```+|~~~+)[^\n]*\n.*?^(?P=fence)[ \t]*$", re.M | re.S)
+# What Python-Markdown does not scan for links: fenced code blocks and code spans (stashed first; a code span
+# never crosses a line).
+_CODE = re.compile(
+    r"^(?P<fence>```+|~~~+)[^\n]*\n.*?^(?P=fence)[ \t]*$|(?P<ticks>`+)[^`\n][^\n]*?(?<!`)(?P=ticks)(?!`)",
+    re.M | re.S,
+)
+_BRACKET_OR_ESCAPE = re.compile(r"\\.|[\[\]]", re.S)
+
+
 def markdown_to_safe_html(text: str) -> str:
-    """Render markdown to HTML that holds no script, event handler, frame or non-http(s) link."""
-    return sanitize_html(_renderer().reset().convert(text))
+    """Render markdown to HTML that holds no script, event handler, frame or non-http(s) link, in time that
+    grows linearly with the text (see above)."""
+    text = escape_pathological_brackets(text)
+    if markdown_too_intricate(text):
+        return plain_text_html(text)
+    try:
+        return sanitize_html(_renderer().reset().convert(text))
+    except RecursionError:  # nesting the checks above did not foresee: still shown, never a server error
+        return plain_text_html(text)
+
+
+def markdown_too_intricate(text: str) -> bool:
+    """Whether rendering `text` would pass INLINE_WORK_BUDGET or MAX_ELEMENTS, or nest deeper than MAX_NESTING."""
+    outside_fences = _FENCED.sub("", text) if "```" in text or "~~~" in text else text
+    if _DEEP_NESTING.search(outside_fences):
+        return True
+    counts_words = _ABBREVIATION.search(text) is not None  # each use of an abbreviation is a match too
+    work = elements = 0
+    for block in _BLOCKS.split(text):
+        marks = len(_INLINE_MARKS.findall(block)) + (block.count(" ") if counts_words else 0)
+        lines = block.count("\n") + 1
+        work += len(block) * (marks + lines)
+        elements += lines + marks // 2
+        if work > INLINE_WORK_BUDGET or elements > MAX_ELEMENTS:
+            return True
+    return False
+
+
+def plain_text_html(text: str) -> str:
+    """`text` as escaped paragraphs under a note: the fallback for markup too intricate to render."""
+    paragraphs = (html.escape(block.strip()) for block in _BLOCKS.split(text) if block.strip())
+    return f"<p><em>{PLAIN_TEXT_NOTE}</em></p>" + "".join(f"<p>{paragraph}</p>" for paragraph in paragraphs)
+
+
+def escape_pathological_brackets(text: str) -> str:
+    """`text` with a backslash before every `[` that has no matching `]` or nests deeper than
+    MAX_BRACKET_DEPTH, outside code; ordinary links, footnotes and references are left as they are."""
+    if "[" not in text:
+        return text
+    code = [match.span() for match in _CODE.finditer(text)] if "`" in text or "~" in text else []
+    escaped: list[int] = []
+    open_at: list[int] = []
+    in_code = 0  # index into `code` of the first span not wholly before the current position
+    for match in _BRACKET_OR_ESCAPE.finditer(text):
+        position = match.start()
+        while in_code < len(code) and code[in_code][1] <= position:
+            in_code += 1
+        if (in_code < len(code) and code[in_code][0] <= position) or match.group() not in "[]":
+            continue
+        if match.group() == "]":
+            if open_at:
+                open_at.pop()
+        elif len(open_at) >= MAX_BRACKET_DEPTH:
+            escaped.append(position)
+        else:
+            open_at.append(position)
+    escaped = sorted(escaped + open_at)
+    if not escaped:
+        return text
+    pieces, last = [], 0
+    for position in escaped:
+        pieces += [text[last:position], "\\"]
+        last = position
+    return "".join([*pieces, text[last:]])
 
 
 def sanitize_html(html: str) -> str:

@@ -7,6 +7,10 @@ Errors always have the same shape, so a program can show them next to the right 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -15,7 +19,7 @@ from accounts.api import INVALID_TOKEN, AnonymousAuth, TokenAuth
 from courses.api import router as courses_router
 from delivery.api import router as subscriptions_router
 from delivery.learning.api import router as progress_router
-from school.apitools import INVALID_INPUT, INVALID_JSON, NOT_FOUND, ApiError, error_body, field_name
+from school.apitools import INVALID_INPUT, INVALID_JSON, NOT_FOUND, NOT_JSON, ApiError, error_body, field_name
 
 api = NinjaAPI(
     title="Semester API",
@@ -59,3 +63,32 @@ def on_not_found(request: HttpRequest, error: Http404) -> HttpResponse:
 api.add_router("/courses", courses_router)
 api.add_router("/courses", subscriptions_router)
 api.add_router("/", progress_router)
+
+# The types a browser may send from any page without asking first (a "simple" CORS request): refusing them
+# means no other site can make its visitors' browsers call the API.
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def json_body_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """415 for a POST, PUT or PATCH whose body is not declared as JSON (an empty body with no type is fine)."""
+
+    @wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method in BODY_METHODS and not _declares_json(request):
+            errors = [{"field": "Content-Type", "message": NOT_JSON}]
+            return api.create_response(request, error_body(NOT_JSON, errors), status=415)
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
+def _declares_json(request: HttpRequest) -> bool:
+    content_type = request.content_type or ""
+    if content_type in ("", "application/octet-stream") and not request.body:
+        return True  # nothing sent (Django reads a missing type as octet-stream)
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
+api.add_decorator(json_body_required, mode="view")

@@ -11,6 +11,7 @@ from ninja.errors import HttpError
 INVALID_INPUT = "Some of the input is not valid."
 INVALID_JSON = "The request body is not valid JSON."
 NOT_FOUND = "Not found."
+NOT_JSON = "Send the request body as JSON, with the header Content-Type: application/json."
 # Parts of a pydantic error location that name where the value came from, not which value it is.
 LOCATION_PREFIXES = {"body", "query", "path", "header", "cookie", "form", "payload"}
 

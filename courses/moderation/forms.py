@@ -11,6 +11,9 @@ from courses.models import LessonReport, Quiz, Week
 from courses.moderation.review import COMMENT_MAX_CHARS, QUOTE_MAX_CHARS
 
 REPORT_REASON_MISSING = "Choose what is wrong with the lesson."
+# The longest text a person may submit as markdown: ten times a long lesson, well inside what renders fast.
+MARKDOWN_MAX_CHARS = 50_000
+MARKDOWN_TOO_LONG = "At most 50,000 characters, please."
 MARKDOWN_WIDGET_ATTRS = {"rows": 24, "class": "markdown-source", "data-preview": "1", "spellcheck": "true"}
 
 
@@ -34,10 +37,16 @@ class ReasonForm(forms.Form):
 class WeekForm(forms.Form):
     title = forms.CharField(max_length=300)
     overview = forms.CharField(
-        required=False, widget=forms.Textarea(attrs=MARKDOWN_WIDGET_ATTRS | {"rows": 8})
+        required=False,
+        max_length=MARKDOWN_MAX_CHARS,
+        widget=forms.Textarea(attrs=MARKDOWN_WIDGET_ATTRS | {"rows": 8}),
+        error_messages={"max_length": MARKDOWN_TOO_LONG},
     )
     objectives = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 5}), help_text="One learning objective per line."
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="One learning objective per line.",
     )
     note = NoteField()
 
@@ -59,7 +68,11 @@ class WeekForm(forms.Form):
 class LessonForm(forms.Form):
     title = forms.CharField(max_length=300)
     body = forms.CharField(
-        widget=forms.Textarea(attrs=MARKDOWN_WIDGET_ATTRS), strip=False, label="Lesson (markdown)"
+        widget=forms.Textarea(attrs=MARKDOWN_WIDGET_ATTRS),
+        strip=False,
+        label="Lesson (markdown)",
+        max_length=MARKDOWN_MAX_CHARS,
+        error_messages={"max_length": MARKDOWN_TOO_LONG},
     )
     note = NoteField()
 
@@ -70,7 +83,9 @@ class LessonForm(forms.Form):
 
 class QuestionForm(forms.Form):
     question = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000)
-    options = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), help_text="One option per line.")
+    options = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), max_length=5000, help_text="One option per line."
+    )
     answer = forms.IntegerField(min_value=1, help_text="Which line above is the right answer (1 = first).")
     explanation = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
 

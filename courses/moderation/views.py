@@ -19,13 +19,18 @@ from accounts.models import User
 from courses import visibility
 from courses.models import Course, Lesson, LessonReport, Quiz, Week
 from courses.moderation import editing, regeneration, review
-from courses.moderation.forms import LessonForm, RegenerateForm, ReportForm
+from courses.moderation.forms import (
+    MARKDOWN_MAX_CHARS,
+    MARKDOWN_TOO_LONG,
+    LessonForm,
+    RegenerateForm,
+    ReportForm,
+)
 from courses.rendering import markdown_to_safe_html
 from courses.visibility import course_readable
 from school.http import client_ip
 from school.ratelimit import rate_limit_hit, rate_limit_key
 
-PREVIEW_MAX_CHARS = 200_000
 SAVED_MESSAGE = "Saved. The earlier version is kept, and a moderator may review your change."
 REGENERATING_MESSAGE = "Writing {count} part(s) again; reload the page in a minute to read the new version."
 
@@ -83,7 +88,9 @@ def part_regenerate(request: HttpRequest, course_id: str, kind: str, part_id: in
 def markdown_preview(request: HttpRequest) -> HttpResponse:
     """The editors' live preview (the requester's here, the admin's through `courses.admin.views.routes`): the renderer
     and sanitizer every page uses."""
-    text = request.POST.get("text", "")[:PREVIEW_MAX_CHARS]
+    text = request.POST.get("text", "")
+    if len(text) > MARKDOWN_MAX_CHARS:  # refused, as saving it would be
+        return HttpResponse(MARKDOWN_TOO_LONG, status=413, content_type="text/plain; charset=utf-8")
     return HttpResponse(markdown_to_safe_html(text), content_type="text/html; charset=utf-8")
 
 

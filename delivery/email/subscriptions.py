@@ -18,6 +18,7 @@ from accounts.models import email_normalise
 from accounts.services import user_get_or_create_for_email
 from courses.models import Course, Quiz, Week
 from courses.selectors import course_is_emailable, quiz_with_course_and_week, week_with_course
+from courses.visibility import course_is_withheld
 from delivery.email import tokens
 from delivery.email.schedule import schedule_next_slot, schedule_zone, slots_between, timezone_is_valid
 from delivery.learning.progress import (
@@ -38,6 +39,7 @@ TOO_MANY_FOR_ADDRESS = "We have sent several emails to this address in the last 
 TOO_MANY_FROM_NETWORK = "Too many subscription requests from your network. Please try again in an hour."
 CONFIRM_LINK_INVALID = "This confirmation link is invalid or has expired. Subscribe again to get a new one."
 SUBSCRIPTION_LINK_INVALID = "This link is not valid. It may have been cut short: try copying it whole."
+COURSE_WITHDRAWN = "This course is no longer available: it was withdrawn or is being reviewed."
 NOT_ACTIVE = "This subscription is not active, so nothing can be sent now."
 ALREADY_ON_ITS_WAY = "Your next week is already on its way."
 COURSE_COMPLETE = "Every week of this course has already been sent."
@@ -172,8 +174,9 @@ def subscription_confirm(*, token: str, send_first_now: bool | None = None) -> S
     return subscription
 
 
-def subscription_from_token(token: str) -> Subscription:
-    """The subscription a manage / unsubscribe / calendar link points at."""
+def subscription_from_token(token: str, *, withheld_ok: bool = False) -> Subscription:
+    """The subscription a manage / unsubscribe / calendar link points at. Its course must not be held or
+    rejected (pages stop showing it), unless `withheld_ok`: leaving a course always works."""
     try:
         subscription_id = tokens.subscription_token_read(token)
     except tokens.BadToken:
@@ -181,6 +184,8 @@ def subscription_from_token(token: str) -> Subscription:
     subscription = Subscription.objects.select_related("course").filter(id=subscription_id).first()
     if subscription is None:
         raise SubscriptionError(SUBSCRIPTION_LINK_INVALID)
+    if course_is_withheld(subscription.course) and not withheld_ok:
+        raise SubscriptionError(COURSE_WITHDRAWN)
     return subscription
 
 
@@ -381,4 +386,6 @@ def _learner_subscription(subscription_id: int) -> Subscription:
     subscription = Subscription.objects.select_related("user", "course").filter(id=subscription_id).first()
     if subscription is None or subscription.user is None:
         raise SubscriptionError(EMAIL_LINK_INVALID)
+    if course_is_withheld(subscription.course):
+        raise SubscriptionError(COURSE_WITHDRAWN)
     return subscription

@@ -119,6 +119,6 @@ def _unsign(salt: str, token: str) -> str:
         value = signing.Signer(salt=salt).unsign(token)
     except signing.BadSignature:
         raise BadToken from None
-    if not all(part.isdigit() for part in value.split(".")):
+    if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in value.split(".")):
         raise BadToken
     return value

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from courses.models import Course
 from courses.selectors import course_get, course_is_emailable
+from courses.visibility import course_readable
 from delivery.email import links, subscriptions, tokens
 from delivery.email.forms import ResumeForm, ScheduleForm, SubscribeForm
 from delivery.email.ical import subscription_calendar
@@ -35,7 +36,7 @@ CONFIRMED = "Subscribed! Your first week is scheduled below."
 
 @require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest, course_id: UUID) -> HttpResponse:
-    course = _course(course_id)
+    course = _course(request, course_id)
     form = SubscribeForm(request.POST if request.method == "POST" else None)
     status = 200
     if not course_is_emailable(course):
@@ -60,16 +61,14 @@ def subscribe(request: HttpRequest, course_id: UUID) -> HttpResponse:
     return render(request, "delivery/subscribe.html", context, status=status)
 
 
-def _course(course_id: UUID) -> Course:
-    course = course_get(course_id=course_id)
-    if course is None:
-        raise Http404("No such course")
-    return course
+def _course(request: HttpRequest, course_id: UUID) -> Course:
+    """The course, answered as its other pages answer: 404 if gone or rejected, 403 while held."""
+    return course_readable(request, course_get(course_id=course_id))
 
 
 @require_GET
 def subscribe_sent(request: HttpRequest, course_id: UUID) -> HttpResponse:
-    course = _course(course_id)
+    course = _course(request, course_id)
     return render(request, "delivery/subscribe_sent.html", {"course": course})
 
 
@@ -177,7 +176,7 @@ def _manage_action(request: HttpRequest, token: str, action: Any, done: str) -> 
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a button and changes nothing; POST (the button, or a mail client's one-click) unsubscribes."""
     try:
-        subscription = subscriptions.subscription_from_token(token)
+        subscription = subscriptions.subscription_from_token(token, withheld_ok=True)
         if request.method == "POST":
             subscription = subscriptions.subscription_unsubscribe(subscription=subscription)
             return render(

@@ -176,12 +176,18 @@ def lesson_done(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
     return redirect(lesson_url)
 
 
+def _small_number(raw: str) -> bool:
+    """Whether `raw` is a number int() takes and the database holds: `isdigit()` alone lets "²" and
+    5,000-digit strings through, and int() refuses both with a ValueError."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def _quiz_answers(request: HttpRequest, quiz: Quiz) -> dict[int, int] | None:
     """The chosen option of every question, or None when one is unanswered or not a number."""
     answers = {}
     for number in range(len(quiz.questions)):
         raw = request.POST.get(f"q{number}", "")
-        if not raw.isdigit():
+        if not _small_number(raw):
             return None
         answers[number] = int(raw)
     return answers
@@ -212,7 +218,7 @@ def quiz_page(request: HttpRequest, course_id: UUID, week_number: int) -> HttpRe
 def _shown_attempt(request: HttpRequest, learner: User | None, quiz: Quiz) -> QuizAttempt | None:
     """The attempt whose results to show: the one just made (?attempt=id) unless the learner asks to retry."""
     attempt_id = request.GET.get("attempt", "")
-    if learner is None or not attempt_id.isdigit():
+    if learner is None or not _small_number(attempt_id):
         return None
     return QuizAttempt.objects.filter(id=int(attempt_id), user=learner, quiz=quiz).first()
 

@@ -82,6 +82,17 @@ def test_a_link_never_redirects_off_site(client: Client) -> None:
     assert client.post(path)["Location"] == "/"
 
 
+@pytest.mark.parametrize("next_url", ["foo", "accounts:sign_in", "?x=1", "learning"])
+def test_a_next_that_is_not_a_path_leads_home_and_signs_the_learner_in(client: Client, next_url: str) -> None:
+    response = client.get(reverse("accounts:sign_in") + f"?next={next_url}")
+    assert response.status_code == 200
+    path = ask_for_link(client, "word@example.com", next_url=next_url)
+
+    assert client.post(path)["Location"] == "/"
+    assert "_auth_user_id" in client.session
+    assert client.get(reverse("accounts:sign_in") + f"?next={next_url}")["Location"] == "/"
+
+
 def test_a_link_works_only_once(client: Client) -> None:
     path = ask_for_link(client, "once@example.com")
     client.post(path)

@@ -20,7 +20,7 @@ from courses.reading.forms import (
     WEEKS_OUT_OF_RANGE,
 )
 from courses.visibility import API_COURSE_NOT_FOUND as COURSE_NOT_FOUND
-from school.apitools import INVALID_JSON
+from school.apitools import INVALID_JSON, NOT_JSON
 from tests.factories import CourseFactory, UserFactory, written_course
 
 pytestmark = pytest.mark.django_db
@@ -264,3 +264,18 @@ def test_a_course_still_queued_has_an_empty_outline(client: Client) -> None:
     assert body["status"] == "queued"
     assert body["outline"] == []
     assert body["progress"]["percent"] == 0
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""]
+)
+def test_a_request_whose_body_is_not_declared_json_is_refused_with_415(
+    client: Client, content_type: str
+) -> None:
+    body = json.dumps({"topic": "Sourdough baking", "language": "en"})
+
+    response = client.generic("POST", "/api/courses", body, content_type=content_type)
+
+    assert response.status_code == 415
+    assert response.json()["detail"] == NOT_JSON
+    assert not Course.objects.exists()

@@ -12,6 +12,7 @@ from courses import selectors, visibility
 from courses.generation import pipeline, prompts
 from courses.models import AuditEntry, Course, Lesson, PartRevision, PartStatus, Quiz, Week
 from courses.moderation import editing, review
+from courses.moderation.forms import MARKDOWN_MAX_CHARS, MARKDOWN_TOO_LONG
 from delivery.models import LessonCompletion
 from tests.factories import UserFactory, moderator, quiz_questions, written_course
 
@@ -240,6 +241,26 @@ def test_a_requester_edits_their_lesson_on_the_website(client: Client, offline: 
     preview = client.post(reverse("courses:markdown_preview"), {"text": "**bold** <script>x</script>"})
     assert preview.content.decode().startswith("<p><strong>bold</strong>")
     assert "<script" not in preview.content.decode()
+
+
+def test_lesson_edits_and_previews_longer_than_the_limit_are_refused(client: Client, offline: None) -> None:
+    requester = UserFactory()
+    course = written_course(weeks=1, lessons_per_week=1, requested_by=requester)
+    lesson = Lesson.objects.get(course=course)
+    client.force_login(requester)
+    too_long = "[" * (MARKDOWN_MAX_CHARS + 1)
+
+    edit = client.post(
+        reverse("courses:lesson_edit", args=[course.pk, lesson.pk]), {"title": "Mine", "body": too_long}
+    )
+    preview = client.post(reverse("courses:markdown_preview"), {"text": too_long})
+
+    assert edit.status_code == 200
+    assert MARKDOWN_TOO_LONG in edit.content.decode()
+    lesson.refresh_from_db()
+    assert lesson.title != "Mine"
+    assert preview.status_code == 413
+    assert preview.content.decode() == MARKDOWN_TOO_LONG
 
 
 def test_a_requester_regenerates_a_part_from_the_website(

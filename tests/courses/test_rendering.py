@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-import pytest
+import time
 
-from courses.rendering import markdown_to_safe_html
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from courses.rendering import PLAIN_TEXT_NOTE, markdown_to_safe_html
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -40,3 +44,84 @@ def test_each_document_is_rendered_on_its_own() -> None:
     html = markdown_to_safe_html("HTML and [rome] and [^1].")
 
     assert html == "<p>HTML and [rome] and [^1].</p>"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Time linear in the input: 200 KB of any markdown renders in under half a second of CPU.
+# ---------------------------------------------------------------------------------------------------------
+SIZE = 200_000
+RENDER_SECONDS = 0.5
+PATHOLOGICAL_UNITS = [
+    "[", "![", "][", "[a](", "[a](b) ", "[a][b]", "[^a]", "` a ", "*a ", "**a *", "_a ", "<a ", "&#", "\\", "# a\n",
+    "- a\n", "- a\n\n", "> a\n>\n", ">", "|a", "{: ", "~~~\n[", "a\n: b\n", "[`",
+]  # fmt: skip
+
+
+def _cpu_seconds_to_render(text: str) -> float:
+    started = time.thread_time()  # this thread's CPU time: other processes and threads do not count
+    html = markdown_to_safe_html(text)
+    elapsed = time.thread_time() - started
+    assert "<script" not in html
+    return elapsed
+
+
+def _repeat(unit: str, size: int = SIZE) -> str:
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+@pytest.mark.parametrize("unit", PATHOLOGICAL_UNITS)
+def test_200_kb_of_a_repeated_pathological_unit_renders_in_half_a_second(unit: str) -> None:
+    assert _cpu_seconds_to_render(_repeat(unit)) < RENDER_SECONDS
+
+
+def test_deeply_nested_brackets_lists_and_quotes_render_in_half_a_second() -> None:
+    nested_brackets = "[" * (SIZE // 2) + "]" * (SIZE // 2)
+    deep_list = _repeat("".join("  " * depth + "- a\n" for depth in range(40)))
+    deep_indented_list = "".join("    " * depth + "- a\n" for depth in range(300))
+    deep_quote = ">" * SIZE
+    nested_emphasis = "*" * (SIZE // 2) + "a" + "*" * (SIZE // 2 - 1)
+    for text in (nested_brackets, deep_list, deep_indented_list, deep_quote, nested_emphasis):
+        assert _cpu_seconds_to_render(text) < RENDER_SECONDS
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    units=st.lists(
+        st.one_of(
+            st.sampled_from(PATHOLOGICAL_UNITS), st.text(alphabet="[]()!*_`<>&#\\-:|{}^~ \na1", max_size=8)
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    size=st.integers(min_value=1_000, max_value=SIZE),
+)
+def test_any_mix_of_pathological_markdown_renders_in_half_a_second(units: list[str], size: int) -> None:
+    pattern = "".join(units) or "["
+    assert _cpu_seconds_to_render(_repeat(pattern, size)) < RENDER_SECONDS
+
+
+def test_a_run_of_unmatched_brackets_is_escaped_but_links_keep_working() -> None:
+    html = markdown_to_safe_html("[[[[ [site](https://example.org) and [^ref] [x]\n\n[^ref]: A note.")
+    assert html.count("[") >= 4
+    assert 'href="https://example.org"' in html
+    assert "footnote" in html
+
+
+def test_markup_too_intricate_to_lay_out_is_shown_as_escaped_text_under_a_note() -> None:
+    html = markdown_to_safe_html("# a\n" * 20_000 + "<script>alert(1)</script>")
+    assert PLAIN_TEXT_NOTE in html
+    assert "&lt;script&gt;" in html
+    assert "<h1>" not in html
+
+
+def test_an_ordinary_long_lesson_is_rendered_as_markdown() -> None:
+    section = "## Part\n\nSome *text* with a [link](https://example.org) and `code`.\n\n- one\n- two\n\n"
+    html = markdown_to_safe_html(section * 60)
+    assert PLAIN_TEXT_NOTE not in html
+    assert html.count("<h2>") == 60
+
+
+def test_code_indented_deeply_inside_a_fence_is_still_rendered_as_code() -> None:
+    html = markdown_to_safe_html("```\n" + "".join(" " * 4 * depth + "x\n" for depth in range(10)) + "```\n")
+    assert PLAIN_TEXT_NOTE not in html
+    assert "<code>" in html

@@ -9,8 +9,10 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
+from courses.models import Course
+from delivery.email import tokens
 from delivery.email.dispatch import DispatchResult
-from delivery.email.subscriptions import EMAIL_LINK_INVALID
+from delivery.email.subscriptions import COURSE_WITHDRAWN, EMAIL_LINK_INVALID
 from delivery.models import Delivery, Enrollment, LessonCompletion, QuizAttempt, Source, Subscription
 from tests.fakes.sendgrid_server import FakeSendGrid, SentMessage
 
@@ -149,3 +151,22 @@ def test_every_lesson_links_to_its_page_on_the_site(email: SentMessage) -> None:
     lessons = set(re.findall(r'href="(https://semester\.test/courses/[^"]+/lessons/\d+/)"', email.html or ""))
 
     assert lessons == {f"https://semester.test/courses/{course_id}/weeks/1/lessons/{n}/" for n in (1, 2)}
+
+
+@pytest.mark.parametrize("value", ["1.2.².0", "1.2.3." + "4" * 5000])
+def test_a_signed_answer_that_is_not_plain_small_numbers_is_a_bad_token(value: str) -> None:
+    with pytest.raises(tokens.BadToken):
+        tokens.answer_token_read(tokens.answer_signer()(value))
+
+
+def test_answer_and_week_done_links_stop_showing_a_rejected_course(
+    email: SentMessage, client: Client
+) -> None:
+    Course.objects.update(review_state=Course.Review.REJECTED)
+
+    for path in (links_in(email, "email/answer")[0], links_in(email, "email/done")[0]):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert COURSE_WITHDRAWN in response.content.decode()
+    assert client.post(links_in(email, "email/answer")[0]).status_code == 404
+    assert not QuizAttempt.objects.exists()

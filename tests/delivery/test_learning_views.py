@@ -404,6 +404,26 @@ def test_a_quiz_answer_that_is_not_an_option_is_refused(client: Client, course: 
     assert not QuizAttempt.objects.exists()
 
 
+@pytest.mark.parametrize("answer", ["²", "1" * 5000, "٣", "-1", " 1"])
+def test_a_quiz_answer_that_is_not_a_plain_small_number_is_sent_back(
+    client: Client, course: Course, answer: str
+) -> None:
+    client.force_login(UserFactory())
+    response = client.post(quiz_url(course), {"q0": answer, "q1": "0", "q2": "0", "q3": "0"})
+    assert response.status_code == 400
+    assert not QuizAttempt.objects.exists()
+
+
+@pytest.mark.parametrize("attempt", ["²", "9" * 5000, "x"])
+def test_an_attempt_that_is_not_a_plain_number_shows_the_quiz_afresh(
+    client: Client, course: Course, attempt: str
+) -> None:
+    client.force_login(UserFactory())
+    response = client.get(f"{quiz_url(course)}?attempt={attempt}")
+    assert response.status_code == 200
+    assert "You scored" not in response.content.decode()
+
+
 def test_an_anonymous_reader_gets_the_score_but_nothing_is_stored(client: Client, course: Course) -> None:
     response = client.post(quiz_url(course), {"q0": "0", "q1": "0", "q2": "0", "q3": "0"})
     html = response.content.decode()

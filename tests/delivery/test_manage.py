@@ -12,10 +12,11 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from courses.models import Course
 from delivery.email import links
 from delivery.email.dispatch import DispatchResult
 from delivery.email.schedule import TIMEZONE_UNKNOWN, schedule_next_slot
-from delivery.email.subscriptions import NOT_ACTIVE, SUBSCRIPTION_LINK_INVALID
+from delivery.email.subscriptions import COURSE_WITHDRAWN, NOT_ACTIVE, SUBSCRIPTION_LINK_INVALID
 from delivery.models import Subscription
 from tests.fakes.sendgrid_server import FakeSendGrid
 
@@ -205,3 +206,19 @@ def test_the_manage_page_lists_the_weeks_sent(
     assert "Weeks sent" in page
     assert "<td>3</td><td>Sent</td>" in page
     assert timezone.now()  # the page renders with the real clock too
+
+
+@pytest.mark.parametrize("withheld", [{"review_state": Course.Review.REJECTED}, {"held_for_review": True}])
+def test_manage_and_calendar_links_stop_showing_a_withheld_course_but_unsubscribing_still_works(
+    client: Client, subscription: Subscription, withheld: dict[str, Any]
+) -> None:
+    Course.objects.filter(pk=subscription.course_id).update(**withheld)
+    calendar = links.calendar_url(subscription.id).removeprefix("https://semester.test")
+
+    for response in (client.get(manage_path(subscription)), client.get(calendar)):
+        assert response.status_code == 404
+        assert COURSE_WITHDRAWN in response.content.decode()
+        assert subscription.course.title not in response.content.decode()
+    client.post(links.unsubscribe_url(subscription.id).removeprefix("https://semester.test"))
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.UNSUBSCRIBED

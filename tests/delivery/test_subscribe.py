@@ -228,18 +228,35 @@ def test_an_unknown_timezone_is_refused_with_a_helpful_message(ask: Any, course:
 
 
 def test_the_subscribe_page_has_one_main_heading_open_or_closed(client: Client, course: Course) -> None:
-    rejected = written_course(weeks=4, lessons_per_week=1, review_state=Course.Review.REJECTED)
+    unfinished = written_course(weeks=4, lessons_per_week=1, status=Course.Status.FAILED)
 
-    for shown in (course, rejected):
+    for shown in (course, unfinished):
         html = client.get(f"/courses/{shown.id}/subscribe/").content.decode()
         assert html.count("<h1") == 1
 
 
 def test_a_course_that_may_not_be_emailed_cannot_be_subscribed_to(ask: Any, client: Client) -> None:
-    rejected = written_course(weeks=4, lessons_per_week=1, review_state=Course.Review.REJECTED)
+    unfinished = written_course(weeks=4, lessons_per_week=1, status=Course.Status.FAILED)
 
-    assert COURSE_NOT_EMAILABLE in client.get(f"/courses/{rejected.id}/subscribe/").content.decode()
-    assert ask(rejected).status_code == 400
+    assert COURSE_NOT_EMAILABLE in client.get(f"/courses/{unfinished.id}/subscribe/").content.decode()
+    assert ask(unfinished).status_code == 400
+    assert not Subscription.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("withheld", "status"),
+    [({"review_state": Course.Review.REJECTED}, 404), ({"held_for_review": True}, 403)],
+)
+def test_the_subscribe_pages_of_a_withheld_course_answer_as_its_other_pages_do(
+    ask: Any, client: Client, withheld: dict[str, Any], status: int
+) -> None:
+    course = written_course(weeks=4, lessons_per_week=1, title="Secret title", **withheld)
+
+    for path in (f"/courses/{course.id}/subscribe/", f"/courses/{course.id}/subscribe/sent/"):
+        response = client.get(path)
+        assert response.status_code == status, path
+        assert "Secret title" not in response.content.decode()
+    assert ask(course).status_code == status
     assert not Subscription.objects.exists()
 
 
