@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -262,9 +263,24 @@ def _result_rows(quiz: Quiz, results: list[QuestionResult]) -> list[dict[str, ob
             "correct": result.correct,
             "is_correct": result.is_correct,
             "explanation": result.explanation,
+            "review": _review_link(quiz, quiz.questions[result.number]),
         }
         for result in results
     ]
+
+
+def _review_link(quiz: Quiz, question: dict[str, Any]) -> dict[str, str] | None:
+    """Where the lesson teaches this question's answer: "lesson 2, section 'Siege engines'" and its link."""
+    lesson = question.get("lesson")
+    if not isinstance(lesson, int):
+        return None  # written before quizzes were grounded in their lessons, or edited by hand
+    url = reverse("delivery:lesson_at", args=[quiz.course_id, quiz.week.number, lesson])
+    anchor = str(question.get("anchor") or "")
+    return {
+        "lesson": str(lesson),
+        "section": str(question.get("section") or ""),
+        "url": f"{url}#{anchor}" if anchor else url,
+    }
 
 
 @login_required

@@ -513,3 +513,22 @@ def test_a_lesson_can_be_reached_by_its_place_in_the_course(client: Client, cour
     response = client.get(reverse("delivery:lesson_at", args=[course.id, 2, 1]))
     assert response["Location"] == reverse("delivery:lesson", args=[course.id, lesson.id])
     assert client.get(reverse("delivery:lesson_at", args=[course.id, 9, 1])).status_code == 404
+
+
+def test_quiz_feedback_links_to_the_lesson_section_that_teaches_the_answer(
+    client: Client, course: Course
+) -> None:
+    quiz = Quiz.objects.get(course=course, week__number=1)
+    questions = quiz.questions
+    questions[0].update(
+        lesson=2, passage="A short paragraph.", section="Why it matters", anchor="s-why-it-matters"
+    )
+    Quiz.objects.filter(pk=quiz.pk).update(questions=questions)
+    client.force_login(UserFactory())
+
+    response = client.post(quiz_url(course), {"q0": "1", "q1": "0", "q2": "0", "q3": "0"})
+    html = client.get(response["Location"]).content.decode()
+
+    lesson_url = reverse("delivery:lesson_at", args=[course.id, 1, 2])
+    assert f'Review: <a href="{lesson_url}#s-why-it-matters">lesson 2, section ‘Why it matters’</a>' in html
+    assert html.count("Review:") == 1  # the other questions were written before quizzes quoted lessons
