@@ -271,6 +271,7 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "courses.tasks.llm_*": {"queue": "llm"},
+    "courses.tasks.lookup_*": {"queue": "llm"},  # outside lookups wait on the network, like LLM calls
     "courses.tasks.render_*": {"queue": "cpu"},
     "delivery.tasks.send_*": {"queue": "mail"},
 }

@@ -35,7 +35,7 @@ from courses.generation.schemas import CourseOutline, LessonDraft, QuizDraft, We
 from courses.generation.topics import TopicError, topic_key, topic_normalise
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
 from courses.moderation import review
-from courses.quality import passages
+from courses.quality import checks, passages
 from courses.rendering import markdown_to_safe_html
 from school.queue import enqueue_after_commit, enqueue_many_after_commit
 
@@ -440,6 +440,8 @@ def course_finish(*, course_id: UUID) -> bool:
         finished = cursor.rowcount
         if not finished:
             cursor.execute(heartbeat, [at, course, writing])
+    if finished:  # measured once ready, off the path to ready
+        checks.course_quality_queue(course_id=course_id)
     return bool(finished)
 
 

@@ -22,7 +22,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from courses.models import Course, PartStatus, Quiz
-from courses.selectors import course_get, course_lesson_id_at, course_quiz_for_week, course_requested_by
+from courses.selectors import (
+    course_get,
+    course_lesson_id_at,
+    course_quality_summary,
+    course_quiz_for_week,
+    course_requested_by,
+)
 from courses.visibility import course_editable_by, course_readable, course_review_notice_for
 from delivery.learning.progress import (
     ProgressError,
@@ -76,6 +82,7 @@ def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
             "outline": outline,
             "review_notice": review_notice,
             "templates_version": _templates_version(),
+            "quality_summary": course_quality_summary(course=course),
         }
         if key:
             context["csrf_token"] = CSRF_TOKEN_SLOT
