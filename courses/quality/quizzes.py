@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, utils
 
 ALL_OR_NONE = re.compile(r"\b(all|none|both|neither) of (the )?(above|these|them)\b", re.IGNORECASE)
 NEGATIVE_STEM = re.compile(r"\b(not|except|never|least|false|incorrect)\b", re.IGNORECASE)
@@ -61,7 +61,11 @@ def _overlapping(options: list[str]) -> bool:
     folded = [option.casefold().strip(" .") for option in options]
     for i, first in enumerate(folded):
         for second in folded[i + 1 :]:
-            if first in second or second in first or fuzz.token_set_ratio(first, second) >= OVERLAP_SCORE:
+            if (
+                first in second
+                or second in first
+                or fuzz.token_set_ratio(first, second, processor=utils.default_process) >= OVERLAP_SCORE
+            ):
                 return True
     return False
 

@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, utils
 
 from courses.models import Week
 from courses.quality import lookups
@@ -96,13 +96,13 @@ def _crossref_record(work: dict[str, Any]) -> dict[str, Any]:
 def _matches(title: str, author: str, candidate: tuple[str, list[str]]) -> bool:
     """Close enough: the titles (word order and subtitles aside) and, when the reading names one, an author."""
     found_title, found_authors = candidate
-    if fuzz.token_set_ratio(title.casefold(), found_title.casefold()) < TITLE_MIN_SCORE:
+    if fuzz.token_set_ratio(title, found_title, processor=utils.default_process) < TITLE_MIN_SCORE:
         return False
     if not author.strip():
         return True
     wanted = [name.strip() for name in re.split(r",| and |&|;", author) if name.strip()]
     return any(
-        fuzz.token_set_ratio(name.casefold(), found.casefold()) >= AUTHOR_MIN_SCORE
+        fuzz.token_set_ratio(name, found, processor=utils.default_process) >= AUTHOR_MIN_SCORE
         for name in wanted
         for found in found_authors
     )
