@@ -420,3 +420,72 @@ class RefusedTopic(models.Model):
 
     def __str__(self) -> str:
         return self.topic
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Quality: what `courses.quality` measured about a written course, and what it checked outside.
+# ---------------------------------------------------------------------------------------------------------
+class QualityReport(models.Model):
+    """A course's quality report, computed again after it is written, after every edit and after lookups.
+
+    `parts` holds each measure's 0-100 score (only those that could be measured); `score` is their mean.
+    `findings` holds the details a moderator reads; `unchecked` says what was not checked, and why.
+    """
+
+    course = models.OneToOneField(
+        Course, primary_key=True, on_delete=models.CASCADE, related_name="quality_report"
+    )
+    score = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
+    parts = models.JSONField(default=dict, blank=True)
+    findings = models.JSONField(default=dict, blank=True)
+    unchecked = models.JSONField(default=list, blank=True)
+    # A few plain sentences for learners on the course page: only what was measured, never more.
+    summary = models.JSONField(default=list, blank=True)
+    # The LLM judge's scores and reasons, per lesson and per week (`manage.py evaluate_course`).
+    judge = models.JSONField(default=dict, blank=True)
+    content_version = models.PositiveIntegerField(default=0, help_text="The course version it measured.")
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Quality of {self.course}: {self.score}"
+
+
+class LinkCheck(models.Model):
+    """The last check of one http(s) link found in a lesson or a reading (shared by every course citing it)."""
+
+    url = models.URLField(max_length=1000, unique=True)
+    ok = models.BooleanField(null=True, help_text="Empty: it could not be checked (e.g. a private address).")
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=200, blank=True)
+    final_url = models.URLField(max_length=1000, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    checked_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.detail or self.status}"
+
+
+class LessonPicture(models.Model):
+    """One freely licensed illustration from Wikimedia Commons for a lesson, with the credit its licence asks."""
+
+    lesson = models.OneToOneField(Lesson, on_delete=models.CASCADE, related_name="picture")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="pictures")
+    title = models.CharField(max_length=500)
+    image_url = models.URLField(max_length=1000)
+    source_url = models.URLField(max_length=1000, help_text="The file's page on Wikimedia Commons.")
+    author = models.CharField(max_length=500)
+    licence = models.CharField(max_length=200)
+    licence_url = models.URLField(max_length=1000, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    checked_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.licence})"
+
+    @property
+    def caption(self) -> str:
+        return f"{self.title} by {self.author}, {self.licence}, via Wikimedia Commons"

@@ -11,6 +11,7 @@ import threading
 
 import markdown
 import nh3
+from markdown.extensions.toc import slugify_unicode
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "dl", "dt", "em", "h1", "h2", "h3",
@@ -23,9 +24,14 @@ ALLOWED_ATTRIBUTES = {
     "td": {"align"},
     "th": {"align"},
     "ol": {"start"},
+    **{f"h{level}": {"id"} for level in range(1, 7)},
 }
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
-MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
+MARKDOWN_EXTENSIONS = ["extra", "sane_lists", "toc"]
+# Headings get ids so a quiz's feedback can link to the section that teaches an answer. The prefix keeps the
+# text's ids apart from the page's own (no heading can clobber "main" or a form's id), and only ids that
+# carry it survive sanitizing, so raw HTML in a lesson cannot set any other.
+HEADING_ID_PREFIX = "s-"
 
 
 # Python-Markdown is quadratic in two ways, and both are bounded before it runs:
@@ -133,7 +139,19 @@ def sanitize_html(html: str) -> str:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=ALLOWED_URL_SCHEMES,
         link_rel="nofollow noopener noreferrer",
+        attribute_filter=_only_heading_ids,
     )
+
+
+def heading_id(text: str) -> str:
+    """The id a heading with this text gets in rendered markdown (before de-duplication: `_1`, `_2`)."""
+    return HEADING_ID_PREFIX + slugify_unicode(text, "-")
+
+
+def _only_heading_ids(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "id":
+        return value if value.startswith(HEADING_ID_PREFIX) else None
+    return value
 
 
 _local = threading.local()
@@ -145,5 +163,13 @@ def _renderer() -> markdown.Markdown:
     again, ~0.5 ms of the ~2.5 ms a lesson took, and every lesson of every course is rendered."""
     renderer = getattr(_local, "markdown", None)
     if renderer is None:
-        renderer = _local.markdown = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS, output_format="html")
+        renderer = _local.markdown = markdown.Markdown(
+            extensions=MARKDOWN_EXTENSIONS,
+            extension_configs={"toc": {"slugify": _slugify, "marker": ""}},
+            output_format="html",
+        )
     return renderer
+
+
+def _slugify(text: str, separator: str) -> str:
+    return HEADING_ID_PREFIX + slugify_unicode(text, separator)

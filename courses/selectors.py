@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import User
-from courses.models import Course, Lesson, PartStatus, Quiz, Week
+from courses.models import Course, Lesson, PartStatus, QualityReport, Quiz, Week
 from courses.visibility import course_is_withheld, public_courses
 
 STAGE_QUEUED = "Waiting for a writer to pick up the course…"
@@ -231,6 +231,21 @@ class WeekEntry:
 # The structure of a ready course changes only with its text (which bumps content_version); an hour bounds
 # how long a change made without that bump could show.
 STRUCTURE_CACHE_SECONDS = 3600
+
+
+def course_quality_summary(*, course: Course) -> list[str]:
+    """The quality report's few sentences for learners (empty until it is measured).
+
+    Cached per structure version, which moves on when the summary changes (`courses.quality.report` touches
+    the course's `updated_at`): one query the first time, none after."""
+    cache = caches["versioned"]
+    key = f"course-quality-summary:v1:{course_structure_version(course=course)}"
+    summary = cache.get(key)
+    if summary is None:
+        stored = QualityReport.objects.filter(course=course).values_list("summary", flat=True).first()
+        summary = [str(line) for line in stored or []]
+        cache.set(key, summary, timeout=STRUCTURE_CACHE_SECONDS)
+    return list(summary)
 
 
 def course_structure_version(*, course: Course) -> str:

@@ -16,6 +16,7 @@ from django.db import DatabaseError
 
 from courses.generation import pipeline
 from courses.moderation import regeneration
+from courses.quality import report, sources
 from courses.reading import exports
 
 # A database hiccup is worth a few retries; an LLM failure is not (courses.generation.llm has already retried it).
@@ -49,6 +50,19 @@ def sweep_stale_courses() -> dict[str, int]:
         "parts_queued": result.parts_queued,
         "courses_finished": result.courses_finished,
     }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Quality: the report (quick), and the outside lookups (slow I/O, on the "llm" queue by their name)
+# ---------------------------------------------------------------------------------------------------------
+@shared_task(name="courses.tasks.quality_report", **RETRY_ON_DATABASE_ERRORS)
+def quality_report(course_id: str) -> None:
+    report.report_compute(course_id=UUID(course_id))
+
+
+@shared_task(name="courses.tasks.lookup_course_sources", **RETRY_ON_DATABASE_ERRORS)
+def lookup_course_sources(course_id: str) -> None:
+    sources.course_sources_check(course_id=UUID(course_id))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -271,6 +271,7 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "courses.tasks.llm_*": {"queue": "llm"},
+    "courses.tasks.lookup_*": {"queue": "llm"},  # outside lookups wait on the network, like LLM calls
     "courses.tasks.render_*": {"queue": "cpu"},
     "delivery.tasks.send_*": {"queue": "mail"},
 }
@@ -324,6 +325,37 @@ LLM_DAILY_SPEND_CAP_USD = env_float("LLM_DAILY_SPEND_CAP_USD", 50.0)
 SCREENING_LESSON_MIN_WORDS = env_int("SCREENING_LESSON_MIN_WORDS", 150, minimum=0)
 # Parts a requester may regenerate in their own private course per day (moderators are not limited).
 REGENERATIONS_PER_USER_PER_DAY = env_int("REGENERATIONS_PER_USER_PER_DAY", 10, minimum=0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Quality: grounded quizzes, repetition, verified readings, link checks, pictures and the quality report.
+# ---------------------------------------------------------------------------------------------------------
+# A quiz question's supporting passage must match its lesson at least this well (rapidfuzz partial ratio,
+# 0-100); a reply with one below is invalid and asked again.
+QUALITY_PASSAGE_MIN_SCORE = env_int("QUALITY_PASSAGE_MIN_SCORE", 90, minimum=50, maximum=100)
+# Two paragraphs of a course whose estimated Jaccard similarity (5-word shingles, MinHash) reaches this repeat
+# each other.
+QUALITY_REPETITION_THRESHOLD = env_float("QUALITY_REPETITION_THRESHOLD", 0.5, minimum=0.1)
+# A course whose quality score (0-100) falls below this is held for a moderator; 0 never holds.
+QUALITY_HOLD_SCORE_BELOW = env_int("QUALITY_HOLD_SCORE_BELOW", 0, minimum=0, maximum=100)
+# A course with at least this many repeated paragraph pairs is held for a moderator; 0 never holds.
+QUALITY_HOLD_REPEATED_PARAGRAPHS = env_int("QUALITY_HOLD_REPEATED_PARAGRAPHS", 0, minimum=0)
+# A suggested reading no catalogue knows: "show" it as suggested, not verified, or "drop" it.
+QUALITY_UNVERIFIED_READINGS = env_str("QUALITY_UNVERIFIED_READINGS", "show")
+if QUALITY_UNVERIFIED_READINGS not in {"show", "drop"}:
+    raise ImproperlyConfigured('QUALITY_UNVERIFIED_READINGS must be "show" or "drop"')
+# Outside lookups (Open Library, Crossref, Wikimedia Commons, link checks); also off without OPENAI_API_KEY.
+QUALITY_LOOKUPS = env_bool("QUALITY_LOOKUPS", True)
+OPENLIBRARY_URL = env_url("OPENLIBRARY_URL", "https://openlibrary.org")
+CROSSREF_URL = env_url("CROSSREF_URL", "https://api.crossref.org")
+COMMONS_API_URL = env_url("COMMONS_API_URL", "https://commons.wikimedia.org/w/api.php")
+LOOKUPS_TIMEOUT_SECONDS = env_float("LOOKUPS_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+LOOKUPS_MAX_RETRIES = env_int("LOOKUPS_MAX_RETRIES", 2, minimum=0, maximum=10)
+LOOKUPS_CACHE_SECONDS = env_int("LOOKUPS_CACHE_SECONDS", 7 * 24 * 3600, minimum=0)
+# A checked link reads at most this many bytes of its page.
+LINK_CHECK_MAX_BYTES = env_int("LINK_CHECK_MAX_BYTES", 512 * 1024, minimum=1024)
+# Never from the environment: only tests, whose fakes listen on 127.0.0.1, may let link checks reach loopback.
+LINK_CHECK_ALLOW_LOOPBACK = False
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -16,8 +17,9 @@ from django.utils.html import format_html, format_html_join
 from courses.admin import views as admin_views
 from courses.admin.queue import NEVER, QueueFilter, queue_annotations
 from courses.admin.views import staff
-from courses.models import AuditEntry, ContentFlag, Course, LessonReport
+from courses.models import AuditEntry, ContentFlag, Course, LessonReport, QualityReport
 from courses.moderation import editing, review
+from courses.quality.report import PART_LABELS
 from courses.visibility import course_is_public
 
 Review = Course.Review
@@ -72,7 +74,7 @@ class LessonReportInline(_RecordInline):
 
 @admin.register(Course)
 class CourseAdmin(admin.ModelAdmin):
-    list_display = ("title_link", "one_click", "why", "waiting", "requester", "cost_usd", "state")
+    list_display = ("title_link", "one_click", "why", "waiting", "quality", "requester", "cost_usd", "state")
     list_display_links = None
     list_filter = (QueueFilter, "status", "review_state", "held_for_review", "featured", "language")
     search_fields = ("title", "topic", "requested_by__email")
@@ -93,6 +95,7 @@ class CourseAdmin(admin.ModelAdmin):
         "updated_at",
         "ready_at",
         "heartbeat_at",
+        "quality_report_html",
     )
     exclude = ("topic_key",)
     inlines = (ContentFlagInline, LessonReportInline, AuditEntryInline)
@@ -112,7 +115,7 @@ class CourseAdmin(admin.ModelAdmin):
         return (
             Course.objects.annotate(**queue_annotations())
             .order_by(*self.get_ordering(request))
-            .select_related("requested_by")
+            .select_related("requested_by", "quality_report")
             .prefetch_related(
                 Prefetch("flags", ContentFlag.objects.filter(resolved_at__isnull=True), to_attr="open_flags"),
                 Prefetch(
@@ -178,6 +181,30 @@ class CourseAdmin(admin.ModelAdmin):
         if not reasons and course.review_state == Review.PENDING and course.is_ready:
             reasons = [("New", "Written, not yet reviewed")]
         return format_html_join("", "<div><strong>{}</strong> {}</div>", reasons[:6]) or "—"
+
+    @admin.display(description="quality", ordering="quality_report__score")
+    def quality(self, course: Course) -> str:
+        """The quality score and its two weakest parts; sortable, so the worst courses can come first."""
+        quality = getattr(course, "quality_report", None)
+        if quality is None or quality.score is None:
+            return "—"
+        weakest = sorted(quality.parts.items(), key=lambda part: part[1])[:2]
+        return format_html(
+            "<strong>{}</strong>{}",
+            quality.score,
+            format_html_join(
+                "", "<br><small>{}: {}</small>", ((PART_LABELS.get(n, n), v) for n, v in weakest)
+            ),
+        )
+
+    @admin.display(description="quality report")
+    def quality_report_html(self, course: Course) -> str:
+        quality = QualityReport.objects.filter(course=course).first()
+        if quality is None:
+            return "Not measured yet."
+        return render_to_string(
+            "admin/courses/_quality_report.html", {"report": quality, "labels": PART_LABELS}
+        )
 
     @admin.display(description="state", ordering="review_state")
     def state(self, course: Course) -> str:

@@ -297,7 +297,8 @@ def _post(path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def _validated(prompt: Prompt[AnswerT], text: str) -> AnswerT:
     try:
-        return prompt.schema.model_validate_json(text)
+        # The prompt's facts are the validation context: a quiz's passages are checked against its lessons.
+        return prompt.schema.model_validate_json(text, context=prompt.facts)
     except ValidationError as error:
         if any(problem["type"] == "json_invalid" for problem in error.errors()):
             raise AttemptFailed(Outcome.INVALID_OUTPUT, f"the reply is not JSON: {text[:200]!r}") from error

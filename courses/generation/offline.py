@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from courses.generation.prompts import Prompt
+from courses.quality import passages
 
 OFFLINE_LABEL = "Generated offline"
 OFFLINE_NOTE = (
@@ -167,14 +168,29 @@ Spend twenty minutes on this:
 
 
 def _quiz(facts: dict[str, Any]) -> dict[str, Any]:
+    """Questions on what the week's written lessons say, each with the lesson's sentence that answers it."""
     outline = json.loads(facts["outline_json"])
     week = _find(outline["weeks"], facts["week"])
+    lessons: dict[int, str] = facts.get("lessons") or {}
     others = [other for other in outline["weeks"] if other["number"] != week["number"]]
-    candidates = [_lesson_question(week, lesson) for lesson in week["lessons"]]
-    candidates.append(_week_question(week, others))
-    candidates.append(_objective_question(week, others))
+    first = min(lessons, default=1)
+    candidates = [_lesson_question(week, lesson) for lesson in week["lessons"] if lesson["number"] in lessons]
+    candidates.append(_week_question(week, others, first))
+    candidates.append(_objective_question(week, others, first))
     questions = [question for question in candidates if _distinct(question["options"])]
+    for question in questions:
+        question["passage"] = _supporting(question["passage"], lessons.get(question["lesson"], ""))
     return {"questions": questions[:6]}
+
+
+def _supporting(passage: str, body: str) -> str:
+    """`passage` when the lesson holds it (offline lessons open with their summary and list the objectives);
+    else the lesson's first line of prose, e.g. for a lesson a moderator rewrote."""
+    if passages.passage_found(passage, body):
+        return passage
+    prose = (line.strip() for line in body.splitlines())
+    first = next((line for line in prose if len(line) >= 20 and line[0] not in "#->*|"), passage)
+    return first[:600].rsplit(" ", 1)[0] if len(first) > 600 else first
 
 
 def _lesson_question(week: dict[str, Any], lesson: dict[str, Any]) -> dict[str, Any]:
@@ -183,11 +199,13 @@ def _lesson_question(week: dict[str, Any], lesson: dict[str, Any]) -> dict[str, 
         "question": f"Which lesson of week {week['number']} covers this: “{_short(lesson['summary'], 300)}”?",
         "options": titles,
         "correct_index": titles.index(_short(lesson["title"], 200)),
-        "explanation": "The course outline gives this summary to that lesson.",
+        "explanation": "The lesson says so in its first paragraph.",
+        "lesson": lesson["number"],
+        "passage": _short(lesson["summary"], 600),  # every offline lesson opens with its summary
     }
 
 
-def _week_question(week: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
+def _week_question(week: dict[str, Any], others: list[dict[str, Any]], lesson: int) -> dict[str, Any]:
     options = [other["title"] for other in others[:3]]
     position = week["number"] % (len(options) + 1)
     options.insert(position, week["title"])
@@ -196,10 +214,12 @@ def _week_question(week: dict[str, Any], others: list[dict[str, Any]]) -> dict[s
         "options": options,
         "correct_index": position,
         "explanation": "It is the week this quiz belongs to.",
+        "lesson": lesson,
+        "passage": f"This lesson belongs to week {week['number']}, {_short(week['title'], 400)}",
     }
 
 
-def _objective_question(week: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
+def _objective_question(week: dict[str, Any], others: list[dict[str, Any]], lesson: int) -> dict[str, Any]:
     options = [_short(other["objectives"][0], 300) for other in others[:3]]
     position = (week["number"] + 1) % (len(options) + 1)
     options.insert(position, _short(week["objectives"][0], 300))
@@ -207,7 +227,9 @@ def _objective_question(week: dict[str, Any], others: list[dict[str, Any]]) -> d
         "question": f"Which of these is a learning objective of week {week['number']}?",
         "options": options,
         "correct_index": position,
-        "explanation": "It is listed among this week's objectives; the others belong to other weeks.",
+        "explanation": "Each lesson of the week lists it under “What you will learn”.",
+        "lesson": lesson,
+        "passage": _short(week["objectives"][0], 600),
     }
 
 

@@ -3,9 +3,10 @@
 The pipeline, driven by `courses.tasks` (each step safe to run twice; the database says what is done):
 1. `course_request` creates the course (or offers an approved one) and queues the outline.
 2. `course_outline_write` claims the course (queued → outlining), asks for the outline, stores weeks, lessons
-   and quizzes (pending) in one transaction and queues every part at once.
+   and quizzes (pending) in one transaction and queues every lesson at once.
 3. `lesson_write` / `quiz_write` claim one part (pending → writing, with a lease), write it, store it if they
-   still hold the claim, then call `course_finish`.
+   still hold the claim, then call `course_finish`. A week's quiz is written from its lessons' text: the
+   lesson that completes the week queues it.
 4. `course_finish` flips the course to ready with one conditional UPDATE once every part is written.
 5. `course_sweep_stale` (every minute) queues again what a dead worker or a lost message left behind.
 """
@@ -33,6 +34,7 @@ from courses.generation.schemas import CourseOutline, LessonDraft, QuizDraft, We
 from courses.generation.topics import topic_key
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
 from courses.moderation import review
+from courses.quality import checks, passages
 from courses.rendering import markdown_to_safe_html
 from school.queue import enqueue_after_commit, enqueue_many_after_commit
 
@@ -170,7 +172,6 @@ def _outline_store(course_id: UUID, outline: CourseOutline) -> None:
         for week, plan in zip(weeks, outline.weeks, strict=True)
         for number, lesson in enumerate(plan.lessons, start=1)
     )
-    quizzes = Quiz.objects.bulk_create(Quiz(course=course, week=week) for week in weeks)
     course.title, course.description, course.audience = outline.title, outline.description, outline.audience
     document = selectors.outline_document(course=course, weeks=weeks, lessons=lessons)
     course.outline_json = prompts.outline_json(document)
@@ -178,42 +179,65 @@ def _outline_store(course_id: UUID, outline: CourseOutline) -> None:
     course.heartbeat_at = timezone.now()
     fields = ["title", "description", "audience", "outline_json", "status", "heartbeat_at", "generator"]
     course.save(update_fields=fields)
-    # Week by week, so the first weeks are readable first when workers cannot take every part at once.
-    quiz_of_week = {quiz.week_id: quiz.pk for quiz in quizzes}
-    parts: list[tuple[str, int]] = []
-    for week in weeks:
-        parts += [("lesson", lesson.pk) for lesson in lessons if lesson.week_id == week.pk]
-        parts.append(("quiz", quiz_of_week[week.pk]))
-    _enqueue_parts(parts)
+    # Lessons only, week by week, so the first weeks are readable first when workers cannot take every part at
+    # once; each week's quiz is queued by the lesson that completes the week (`_quiz_enqueue_when_due`).
+    Quiz.objects.bulk_create(Quiz(course=course, week=week) for week in weeks)
+    _enqueue_parts(
+        [("lesson", lesson.pk) for week in weeks for lesson in lessons if lesson.week_id == week.pk]
+    )
 
 
 # --------------------------------------------------------------------------------------------------------
-# Stage 2: lessons and quizzes, all in parallel
+# Stage 2: lessons in parallel, then each week's quiz from its written lessons
 # --------------------------------------------------------------------------------------------------------
 
 
 def lesson_write(*, lesson_id: int) -> None:
-    """Write one lesson, exactly once however often it is called; then try to finish the course."""
+    """Write one lesson, exactly once however often it is called; queue its week's quiz if it was the week's
+    last lesson to be written; then try to finish the course."""
     _part_write(Lesson, lesson_id, lesson_prompt, lesson_fields)
 
 
 def quiz_write(*, quiz_id: int) -> None:
-    """Write one week's quiz from the outline (alongside the lessons), exactly once; then try to finish."""
+    """Write one week's quiz from the text of its written lessons, exactly once; then try to finish.
+
+    A quiz queued before its lessons are all written (by the sweeper, or a retry) does nothing: the lesson
+    that completes the week queues it again."""
+    week_id = Quiz.objects.filter(id=quiz_id).values_list("week_id", flat=True).first()
+    if week_id is None or _week_lessons_unwritten(week_id):
+        return
     _part_write(Quiz, quiz_id, quiz_prompt, quiz_fields)
+
+
+def _week_lessons_unwritten(week_id: int) -> bool:
+    return Lesson.objects.filter(week_id=week_id).exclude(status=PartStatus.WRITTEN).exists()
+
+
+def _quiz_enqueue_when_due(lesson_id: int) -> None:
+    """Queue the quiz of the lesson's week once every lesson of that week is written.
+
+    Run after the lesson's own store has committed: of two lessons finishing together, the later one always
+    sees both written (both may queue it; the quiz's claim lets one write it)."""
+    week_id = Lesson.objects.filter(id=lesson_id).values_list("week_id", flat=True).first()
+    if week_id is None or _week_lessons_unwritten(week_id):
+        return
+    pending = Quiz.objects.filter(week_id=week_id, status=PartStatus.PENDING).values_list("id", flat=True)
+    _enqueue_parts([("quiz", quiz_id) for quiz_id in pending])
 
 
 def _part_write(
     model: type[Lesson] | type[Quiz],
     part_id: int,
     prompt_for: Callable[[Any], prompts.Prompt[Any]],
-    fields_for: Callable[[Any], dict[str, Any]],
+    fields_for: Callable[[Any, dict[str, Any]], dict[str, Any]],
 ) -> None:
     claimed_at = _part_claim(model, part_id)
     if claimed_at is None:
         return  # written, failed, or being written by a live worker
     part = model.objects.select_related("week", "course").get(id=part_id)
     try:
-        fields = fields_for(llm.complete(prompt_for(part), course=part.course))
+        prompt = prompt_for(part)
+        fields = fields_for(llm.complete(prompt, course=part.course), prompt.facts)
         for name, value in fields.items():  # the new text on the row in memory only, to screen it
             setattr(part, name, value)
         review.part_screen_and_hold(part=part)  # before storing: held before it can be read
@@ -228,7 +252,8 @@ def _part_write(
             )
         raise
     else:
-        _part_store(model, part_id, claimed_at, **fields)
+        if _part_store(model, part_id, claimed_at, **fields) and model is Lesson:
+            _quiz_enqueue_when_due(part_id)
     course_finish(course_id=part.course_id)
 
 
@@ -266,7 +291,7 @@ def lesson_prompt(lesson: Lesson) -> prompts.Prompt[LessonDraft]:
     )
 
 
-def lesson_fields(draft: LessonDraft) -> dict[str, Any]:
+def lesson_fields(draft: LessonDraft, facts: dict[str, Any]) -> dict[str, Any]:
     return {"body": draft.body_markdown, "body_html": markdown_to_safe_html(draft.body_markdown)}
 
 
@@ -276,19 +301,35 @@ def quiz_prompt(quiz: Quiz) -> prompts.Prompt[QuizDraft]:
         outline_json=course_outline_json(quiz.course),
         week=quiz.week.number,
         title=quiz.week.title,
+        lessons=week_lesson_bodies(quiz.week_id),
     )
 
 
-def quiz_fields(draft: QuizDraft) -> dict[str, Any]:
-    questions = [
-        {
-            "question": question.question,
-            "options": question.options,
-            "answer": question.correct_index,
-            "explanation": question.explanation,
-        }
-        for question in draft.questions
-    ]
+def week_lesson_bodies(week_id: int) -> dict[int, str]:
+    """The week's written lessons' markdown by number: what its quiz is written from and checked against."""
+    written = Lesson.objects.filter(week_id=week_id, status=PartStatus.WRITTEN).order_by("number")
+    return dict(written.values_list("number", "body"))
+
+
+def quiz_fields(draft: QuizDraft, facts: dict[str, Any]) -> dict[str, Any]:
+    """The quiz row's fields; each question keeps its passage and the lesson section it comes from, which the
+    learner's feedback links to ("Review: lesson 2, section 'Siege engines'"). `facts` are the prompt's."""
+    lessons: dict[int, str] = facts.get("lessons") or {}
+    questions = []
+    for question in draft.questions:
+        section = passages.passage_section(question.passage, lessons.get(question.lesson, ""))
+        questions.append(
+            {
+                "question": question.question,
+                "options": question.options,
+                "answer": question.correct_index,
+                "explanation": question.explanation,
+                "lesson": question.lesson,
+                "passage": question.passage,
+                "section": section.heading if section else "",
+                "anchor": section.anchor if section else "",
+            }
+        )
     return {"questions": questions}
 
 
@@ -324,7 +365,7 @@ def _claim_sql(model: type[Lesson] | type[Quiz]) -> str:
     )
 
 
-def _part_store(model: type[Lesson] | type[Quiz], part_id: int, claimed_at: datetime, **fields: Any) -> None:
+def _part_store(model: type[Lesson] | type[Quiz], part_id: int, claimed_at: datetime, **fields: Any) -> bool:
     stored = model.objects.filter(id=part_id, status=PartStatus.WRITING, claimed_at=claimed_at).update(
         status=PartStatus.WRITTEN, written_at=timezone.now(), failure_reason="", **fields
     )
@@ -332,6 +373,7 @@ def _part_store(model: type[Lesson] | type[Quiz], part_id: int, claimed_at: date
         logger.info(
             "%s %s was claimed again while being written; this copy is dropped", model.__name__, part_id
         )
+    return bool(stored)
 
 
 def _part_fail(
@@ -360,6 +402,8 @@ def course_finish(*, course_id: UUID) -> bool:
         finished = cursor.rowcount
         if not finished:
             cursor.execute(heartbeat, [at, course, writing])
+    if finished:  # measured once ready, off the path to ready
+        checks.course_quality_queue(course_id=course_id)
     return bool(finished)
 
 

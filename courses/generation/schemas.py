@@ -11,7 +11,17 @@ import re
 from functools import cache
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from courses.quality.passages import passage_problems
 
 # Strict structured outputs accept only a subset of JSON Schema: string lengths are not in it, so they are
 # checked by pydantic after the reply arrives instead. https://platform.openai.com/docs/guides/structured-outputs
@@ -81,6 +91,15 @@ class QuizQuestion(Answer):
     options: Annotated[list[Line], Field(min_length=3, max_length=5)]
     correct_index: Annotated[int, Field(ge=0, le=4, description="0-based index into options.")]
     explanation: Line
+    lesson: Annotated[int, Field(ge=1, le=4, description="The number of this week's lesson that teaches it.")]
+    passage: Annotated[
+        str,
+        Field(
+            min_length=20,
+            max_length=600,
+            description="One or two sentences copied word for word from that lesson, supporting the answer.",
+        ),
+    ]
 
     @model_validator(mode="after")
     def answer_is_one_of_the_options(self) -> QuizQuestion:
@@ -92,7 +111,19 @@ class QuizQuestion(Answer):
 
 
 class QuizDraft(Answer):
+    """Validated with the week's lessons as context (`{"lessons": {number: markdown}}`, the quiz prompt's facts):
+    a question whose passage is not in the lesson it names makes the whole reply invalid, asked again."""
+
     questions: Annotated[list[QuizQuestion], Field(min_length=4, max_length=6)]
+
+    @model_validator(mode="after")
+    def every_passage_is_in_its_lesson(self, info: ValidationInfo) -> QuizDraft:
+        lessons = (info.context or {}).get("lessons")
+        if lessons is not None:
+            problems = passage_problems([(item.lesson, item.passage) for item in self.questions], lessons)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
 
 
 @cache

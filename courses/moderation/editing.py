@@ -20,6 +20,7 @@ from courses.generation import prompts
 from courses.models import AuditEntry, Course, Lesson, PartKind, PartRevision, PartStatus, Quiz, Week
 from courses.moderation import screening
 from courses.moderation.review import ModerationError, Part, audit_record, part_kind, part_screen_and_hold
+from courses.quality import checks
 from courses.rendering import markdown_to_safe_html
 
 Action = AuditEntry.Action
@@ -144,6 +145,7 @@ def course_content_changed(*, course_id: UUID) -> None:
     course = Course.objects.get(pk=course_id)
     outline = prompts.outline_json(selectors.course_outline(course=course))
     Course.objects.filter(pk=course_id).update(content_version=F("content_version") + 1, outline_json=outline)
+    checks.course_quality_queue(course_id=course_id)
 
 
 def _part_label(part: Part) -> str:

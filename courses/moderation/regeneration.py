@@ -49,7 +49,9 @@ NOT_WRITTEN_MESSAGE = "This part is still being written; regenerate it once it i
 QUOTA_MESSAGE = "You have regenerated as many parts today as we allow. Please try again tomorrow."
 # The pipeline's own prompt and storage shape for each kind of part (courses.generation.pipeline), so a regenerated
 # part is asked for and stored exactly as the first version was.
-PIPELINE: dict[str, tuple[Callable[[Any], prompts.Prompt[Any]], Callable[[Any], dict[str, Any]]]] = {
+PIPELINE: dict[
+    str, tuple[Callable[[Any], prompts.Prompt[Any]], Callable[[Any, dict[str, Any]], dict[str, Any]]]
+] = {
     PartKind.LESSON: (pipeline.lesson_prompt, pipeline.lesson_fields),
     PartKind.QUIZ: (pipeline.quiz_prompt, pipeline.quiz_fields),
 }
@@ -200,8 +202,8 @@ def _write(part: Lesson | Quiz, instruction: str) -> dict[str, Any]:
     """Ask the LLM for the part again: the pipeline's own prompt, plus the current version and the instruction."""
     prompt_for, fields_for = PIPELINE[review.part_kind(part)]
     current = part.body if isinstance(part, Lesson) else _quiz_text(part)
-    answer = llm.complete(_with_request(prompt_for(part), current, instruction), course=part.course)
-    fields = fields_for(answer)
+    prompt = _with_request(prompt_for(part), current, instruction)
+    fields = fields_for(llm.complete(prompt, course=part.course), prompt.facts)
     fields.pop("body_html", None)  # rendered again where the part is stored
     return fields
 

@@ -93,7 +93,7 @@ def _week_markdown(week: Week) -> list[str]:
         lines += [""]
     if week.reading_list:
         lines += ["### Further reading", ""]
-        lines += [_reading_markdown(item) for item in week.reading_list if isinstance(item, dict)] + [""]
+        lines += [_reading_markdown(item) for item in shown_readings(week.reading_list)] + [""]
     quiz = _written_quiz(week)
     if quiz is not None:
         lines += [f"### Week {week.number} quiz", ""]
@@ -118,13 +118,37 @@ def _written_quiz(week: Week) -> Quiz | None:
     return quiz if quiz is not None and quiz.status == PartStatus.WRITTEN and quiz.questions else None
 
 
+def shown_readings(reading_list: list[Any]) -> list[dict[str, Any]]:
+    """The readings to show, each with the verdict of its lookup (`courses.quality.readings`): "verified" with
+    the catalogue's link, or "suggested, not verified" once looked up; those dropped by the setting are left out."""
+    shown = []
+    for item in reading_list or []:
+        if not isinstance(item, dict) or item.get("hidden"):
+            continue
+        record = item.get("record") or {}
+        verdict = (
+            ""
+            if not item.get("checked")
+            else READING_VERIFIED
+            if item.get("verified")
+            else READING_UNVERIFIED
+        )
+        shown.append({**item, "url": item.get("url") or record.get("url", ""), "verdict": verdict})
+    return shown
+
+
 def _reading_markdown(item: dict[str, Any]) -> str:
     title = str(item.get("title", "")).strip() or "Untitled"
     url = str(item.get("url", "")).strip()
     line = f"- [{title}]({url})" if url.startswith(("http://", "https://")) else f"- {title}"
     if item.get("author"):
         line += f", {item['author']}"
-    return line + (f": {item['note']}" if item.get("note") else "")
+    line += f": {item['note']}" if item.get("note") else ""
+    return line + (f" ({item['verdict']})" if item.get("verdict") else "")
+
+
+READING_VERIFIED = "verified in a library catalogue"
+READING_UNVERIFIED = "suggested, not verified"
 
 
 def _shift_headings(text: str, *, by: int) -> str:
@@ -219,6 +243,7 @@ def course_pdf_html(*, course: Course) -> str:
             (n, LETTERS[int(question["answer"])], question["explanation"])
             for n, question in enumerate(quiz.questions if quiz else [], start=1)
         ]
+        week.readings = shown_readings(week.reading_list)  # type: ignore[attr-defined]
     context = {
         "course": course,
         "weeks": weeks,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -21,7 +22,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from courses.models import Course, PartStatus, Quiz
-from courses.selectors import course_get, course_lesson_id_at, course_quiz_for_week, course_requested_by
+from courses.selectors import (
+    course_get,
+    course_lesson_id_at,
+    course_quality_summary,
+    course_quiz_for_week,
+    course_requested_by,
+)
 from courses.visibility import course_editable_by, course_readable, course_review_notice_for
 from delivery.learning.progress import (
     ProgressError,
@@ -75,6 +82,7 @@ def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
             "outline": outline,
             "review_notice": review_notice,
             "templates_version": _templates_version(),
+            "quality_summary": course_quality_summary(course=course),
         }
         if key:
             context["csrf_token"] = CSRF_TOKEN_SLOT
@@ -268,9 +276,24 @@ def _result_rows(quiz: Quiz, results: list[QuestionResult]) -> list[dict[str, ob
             "correct": result.correct,
             "is_correct": result.is_correct,
             "explanation": result.explanation,
+            "review": _review_link(quiz, quiz.questions[result.number]),
         }
         for result in results
     ]
+
+
+def _review_link(quiz: Quiz, question: dict[str, Any]) -> dict[str, str] | None:
+    """Where the lesson teaches this question's answer: "lesson 2, section 'Siege engines'" and its link."""
+    lesson = question.get("lesson")
+    if not isinstance(lesson, int):
+        return None  # written before quizzes were grounded in their lessons, or edited by hand
+    url = reverse("delivery:lesson_at", args=[quiz.course_id, quiz.week.number, lesson])
+    anchor = str(question.get("anchor") or "")
+    return {
+        "lesson": str(lesson),
+        "section": str(question.get("section") or ""),
+        "url": f"{url}#{anchor}" if anchor else url,
+    }
 
 
 @login_required

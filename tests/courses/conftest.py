@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from school.celery import app
+from tests.fakes.libraries_server import FakeLibraries
 from tests.fakes.openai_server import FakeOpenAI
 from tests.workers import running_worker
 
@@ -54,3 +55,17 @@ def celery_worker() -> Iterator[Any]:
     """
     with running_worker() as worker:
         yield worker
+
+
+@pytest.fixture
+def libraries(settings: Any) -> Iterator[FakeLibraries]:
+    """Open Library, Crossref, Wikimedia Commons and web pages faked on loopback; lookups on, quick retries."""
+    fake = FakeLibraries().start()
+    fake.settings_for(settings)
+    settings.QUALITY_LOOKUPS = True
+    settings.LOOKUPS_TIMEOUT_SECONDS = 2.0
+    settings.LOOKUPS_MAX_RETRIES = 2
+    try:
+        yield fake
+    finally:
+        fake.stop()

@@ -354,7 +354,7 @@ def test_the_preview_renders_exactly_what_learners_see(mod_client: Client) -> No
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "<h2>Title</h2>" in html
+    assert '<h2 id="s-title">Title</h2>' in html
     assert "<script" not in html
     assert "javascript:" not in html
     assert mod_client.get(url).status_code == 405

@@ -38,7 +38,7 @@ def test_editing_a_lesson_keeps_the_old_text_as_a_revision_and_the_row_and_progr
 
     stored = Lesson.objects.get(pk=lesson.pk)
     assert (stored.title, stored.body) == ("Aqueducts", NEW_BODY)
-    assert "<h2>Aqueducts</h2>" in stored.body_html
+    assert '<h2 id="s-aqueducts">Aqueducts</h2>' in stored.body_html
     assert revision is not None
     assert revision.content == old
     assert (revision.kind, revision.lesson, revision.cause, revision.author) == (

@@ -28,7 +28,11 @@ def lesson_prompt(outline: dict, language: str, week: int, lesson: int) -> promp
 def quiz_prompt(outline: dict, language: str, week: int) -> prompts.Prompt:
     title = outline["weeks"][week - 1]["title"]
     return prompts.quiz_prompt(
-        language=language, outline_json=prompts.outline_json(outline), week=week, title=title
+        language=language,
+        outline_json=prompts.outline_json(outline),
+        week=week,
+        title=title,
+        lessons={1: "## Water\n\nAqueducts carried water into Roman cities."},
     )
 
 

@@ -79,7 +79,9 @@ def test_it_rewrites_a_part_whose_worker_died_even_while_the_course_shows_life(
 ) -> None:
     course = outlined_course()
     expired = timezone.now() - timedelta(seconds=settings.GENERATION_PART_LEASE_SECONDS + 1)
-    Lesson.objects.filter(course=course).update(status=PartStatus.WRITTEN)
+    # Quizzes are written from their lessons' text (each question quotes one).
+    body = "## Water\n\nAqueducts carried water into Roman cities over many miles of gentle slope."
+    Lesson.objects.filter(course=course).update(status=PartStatus.WRITTEN, body=body)
     Quiz.objects.filter(course=course).update(status=PartStatus.WRITTEN)
     quiz = Quiz.objects.filter(course=course).first()
     assert quiz is not None

@@ -99,9 +99,9 @@ def test_the_course_page_runs_a_constant_number_of_queries_for_13_weeks_of_4_les
     for lesson in lessons_of(course)[:10]:
         lesson_mark_done(user=learner, lesson=lesson)
     client.force_login(learner)
-    # user, course, the course's structure (weeks, quizzes, lessons), the learner's progress (lessons done and
-    # quiz scores in one UNION); the session comes from the cache
-    with django_assert_num_queries(4):  # type: ignore[operator]
+    # user, course, the course's structure (weeks, quizzes, lessons), its quality summary, the learner's
+    # progress (lessons done and quiz scores in one UNION); the session comes from the cache
+    with django_assert_num_queries(5):  # type: ignore[operator]
         response = client.get(course.get_absolute_url())
     assert response.status_code == 200
     assert response.content.decode().count('class="done"') == 10
@@ -114,7 +114,7 @@ def test_the_course_page_needs_one_query_for_an_anonymous_reader_once_its_struct
     client: Client, django_assert_num_queries: object
 ) -> None:
     course = written_course(weeks=13, lessons_per_week=4)
-    with django_assert_num_queries(2):  # type: ignore[operator]
+    with django_assert_num_queries(3):  # type: ignore[operator]  # course, structure, quality summary
         assert client.get(course.get_absolute_url()).status_code == 200
     with django_assert_num_queries(1):  # type: ignore[operator]
         assert client.get(course.get_absolute_url()).status_code == 200
@@ -533,3 +533,22 @@ def test_a_lesson_can_be_reached_by_its_place_in_the_course(client: Client, cour
     response = client.get(reverse("delivery:lesson_at", args=[course.id, 2, 1]))
     assert response["Location"] == reverse("delivery:lesson", args=[course.id, lesson.id])
     assert client.get(reverse("delivery:lesson_at", args=[course.id, 9, 1])).status_code == 404
+
+
+def test_quiz_feedback_links_to_the_lesson_section_that_teaches_the_answer(
+    client: Client, course: Course
+) -> None:
+    quiz = Quiz.objects.get(course=course, week__number=1)
+    questions = quiz.questions
+    questions[0].update(
+        lesson=2, passage="A short paragraph.", section="Why it matters", anchor="s-why-it-matters"
+    )
+    Quiz.objects.filter(pk=quiz.pk).update(questions=questions)
+    client.force_login(UserFactory())
+
+    response = client.post(quiz_url(course), {"q0": "1", "q1": "0", "q2": "0", "q3": "0"})
+    html = client.get(response["Location"]).content.decode()
+
+    lesson_url = reverse("delivery:lesson_at", args=[course.id, 1, 2])
+    assert f'Review: <a href="{lesson_url}#s-why-it-matters">lesson 2, section ‘Why it matters’</a>' in html
+    assert html.count("Review:") == 1  # the other questions were written before quizzes quoted lessons

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import subprocess
 import sys
 import threading
@@ -21,6 +22,8 @@ from openai import OpenAI
 from pydantic import BaseModel, Field, ValidationError
 
 from tests.fakes.openai_server import FakeOpenAI, generate_instance
+from tests.fakes.openai_server.schema import SchemaFaker
+from tests.fakes.openai_server.text import TextMaker, quoted_sources
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -377,3 +380,25 @@ def test_it_runs_standalone_and_prints_where_it_listens() -> None:
     finally:
         process.terminate()
         process.wait(timeout=5)
+
+
+def test_a_quotation_field_copies_a_sentence_of_a_quoted_document_and_names_it() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "lesson": {"type": "integer", "minimum": 1, "maximum": 4},
+            "passage": {"type": "string"},
+        },
+    }
+    lessons = (
+        "<<<LESSON 1\n## One\n\nThe first lesson teaches about stone arches and their keystones.\nLESSON 1>>>\n"
+        "<<<LESSON 2\n## Two\n\nThe second lesson explains gradients and how water finds its way.\nLESSON 2>>>"
+    )
+    sentences = {
+        1: "The first lesson teaches about stone arches and their keystones.",
+        2: "The second lesson explains gradients and how water finds its way.",
+    }
+    for seed in range(6):
+        text = TextMaker(random.Random(seed), lessons, quoted_sources(lessons))
+        instance = SchemaFaker(schema, text).generate(schema)
+        assert instance["passage"] == sentences[instance["lesson"]]

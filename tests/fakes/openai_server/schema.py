@@ -12,6 +12,8 @@ from typing import Any
 from tests.fakes.openai_server.protocol import JsonDict
 from tests.fakes.openai_server.text import TextMaker, fit_length, name_words
 
+QUOTE_WORDS = frozenset({"passage", "quote", "excerpt", "evidence"})
+
 MAX_SCHEMA_DEPTH = 6  # beyond this, recursive schemas shrink (min array sizes, null branches)
 HARD_SCHEMA_DEPTH = 40  # guard against schemas that can only recurse forever
 
@@ -116,7 +118,27 @@ class SchemaFaker:
             for _ in range(self.rng.randint(1, 3)):
                 result[self.text.word()] = self.generate(extra, name, depth + 1)
         self._fix_indexes(result, properties)
+        self._fix_quotes(result, properties)
         return result
+
+    def _fix_quotes(self, result: JsonDict, properties: JsonDict) -> None:
+        """A quotation field copies a sentence of a document the prompt quotes; a sibling integer named after
+        that kind of document (``lesson`` for ``<<<LESSON 2``) says which one."""
+        for key, value in result.items():
+            if not isinstance(value, str) or not _name_tokens(key) & QUOTE_WORDS:
+                continue
+            source, sentence = self.text.quote()
+            sub = self.resolve(properties.get(key) or {})
+            result[key] = fit_length(sentence, sub.get("minLength"), sub.get("maxLength"), self.text.word)
+            if source is None:
+                continue
+            for other, number in result.items():
+                if (
+                    isinstance(number, int)
+                    and not isinstance(number, bool)
+                    and source[0] in _name_tokens(other)
+                ):
+                    result[other] = source[1]
 
     def _fix_indexes(self, result: JsonDict, properties: JsonDict) -> None:
         """Index-like integers must point into a sibling ``options``-style list."""

@@ -32,7 +32,7 @@ from tests.fakes.openai_server.protocol import (
     response_schema,
 )
 from tests.fakes.openai_server.schema import SchemaFaker, break_instance
-from tests.fakes.openai_server.text import TextMaker
+from tests.fakes.openai_server.text import TextMaker, quoted_sources
 
 Override = Callable[[JsonDict], Any]
 
@@ -347,7 +347,9 @@ class FakeOpenAI(LoopbackFake):
             with self._lock:
                 seed = self._rng.getrandbits(64)
         rng = random.Random(seed)
-        text = TextMaker(rng, last_user_text(body["messages"]))
+        text = TextMaker(
+            rng, last_user_text(body["messages"]), quoted_sources(messages_text(body["messages"]))
+        )
         return SchemaFaker(response_schema(body) or {}, text, hostile=self.hostile)
 
     def _instance(self, body: JsonDict, faker: SchemaFaker) -> Any:

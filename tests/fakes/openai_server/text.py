@@ -67,6 +67,33 @@ def topic_words(text: str, limit: int = 24) -> list[str]:
     return words or list(_FALLBACK_WORDS)
 
 
+# A quoted document in a prompt: "<<<LESSON 2\n…\nLESSON 2>>>". A string field named like a quotation
+# ("passage", "quote", "excerpt", "evidence") copies a sentence of one, as a model quoting its sources would.
+_SOURCE_RE = re.compile(r"<<<([A-Z]+) (\d+)\n(.*?)\n\1 \2>>>", re.DOTALL)
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
+Source = tuple[str, int, list[str]]  # ("lesson", 2, its quotable sentences)
+
+
+def quoted_sources(text: str) -> list[Source]:
+    found = []
+    for name, number, body in _SOURCE_RE.findall(text):
+        sentences = quotable_sentences(body)
+        if sentences:
+            found.append((name.lower(), int(number), sentences))
+    return found
+
+
+def quotable_sentences(markdown: str) -> list[str]:
+    """Whole sentences of a document's prose paragraphs (not headings, lists or quotes), 6 to 80 words."""
+    sentences = []
+    for line in markdown.splitlines():
+        line = line.strip()
+        if not line or line[0] in "#->*|" or line[0].isdigit():
+            continue
+        sentences += [part for part in _SENTENCE_END_RE.split(line) if 6 <= len(part.split()) <= 80]
+    return sentences
+
+
 def name_words(name: str) -> list[str]:
     return [w for w in re.split(r"[^a-z]+", name.lower()) if len(w) >= 3]
 
@@ -74,9 +101,17 @@ def name_words(name: str) -> list[str]:
 class TextMaker:
     """Sentences, titles and markdown lessons built from a prompt's words, driven by a seeded RNG."""
 
-    def __init__(self, rng: random.Random, context: str = "") -> None:
+    def __init__(self, rng: random.Random, context: str = "", sources: Sequence[Source] = ()) -> None:
         self.rng = rng
         self.words = topic_words(context)
+        self.sources = list(sources)
+
+    def quote(self) -> tuple[Source | None, str]:
+        """A sentence of one of the prompt's quoted documents (and which), or an invented one if it has none."""
+        if not self.sources:
+            return None, self.sentence()
+        source = self.rng.choice(self.sources)
+        return source, self.rng.choice(source[2])
 
     def word(self) -> str:
         return self.rng.choice(self.words)

@@ -1,0 +1,187 @@
+"""The quality report: measured after a course is written and after every edit, with its parts, what it did
+not check, and the thresholds that hold a course for review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from courses.generation import pipeline
+from courses.models import ContentFlag, Course, Lesson, QualityReport, Quiz
+from courses.moderation import editing
+from courses.quality import quizzes, report
+from tests.factories import moderator, written_course
+
+PARAGRAPH = (
+    "Roman engineers built aqueducts with a gentle and constant slope, so that water flowed by gravity alone "
+    "from springs in the hills to fountains, baths and private houses in the city, sometimes over fifty "
+    "miles of channels, tunnels and arcades that still stand in parts of Europe today."
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_course_written_offline_gets_a_report_that_says_what_it_did_not_check(offline: None) -> None:
+    result = pipeline.course_request(topic="Roman aqueducts", language="en", weeks=4, user=None, ip=None)
+
+    quality = QualityReport.objects.get(course=result.course)
+    assert set(quality.parts) >= {"quizzes", "grounding", "length", "coverage", "repetition", "flags"}
+    assert "readings" not in quality.parts  # nothing was looked up, so nothing is claimed
+    assert quality.parts["grounding"] == 100
+    assert quality.score == round(sum(quality.parts.values()) / len(quality.parts))
+    assert report.LOOKUPS_OFFLINE in quality.unchecked
+    assert report.JUDGE_MISSING in quality.unchecked
+    assert quality.findings["lessons"][0]["grade"] is not None
+    assert quality.content_version == Course.objects.get(pk=result.course.pk).content_version
+
+
+@pytest.mark.django_db
+def test_an_edit_measures_the_course_again(django_capture_on_commit_callbacks: Any) -> None:
+    course = written_course(weeks=4, lessons_per_week=2)
+    lesson = Lesson.objects.filter(course=course).first()
+    assert lesson is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        editing.part_edit(part=lesson, changes={"body": lesson.body + "\n\n" + PARAGRAPH}, actor=moderator())
+
+    quality = QualityReport.objects.get(course=course)
+    assert quality.content_version == Course.objects.get(pk=course.pk).content_version
+    # The factory's quizzes were written before questions quoted their lessons.
+    assert len(quality.findings["questions"]["unsupported"]) == 16
+    assert quality.parts["grounding"] == 0
+
+
+@pytest.mark.django_db
+def test_repeated_lessons_hold_the_course_when_the_setting_says_so(settings: Any) -> None:
+    settings.QUALITY_HOLD_REPEATED_PARAGRAPHS = 1
+    course = written_course(weeks=4, lessons_per_week=2)
+    Lesson.objects.filter(course=course, week__number__in=[1, 3], number=1).update(
+        body=f"## Water\n\n{PARAGRAPH}"
+    )
+
+    quality = report.report_compute(course_id=course.pk)
+
+    assert [(r["first"]["label"], r["second"]["label"]) for r in quality.findings["repetition"]] == [
+        ("Week 1, lesson 1", "Week 3, lesson 1")
+    ]
+    assert quality.parts["repetition"] == 75
+    course.refresh_from_db()
+    assert course.held_for_review
+    assert ContentFlag.objects.get(course=course).code == "repetition"
+
+    report.report_compute(course_id=course.pk)  # measured again: the same finding is not flagged twice
+    assert ContentFlag.objects.filter(course=course).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_low_score_holds_the_course_only_below_the_setting(settings: Any) -> None:
+    course = written_course(weeks=4, lessons_per_week=2)
+    settings.QUALITY_HOLD_SCORE_BELOW = 10
+    report.report_compute(course_id=course.pk)
+    assert not Course.objects.get(pk=course.pk).held_for_review
+
+    settings.QUALITY_HOLD_SCORE_BELOW = 100
+    report.report_compute(course_id=course.pk)
+    assert Course.objects.get(pk=course.pk).held_for_review
+
+
+@pytest.mark.parametrize(
+    ("question", "flaws"),
+    [
+        ({"question": "Which is right?", "options": ["Rome", "Athens", "Sparta"], "answer": 0}, []),
+        (
+            {"question": "Which is right?", "options": ["Rome", "Athens", "All of the above"], "answer": 0},
+            ["all_or_none"],
+        ),
+        (
+            {
+                "question": "Which is right?",
+                "options": ["Rome", "Athens", "The city of Rome on seven hills"],
+                "answer": 2,
+            },
+            ["longest_correct", "overlapping_options"],
+        ),
+        (
+            {
+                "question": "Which is NOT a Roman road?",
+                "options": ["Via Appia", "Via Flaminia", "Hadrian's Wall"],
+                "answer": 2,
+            },
+            ["negative_stem"],
+        ),
+        (
+            {
+                "question": "Which is right?",
+                "options": ["Gravity moves water", "Water moves by gravity", "Pumps"],
+                "answer": 0,
+            },
+            ["overlapping_options"],
+        ),
+    ],
+)
+def test_item_writing_rules_find_the_classic_flaws(question: dict[str, Any], flaws: list[str]) -> None:
+    assert quizzes.question_flaws(question) == flaws
+
+
+def test_right_answers_bunched_in_one_position_are_a_bias() -> None:
+    assert quizzes.position_bias([0, 1, 2, 3, 0, 1, 2, 3]) is None
+    assert quizzes.position_bias([1, 1, 1, 1, 1, 0, 2, 3]) == {"position": 2, "share": 0.62, "questions": 8}
+
+
+@pytest.mark.django_db
+def test_flawed_questions_and_position_bias_lower_the_quiz_part() -> None:
+    course = written_course(weeks=4, lessons_per_week=2)
+    plain = {"question": "Which city?", "options": ["Rome", "Athens", "Sparta", "Corinth"], "answer": 0}
+    Quiz.objects.filter(course=course).update(questions=[plain] * 4)
+    quiz = Quiz.objects.get(course=course, week__number=1)
+    quiz.questions[0] = {**plain, "options": ["Rome", "Athens", "Sparta", "None of the above"]}
+    quiz.save(update_fields=["questions"])
+
+    quality = report.report_compute(course_id=course.pk)
+
+    questions = quality.findings["questions"]
+    assert [(flaw["week"], flaw["question"], flaw["code"]) for flaw in questions["flaws"]] == [
+        (1, 1, "all_or_none")
+    ]
+    assert questions["position_bias"] == {
+        "position": 1,
+        "share": 1.0,
+        "questions": 16,
+    }  # the factory's all "0"
+    assert quality.parts["quizzes"] == round(100 * (16 - 1 - 4) / 16)
+
+
+@pytest.mark.django_db
+def test_the_queue_sorts_courses_by_quality_and_the_course_page_shows_the_report(client: Any) -> None:
+    weak, strong = written_course(weeks=4, lessons_per_week=2), written_course(weeks=4, lessons_per_week=2)
+    QualityReport.objects.create(course=weak, score=41, parts={"grounding": 0, "length": 82, "flags": 100})
+    report.report_compute(course_id=strong.pk)
+    QualityReport.objects.filter(course=strong).update(score=93)
+    client.force_login(moderator())
+    changelist = reverse("admin:courses_course_changelist")
+
+    worst_first = client.get(changelist, {"queue": "all", "o": "5"}).content.decode()
+    best_first = client.get(changelist, {"queue": "all", "o": "-5"}).content.decode()
+
+    assert worst_first.index(str(weak)) < worst_first.index(str(strong))
+    assert best_first.index(str(strong)) < best_first.index(str(weak))
+    assert "<strong>41</strong><br><small>Quiz answers supported by a lesson: 0</small>" in worst_first
+    page = client.get(reverse("admin:courses_course_change", args=[strong.pk])).content.decode()
+    assert "Questions without a supporting passage" in page
+    assert report.JUDGE_MISSING in page
+
+
+@pytest.mark.django_db
+def test_the_learner_course_page_summarises_only_what_was_measured(client: Any, settings: Any) -> None:
+    course = written_course(weeks=4, lessons_per_week=2, review_state=Course.Review.APPROVED)
+    settings.QUALITY_LOOKUPS = False
+
+    report.report_compute(course_id=course.pk)
+    html = client.get(course.get_absolute_url()).content.decode()
+
+    assert "About this course&#x27;s quality" in html or "About this course's quality" in html
+    assert "0 of 16 quiz answers point to the lesson passage that teaches them." in html
+    assert report.SUMMARY_READINGS_UNCHECKED in html
+    assert "found in library catalogues" not in html
+    assert "links" not in html.split("About this course")[1].split("</details>")[0]
