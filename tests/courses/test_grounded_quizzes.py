@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from courses import tasks
-from courses.generation import pipeline
+from courses.generation import request
 from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz
 from courses.quality.passages import passage_found, passage_section
 from tests.fakes.openai_server import FakeOpenAI
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def request_course(weeks: int = 4) -> Course:
-    result = pipeline.course_request(
+    result = request.course_request(
         topic="Roman aqueducts", language="en", weeks=weeks, user=None, ip="203.0.113.9"
     )
     return Course.objects.get(id=result.course.id)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from courses.generation import pipeline
+from courses.generation import request
 from courses.models import ContentFlag, Course, Lesson, QualityReport, Quiz
 from courses.moderation import editing
 from courses.quality import quizzes, report
@@ -23,7 +23,7 @@ PARAGRAPH = (
 
 @pytest.mark.django_db(transaction=True)
 def test_a_course_written_offline_gets_a_report_that_says_what_it_did_not_check(offline: None) -> None:
-    result = pipeline.course_request(topic="Roman aqueducts", language="en", weeks=4, user=None, ip=None)
+    result = request.course_request(topic="Roman aqueducts", language="en", weeks=4, user=None, ip=None)
 
     quality = QualityReport.objects.get(course=result.course)
     assert set(quality.parts) >= {"quizzes", "grounding", "length", "coverage", "repetition", "flags"}
