@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from celery import Task, group
+from celery import Task, chain, group
 from celery.exceptions import NotRegistered
 from django.db import transaction
 
@@ -27,6 +27,13 @@ def enqueue_many_after_commit(jobs: Sequence[tuple[str, tuple[Any, ...]]]) -> No
     round trip each: a course's ~58 parts would otherwise start spread over a few hundred milliseconds."""
     if jobs:
         transaction.on_commit(lambda: _send_together(list(jobs)))
+
+
+def enqueue_chain_after_commit(jobs: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+    """Queue (task name, args) jobs to run one after the other, each on its own task's queue, once the
+    transaction commits; a job runs only if the one before it finished without raising."""
+    if jobs:
+        transaction.on_commit(lambda: chain(*[_task(name).si(*args) for name, args in jobs]).delay())
 
 
 def _send_together(jobs: list[tuple[str, tuple[Any, ...]]]) -> None:

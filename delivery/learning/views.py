@@ -20,8 +20,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from courses.generation.llm import is_offline
 from courses.models import Course, PartStatus, Quiz
 from courses.selectors import course_get, course_lesson_id_at, course_quiz_for_week, course_requested_by
+from courses.tutor.selectors import tutor_conversations, tutor_panel
 from courses.visibility import course_editable_by, course_readable, course_review_notice_for
 from delivery.learning.progress import (
     ProgressError,
@@ -141,7 +143,14 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
     if learner is not None:
         enrollment_record_visit(user=learner, course=course)
     can_edit = learner is not None and course_editable_by(course=course, user=learner)
-    context = {"course": course, "page": page, "lesson": page.lesson, "can_edit": can_edit}
+    context = {
+        "course": course,
+        "page": page,
+        "lesson": page.lesson,
+        "can_edit": can_edit,
+        "tutor": tutor_panel(user=learner, lesson=page.lesson) if learner is not None else None,
+        "tutor_offline": is_offline(),
+    }
     return render(request, "delivery/lesson.html", context)
 
 
@@ -272,5 +281,9 @@ def _result_rows(quiz: Quiz, results: list[QuestionResult]) -> list[dict[str, ob
 def my_learning(request: HttpRequest) -> HttpResponse:
     learner = _learner(request)
     assert learner is not None
-    context = {"courses": learner_courses(user=learner), "requested": course_requested_by(user=learner)}
+    context = {
+        "courses": learner_courses(user=learner),
+        "requested": course_requested_by(user=learner),
+        "conversations": tutor_conversations(user=learner),
+    }
     return render(request, "delivery/my_learning.html", context)
