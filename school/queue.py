@@ -8,6 +8,7 @@ a rolled-back transaction never wrote.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,5 +46,10 @@ def _task(name: str) -> Task[Any, Any]:
     try:
         return app.tasks[name]
     except NotRegistered:  # workers discover the task modules as they start; other processes do it here
-        app.loader.import_default_modules()
+        # One thread imports them; the others wait for it, instead of finding a module imported halfway.
+        with _importing:
+            app.loader.import_default_modules()
         return app.tasks[name]
+
+
+_importing = threading.Lock()
