@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import bm25s
-
 from courses.models import Lesson
 from courses.tutor.prompts import HEADING
 
@@ -47,6 +45,10 @@ def lesson_passages(lessons: list[Lesson]) -> list[Passage]:
 
 
 def best_passages(*, question: str, lessons: list[Lesson], count: int = EXCERPTS_SHOWN) -> list[Passage]:
+    # Imported here: bm25s brings numpy (half a second), which only a process answering offline needs, not
+    # every web process that queues a task by name (and so imports courses.tasks).
+    import bm25s
+
     passages = lesson_passages(lessons)
     query = bm25s.tokenize([question], stopwords="en", show_progress=False, return_ids=False)
     if not passages or not query[0]:

@@ -5,7 +5,10 @@
 
   var WRITING_EVERY_MS = 1500;
   var PDF_EVERY_MS = 1000;
-  var ANSWER_EVERY_MS = 200;  // the tutor's answer as it is written: first words within half a second
+  // The tutor's answer as it is written: often until its first words are on screen (within half a second of
+  // the model's first token), then at reading pace, so fifty learners reading answers do not crowd the site.
+  var ANSWER_FIRST_MS = 200;
+  var ANSWER_EVERY_MS = 750;
 
   function later(fn, ms) {
     // Poll slowly in a background tab; the state is in the database, so nothing is lost meanwhile.
@@ -107,8 +110,8 @@
           return;
         }
         if (status) { status.textContent = "The tutor is writing…"; }
-        later(tick, ANSWER_EVERY_MS);
-      }).catch(function () { later(tick, ANSWER_EVERY_MS * 10); });
+        later(tick, next ? ANSWER_EVERY_MS : ANSWER_FIRST_MS);
+      }).catch(function () { later(tick, ANSWER_EVERY_MS * 4); });
     }
     tick();
   }
