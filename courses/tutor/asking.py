@@ -20,6 +20,7 @@ from accounts.models import User
 from courses.generation import llm
 from courses.models import Lesson, LessonReport, TutorConversation, TutorMessage, Week
 from courses.moderation import costs, review
+from courses.tutor.selectors import stalled_before
 from school.queue import enqueue_after_commit, enqueue_chain_after_commit
 from school.ratelimit import rate_limit_hit, rate_limit_key, rate_limit_release
 
@@ -73,7 +74,8 @@ def tutor_ask(
             if (
                 source == TutorMessage.Source.WEB
                 and conversation.messages.filter(
-                    status__in=[TutorMessage.Status.PENDING, TutorMessage.Status.WRITING]
+                    status__in=[TutorMessage.Status.PENDING, TutorMessage.Status.WRITING],
+                    created_at__gte=stalled_before(),  # a dead worker's answer does not block the next
                 ).exists()
             ):
                 raise TutorError(STILL_ANSWERING)

@@ -4,12 +4,15 @@ conversations (for "My learning")."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Max
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
+from courses.generation.llm import is_offline
 from courses.models import Lesson, TutorConversation, TutorMessage
 from courses.tutor import live
 
@@ -19,12 +22,14 @@ class ShownMessage:
     message: TutorMessage
     live_url: str = ""  # while the answer is being written: where the page polls for it
     so_far: str = ""  # …and what was written when the page was made
+    stalled: bool = False  # still "being written" long after any answer could take: its worker died
 
 
 @dataclass
 class TutorPanel:
     ask_url: str
     question_max_chars: int
+    offline: bool  # no LLM: the tutor quotes the lessons
     messages: list[ShownMessage] = field(default_factory=list)
 
     @property
@@ -40,15 +45,24 @@ def tutor_panel(*, user: User, lesson: Lesson) -> TutorPanel:
     shown = []
     for message in messages:
         item = ShownMessage(message)
-        if message.is_open:
+        if message.is_open and message.created_at < stalled_before():
+            item.stalled = True
+        elif message.is_open:
             item.live_url = live_url(message.id)
             item.so_far = live.live_read(message.id).text
         shown.append(item)
     return TutorPanel(
         ask_url=reverse("courses:tutor_ask", args=[lesson.course_id, lesson.id]),
         question_max_chars=settings.TUTOR_QUESTION_MAX_CHARS,
+        offline=is_offline(),
         messages=shown,
     )
+
+
+def stalled_before() -> datetime:
+    """An answer still open that was asked before this will never end: its worker died (a task may run
+    CELERY_TASK_TIME_LIMIT at most)."""
+    return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
 
 
 def live_url(message_id: int) -> str:

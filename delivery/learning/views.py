@@ -20,7 +20,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from courses.generation.llm import is_offline
 from courses.models import Course, PartStatus, Quiz
 from courses.selectors import course_get, course_lesson_id_at, course_quiz_for_week, course_requested_by
 from courses.tutor.selectors import tutor_conversations, tutor_panel
@@ -149,7 +148,6 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
         "lesson": page.lesson,
         "can_edit": can_edit,
         "tutor": tutor_panel(user=learner, lesson=page.lesson) if learner is not None else None,
-        "tutor_offline": is_offline(),
     }
     return render(request, "delivery/lesson.html", context)
 

@@ -3,11 +3,13 @@ conversation, reporting an answer, and My learning's list (offline: BM25 excerpt
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client, TestCase
 from django.urls import reverse
+from django.utils import timezone
 
 from courses.models import Lesson, LessonReport, TutorMessage
 from courses.tutor import answering, asking, live
@@ -172,3 +174,16 @@ def test_my_learning_lists_the_conversations(learner_client: Client, lesson: Les
     assert "Your questions to the tutor" in page
     assert f'href="{lesson_url(lesson)}#tutor"' in page
     assert "1 question," in page
+
+
+def test_an_answer_whose_worker_died_shows_as_cut_off_and_does_not_block_the_next_question(
+    learner_client: Client, lesson: Lesson, settings: Any
+) -> None:
+    post_question(learner_client, lesson, "What is the exercise?")
+    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120)
+    TutorMessage.objects.update(status=TutorMessage.Status.WRITING, created_at=long_ago)
+    page = learner_client.get(lesson_url(lesson)).content.decode()
+    assert answering.CUT_OFF_NOTICE in page
+    assert "data-live-url" not in page
+    post_question(learner_client, lesson, "Can I ask again?")
+    assert TutorMessage.objects.count() == 2
