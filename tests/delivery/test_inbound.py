@@ -5,11 +5,13 @@ attachments) is matched, stripped, answered once by the tutor (offline: excerpts
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client, TestCase
 from django.urls import reverse
 
@@ -293,3 +295,25 @@ def test_inbound_posts_are_rate_limited(
         deliver(client, parse_post(subscription, message_id=f"<m{n}@x>")).status_code for n in range(3)
     ]
     assert statuses == [200, 200, 429]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_email_posted_twice_at_once_is_taken_once(replies: None, subscription: Subscription) -> None:
+    barrier, outcomes = threading.Barrier(2), []
+
+    def post() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(inbound.inbound_receive(fields=parse_post(subscription)).pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(outcomes)) == 1
+    assert InboundEmail.objects.count() == 1
+    assert TutorMessage.objects.count() == 1
+    assert len(mail.outbox) == 1
