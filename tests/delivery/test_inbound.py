@@ -317,3 +317,14 @@ def test_the_same_email_posted_twice_at_once_is_taken_once(replies: None, subscr
     assert InboundEmail.objects.count() == 1
     assert TutorMessage.objects.count() == 1
     assert len(mail.outbox) == 1
+
+
+def test_admins_read_inbound_emails_but_never_change_them(
+    replies: None, client: Client, subscription: Subscription
+) -> None:
+    deliver(client, parse_post(subscription, sender="eve@example.com"))
+    client.force_login(UserFactory(email="admin@example.com", is_staff=True, is_superuser=True))
+    page = client.get(reverse("admin:delivery_inboundemail_changelist")).content.decode()
+    assert "eve@example.com" in page
+    assert "sent from another address" in page
+    assert client.get(reverse("admin:delivery_inboundemail_add")).status_code == 403
