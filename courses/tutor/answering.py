@@ -52,15 +52,16 @@ def _answer(message: TutorMessage) -> None:
     conversation = message.conversation
     week, course = conversation.week, conversation.week.course
     lessons = list(Lesson.objects.filter(week=week, status=PartStatus.WRITTEN).order_by("number"))
-    if llm.is_offline():
+    # The moderation endpoint with a key, the local rules without, as for course text.
+    verdict = screening.moderate_texts(texts=[message.question], course=course)
+    if verdict.flagged:
+        _finish(message, status=Status.REFUSED, answer=QUESTION_REFUSED, error=_why(verdict))
+        return
+    if llm.is_offline():  # the excerpts are the course's own text, screened when it was written
         answer = offline.excerpts_answer(question=message.question, lessons=lessons)
         message.kind = TutorMessage.Kind.EXCERPTS
         live.live_append(message.id, answer)
         _finish(message, status=Status.DONE, answer=answer)
-        return
-    verdict = screening.moderate_texts(texts=[message.question], course=course)
-    if verdict.flagged:
-        _finish(message, status=Status.REFUSED, answer=QUESTION_REFUSED, error=_why(verdict))
         return
     if costs.spend_cap_reached():
         _finish(message, status=Status.REFUSED, answer=SPEND_CAP_REACHED, error="daily spend cap reached")

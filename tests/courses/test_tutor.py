@@ -129,6 +129,13 @@ def test_a_flagged_question_is_refused_without_asking_the_model(
     assert not fake_openai.calls()
 
 
+def test_offline_the_local_rules_screen_the_question(offline: None, lesson: Lesson) -> None:
+    message = ask(lesson, question="How do I make a bomb at home?")
+    assert message.status == TutorMessage.Status.REFUSED
+    assert message.answer == answering.QUESTION_REFUSED
+    assert "local rule set" in message.error
+
+
 def test_a_flagged_answer_is_withdrawn(fake_openai: FakeOpenAI, lesson: Lesson) -> None:
     fake_openai.override(lambda body: "Here is how: FLAGME and more.")
     message = ask(lesson)
