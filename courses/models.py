@@ -373,6 +373,7 @@ class LessonReport(models.Model):
         WRONG = "wrong", "Something in it is wrong"
         OFFENSIVE = "offensive", "It is offensive"
         BROKEN = "broken", "It is broken (missing text, bad formatting, dead links)"
+        TUTOR = "tutor", "An answer of the tutor is wrong or harmful"
 
     class Source(models.TextChoices):
         WEB = "web", "Website"
@@ -388,6 +389,10 @@ class LessonReport(models.Model):
     comment = models.TextField(blank=True)
     quoted_text = models.TextField(blank=True, help_text="The passage the learner quoted, as it read then.")
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEB)
+    # A report on a tutor's answer: the answer reported (its conversation is quoted in `quoted_text`).
+    tutor_message = models.ForeignKey(
+        "TutorMessage", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
@@ -489,3 +494,80 @@ class LessonPicture(models.Model):
     @property
     def caption(self) -> str:
         return f"{self.title} by {self.author}, {self.licence}, via Wikimedia Commons"
+
+
+# The tutor: a learner's questions about a lesson (or, by email, about a week) and the answers written to them.
+# ---------------------------------------------------------------------------------------------------------
+class TutorConversation(models.Model):
+    """One learner's questions about one lesson on the site, or about one week by replying to its email."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tutor_conversations"
+    )
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="tutor_conversations")
+    week = models.ForeignKey(Week, on_delete=models.CASCADE, related_name="tutor_conversations")
+    lesson = models.ForeignKey(
+        Lesson, null=True, blank=True, on_delete=models.CASCADE, related_name="tutor_conversations"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-updated_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("user", "lesson"),
+                condition=models.Q(lesson__isnull=False),
+                name="tutor_one_per_lesson",
+            ),
+            models.UniqueConstraint(
+                fields=("user", "week"), condition=models.Q(lesson__isnull=True), name="tutor_one_per_week"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.lesson or self.week}"
+
+
+class TutorMessage(models.Model):
+    """A question and the answer written to it (by the LLM, or as excerpts of the lessons offline)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the tutor"
+        WRITING = "writing", "Being written"
+        DONE = "done", "Answered"
+        CUT_OFF = "cut_off", "Cut off"
+        REFUSED = "refused", "Refused by screening"
+
+    class Kind(models.TextChoices):
+        AI = "ai", "Written by the LLM"
+        EXCERPTS = "excerpts", "Excerpts of the lessons (offline)"
+
+    class Source(models.TextChoices):
+        WEB = "web", "Website"
+        EMAIL = "email", "Email"
+
+    conversation = models.ForeignKey(TutorConversation, on_delete=models.CASCADE, related_name="messages")
+    question = models.TextField(help_text="As the learner wrote it (untrusted).")
+    answer = models.TextField(blank=True, help_text="Markdown as written (untrusted); partial when cut off.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.AI)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEB)
+    error = models.TextField(blank=True, help_text="Why the answer stopped or was refused, for moderators.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return self.question[:80]
+
+    @property
+    def is_open(self) -> bool:
+        """Still to be written, or being written."""
+        return self.status in {self.Status.PENDING, self.Status.WRITING}
+
+    @property
+    def answer_safe_html(self) -> str:
+        return markdown_to_safe_html(self.answer)

@@ -18,6 +18,7 @@ from courses.generation import pipeline
 from courses.moderation import regeneration
 from courses.quality import report, sources
 from courses.reading import exports
+from courses.tutor import answering
 
 # A database hiccup is worth a few retries; an LLM failure is not (courses.generation.llm has already retried it).
 RETRY_ON_DATABASE_ERRORS: dict[str, Any] = {
@@ -106,3 +107,11 @@ def llm_regenerate_part(
     regeneration.part_regenerate(
         kind=kind, part_id=part_id, actor_id=actor_id, instruction=instruction, request_id=request_id
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The tutor: answer a learner's question (streamed into Redis for the page as it is written)
+# ---------------------------------------------------------------------------------------------------------
+@shared_task(name="courses.tasks.llm_tutor_answer", **RETRY_ON_DATABASE_ERRORS)
+def llm_tutor_answer(message_id: int) -> None:
+    answering.tutor_answer_write(message_id=message_id)

@@ -4,6 +4,7 @@ from django.urls import path
 
 from courses.moderation import views as moderation_views
 from courses.reading import views as reading_views
+from courses.tutor import views as tutor_views
 
 app_name = "courses"
 
@@ -44,4 +45,8 @@ urlpatterns = [
         name="part_regenerate",
     ),
     path("preview/", moderation_views.markdown_preview, name="markdown_preview"),
+    # The tutor: ask about a lesson, follow the answer as it is written, report an answer.
+    path("courses/<uuid:course_id>/lessons/<int:lesson_id>/tutor/", tutor_views.ask, name="tutor_ask"),
+    path("tutor/live/<str:token>/", tutor_views.live_answer, name="tutor_live"),
+    path("tutor/answers/<int:message_id>/report/", tutor_views.report, name="tutor_report"),
 ]

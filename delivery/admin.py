@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
 from delivery.email import health, subscriptions
-from delivery.models import Delivery, EmailEvent, Subscription, Suppression
+from delivery.models import Delivery, EmailEvent, InboundEmail, Subscription, Suppression
 
 PAUSED_MESSAGE = "{count} of {total} subscription(s) paused (only active ones can be)."
 RESUMED_MESSAGE = "{count} of {total} subscription(s) resumed (only paused ones can be)."
@@ -126,6 +126,17 @@ class EmailEventAdmin(_KeptRecord):
     search_fields = ("email", "sg_event_id")
     raw_id_fields = ("delivery",)
     date_hierarchy = "occurred_at"
+
+
+@admin.register(InboundEmail)
+class InboundEmailAdmin(_KeptRecord):
+    """Replies to the weekly email: asked of the tutor, answered, or ignored (and why)."""
+
+    list_display = ("received_at", "sender", "subject", "outcome", "reason", "replied_at")
+    list_filter = ("outcome",)
+    search_fields = ("sender", "message_id", "subject")
+    raw_id_fields = ("subscription", "week", "tutor_message")
+    date_hierarchy = "received_at"
 
 
 @admin.register(Suppression)

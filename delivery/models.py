@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from courses.models import Course, Lesson, Quiz
+from courses.models import Course, Lesson, Quiz, Week
 
 
 class Source(models.TextChoices):
@@ -261,3 +261,35 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.get_reason_display()})"
+
+
+class InboundEmail(models.Model):
+    """One email received through SendGrid's Inbound Parse (a reply to a weekly email), kept once per
+    Message-ID so the same email posted twice is answered once, and with what became of it."""
+
+    class Outcome(models.TextChoices):
+        ASKED = "asked", "Asked the tutor"
+        REPLIED = "replied", "Answered by email"
+        IGNORED = "ignored", "Ignored"
+
+    message_id = models.CharField(max_length=998, unique=True, help_text="Its Message-ID header.")
+    sender = models.EmailField(max_length=254, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_emails"
+    )
+    week = models.ForeignKey(Week, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    tutor_message = models.ForeignKey(
+        "courses.TutorMessage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    reason = models.CharField(max_length=200, blank=True, help_text="Why it was ignored.")
+    references = models.TextField(blank=True, help_text="Its References header, continued by our reply.")
+    received_at = models.DateTimeField(auto_now_add=True)
+    replied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-received_at",)
+
+    def __str__(self) -> str:
+        return f"{self.sender}: {self.subject}"

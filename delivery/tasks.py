@@ -15,7 +15,7 @@ from uuid import UUID
 from celery import Task, shared_task
 from django.utils import timezone
 
-from delivery.email import dispatch, emails, subscriptions
+from delivery.email import dispatch, emails, inbound, subscriptions
 from delivery.models import Subscription
 
 logger = logging.getLogger(__name__)
@@ -113,3 +113,10 @@ def _record_unsent(subscription: Subscription, error: Exception) -> None:
     reason = EMAIL_NOT_SENT.format(error=error)[:200]
     logger.error("Gave up emailing subscription %s: %s", subscription.id, error)
     Subscription.objects.filter(id=subscription.id).update(stop_reason=reason)
+
+
+@shared_task(bind=True, autoretry_for=(Exception,), max_retries=5, **{**SEND_RETRIES, "retry_backoff": 30})
+def send_tutor_reply(self: Task, inbound_id: int) -> bool:
+    """Mail the tutor's answer to a reply (runs after the answer is written: see `inbound_receive`). A failed
+    send gives its claim back, so the retry sends it; a sent one is never sent again."""
+    return inbound.inbound_reply_send(inbound_id=inbound_id)

@@ -40,4 +40,5 @@ urlpatterns = [
     path("email/answer/<str:token>/", link_views.quiz_answer, name="quiz_answer"),
     path("email/done/<str:token>/", link_views.week_done, name="week_done"),
     path("webhooks/sendgrid", webhooks.sendgrid_events, name="sendgrid_webhook"),
+    path("webhooks/inbound/<str:secret>", webhooks.inbound_parse, name="inbound_parse"),
 ]

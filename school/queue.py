@@ -8,10 +8,11 @@ a rolled-back transaction never wrote.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
-from celery import Task, group
+from celery import Task, chain, group
 from celery.exceptions import NotRegistered
 from django.db import transaction
 
@@ -29,6 +30,13 @@ def enqueue_many_after_commit(jobs: Sequence[tuple[str, tuple[Any, ...]]]) -> No
         transaction.on_commit(lambda: _send_together(list(jobs)))
 
 
+def enqueue_chain_after_commit(jobs: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+    """Queue (task name, args) jobs to run one after the other, each on its own task's queue, once the
+    transaction commits; a job runs only if the one before it finished without raising."""
+    if jobs:
+        transaction.on_commit(lambda: chain(*[_task(name).si(*args) for name, args in jobs]).delay())
+
+
 def _send_together(jobs: list[tuple[str, tuple[Any, ...]]]) -> None:
     with app.producer_or_acquire() as producer, producer.batch():
         group(_task(name).si(*args) for name, args in jobs).apply_async(producer=producer)
@@ -38,5 +46,10 @@ def _task(name: str) -> Task[Any, Any]:
     try:
         return app.tasks[name]
     except NotRegistered:  # workers discover the task modules as they start; other processes do it here
-        app.loader.import_default_modules()
+        # One thread imports them; the others wait for it, instead of finding a module imported halfway.
+        with _importing:
+            app.loader.import_default_modules()
         return app.tasks[name]
+
+
+_importing = threading.Lock()

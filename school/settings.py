@@ -325,6 +325,11 @@ LLM_DAILY_SPEND_CAP_USD = env_float("LLM_DAILY_SPEND_CAP_USD", 50.0)
 SCREENING_LESSON_MIN_WORDS = env_int("SCREENING_LESSON_MIN_WORDS", 150, minimum=0)
 # Parts a requester may regenerate in their own private course per day (moderators are not limited).
 REGENERATIONS_PER_USER_PER_DAY = env_int("REGENERATIONS_PER_USER_PER_DAY", 10, minimum=0)
+# The tutor: questions one learner may ask per day (site and email together), the longest question taken, and
+# the longest answer written.
+TUTOR_QUESTIONS_PER_DAY = env_int("TUTOR_QUESTIONS_PER_DAY", 30, minimum=0)
+TUTOR_QUESTION_MAX_CHARS = env_int("TUTOR_QUESTION_MAX_CHARS", 2000, minimum=100)
+TUTOR_ANSWER_MAX_TOKENS = env_int("TUTOR_ANSWER_MAX_TOKENS", 800, minimum=50)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -370,6 +375,13 @@ SENDGRID_MAX_RETRIES = env_int("SENDGRID_MAX_RETRIES", 4, minimum=0, maximum=10)
 SENDGRID_RETRY_BACKOFF_SECONDS = env_float("SENDGRID_RETRY_BACKOFF_SECONDS", 1.0)
 # Signed event-webhook posts older than this are refused (a replayed capture).
 SENDGRID_WEBHOOK_MAX_AGE_SECONDS = env_int("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", 600, minimum=30)
+# Replies to the weekly email reach the tutor through SendGrid's Inbound Parse: its MX points the domain below at
+# SendGrid, which posts each email to https://<site>/webhooks/inbound/<SENDGRID_INBOUND_SECRET>. Both empty: the
+# weekly email does not offer replies, and the webhook refuses every post.
+SENDGRID_INBOUND_SECRET = env_str("SENDGRID_INBOUND_SECRET")
+SENDGRID_INBOUND_DOMAIN = env_str("SENDGRID_INBOUND_DOMAIN")
+# Inbound posts taken per minute from one IP address (more get 429).
+SENDGRID_INBOUND_PER_MINUTE = env_int("SENDGRID_INBOUND_PER_MINUTE", 120, minimum=1)
 DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", "Semester <semester@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_BACKEND = env_str(

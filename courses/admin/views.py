@@ -393,6 +393,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         cap_reached=costs.spend_cap_reached(),
         spend_cap_message=costs.SPEND_CAP_MESSAGE,
         top_courses=costs.dashboard_courses(days=DASHBOARD_DAYS),
+        stages=costs.dashboard_stages(days=DASHBOARD_DAYS),
         failures=costs.dashboard_failures(days=DASHBOARD_DAYS),
         requesters=costs.dashboard_requesters(days=DASHBOARD_DAYS),
         window=DASHBOARD_DAYS,

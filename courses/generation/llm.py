@@ -1,7 +1,8 @@
 """The one module that talks to the LLM, through the official `openai` SDK (nothing else imports it).
 
 `complete(prompt, course=...)` asks for structured output (a strict JSON schema built from the prompt's pydantic
-model) and returns the validated answer; `moderate(inputs=..., course=...)` screens text. Both:
+model) and returns the validated answer; `moderate(inputs=..., course=...)` screens text; `complete_stream(...)`
+yields a plain-text answer piece by piece as the model writes it (the tutor). The first two:
 - retry 429s, 5xx, timeouts, dropped connections and unusable replies (refused, truncated, not JSON, not
   matching the schema) with exponential backoff and jitter, honouring Retry-After, at most LLM_MAX_RETRIES
   times; a reply is used whole or not at all;
@@ -19,7 +20,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -130,6 +131,57 @@ def moderate(*, inputs: list[str], course: Course | None) -> list[ModerationResu
         return _moderations(inputs)
 
     return _with_retries(stage="moderation", course=course, send=send, parse=lambda results: results)
+
+
+def complete_stream(
+    *, messages: Sequence[dict[str, str]], stage: str, course: Course | None, max_tokens: int
+) -> Iterator[str]:
+    """The model's plain-text answer to `messages`, in pieces as they are written.
+
+    Opening the stream is retried like any call; once a piece has been yielded, a failure raises LLMError at
+    once (the caller has shown part of the answer, which no retry can silently replace). One global slot is
+    held while the stream is open, and the call is recorded as an LLMCall with its tokens whatever happens.
+    """
+    if is_offline():
+        raise LLMError(Outcome.ERROR, "no LLM is configured")
+    call = LLMCall(course=course, stage=stage, model=settings.OPENAI_MODEL)
+    body = {
+        "model": settings.OPENAI_MODEL,
+        "messages": list(messages),
+        "max_completion_tokens": max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    usage = Usage()
+    started = time.monotonic()
+    try:
+        with slots.llm_slot():
+            stream = with_retries(
+                lambda: _open_stream(body),
+                attempts=settings.LLM_MAX_RETRIES + 1,
+                delay=retry_delay,
+                what=stage,
+            )
+            for chunk in stream:
+                usage = _usage(chunk.get("usage")) if chunk.get("usage") else usage
+                piece = _stream_piece(chunk)
+                if piece:
+                    yield piece
+    except AttemptFailed as failure:
+        call.outcome, call.error = failure.outcome, failure.message[:2000]
+        raise LLMError(failure.outcome, failure.message) from failure
+    except openai.OpenAIError as error:  # the stream broke after it opened
+        broken = _failure_from_error(error)
+        call.outcome, call.error = broken.outcome, broken.message[:2000]
+        raise LLMError(broken.outcome, broken.message) from error
+    else:
+        call.outcome = Outcome.OK
+    finally:
+        if not call.outcome:  # the caller stopped reading (GeneratorExit) or something unexpected broke
+            call.outcome, call.error = Outcome.ERROR, "the stream was abandoned"
+        call.latency_ms = int((time.monotonic() - started) * 1000)
+        _count(call, usage)
+        call.save()
 
 
 def _with_retries(
@@ -293,6 +345,33 @@ def _post(path: str, body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(reply, dict):
         raise AttemptFailed(Outcome.INVALID_OUTPUT, f"the reply is not a JSON object: {str(reply)[:200]!r}")
     return reply
+
+
+def _open_stream(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Open a streamed chat completion; each item is one chunk's JSON. Errors before the first chunk (status,
+    connection) are AttemptFailed, so they are retried like any call."""
+    try:
+        stream = _client().post(
+            CHAT_PATH, body=body, cast_to=object, stream=True, stream_cls=openai.Stream[object]
+        )
+    except openai.OpenAIError as error:
+        raise _failure_from_error(error) from error
+    return (_object(chunk) for chunk in stream)
+
+
+def _stream_piece(chunk: dict[str, Any]) -> str:
+    """The text one streamed chunk adds; a refusal or the content filter ends the answer as an error."""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return ""  # the last chunk carries only the usage
+    choice = _object(choices[0])
+    delta = _object(choice.get("delta"))
+    if delta.get("refusal") or choice.get("finish_reason") == "content_filter":
+        raise AttemptFailed(Outcome.REFUSAL, "refused while answering", retryable=False)
+    if choice.get("finish_reason") == "length":
+        raise AttemptFailed(Outcome.INVALID_OUTPUT, "truncated: the answer reached the token limit")
+    content = delta.get("content")
+    return content if isinstance(content, str) else ""
 
 
 def _validated(prompt: Prompt[AnswerT], text: str) -> AnswerT:

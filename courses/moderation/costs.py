@@ -172,6 +172,13 @@ def dashboard_courses(*, days: int = 30, limit: int = 20) -> list[CourseUsage]:
     return [CourseUsage(courses[key[0]], usage) for key, usage in top]
 
 
+def dashboard_stages(*, days: int = 30) -> list[dict[str, Any]]:
+    """Usage per stage in the window (outline, lesson, quiz, moderation, tutor, …), the most expensive first."""
+    calls = LLMCall.objects.filter(created_at__gte=_window(days))
+    by_stage = [{"stage": key[0], "usage": usage} for key, usage in _usage_by(calls, "stage").items()]
+    return sorted(by_stage, key=lambda row: (-row["usage"].cost, -row["usage"].calls, row["stage"]))
+
+
 def dashboard_failures(*, days: int = 30) -> list[dict[str, Any]]:
     """LLM calls that did not succeed, by outcome and stage, most frequent first."""
     rows = (

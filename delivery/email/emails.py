@@ -16,15 +16,16 @@ from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from courses.models import Course, PartStatus, Quiz, Week
+from courses.models import Course, PartStatus, Quiz, TutorMessage, Week
 from courses.selectors import week_with_lessons_and_quiz
-from delivery.email import links
+from delivery.email import links, tokens
 from delivery.models import Subscription
 
 MANAGE = "%sem:manage%"
 UNSUBSCRIBE = "%sem:unsubscribe%"
 CALENDAR = "%sem:calendar%"
 WEEK_DONE = "%sem:done%"
+ASK = "%sem:ask%"  # the recipient's ask token, which a reply carries back (subject, body, Reply-To)
 WEEK_EMAIL_CACHE_SECONDS = 600
 CATEGORY_WEEK = "weekly-lesson"
 
@@ -74,18 +75,30 @@ class WeekEmail:
     subject: str
     text: str
     html: str
+    reply_to: str = ""  # where replies go when the tutor takes them: ask@<inbound domain>
 
 
 @dataclass(frozen=True)
 class Personal:
     substitutions: dict[str, str]
     headers: dict[str, str]
+    reply_to: str = ""  # this recipient's own reply address, ask+<token>@<inbound domain>
+
+
+def replies_enabled() -> bool:
+    """Replies to the weekly email reach the tutor only once Inbound Parse is set up (domain and secret)."""
+    return bool(settings.SENDGRID_INBOUND_DOMAIN and settings.SENDGRID_INBOUND_SECRET)
+
+
+def ask_address(token: str = "") -> str:
+    local = f"ask+{token}" if token else "ask"
+    return f"{local}@{settings.SENDGRID_INBOUND_DOMAIN}"
 
 
 def week_email(*, course: Course, week_number: int) -> WeekEmail:
     """The shared email of one course-week, cached: each chunk of 1,000 recipients reuses it. The course's
     content version is in the key, so a moderator's rewrite is mailed from the next batch on."""
-    key = f"delivery:week-email:{course.id}:{week_number}:{course.content_version}"
+    key = f"delivery:week-email:v2:{course.id}:{week_number}:{course.content_version}:{replies_enabled()}"
     cached: WeekEmail | None = cache.get(key)
     if cached is None:
         cached = week_email_render(week=week_with_lessons_and_quiz(course_id=course.id, number=week_number))
@@ -104,6 +117,7 @@ def week_email_render(*, week: Week) -> WeekEmail:
         "questions": _quiz_context(quiz),
         "links": {"manage": MANAGE, "unsubscribe": UNSUBSCRIBE, "calendar": CALENDAR, "done": WEEK_DONE},
         "course_url": links.course_url(course.id),
+        "ask": ASK if replies_enabled() else "",
     }
     return WeekEmail(
         course_id=str(course.id),
@@ -111,6 +125,7 @@ def week_email_render(*, week: Week) -> WeekEmail:
         week_number=week.number,
         quiz_id=quiz.id if quiz else None,
         options_per_question=tuple(len(q["options"]) for q in quiz.questions) if quiz else (),
+        reply_to=ask_address() if replies_enabled() else "",
         **_render("week", context),
     )
 
@@ -133,7 +148,11 @@ def week_email_personal(email: WeekEmail, *, subscription_id: int) -> Personal:
         for question, choices in enumerate(answers):
             for choice, url in enumerate(choices):
                 substitutions[answer_placeholder(question, choice)] = url
-    return Personal(substitutions, unsubscribe_headers(urls["unsubscribe"]))
+    if not email.reply_to:
+        return Personal(substitutions, unsubscribe_headers(urls["unsubscribe"]))
+    token = tokens.ask_token(subscription_id=subscription_id, week_id=email.week_id)
+    substitutions[ASK] = token
+    return Personal(substitutions, unsubscribe_headers(urls["unsubscribe"]), ask_address(token))
 
 
 def unsubscribe_headers(unsubscribe_url: str) -> dict[str, str]:
@@ -199,6 +218,35 @@ def send_already_subscribed(subscription: Subscription) -> None:
         "manage_url": links.manage_url(subscription.id),
     }
     _send("already_subscribed", to=subscription.email, context=context)
+
+
+def send_tutor_reply(
+    *,
+    to: str,
+    subject: str,
+    message: TutorMessage,
+    week: Week,
+    in_reply_to: str,
+    references: str,
+    reply_to: str,
+) -> None:
+    """The tutor's answer to a reply, in the reply's thread. Marked as an automatic reply (RFC 3834), so the
+    learner's own autoresponder does not answer it."""
+    context = {
+        "subject": subject if subject.lower().startswith("re:") else f"Re: {subject}".strip(),
+        "message": message,
+        "answer_html": inline_styles(message.answer_safe_html),
+        "week": week,
+        "course": week.course,
+        "course_url": links.course_url(week.course_id),
+    }
+    rendered = _render("tutor_reply", context)
+    headers = {"In-Reply-To": in_reply_to, "References": references, "Auto-Submitted": "auto-replied"}
+    email = EmailMultiAlternatives(
+        rendered["subject"], rendered["text"], to=[to], headers=headers, reply_to=[reply_to]
+    )
+    email.attach_alternative(rendered["html"], "text/html")
+    email.send()
 
 
 def _send(kind: str, *, to: str, context: dict[str, Any]) -> None:

@@ -60,6 +60,9 @@ class Message:
     text: str
     html: str
     category: str = ""
+    reply_to: str = (
+        ""  # one address for the whole batch: SendGrid sets Reply-To per message, not per recipient
+    )
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,9 @@ class Recipient:
     substitutions: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     custom_args: dict[str, str] = field(default_factory=dict)
+    # This recipient's own Reply-To, used where each message is sent alone (Django's backend); a SendGrid batch
+    # uses the message's `reply_to` instead, and the recipient's token travels in the subject.
+    reply_to: str = ""
 
 
 @dataclass
@@ -153,6 +159,8 @@ def _batch_body(message: Message, recipients: Sequence[Recipient]) -> dict[str, 
     body["personalizations"] = [_personalization(recipient) for recipient in recipients]
     if message.category:
         body["categories"] = [message.category]
+    if message.reply_to:
+        body["reply_to"] = {"email": message.reply_to}
     return body
 
 
@@ -280,6 +288,7 @@ def _send_through_django(message: Message, recipients: Sequence[Recipient], repo
                 substitute(message.text, recipient.substitutions),
                 to=[recipient.email],
                 headers=recipient.headers,
+                reply_to=[address] if (address := recipient.reply_to or message.reply_to) else None,
                 connection=connection,
             )
             email.attach_alternative(substitute(message.html, recipient.substitutions), "text/html")

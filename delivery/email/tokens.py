@@ -13,6 +13,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,11 @@ _CONFIRM = "delivery.confirm"
 _SUBSCRIPTION = "delivery.subscription"
 _ANSWER = "delivery.quiz-answer"
 _WEEK_DONE = "delivery.week-done"
+_ASK = "delivery.ask"
+# A reply's reference to the week it asks about: "<subscription>.<week>.<16 lower-case base32 characters of
+# MAC>", short enough for a subject line, and of characters that survive in an address's local part (which
+# some mail systems lower-case).
+ASK_TOKEN = re.compile(r"\b(\d{1,12})\.(\d{1,12})\.([a-z2-7]{16})\b")
 
 
 @functools.lru_cache(maxsize=16)
@@ -112,6 +118,33 @@ def week_done_token_read(token: str) -> WeekDone:
     if len(parts) != 2:
         raise BadToken
     return WeekDone(*(int(part) for part in parts))
+
+
+@dataclass(frozen=True)
+class Ask:
+    subscription_id: int
+    week_id: int
+
+
+def ask_token(*, subscription_id: int, week_id: int) -> str:
+    value = f"{subscription_id}.{week_id}"
+    return f"{value}.{_ask_mac(value)}"
+
+
+def ask_token_find(text: str) -> Ask | None:
+    """The first genuine ask token in `text` (an address, a subject, a body), or None. Forged or guessed
+    tokens are skipped, never trusted."""
+    for match in ASK_TOKEN.finditer(text.lower()):
+        value = f"{match[1]}.{match[2]}"
+        if hmac.compare_digest(_ask_mac(value), match[3]):
+            return Ask(int(match[1]), int(match[2]))
+    return None
+
+
+def _ask_mac(value: str) -> str:
+    mac = _mac(_ASK, settings.SECRET_KEY).copy()
+    mac.update(value.encode())
+    return base64.b32encode(mac.digest()).decode()[:16].lower()
 
 
 def _unsign(salt: str, token: str) -> str:

@@ -29,6 +29,7 @@ from courses.selectors import (
     course_quiz_for_week,
     course_requested_by,
 )
+from courses.tutor.selectors import tutor_conversations, tutor_panel
 from courses.visibility import course_editable_by, course_readable, course_review_notice_for
 from delivery.learning.progress import (
     ProgressError,
@@ -149,7 +150,13 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
     if learner is not None:
         enrollment_record_visit(user=learner, course=course)
     can_edit = learner is not None and course_editable_by(course=course, user=learner)
-    context = {"course": course, "page": page, "lesson": page.lesson, "can_edit": can_edit}
+    context = {
+        "course": course,
+        "page": page,
+        "lesson": page.lesson,
+        "can_edit": can_edit,
+        "tutor": tutor_panel(user=learner, lesson=page.lesson) if learner is not None else None,
+    }
     return render(request, "delivery/lesson.html", context)
 
 
@@ -301,5 +308,9 @@ def _review_link(quiz: Quiz, question: dict[str, Any]) -> dict[str, str] | None:
 def my_learning(request: HttpRequest) -> HttpResponse:
     learner = _learner(request)
     assert learner is not None
-    context = {"courses": learner_courses(user=learner), "requested": course_requested_by(user=learner)}
+    context = {
+        "courses": learner_courses(user=learner),
+        "requested": course_requested_by(user=learner),
+        "conversations": tutor_conversations(user=learner),
+    }
     return render(request, "delivery/my_learning.html", context)

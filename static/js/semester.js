@@ -5,6 +5,10 @@
 
   var WRITING_EVERY_MS = 1500;
   var PDF_EVERY_MS = 1000;
+  // The tutor's answer as it is written: often until its first words are on screen (within half a second of
+  // the model's first token), then at reading pace, so fifty learners reading answers do not crowd the site.
+  var ANSWER_FIRST_MS = 200;
+  var ANSWER_EVERY_MS = 750;
 
   function later(fn, ms) {
     // Poll slowly in a background tab; the state is in the database, so nothing is lost meanwhile.
@@ -87,6 +91,64 @@
     report.addEventListener("mousedown", function () { quoteSelection(report); });
     report.addEventListener("focus", function () { quoteSelection(report); });
   }
+
+  // The tutor: follow an answer being written, appending each new piece, until it has ended.
+  function watchAnswer(box) {
+    var text = box.querySelector("[data-live-text]");
+    var status = box.querySelector("[data-live-status]");
+    var next = 0;
+    if (text) { text.textContent = ""; }  // the page's copy is re-read from the start, as plain text
+    function tick() {
+      get(box.dataset.liveUrl + "?from=" + next, "application/json").then(function (state) {
+        if (state.text && text) { text.textContent += state.text; }
+        next = state.next;
+        if (state.ended) {
+          box.innerHTML = '<div class="prose">' + state.ended.html + "</div>" +
+            (state.ended.notice ? '<p class="notice error"></p>' : "");
+          if (state.ended.notice) { box.querySelector(".notice").textContent = state.ended.notice; }
+          box.removeAttribute("data-live-url");
+          return;
+        }
+        if (status) { status.textContent = "The tutor is writing…"; }
+        later(tick, next ? ANSWER_EVERY_MS : ANSWER_FIRST_MS);
+      }).catch(function () { later(tick, ANSWER_EVERY_MS * 4); });
+    }
+    tick();
+  }
+
+  // The tutor's question box: ask without leaving the page, then watch the answer arrive.
+  function askTutor(form) {
+    var list = document.querySelector("[data-tutor-messages]");
+    var error = form.querySelector("[data-tutor-error]");
+    form.addEventListener("submit", function (event) {
+      if (!window.fetch || !list) { return; }  // the plain form post works too
+      event.preventDefault();
+      var button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      fetch(form.action, {
+        method: "POST", body: new FormData(form), credentials: "same-origin",
+        headers: { "Accept": "application/json", "X-Requested-With": "fetch" }
+      }).then(function (response) {
+        return response.json().then(function (answer) { return { ok: response.ok, answer: answer }; });
+      }).then(function (result) {
+        button.disabled = false;
+        if (!result.ok) {
+          error.textContent = result.answer.error || "The question could not be sent.";
+          error.hidden = false;
+          return;
+        }
+        error.hidden = true;
+        form.querySelector("textarea").value = "";
+        list.insertAdjacentHTML("beforeend", result.answer.html);
+        var box = list.lastElementChild.querySelector("[data-live-url]");
+        if (box) { watchAnswer(box); }
+      }).catch(function () { button.disabled = false; form.submit(); });
+    });
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("[data-live-url]"), watchAnswer);
+  var tutorForm = document.querySelector("[data-tutor-form]");
+  if (tutorForm) { askTutor(tutorForm); }
 
   var writing = document.getElementById("writing-progress");
   var initial = writing && writing.querySelector("[data-state]");

@@ -126,3 +126,18 @@ def test_the_dashboard_page_shows_the_spend_and_the_cap(client: Client, settings
     assert "Roman aqueducts" in page
     assert "The cap is reached" in page
     assert escape(costs.SPEND_CAP_MESSAGE) in page
+
+
+def test_the_dashboard_shows_each_stages_spend_the_tutor_among_them(client: Client) -> None:
+    course = CourseFactory()
+    call(course, completion_tokens=1_000_000)
+    call(course, stage="tutor", prompt_tokens=2_000_000, completion_tokens=500_000)
+    call(course, stage="tutor", outcome=LLMCall.Outcome.TIMEOUT)
+    stages = {row["stage"]: row["usage"] for row in costs.dashboard_stages()}
+    assert stages["tutor"].calls == 2
+    assert stages["tutor"].failures == 1
+    assert stages["tutor"].cost == pytest.approx(2 * 0.15 + 0.5 * 0.60)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get(reverse("admin:courses_dashboard")).content.decode()
+    assert "<h2>Per stage</h2>" in page
+    assert "<td>tutor</td><td>2</td><td>1</td><td>2,000,000</td><td>500,000</td><td>$0.6000</td>" in page

@@ -249,8 +249,9 @@ def test_a_lesson_page_runs_a_constant_number_of_queries(
     lesson = lessons_of(course)[20]
     client.force_login(learner)
     client.get(reverse("delivery:lesson", args=[course.id, lesson.id]))  # enrolls, caches the structure
-    # user, lesson (with course and week), done?, enrollment activity; session and neighbours from the cache
-    with django_assert_num_queries(4):  # type: ignore[operator]
+    # user, lesson (with course and week), done?, enrollment activity, the tutor conversation; session and
+    # neighbours from the cache
+    with django_assert_num_queries(5):  # type: ignore[operator]
         assert client.get(reverse("delivery:lesson", args=[course.id, lesson.id])).status_code == 200
 
 
@@ -507,8 +508,9 @@ def test_my_learning_runs_a_constant_number_of_queries(
             lesson_mark_done(user=learner, lesson=lesson)
         quiz_attempt_record(user=learner, quiz=course.quizzes.first(), answers={0: 0})  # type: ignore[arg-type]
     client.force_login(learner)
-    # user, enrollments with counts, quiz attempts, courses asked for; the session comes from the cache
-    with django_assert_num_queries(4):  # type: ignore[operator]
+    # user, enrollments with counts, quiz attempts, courses asked for, tutor conversations; the session comes
+    # from the cache
+    with django_assert_num_queries(5):  # type: ignore[operator]
         response = client.get(reverse("delivery:my_learning"))
     assert len(response.context["courses"]) == 4
 

@@ -11,6 +11,7 @@ import json
 import signal
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -24,6 +25,9 @@ class Reply:
     status: int | None
     payload: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    # A body sent piece by piece (chunked transfer encoding) as the iterator yields it, e.g. server-sent events;
+    # an item None drops the connection there, mid-body.
+    stream: Iterator[bytes | None] | None = None
 
 
 class LoopbackFake:
@@ -125,6 +129,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, reply: Reply) -> None:
         assert reply.status is not None
+        if reply.stream is not None:
+            self._write_stream(reply)
+            return
         data = json.dumps(reply.payload).encode() if reply.payload is not None else b""
         self.send_response(reply.status)
         if reply.payload is not None:
@@ -134,6 +141,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _write_stream(self, reply: Reply) -> None:
+        assert reply.status is not None
+        assert reply.stream is not None
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        for piece in reply.stream:
+            if piece is None:
+                self._drop()
+                return
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
 
     def _drop(self) -> None:
         self.close_connection = True

@@ -402,3 +402,58 @@ def test_a_quotation_field_copies_a_sentence_of_a_quoted_document_and_names_it()
         text = TextMaker(random.Random(seed), lessons, quoted_sources(lessons))
         instance = SchemaFaker(schema, text).generate(schema)
         assert instance["passage"] == sentences[instance["lesson"]]
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+def test_it_streams_an_answer_token_by_token_with_its_usage_last(fake: FakeOpenAI) -> None:
+    client = OpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
+    stream = client.chat.completions.create(
+        model="fake-model",
+        messages=[{"role": "user", "content": "Explain the aqueducts of Rome"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    pieces = [
+        chunk.choices[0].delta.content for chunk in chunks if chunk.choices and chunk.choices[0].delta.content
+    ]
+    assert len(pieces) > 10
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens > 0
+    assert [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices][-1] == "stop"
+
+
+def test_it_paces_a_streamed_answer_by_first_token_latency_and_tokens_per_second(fake: FakeOpenAI) -> None:
+    fake.first_token_latency = 0.3
+    fake.tokens_per_second = 100
+    fake.override(lambda body: "one two three four five six seven eight nine ten")
+    client = OpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
+    started = time.monotonic()
+    arrivals = []
+    for chunk in client.chat.completions.create(
+        model="fake-model", messages=[{"role": "user", "content": "count"}], stream=True
+    ):
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.monotonic() - started)
+    assert len(arrivals) == 10
+    assert 0.3 <= arrivals[0] < 0.5
+    assert arrivals[-1] - arrivals[0] >= 0.09  # nine gaps of 10 ms
+
+
+def test_a_stream_cut_fault_drops_the_connection_halfway_through_the_answer(fake: FakeOpenAI) -> None:
+    fake.fail_next("stream_cut")
+    fake.override(lambda body: "one two three four five six seven eight nine ten")
+    client = OpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
+    received: list[str] = []
+    stream = client.chat.completions.create(
+        model="fake-model", messages=[{"role": "user", "content": "count"}], stream=True
+    )
+
+    def read_all() -> None:
+        received.extend(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+
+    with pytest.raises(openai.APIError):  # the SDK reports the broken body as an API error
+        read_all()
+    assert "".join(received).split() == ["one", "two", "three", "four", "five"]

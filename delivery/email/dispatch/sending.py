@@ -109,7 +109,11 @@ def _screen(rows: list[_Claimed], result: BatchResult) -> list[_Claimed]:
 
 def _message(email: emails.WeekEmail) -> sendgrid.Message:
     return sendgrid.Message(
-        subject=email.subject, text=email.text, html=email.html, category=emails.CATEGORY_WEEK
+        subject=email.subject,
+        text=email.text,
+        html=email.html,
+        category=emails.CATEGORY_WEEK,
+        reply_to=email.reply_to,
     )
 
 
@@ -121,6 +125,7 @@ def _recipient(email: emails.WeekEmail, row: _Claimed) -> sendgrid.Recipient:
         substitutions=personal.substitutions,
         headers=personal.headers,
         custom_args={"delivery_id": str(row.id)},
+        reply_to=personal.reply_to,
     )
 
 

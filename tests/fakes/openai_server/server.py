@@ -9,13 +9,14 @@ import contextlib
 import hashlib
 import json
 import random
+import re
 import sys
 import threading
 import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -52,9 +53,11 @@ FAULT_KINDS = (
     "refusal",
     "not_json",
     "disconnect",
+    "stream_cut",
 )
-# "timeout" is left out of the random mix: each one parks a server thread for ``timeout_sleep``.
-DEFAULT_RANDOM_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS if kind != "timeout")
+# "timeout" is left out of the random mix: each one parks a server thread for ``timeout_sleep``; "stream_cut"
+# (half a streamed answer, then the connection drops) only means something to streamed calls.
+DEFAULT_RANDOM_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS if kind not in {"timeout", "stream_cut"})
 # status, message, type, code — shaped like the real API's error bodies.
 ERROR_FAULTS: dict[str, tuple[int, str, str, str]] = {
     "429": (
@@ -84,7 +87,8 @@ class FaultRule:
 class FakeOpenAI(LoopbackFake):
     """OpenAI chat completions + moderations + models on loopback, with knobs safe to change live.
 
-    Knobs: ``latency``, ``fault_rate`` + ``fault_kinds``, ``fail_next(kind, times)``,
+    Knobs: ``latency``, ``first_token_latency`` + ``tokens_per_second`` (streamed answers, ``stream: true``),
+    ``fault_rate`` + ``fault_kinds``, ``fail_next(kind, times)``,
     ``fail_when(substring, kind, times)``, ``retry_after``, ``timeout_sleep``, ``hostile``,
     ``deterministic``, ``flag_words``, ``override(fn)``, ``keep_bodies``.
     Records: ``requests``, ``calls(path)``, ``in_flight``, ``max_in_flight``.
@@ -122,6 +126,10 @@ class FakeOpenAI(LoopbackFake):
 
     def _set_default_knobs(self) -> None:
         self.latency = self._initial_latency
+        # Streamed answers: the wait before the first token (None: ``latency``), then this many tokens (words)
+        # per second; 0 sends them all at once.
+        self.first_token_latency: float | None = None
+        self.tokens_per_second = 0.0
         # Moderation endpoints answer far faster than chat completions; None means "same as latency".
         self.moderation_latency: float | None = self._initial_moderation_latency
         self.fault_rate = 0.0
@@ -270,8 +278,7 @@ class FakeOpenAI(LoopbackFake):
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return Reply(400, error_body("'messages' is required.", "invalid_request_error", "invalid_body"))
         if body.get("stream"):
-            message = "The fake does not implement streaming."
-            return Reply(400, error_body(message, "invalid_request_error", "unsupported"))
+            return self._chat_stream(body, raw, record)
         started = time.monotonic()
         fault = self._take_fault(messages_text(body["messages"]))
         record["fault"] = fault
@@ -285,6 +292,56 @@ class FakeOpenAI(LoopbackFake):
         if fault == "timeout":
             self._sleep(self.timeout_sleep)  # the client's timeout should fire first
         return reply
+
+    def _chat_stream(self, body: JsonDict, raw: bytes, record: JsonDict) -> Reply:
+        """A streamed answer as server-sent events: role, one chunk per token (word), the finish, the usage."""
+        fault = self._take_fault(messages_text(body["messages"]))
+        record["fault"] = fault
+        first_wait = self.latency if self.first_token_latency is None else self.first_token_latency
+        if fault in ERROR_FAULTS or fault == "disconnect":
+            self._sleep(first_wait)
+            return self._error_reply(fault) if fault in ERROR_FAULTS else Reply(None)
+        if fault == "timeout":
+            self._sleep(self.timeout_sleep)
+            return Reply(None)
+        message, finish_reason = self._assistant_message(body, raw, fault)
+        headers = {"x-request-id": f"req_{uuid.uuid4().hex}"}
+        return Reply(200, None, headers, stream=self._events(body, message, finish_reason, fault, first_wait))
+
+    def _events(
+        self, body: JsonDict, message: JsonDict, finish_reason: str, fault: str | None, first_wait: float
+    ) -> Iterator[bytes | None]:
+        base = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": str(body.get("model") or self.model),
+            "system_fingerprint": "fp_fake",
+        }
+
+        def event(delta: JsonDict, finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return b"data: " + json.dumps({**base, "choices": [choice]}).encode() + b"\n\n"
+
+        self._sleep(first_wait)
+        yield event({"role": "assistant", "content": ""})
+        if message["refusal"]:
+            yield event({"refusal": message["refusal"]}, "stop")
+        tokens = re.findall(r"\S+\s*", message["content"] or "")
+        if fault == "stream_cut":
+            tokens = tokens[: len(tokens) // 2]
+        for number, token in enumerate(tokens):
+            if number and self.tokens_per_second > 0:
+                self._sleep(1 / self.tokens_per_second)
+            yield event({"content": token})
+        if fault == "stream_cut":
+            yield None
+            return
+        yield event({}, finish_reason)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = self._usage(messages_text(body["messages"]), message)
+            yield b"data: " + json.dumps({**base, "choices": [], "usage": usage}).encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
 
     def _take_fault(self, text: str) -> str | None:
         """Targeted rules first, then the FIFO queue, then the random fault rate."""
@@ -441,6 +498,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(DEFAULT_RANDOM_FAULT_KINDS),
         help=f"comma-separated subset of {','.join(FAULT_KINDS)}",
     )
+    parser.add_argument(
+        "--first-token-latency",
+        type=float,
+        default=None,
+        help="seconds before a streamed answer's first token",
+    )
+    parser.add_argument(
+        "--tokens-per-second", type=float, default=0.0, help="pace of streamed answers (0: all at once)"
+    )
     parser.add_argument("--timeout-sleep", type=float, default=30.0)
     parser.add_argument("--retry-after", default="1")
     parser.add_argument("--hostile", action="store_true", help="put XSS payloads in markdown bodies")
@@ -464,6 +530,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for kind in fake.fault_kinds:
         _check_kind(kind)
     fake.timeout_sleep = args.timeout_sleep
+    fake.first_token_latency = args.first_token_latency
+    fake.tokens_per_second = args.tokens_per_second
     fake.retry_after = args.retry_after
     fake.hostile = args.hostile
     serve_until_terminated(fake)

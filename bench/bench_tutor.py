@@ -1,0 +1,360 @@
+"""The tutor under load: 50 learners ask at once, against the fake OpenAI server streaming at a realistic pace.
+
+Real gunicorn (3 workers × 4 threads, as compose.yaml), real `celery worker` processes on the "llm" queue
+(2 × 32 threads, LLM_MAX_CONCURRENCY=64), PostgreSQL on its own database (sem_bench_tutor, created and dropped
+here) and Redis (BENCH_REDIS_URL, default db 12, flushed). Each learner posts a question as the page's script
+does, then polls the answer's JSON every 200 ms as the script does. Measured, per answer:
+- time to first word on screen: from the ask to the first poll that returns text;
+- the model's first token: when the fake sent it (the fake runs in this process, on the same clock);
+- their difference, the delay the site adds (target ≤ 0.5 s at p95);
+and the trivial page's (/robots.txt) p95 at 5 clients, idle and during the load (target within 1.2 ×).
+
+    python bench/bench_tutor.py [--learners 50] [--first-token 0.5] [--tokens-per-second 40] [--words 150]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._setup import database_create, database_drop, django_environ  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
+
+DATABASE = "sem_bench_tutor"
+# As static/js/semester.js polls an answer: often until its first words, then at reading pace.
+POLL_FIRST_SECONDS = 0.2
+POLL_SECONDS = 0.75
+TRIVIAL_CLIENTS = 5
+WARM_UP = 9  # learners asking first, three per gunicorn process on average
+ASKED = re.compile(r"learner (\d+) asks")
+
+
+class TimedFake(FakeOpenAI):
+    """The fake, noting when it sends each streamed answer's first token (by the learner it answers)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.first_token_at: dict[int, float] = {}
+
+    def _events(
+        self, body: Any, message: Any, finish: str, fault: str | None, wait: float
+    ) -> Iterator[bytes | None]:
+        learner = ASKED.search(json.dumps(body["messages"][-1]))
+        for number, event in enumerate(super()._events(body, message, finish, fault, wait)):
+            if number == 1 and learner:  # the event after the role is the first word
+                self.first_token_at[int(learner[1])] = time.monotonic()
+            yield event
+
+
+@dataclass
+class Answer:
+    asked_at: float = 0.0
+    queued_at: float = 0.0  # the ask's response arrived
+    first_word_at: float = 0.0
+    ended_at: float = 0.0
+    status: str = ""
+    error: str = ""
+
+
+@dataclass
+class Trivial:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def p(self, percent: float) -> float:
+        ordered = sorted(self.latencies)
+        return (
+            ordered[min(len(ordered) - 1, int(percent / 100 * len(ordered)))] * 1000
+            if ordered
+            else float("nan")
+        )
+
+
+def percentile(values: list[float], percent: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(percent / 100 * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> None:
+    args = parse_args()
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+    fake = TimedFake(moderation_latency=0.05, keep_bodies=False).start()
+    fake.first_token_latency = args.first_token
+    fake.tokens_per_second = args.tokens_per_second
+    words = " ".join(f"word{n}" for n in range(args.words))
+    fake.override(lambda body: words if body.get("stream") else None)
+    env = {
+        **os.environ,
+        **django_environ(
+            DATABASE,
+            redis_url,
+            OPENAI_API_KEY="bench",
+            OPENAI_BASE_URL=fake.base_url,
+            OPENAI_MODEL="fake-model",
+            LLM_MAX_CONCURRENCY="64",
+            LLM_TIMEOUT_SECONDS="60",
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            DEBUG="false",
+        ),
+    }
+    os.environ.update(env)
+    database_create(DATABASE)
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        lesson_path, sessions = seed(args.learners + WARM_UP)
+        port = 8900 + os.getpid() % 90
+        processes.append(gunicorn_start(port, env))
+        processes += [worker_start(env, n) for n in range(2)]
+        warm_up(port, lesson_path, sessions[args.learners :])
+        del sessions[args.learners :]
+        run(port, lesson_path, sessions, fake, args)
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        fake.stop()
+        from django.db import connections
+
+        connections.close_all()
+        redis.Redis.from_url(redis_url).flushdb()
+        database_drop(DATABASE)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--learners", type=int, default=50)
+    parser.add_argument("--first-token", type=float, default=0.5, help="the model's time to first token (s)")
+    parser.add_argument("--tokens-per-second", type=float, default=40.0, help="the model's pace afterwards")
+    parser.add_argument("--words", type=int, default=150, help="tokens (words) per answer")
+    parser.add_argument("--idle-seconds", type=float, default=6.0)
+    return parser.parse_args()
+
+
+def seed(learners: int) -> tuple[str, list[str]]:
+    """A written course and `learners` signed-in learners; returns the first lesson's path and their sessions."""
+    import django
+
+    django.setup()
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from tests.factories import UserFactory, first_lesson, written_course
+
+    lesson = first_lesson(written_course(weeks=4, lessons_per_week=3, review_state="approved"))
+    sessions = []
+    for number in range(learners):
+        user = UserFactory(email=f"learner{number}@bench.test")
+        session = SessionStore()
+        session["_auth_user_id"] = str(user.pk)
+        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        session["_auth_user_hash"] = user.get_session_auth_hash()
+        session.create()
+        sessions.append(str(session.session_key))
+    return f"/courses/{lesson.course_id}/lessons/{lesson.id}/", sessions
+
+
+def gunicorn_start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "gunicorn", "school.wsgi", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", "3", "--threads", "4", "--log-level", "warning", "--backlog", "512"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    for _ in range(100):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/robots.txt")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+def worker_start(env: dict[str, str], number: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "celery", "-A", "school", "worker", "-Q", "llm,default"]
+    command += ["--pool", "threads", "--concurrency", "32", "--loglevel", "WARNING"]
+    command += ["--hostname", f"tutor{number}@%h", "--without-mingle", "--without-gossip"]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def request(
+    port: int, method: str, path: str, *, cookie: str, body: str = "", **headers: str
+) -> tuple[int, bytes, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(method, path, body=body or None, headers={"Cookie": cookie, **headers})
+        response = conn.getresponse()
+        return response.status, response.read(), response
+    finally:
+        conn.close()
+
+
+def learner(
+    port: int, lesson_path: str, session: str, number: int, answer: Answer, go: threading.Event
+) -> None:
+    try:
+        cookie = f"sessionid={session}"
+        status, page, response = request(port, "GET", lesson_path, cookie=cookie)
+        csrf = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        token = (response.getheader("Set-Cookie") or "").split("csrftoken=")[1].split(";")[0]
+        assert csrf, status
+        cookie += f"; csrftoken={token}"
+        form = urllib.parse.urlencode(
+            {"csrfmiddlewaretoken": csrf[1].decode(), "question": f"learner {number} asks: why?"}
+        )
+        go.wait()
+        answer.asked_at = time.monotonic()
+        status, body, _ = request(
+            port, "POST", lesson_path + "tutor/", cookie=cookie, body=form,
+            **{"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
+               "Referer": f"http://127.0.0.1:{port}{lesson_path}"},
+        )  # fmt: skip
+        answer.queued_at = time.monotonic()
+        live = json.loads(body)["live_url"]
+        start = 0
+        while time.monotonic() - answer.asked_at < 120:
+            status, body, _ = request(port, "GET", f"{live}?from={start}", cookie=cookie)
+            state = json.loads(body)
+            if state["text"] and not answer.first_word_at:
+                answer.first_word_at = time.monotonic()
+            start = state["next"]
+            if state["ended"]:
+                answer.ended_at, answer.status = time.monotonic(), state["ended"]["status"]
+                return
+            time.sleep(POLL_SECONDS if answer.first_word_at else POLL_FIRST_SECONDS)
+    except Exception as error:
+        answer.error = repr(error)
+
+
+def warm_up(port: int, lesson_path: str, sessions: list[str]) -> None:
+    """A few whole questions and answers first, at once, so both workers are up and every gunicorn process has
+    made its imports and connections (a one-time cost per process, not the tutor's)."""
+    go, answers = threading.Event(), [Answer() for _ in sessions]
+    go.set()
+    threads = [
+        threading.Thread(target=learner, args=(port, lesson_path, session, 10_000 + n, answers[n], go))
+        for n, session in enumerate(sessions)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if any(answer.status != "done" for answer in answers):
+        raise SystemExit(f"a warm-up question was not answered: {answers}")
+
+
+def hammer_trivial(port: int, stop: threading.Event) -> Trivial:
+    result, lock = Trivial(), threading.Lock()
+
+    def client() -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                status, _, _ = request(port, "GET", "/robots.txt", cookie="")
+            except OSError:
+                status = 0
+            with lock:
+                if status == 200:
+                    result.latencies.append(time.perf_counter() - started)
+                else:
+                    result.errors += 1
+
+    threads = [threading.Thread(target=client) for _ in range(TRIVIAL_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+    for thread in threads:
+        thread.join()
+    return result
+
+
+def run(port: int, lesson_path: str, sessions: list[str], fake: TimedFake, args: argparse.Namespace) -> None:
+    idle_stop = threading.Event()
+    threading.Timer(args.idle_seconds, idle_stop.set).start()
+    idle = hammer_trivial(port, idle_stop)
+
+    answers = [Answer() for _ in sessions]
+    go = threading.Event()
+    threads = [
+        threading.Thread(target=learner, args=(port, lesson_path, session, n, answers[n], go))
+        for n, session in enumerate(sessions)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)  # every learner has its page and token
+    load_stop = threading.Event()
+    loaded: list[Trivial] = []
+    hammer = threading.Thread(target=lambda: loaded.append(hammer_trivial(port, load_stop)))
+    hammer.start()
+    go.set()
+    started = time.monotonic()
+    for thread in threads:
+        thread.join()
+    load_stop.set()
+    hammer.join()
+    wall = time.monotonic() - started
+
+    done = [(n, a) for n, a in enumerate(answers) if a.first_word_at and n in fake.first_token_at]
+    screen = [a.first_word_at - a.asked_at for _, a in done]
+    model = [fake.first_token_at[n] - a.asked_at for n, a in done]
+    added = [a.first_word_at - fake.first_token_at[n] for n, a in done]
+    whole = [a.ended_at - a.asked_at for _, a in done if a.ended_at]
+    posting = [a.queued_at - a.asked_at for _, a in done]
+    statuses: dict[str, int] = {}
+    for answer in answers:
+        outcome = answer.status or answer.error[:60] or "unfinished"
+        statuses[outcome] = statuses.get(outcome, 0) + 1
+    load = loaded[0]
+    print(
+        f"{len(sessions)} learners asking at once; model: first token after {args.first_token} s, then "
+        f"{args.tokens_per_second:g} tokens/s, {args.words} tokens per answer; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}; all answered within {wall:.1f} s; outcomes {statuses}"
+    )
+    print(
+        f"first word on screen (from the ask): p50 {percentile(screen, 50):.2f} s   p95 {percentile(screen, 95):.2f} s"
+    )
+    print(
+        f"the ask's own request (stored, queued): p50 {percentile(posting, 50):.2f} s   "
+        f"p95 {percentile(posting, 95):.2f} s"
+    )
+    print(
+        f"model's first token (from the ask):  p50 {percentile(model, 50):.2f} s   p95 {percentile(model, 95):.2f} s"
+    )
+    print(
+        f"on screen after the model's first token: p50 {percentile(added, 50):.2f} s   p95 "
+        f"{percentile(added, 95):.2f} s   (target ≤ 0.5 s at p95)"
+    )
+    print(
+        f"whole answer on screen (from the ask): p50 {percentile(whole, 50):.2f} s   p95 {percentile(whole, 95):.2f} s"
+    )
+    ratio = load.p(95) / idle.p(95) if idle.latencies else float("nan")
+    print(
+        f"trivial page p95 ({TRIVIAL_CLIENTS} clients): idle {idle.p(95):.1f} ms ({len(idle.latencies)} requests), "
+        f"during the load {load.p(95):.1f} ms ({len(load.latencies)} requests, {load.errors} errors): "
+        f"{ratio:.2f} × idle   (target ≤ 1.2 ×)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Reads for the tutor: a learner's conversation about a lesson (for the lesson page) and all their
+conversations (for "My learning")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Max
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from courses.generation.llm import is_offline
+from courses.models import Lesson, TutorConversation, TutorMessage
+from courses.tutor import live
+
+
+@dataclass
+class ShownMessage:
+    message: TutorMessage
+    live_url: str = ""  # while the answer is being written: where the page polls for it
+    so_far: str = ""  # …and what was written when the page was made
+    stalled: bool = False  # still "being written" long after any answer could take: its worker died
+
+
+@dataclass
+class TutorPanel:
+    ask_url: str
+    question_max_chars: int
+    offline: bool  # no LLM: the tutor quotes the lessons
+    messages: list[ShownMessage] = field(default_factory=list)
+
+    @property
+    def answering(self) -> bool:
+        return any(shown.message.is_open for shown in self.messages)
+
+
+def tutor_panel(*, user: User, lesson: Lesson) -> TutorPanel:
+    """The question box of a lesson's page, with the learner's conversation about it so far (two queries)."""
+    messages = list(
+        TutorMessage.objects.filter(conversation__user=user, conversation__lesson=lesson).order_by("id")
+    )
+    shown = []
+    for message in messages:
+        item = ShownMessage(message)
+        if message.is_open and message.created_at < stalled_before():
+            item.stalled = True
+        elif message.is_open:
+            item.live_url = live_url(message.id)
+            item.so_far = live.live_read(message.id).text
+        shown.append(item)
+    return TutorPanel(
+        ask_url=reverse("courses:tutor_ask", args=[lesson.course_id, lesson.id]),
+        question_max_chars=settings.TUTOR_QUESTION_MAX_CHARS,
+        offline=is_offline(),
+        messages=shown,
+    )
+
+
+def stalled_before() -> datetime:
+    """An answer still open that was asked before this will never end: its worker died (a task may run
+    CELERY_TASK_TIME_LIMIT at most)."""
+    return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+
+
+def live_url(message_id: int) -> str:
+    return reverse("courses:tutor_live", args=[live.live_token(message_id)])
+
+
+def tutor_conversations(*, user: User) -> list[TutorConversation]:
+    """The learner's conversations, latest first, with their course, week, lesson and question count."""
+    return list(
+        TutorConversation.objects.filter(user=user)
+        .select_related("course", "week", "lesson")
+        .annotate(questions=Count("messages"), last_asked_at=Max("messages__created_at"))
+        .order_by("-last_asked_at", "-id")
+    )

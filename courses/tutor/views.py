@@ -1,0 +1,85 @@
+"""The tutor's pages: ask (a form post that works without JavaScript, or a fetch that returns JSON), the
+answer as it grows (JSON read from Redis, no database), and "Report this answer"."""
+
+from __future__ import annotations
+
+from typing import cast
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import User
+from courses.models import Lesson, TutorMessage
+from courses.tutor import live
+from courses.tutor.asking import REPORT_DONE, TutorError, tutor_answer_report, tutor_ask
+from courses.tutor.selectors import ShownMessage, live_url
+from courses.visibility import course_readable
+
+WANTS_JSON = "application/json"
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return WANTS_JSON in request.headers.get("Accept", "")
+
+
+@require_POST
+def ask(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpResponse:
+    lesson = get_object_or_404(
+        Lesson.objects.select_related("week", "course"), pk=lesson_id, course_id=course_id
+    )
+    if not isinstance(request.user, User):
+        return redirect_to_login(lesson.get_absolute_url())
+    course_readable(request, lesson.course)
+    try:
+        message = tutor_ask(
+            user=request.user, week=lesson.week, lesson=lesson, question=request.POST.get("question", "")
+        )
+    except TutorError as error:
+        if _wants_json(request):
+            return JsonResponse({"error": str(error)}, status=400)
+        messages.error(request, str(error))
+        return redirect(lesson.get_absolute_url() + "#tutor")
+    if _wants_json(request):
+        html = render_to_string(
+            "courses/tutor/_message.html", {"shown": ShownMessage(message, live_url(message.id))}
+        )
+        return JsonResponse({"id": message.id, "live_url": live_url(message.id), "html": html})
+    return redirect(lesson.get_absolute_url() + f"#tutor-{message.id}")
+
+
+@never_cache
+@require_GET
+def live_answer(request: HttpRequest, token: str) -> HttpResponse:
+    """The answer from `?from=N` on, and how it ended once it has: {"text", "next", "ended"}."""
+    message_id = live.live_token_read(token)
+    if message_id is None:
+        raise Http404("No such answer")
+    start = request.GET.get("from", "0")
+    progress = live.live_read(message_id, start=int(start) if start.isdigit() else 0)
+    return JsonResponse({"text": progress.text, "next": progress.next, "ended": progress.ended})
+
+
+@login_required
+@require_POST
+def report(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = get_object_or_404(
+        TutorMessage.objects.select_related("conversation__lesson__course"),
+        pk=message_id,
+        conversation__user=request.user,
+    )
+    user = cast(User, request.user)
+    try:
+        tutor_answer_report(message=message, user=user, comment=request.POST.get("comment", "")[:2000])
+    except TutorError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, REPORT_DONE)
+    lesson = message.conversation.lesson
+    return redirect(lesson.get_absolute_url() + f"#tutor-{message.id}" if lesson else "/")
