@@ -18,6 +18,7 @@ from accounts.services import (
     magic_link_request,
     safe_next_url,
 )
+from delivery.learning.visitor import visitor_work_carry
 from school.http import client_ip
 
 TOKEN_REVOKED = "The token was revoked: programs using it can no longer reach your account."
@@ -54,6 +55,8 @@ def magic_link(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "accounts/magic_link.html", {"email": link.email})
     assert isinstance(link.user, User)
     login(request, link.user, backend="django.contrib.auth.backends.ModelBackend")
+    # Nothing done before signing in is lost: requested courses, lessons done and quiz attempts join the account.
+    visitor_work_carry(request, user=link.user)
     return redirect(link.next_url)
 
 

@@ -9,7 +9,12 @@ from django.urls import reverse
 
 from courses.models import Course, Lesson, PartStatus, Quiz
 from delivery.learning.progress import lesson_mark_done, quiz_attempt_record
-from delivery.learning.views import LESSON_MARKED_DONE, QUESTION_UNANSWERED, QUIZ_UNANSWERED
+from delivery.learning.views import (
+    LESSON_MARKED_DONE,
+    LESSON_MARKED_DONE_VISITOR,
+    QUESTION_UNANSWERED,
+    QUIZ_UNANSWERED,
+)
 from delivery.models import Enrollment, LessonCompletion, QuizAttempt
 from tests.factories import CourseFactory, UserFactory, moderator, written_course
 
@@ -225,7 +230,7 @@ def test_a_lesson_page_shows_the_sanitized_lesson_with_navigation_across_weeks(
     assert reverse("delivery:lesson", args=[course.id, first_of_week_two.id]) in html
     assert "Lesson 2 of 6" in html
     assert "take the week 1 quiz" in html
-    assert "Sign in to mark this lesson as done" in html
+    assert "Your progress is kept in this browser" in html
 
 
 def test_a_lesson_of_another_course_is_not_found(client: Client, course: Course) -> None:
@@ -325,16 +330,27 @@ def test_a_lesson_can_be_marked_not_done_again(client: Client, course: Course) -
     assert not LessonCompletion.objects.filter(user=learner, lesson=lesson).exists()
 
 
-def test_an_anonymous_reader_is_asked_to_sign_in_and_brought_back_to_the_lesson(
+def test_an_anonymous_readers_lesson_done_is_kept_in_their_session_and_shown(
     client: Client, course: Course
 ) -> None:
     lesson = lessons_of(course)[0]
-    response = client.post(reverse("delivery:lesson_done", args=[course.id, lesson.id]), {"done": "1"})
-    lesson_url = reverse("delivery:lesson", args=[course.id, lesson.id])
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("accounts:sign_in"))
-    assert response["Location"].endswith("?next=" + lesson_url)
+    response = client.post(
+        reverse("delivery:lesson_done", args=[course.id, lesson.id]), {"done": "1"}, follow=True
+    )
+    html = response.content.decode()
+    assert LESSON_MARKED_DONE_VISITOR in html
+    assert "You marked this lesson as done" in html
     assert not LessonCompletion.objects.exists()
+    course_html = client.get(course.get_absolute_url()).content.decode()
+    assert "<strong>1 of 6</strong> lessons done" in course_html
+    assert course_html.count('class="done"') == 1
+
+
+def test_an_anonymous_readers_progress_is_not_shown_to_other_visitors(client: Client, course: Course) -> None:
+    client.get(course.get_absolute_url())  # the shared anonymous page is kept
+    client.post(reverse("delivery:lesson_done", args=[course.id, lessons_of(course)[0].id]), {"done": "1"})
+    assert client.get(course.get_absolute_url()).content.decode().count('class="done"') == 1
+    assert Client().get(course.get_absolute_url()).content.decode().count('class="done"') == 0
 
 
 def test_marking_needs_a_post(client: Client, course: Course) -> None:
@@ -404,13 +420,29 @@ def test_a_quiz_answer_that_is_not_an_option_is_refused(client: Client, course: 
     assert not QuizAttempt.objects.exists()
 
 
-def test_an_anonymous_reader_gets_the_score_but_nothing_is_stored(client: Client, course: Course) -> None:
-    response = client.post(quiz_url(course), {"q0": "0", "q1": "0", "q2": "0", "q3": "0"})
+def test_an_anonymous_readers_score_is_kept_in_their_session_not_in_the_database(
+    client: Client, course: Course
+) -> None:
+    response = client.post(quiz_url(course), {"q0": "0", "q1": "0", "q2": "0", "q3": "0"}, follow=True)
     html = response.content.decode()
     assert response.status_code == 200
     assert "You scored 4 out of 4" in html
-    assert "Sign in</a> to keep your scores" in html
+    assert "Your score is kept in this browser" in html
     assert not QuizAttempt.objects.exists()
+    assert "You scored 4 out of 4" in client.get(quiz_url(course)).content.decode()  # still there later
+    assert 'name="q0"' in client.get(quiz_url(course) + "?retry=1").content.decode()
+
+
+def test_a_learner_coming_back_to_a_quiz_sees_their_latest_result_and_may_try_again(
+    client: Client, course: Course
+) -> None:
+    learner = UserFactory()
+    quiz = Quiz.objects.get(course=course, week__number=1)
+    quiz_attempt_record(user=learner, quiz=quiz, answers={0: 0, 1: 0, 2: 0, 3: 2})
+    client.force_login(learner)
+    html = client.get(quiz_url(course)).content.decode()
+    assert "You scored 3 out of 4" in html
+    assert f'{quiz_url(course)}?retry=1">Try again' in html
 
 
 def test_another_learners_attempt_is_not_shown(client: Client, course: Course) -> None:
@@ -487,8 +519,9 @@ def test_my_learning_runs_a_constant_number_of_queries(
             lesson_mark_done(user=learner, lesson=lesson)
         quiz_attempt_record(user=learner, quiz=course.quizzes.first(), answers={0: 0})  # type: ignore[arg-type]
     client.force_login(learner)
-    # user, enrollments with counts, quiz attempts, courses asked for; the session comes from the cache
-    with django_assert_num_queries(4):  # type: ignore[operator]
+    # user, enrollments with counts, quiz attempts, courses asked for, email subscriptions; the session comes
+    # from the cache
+    with django_assert_num_queries(5):  # type: ignore[operator]
         response = client.get(reverse("delivery:my_learning"))
     assert len(response.context["courses"]) == 4
 

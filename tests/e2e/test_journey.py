@@ -1,0 +1,109 @@
+"""The learner's journey without seams, in a real browser at 1280×800 and 390×844: nothing lost at sign-in,
+email subscriptions visible on the site. Screenshots land in tests/e2e/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.sessions.backends.cached_db import SessionStore
+from django.core import mail
+from playwright.sync_api import Browser, Page, expect
+
+from courses.models import Course
+from courses.visibility import REQUESTED_SESSION_KEY
+from tests.e2e.conftest import browser_page, screenshot, sign_in_as
+from tests.factories import CourseFactory, SubscriptionFactory, UserFactory, first_lesson, written_course
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+LAPTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(params=["laptop", "phone"])
+def screen(request: pytest.FixtureRequest, browser: Browser) -> Iterator[tuple[str, Page]]:
+    options: dict[str, Any] = {"viewport": LAPTOP}
+    if request.param == "phone":
+        options = {"viewport": PHONE, "is_mobile": True, "has_touch": True}
+    with browser_page(browser, **options) as page:
+        yield request.param, page
+
+
+def answer_quiz(page: Page, right: int, questions: int = 4) -> None:
+    for question in range(questions):
+        group = page.get_by_role("group", name=f"Week 1, question {question + 1}?")
+        group.get_by_label("Right" if question < right else "Wrong", exact=True).check()
+    page.get_by_role("button", name="Check my answers").click()
+
+
+def sign_in_from_page(page: Page, live_server: Any, email: str) -> None:
+    page.get_by_label("Your email address").fill(email)
+    page.get_by_role("button", name="Email me a sign-in link").click()
+    link = re.search(r"https?://[^/\s]+(/accounts/sign-in/\S+/)", str(mail.outbox[-1].body))
+    assert link
+    page.goto(live_server.url + link.group(1))
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_a_visitors_lessons_quiz_and_requested_course_are_all_there_after_signing_in(
+    screen: tuple[str, Page], live_server: Any
+) -> None:
+    name, page = screen
+    course = written_course(weeks=2, lessons_per_week=2, title="Birdsong", review_state="approved")
+    asked = CourseFactory(topic="Sourdough baking", requested_by=None)
+    page.goto(f"{live_server.url}/courses/{course.id}/lessons/{first_lesson(course).id}/")
+    page.get_by_role("button", name="Mark as done", exact=True).click()
+    page.goto(f"{live_server.url}/courses/{course.id}/weeks/1/quiz/")
+    answer_quiz(page, right=3)
+    expect(page.get_by_role("heading", name="You scored 3 out of 4")).to_be_visible()
+    # The course asked for anonymously: remembered in the session, as the request view does.
+    session_cookie = next(c for c in page.context.cookies() if c["name"] == "sessionid")
+    session = SessionStore(session_key=session_cookie["value"])
+    session[REQUESTED_SESSION_KEY] = [str(asked.id), *session.get(REQUESTED_SESSION_KEY, [])]
+    session.save()
+
+    page.locator("#results").get_by_role("link", name="Sign in").click()
+    sign_in_from_page(page, live_server, f"robin-{name}@example.com")
+
+    expect(page.get_by_role("heading", name="You scored 3 out of 4")).to_be_visible()  # not a blank quiz
+    expect(page.get_by_text("Your attempt is saved.")).to_be_visible()
+    page.goto(f"{live_server.url}/learning/")
+    expect(page.locator(".learning-card")).to_contain_text("1 of 4 (25%)")
+    expect(page.locator(".learning-card")).to_contain_text("1 taken, 75% on average")
+    expect(page.locator(".requested-list")).to_contain_text("Sourdough baking")
+    screenshot(page, f"journey_my_learning_after_sign_in_{name}")
+
+
+def test_a_subscribed_learner_sees_their_emails_on_the_course_page_and_in_my_learning(
+    screen: tuple[str, Page], live_server: Any
+) -> None:
+    name, page = screen
+    learner = UserFactory(email=f"ada-{name}@example.com")
+    course = written_course(weeks=3, lessons_per_week=1, title="The history of jazz", review_state="approved")
+    other = written_course(weeks=3, lessons_per_week=1, title="Knots", review_state="approved")
+    SubscriptionFactory(user=learner, course=course, timezone="Europe/Berlin", weekday=2)
+    sign_in_as(page, live_server, learner)
+
+    page.goto(f"{live_server.url}/courses/{course.id}/")
+    expect(page.get_by_role("heading", name="You get this course by email")).to_be_visible()
+    page.get_by_role("link", name=re.compile("Manage your emails")).click()
+    expect(page.get_by_label("Timezone")).to_have_value("Europe/Berlin")
+
+    page.goto(f"{live_server.url}/courses/{other.id}/")
+    email = page.get_by_label("Email")
+    expect(email).to_have_value(learner.email)
+    timezone = page.get_by_label("Timezone")
+    expect(timezone).not_to_have_value("")  # preselected from the browser
+    timezone.fill("Berlin")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_text(re.compile("Check your email|confirm", re.I)).first).to_be_visible()
+
+    page.goto(f"{live_server.url}/learning/")
+    subscriptions = page.locator(".subscription-list")
+    expect(subscriptions).to_contain_text("Wednesdays at 08:00 (Europe/Berlin)")
+    expect(subscriptions).to_contain_text("Knots")
+    screenshot(page, f"journey_my_learning_subscriptions_{name}")
+    assert Course.objects.get(id=other.id).subscriptions.get().timezone == "Europe/Berlin"
