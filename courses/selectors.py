@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -11,6 +12,7 @@ from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.core.cache import caches
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import Length
 
 from accounts.models import User
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
@@ -209,6 +211,15 @@ def course_get(*, course_id: UUID | str) -> Course | None:
         return None
 
 
+# About 200 words a minute, at about six characters a word (markdown included): a reading-time estimate.
+READING_CHARS_PER_MINUTE = 1200
+
+
+def reading_minutes(characters: int) -> int:
+    """Minutes to read a text of this many characters; at least one for any text."""
+    return max(1, -(-characters // READING_CHARS_PER_MINUTE)) if characters else 0
+
+
 @dataclass(frozen=True)
 class LessonEntry:
     id: int
@@ -216,6 +227,7 @@ class LessonEntry:
     title: str
     status: str
     week_number: int
+    minutes: int = 0  # reading time
 
 
 @dataclass(frozen=True)
@@ -226,6 +238,7 @@ class WeekEntry:
     quiz_id: int | None
     quiz_status: str | None
     lessons: tuple[LessonEntry, ...]
+    objectives: tuple[str, ...] = ()
 
 
 # The structure of a ready course changes only with its text (which bumps content_version); an hour bounds
@@ -254,7 +267,7 @@ def course_structure(*, course: Course) -> tuple[WeekEntry, ...]:
         return _course_structure_load(course)
     # Versioned: every process keeps the structures it read, so a later page costs no cache round trip either.
     cache = caches["versioned"]
-    key = f"course-structure:v1:{course_structure_version(course=course)}"
+    key = f"course-structure:v2:{course_structure_version(course=course)}"
     structure = cache.get(key)
     if structure is None:
         structure = _course_structure_load(course)
@@ -263,25 +276,28 @@ def course_structure(*, course: Course) -> tuple[WeekEntry, ...]:
 
 
 def _course_structure_load(course: Course) -> tuple[WeekEntry, ...]:
-    """One query: weeks left-joined to their quiz and lessons, one row per lesson (or per empty week)."""
+    """One query: weeks left-joined to their quiz and lessons, one row per lesson (or per empty week), with
+    each lesson's length (not its text) for its reading time."""
     rows = (
         Week.objects.filter(course=course)
         .order_by("number", "lessons__number")
         .values_list(
-            "id", "number", "title", "quiz__id", "quiz__status",
-            "lessons__id", "lessons__number", "lessons__title", "lessons__status",
+            "id", "number", "title", "objectives", "quiz__id", "quiz__status",
+            "lessons__id", "lessons__number", "lessons__title", "lessons__status", Length("lessons__body"),
         )
     )  # fmt: skip
     weeks: dict[int, tuple[Any, ...]] = {}
     lessons: dict[int, list[LessonEntry]] = {}
-    for week_id, number, title, quiz_id, quiz_status, lesson_id, lesson_number, lesson_title, status in rows:
-        weeks.setdefault(week_id, (number, title, quiz_id, quiz_status))
+    for week_id, number, title, objectives, quiz_id, quiz_status, lesson_id, *lesson in rows:
+        weeks.setdefault(week_id, (number, title, tuple(objectives or ()), quiz_id, quiz_status))
         entries = lessons.setdefault(week_id, [])
         if lesson_id is not None:
-            entries.append(LessonEntry(lesson_id, lesson_number, lesson_title, status, week_number=number))
+            lesson_number, lesson_title, status, characters = lesson
+            minutes = reading_minutes(characters or 0)
+            entries.append(LessonEntry(lesson_id, lesson_number, lesson_title, status, number, minutes))
     return tuple(
-        WeekEntry(week_id, number, title, quiz_id, quiz_status, lessons=tuple(lessons[week_id]))
-        for week_id, (number, title, quiz_id, quiz_status) in weeks.items()
+        WeekEntry(week_id, number, title, quiz_id, quiz_status, tuple(lessons[week_id]), objectives)
+        for week_id, (number, title, objectives, quiz_id, quiz_status) in weeks.items()
     )
 
 
@@ -356,6 +372,41 @@ def weeks_outline_for_email(*, course_id: UUID | str) -> list[Week]:
 def quiz_with_course_and_week(*, quiz_id: int) -> Quiz | None:
     """The quiz with its course and week, in one query: what an answer link in an email points at."""
     return Quiz.objects.select_related("course", "week").filter(id=quiz_id).first()
+
+
+_WORD = re.compile(r"\w{4,}")
+
+
+def _words(text: str) -> set[str]:
+    return {word.casefold() for word in _WORD.findall(text)}
+
+
+def quiz_question_lessons(*, quiz: Quiz) -> dict[int, Lesson]:
+    """The lesson of the quiz's week that each question is about (question position → lesson), one query.
+
+    Questions do not name their lesson, so each goes to the lesson whose title and summary share the most
+    words with the question, its answer and its explanation; the week's first lesson when none shares any.
+    """
+    lessons = list(
+        Lesson.objects.filter(week_id=quiz.week_id)
+        .order_by("number")
+        .only("id", "number", "title", "summary", "course_id")
+    )
+    if not lessons:
+        return {}
+    vocabulary = [(_words(f"{lesson.title} {lesson.summary}"), lesson) for lesson in lessons]
+    found = {}
+    for number, question in enumerate(quiz.questions):
+        options = question.get("options", [])
+        answer = int(question.get("answer", question.get("correct_index", 0)))
+        asked = _words(
+            " ".join(
+                [question.get("question", ""), question.get("explanation", ""), *options[answer : answer + 1]]
+            )
+        )
+        best = max(vocabulary, key=lambda pair: len(pair[0] & asked))
+        found[number] = best[1] if best[0] & asked else lessons[0]
+    return found
 
 
 def week_with_course(*, week_id: int) -> Week | None:

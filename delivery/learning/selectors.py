@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any
 from uuid import UUID
@@ -17,11 +17,13 @@ from accounts.models import User
 from courses.models import Course, Lesson, PartStatus
 from courses.selectors import (
     LessonEntry,
+    WeekEntry,
     course_first_lesson_id_subquery,
     course_lesson_count_subquery,
     course_lesson_for_reading,
     course_structure,
     course_structure_version,
+    reading_minutes,
 )
 from delivery.email.tokens import subscription_token
 from delivery.models import Enrollment, LessonCompletion, QuizAttempt, Subscription
@@ -36,8 +38,12 @@ class LessonItem:
     title: str
     status: str
     week_number: int
+    minutes: int = 0  # reading time
     done: bool = False
     url: str = ""  # set by the view
+
+
+QUIZ_MINUTES = 5  # the time estimate of a week's quiz
 
 
 @dataclass
@@ -45,6 +51,7 @@ class WeekProgress:
     number: int
     title: str
     lessons: list[LessonItem]
+    objectives: tuple[str, ...] = ()
     quiz_id: int | None = None
     quiz_status: str | None = None
     best_score: int | None = None  # the learner's best quiz score, None before any attempt
@@ -66,6 +73,14 @@ class WeekProgress:
     @property
     def quiz_ready(self) -> bool:
         return self.quiz_status == PartStatus.WRITTEN
+
+    @property
+    def minutes(self) -> int:
+        """The week's time estimate: reading its lessons, then its quiz."""
+        return sum(lesson.minutes for lesson in self.lessons) + (QUIZ_MINUTES if self.quiz_id else 0)
+
+
+OUTCOMES_SHOWN = 5
 
 
 @dataclass
@@ -94,9 +109,33 @@ class CourseOutline:
                     quiz_status=entry.quiz_status,
                     best_score=score,
                     quiz_total=total,
+                    objectives=entry.objectives,
                 )
             )
         return weeks
+
+    @property
+    def outcomes(self) -> list[str]:
+        """What the course teaches, at a glance: the first objective of up to five weeks spread over it."""
+        weeks = [week for week in self.weeks if week.objectives]
+        if len(weeks) > OUTCOMES_SHOWN:
+            step = (len(weeks) - 1) / (OUTCOMES_SHOWN - 1)
+            weeks = [weeks[round(i * step)] for i in range(OUTCOMES_SHOWN)]
+        return [week.objectives[0] for week in weeks]
+
+    @property
+    def current_week(self) -> int | None:
+        """The week to open: the one holding the next lesson to read; None once every lesson is done."""
+        lesson = self.next_lesson
+        return lesson.week_number if lesson else None
+
+    @property
+    def minutes(self) -> int:
+        return sum(week.minutes for week in self.weeks)
+
+    @property
+    def hours(self) -> int:
+        return max(1, round(self.minutes / 60))
 
     @property
     def lessons(self) -> list[LessonItem]:
@@ -237,25 +276,58 @@ class LessonPage:
     position: int  # from 1, across the whole course
     count: int
     done: bool
+    week: WeekEntry | None = None  # the lesson's week, its lessons listed beside it
+    week_done: set[int] = field(default_factory=set)  # which of the week's lessons the learner marked done
+
+    @property
+    def is_last_of_week(self) -> bool:
+        return self.next is None or self.next.week_number != self.lesson.week.number
+
+    @property
+    def quiz_next(self) -> bool:
+        """Whether "continue" leads to the week's quiz: after the week's last lesson, once it is written."""
+        return self.is_last_of_week and self.week is not None and self.week.quiz_status == PartStatus.WRITTEN
+
+    @property
+    def minutes(self) -> int:
+        """The lesson's reading time."""
+        return reading_minutes(len(self.lesson.body))
+
+    def mark(self, done: set[int]) -> None:
+        """Take the learner's progress from elsewhere (an anonymous visitor's session)."""
+        self.week_done = {entry.id for entry in self.week.lessons if entry.id in done} if self.week else set()
+        self.done = self.lesson.id in done
 
 
 def learner_lesson(*, course_id: UUID | str, lesson_id: int, user: User | None) -> LessonPage | None:
-    """A lesson with its neighbours across weeks and whether the learner marked it done: two queries
-    (the neighbours come from the cached course structure)."""
+    """A lesson with its neighbours across weeks, its week's lessons and which of those the learner marked
+    done: two queries (the neighbours and the week come from the cached course structure)."""
     lesson = course_lesson_for_reading(course_id=course_id, lesson_id=lesson_id)
     if lesson is None:
         return None
-    siblings = [entry for week in course_structure(course=lesson.course) for entry in week.lessons]
+    structure = course_structure(course=lesson.course)
+    siblings = [entry for week in structure for entry in week.lessons]
     index = next((i for i, sibling in enumerate(siblings) if sibling.id == lesson.id), 0)
-    done = user is not None and LessonCompletion.objects.filter(user=user, lesson=lesson).exists()
-    return LessonPage(
+    week = next((week for week in structure if week.id == lesson.week_id), None)
+    page = LessonPage(
         lesson=lesson,
         previous=siblings[index - 1] if index > 0 else None,
         next=siblings[index + 1] if index + 1 < len(siblings) else None,
         position=index + 1,
         count=len(siblings),
-        done=done,
+        done=False,
+        week=week,
     )
+    if user is not None:
+        ids = [entry.id for entry in week.lessons] if week else [lesson.id]
+        page.mark(
+            set(
+                LessonCompletion.objects.filter(user=user, lesson_id__in=ids).values_list(
+                    "lesson_id", flat=True
+                )
+            )
+        )
+    return page
 
 
 @dataclass

@@ -21,7 +21,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from courses.models import Course, PartStatus, Quiz
-from courses.selectors import course_get, course_lesson_id_at, course_quiz_for_week, course_requested_by
+from courses.selectors import (
+    course_get,
+    course_lesson_id_at,
+    course_quiz_for_week,
+    course_requested_by,
+    course_structure,
+    quiz_question_lessons,
+)
 from courses.visibility import course_editable_by, course_readable, course_review_notice_for
 from delivery.learning.progress import (
     ProgressError,
@@ -168,7 +175,7 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
     if learner is not None:
         enrollment_record_visit(user=learner, course=course)
     else:
-        page.done = page.lesson.id in visitor_done_lessons(request)
+        page.mark(visitor_done_lessons(request))
     can_edit = learner is not None and course_editable_by(course=course, user=learner)
     context = {"course": course, "page": page, "lesson": page.lesson, "can_edit": can_edit}
     return render(request, "delivery/lesson.html", context)
@@ -204,6 +211,8 @@ def lesson_done(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
         messages.success(request, LESSON_MARKED_UNDONE)
         return redirect(lesson_url)
     messages.success(request, LESSON_MARKED_DONE if learner else LESSON_MARKED_DONE_VISITOR)
+    if request.POST.get("then") == "next" and page.quiz_next:  # the quiz stands between the weeks
+        return redirect("delivery:quiz", course_id, page.lesson.week.number)
     if request.POST.get("then") == "next" and page.next is not None:
         return redirect("delivery:lesson", course_id, page.next.id)
     return redirect(lesson_url)
@@ -236,7 +245,8 @@ def quiz_page(request: HttpRequest, course_id: UUID, week_number: int) -> HttpRe
     attempt = None if "retry" in request.GET else _shown_attempt(request, learner, quiz)
     if attempt is not None:
         answers = {int(n): choice for n, choice in attempt.answers.items()}
-        context.update(attempt=attempt, results=_result_rows(quiz, quiz_grade(quiz=quiz, answers=answers)))
+        results = _result_rows(quiz, quiz_grade(quiz=quiz, answers=answers))
+        context.update(attempt=attempt, results=results, next_week=_next_week(course, quiz.week.number))
     else:
         context["questions"] = _question_rows(quiz, {})
     return render(request, "delivery/quiz.html", context)
@@ -307,9 +317,24 @@ def _question_rows(
     ]
 
 
+def _next_week(course: Course, number: int) -> dict[str, object] | None:
+    """Week `number + 1` and where it starts (from the cached structure), for "Start week N+1"."""
+    week = next((week for week in course_structure(course=course) if week.number == number + 1), None)
+    if week is None or not week.lessons:
+        return None
+    return {
+        "number": week.number,
+        "title": week.title,
+        "url": reverse("delivery:lesson", args=[course.id, week.lessons[0].id]),
+    }
+
+
 def _result_rows(quiz: Quiz, results: list[QuestionResult]) -> list[dict[str, object]]:
+    """Each question's result; a wrong answer links to the lesson of the week that teaches it."""
+    lessons = quiz_question_lessons(quiz=quiz)
     return [
         {
+            "lesson": lessons.get(result.number) if not result.is_correct else None,
             "number": result.number,
             "text": quiz.questions[result.number]["question"],
             "options": list(enumerate(quiz.questions[result.number]["options"])),

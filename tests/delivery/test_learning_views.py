@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -70,11 +71,101 @@ def test_the_course_page_shows_the_learners_progress_and_where_to_continue(
     assert "Continue where you left off" in html
     assert reverse("delivery:lesson", args=[course.id, third.id]) in html
     assert "2 of 6" in html
-    assert "2/2 lessons · quiz best 2/4" in html
+    assert "2/2 done · quiz best 2/4" in html
     outline = response.context["outline"]
     assert [week.lessons_done for week in outline.weeks] == [2, 0, 0]
     assert outline.next_lesson is not None
     assert outline.next_lesson.id == third.id
+
+
+def test_the_course_page_opens_with_outcomes_and_a_time_estimate_and_folds_all_weeks_but_the_current(
+    client: Client, course: Course
+) -> None:
+    learner = UserFactory()
+    for lesson in lessons_of(course)[:2]:  # week 1 done: week 2 is the current one
+        lesson_mark_done(user=learner, lesson=lesson)
+    client.force_login(learner)
+
+    html = client.get(course.get_absolute_url()).content.decode()
+
+    assert "What you will learn" in html
+    assert "<li>Understand idea 1.1</li>" in html
+    assert re.search(r"A 3-week course · about \d+ hours? in all", html)
+    assert html.count("<details") == 3
+    assert html.count("<details open>") == 1
+    week_two = html.split('id="week-2"', 1)[1]
+    assert week_two.lstrip(">\n ").startswith("<details open>")
+    assert re.search(r"2 lessons and a quiz · about \d+ min", html)
+    assert html.index("Continue where you left off") < html.index("What you will learn")
+
+
+def test_a_new_reader_has_week_one_open(client: Client, course: Course) -> None:
+    html = client.get(course.get_absolute_url()).content.decode()
+    assert html.split('id="week-1"', 1)[1].lstrip(">\n ").startswith("<details open>")
+    assert html.count("<details open>") == 1
+
+
+def test_a_lesson_shows_its_reading_time_and_its_weeks_lessons_beside_it(
+    client: Client, course: Course
+) -> None:
+    learner = UserFactory()
+    first, second = lessons_of(course)[:2]
+    lesson_mark_done(user=learner, lesson=first)
+    client.force_login(learner)
+
+    html = client.get(reverse("delivery:lesson", args=[course.id, second.id])).content.decode()
+
+    aside = html.split('<aside class="week-lessons"', 1)[1].split("</aside>", 1)[0]
+    assert "Week 1:" in aside
+    assert f'<span aria-current="page">{second.title}</span>' in aside
+    assert reverse("delivery:lesson", args=[course.id, first.id]) in aside
+    assert 'aria-label="done"' in aside
+    assert lessons_of(course)[2].title not in aside  # week 2's lessons are not listed
+    assert "min read" in html
+
+
+def test_mark_done_and_continue_on_a_weeks_last_lesson_goes_to_its_quiz(
+    client: Client, course: Course
+) -> None:
+    client.force_login(UserFactory())
+    last_of_week_one = lessons_of(course)[1]
+    url = reverse("delivery:lesson_done", args=[course.id, last_of_week_one.id])
+    page = client.get(reverse("delivery:lesson", args=[course.id, last_of_week_one.id])).content.decode()
+    assert "Mark as done and continue to the quiz" in page
+    response = client.post(url, {"done": "1", "then": "next"})
+    assert response["Location"] == reverse("delivery:quiz", args=[course.id, 1])
+
+
+def test_mark_done_and_continue_skips_a_quiz_not_written_yet(client: Client, course: Course) -> None:
+    Quiz.objects.filter(course=course, week__number=1).update(status=PartStatus.FAILED)
+    Course.objects.filter(id=course.id).update(content_version=course.content_version + 1)
+    client.force_login(UserFactory())
+    first_of_week_two = lessons_of(course)[2]
+    response = client.post(
+        reverse("delivery:lesson_done", args=[course.id, lessons_of(course)[1].id]),
+        {"done": "1", "then": "next"},
+    )
+    assert response["Location"] == reverse("delivery:lesson", args=[course.id, first_of_week_two.id])
+
+
+def test_quiz_results_link_wrong_answers_to_their_lesson_and_offer_the_next_week(
+    client: Client, course: Course
+) -> None:
+    learner = UserFactory()
+    client.force_login(learner)
+    response = client.post(quiz_url(course), {"q0": "0", "q1": "0", "q2": "0", "q3": "1"}, follow=True)
+    html = response.content.decode()
+    assert html.count("Read again:") == 1  # only the wrong answer
+    assert reverse("delivery:lesson", args=[course.id, lessons_of(course)[0].id]) in html
+    first_of_week_two = lessons_of(course)[2]
+    start = html.split("Start week 2", 1)[0].rsplit("<a", 1)[1]
+    assert reverse("delivery:lesson", args=[course.id, first_of_week_two.id]) in start
+
+
+def test_the_last_weeks_quiz_offers_no_next_week(client: Client, course: Course) -> None:
+    client.force_login(UserFactory())
+    html = client.post(quiz_url(course, 3), {"q0": "0", "q1": "0", "q2": "0", "q3": "0"}, follow=True)
+    assert "Start week" not in html.content.decode()
 
 
 def test_a_course_still_being_written_sends_readers_to_its_progress_page(client: Client) -> None:

@@ -12,8 +12,9 @@ from django.contrib.sessions.backends.cached_db import SessionStore
 from django.core import mail
 from playwright.sync_api import Browser, Page, expect
 
-from courses.models import Course
+from courses.models import Course, Lesson
 from courses.visibility import REQUESTED_SESSION_KEY
+from delivery.learning.progress import lesson_mark_done
 from tests.e2e.conftest import browser_page, screenshot, sign_in_as
 from tests.factories import CourseFactory, SubscriptionFactory, UserFactory, first_lesson, written_course
 
@@ -107,3 +108,60 @@ def test_a_subscribed_learner_sees_their_emails_on_the_course_page_and_in_my_lea
     expect(subscriptions).to_contain_text("Knots")
     screenshot(page, f"journey_my_learning_subscriptions_{name}")
     assert Course.objects.get(id=other.id).subscriptions.get().timezone == "Europe/Berlin"
+
+
+def test_the_course_page_takes_in_at_a_glance_with_continue_above_the_fold(
+    screen: tuple[str, Page], live_server: Any
+) -> None:
+    name, page = screen
+    learner = UserFactory()
+    course = written_course(
+        weeks=13, lessons_per_week=4, title="The history of jazz", review_state="approved"
+    )
+    for lesson in Lesson.objects.filter(course=course, week__number__lte=2):
+        lesson_mark_done(user=learner, lesson=lesson)
+    sign_in_as(page, live_server, learner)
+    page.goto(f"{live_server.url}/courses/{course.id}/")
+
+    cont = page.get_by_role("link", name="Continue where you left off")
+    expect(cont).to_be_visible()
+    box = cont.bounding_box()
+    assert box is not None
+    viewport = page.viewport_size
+    assert viewport is not None
+    assert box["y"] + box["height"] <= viewport["height"]  # above the fold
+    expect(page.get_by_role("heading", name="What you will learn")).to_be_visible()
+    expect(page.locator("details[open]")).to_have_count(1)
+    expect(page.locator("#week-3 details")).to_have_attribute("open", "")
+    expect(page.locator("#week-4").get_by_role("link", name="Lesson 4.1")).to_be_hidden()  # folded
+    page.locator("#week-4 summary").click()
+    expect(page.locator("#week-4").get_by_role("link", name="Lesson 4.1")).to_be_visible()
+    page.locator("#week-4 summary").click()
+    screenshot(page, f"journey_course_{name}")
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < (3400 if name == "phone" else 2800), height  # was 4,312 px on a laptop, 5,650 on a phone
+
+    cont.click()
+    expect(page.get_by_role("heading", name="Lesson 3.1")).to_be_visible()
+    aside = page.get_by_role("complementary")
+    expect(aside.get_by_role("link", name="Lesson 3.2")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"\d+ min read"))).to_be_visible()
+    screenshot(page, f"journey_lesson_{name}")
+
+
+def test_from_a_weeks_last_lesson_through_its_quiz_to_the_next_week(
+    screen: tuple[str, Page], live_server: Any
+) -> None:
+    name, page = screen
+    course = written_course(weeks=2, lessons_per_week=2, title="Birdsong", review_state="approved")
+    last = Lesson.objects.get(course=course, week__number=1, number=2)
+    page.goto(f"{live_server.url}/courses/{course.id}/lessons/{last.id}/")
+    page.get_by_role("button", name="Mark as done and continue to the quiz").click()
+    expect(page.get_by_role("heading", name="Week 1 quiz")).to_be_visible()
+    answer_quiz(page, right=3)
+    expect(page.get_by_role("heading", name="You scored 3 out of 4")).to_be_visible()
+    review = page.get_by_role("link", name=re.compile("Read again:"))
+    expect(review).to_have_count(1)
+    screenshot(page, f"journey_quiz_results_{name}")
+    page.get_by_role("link", name=re.compile("Start week 2")).click()
+    expect(page.get_by_role("heading", name="Lesson 2.1")).to_be_visible()
