@@ -115,7 +115,16 @@ TEMPLATES = [
 def _database() -> dict[str, object]:
     if not DATABASE_URL:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "semester.sqlite3"}
+        # WAL and IMMEDIATE transactions: the background task thread writes while pages are read and written.
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "semester.sqlite3",
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
     if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, not {DATABASE_URL!r}")
     try:
@@ -245,6 +254,9 @@ STORAGES = {
 # ---------------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+# Without a broker, queued tasks run in one background thread of the process, after the response
+# (school/queue.py): the request never waits for a course or a PDF to be written.
+TASKS_IN_BACKGROUND = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_IGNORE_RESULT = True  # the database is the source of truth; no result backend
 CELERY_ACCEPT_CONTENT = ["json"]
