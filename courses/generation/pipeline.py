@@ -137,6 +137,7 @@ def course_outline_write(*, course_id: UUID) -> None:
             status=Course.Status.FAILED, status_reason=reason, heartbeat_at=timezone.now()
         )
         logger.warning("Outline of course %s failed: %s", course_id, error)
+        enqueue_after_commit("courses.tasks.send_course_ready_email", str(course_id))
         return
     except Exception:
         # Not the LLM's fault (a bug, the database): hand the course back so Celery's retry can claim it now.
@@ -360,6 +361,8 @@ def course_finish(*, course_id: UUID) -> bool:
         finished = cursor.rowcount
         if not finished:
             cursor.execute(heartbeat, [at, course, writing])
+    if finished:  # "email me when it is ready" (the task sends only if an address was left)
+        enqueue_after_commit("courses.tasks.send_course_ready_email", str(course_id))
     return bool(finished)
 
 

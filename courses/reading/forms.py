@@ -99,3 +99,13 @@ class SearchForm(forms.Form):
         error_messages={"max_length": SEARCH_TOO_LONG},
         widget=forms.SearchInput(attrs={"placeholder": "Search courses"}),
     )
+
+
+class NotifyForm(forms.Form):
+    """ "Email me when it is ready", on the page of a course being written."""
+
+    email = forms.EmailField(
+        label="Email me when it is ready",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.com"}),
+    )

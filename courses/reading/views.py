@@ -25,7 +25,8 @@ from courses.reading.exports import (
     course_pdf_state,
     export_filename,
 )
-from courses.reading.forms import CourseRequestForm, SearchForm
+from courses.reading.forms import CourseRequestForm, NotifyForm, SearchForm
+from courses.reading.notify import course_notify_request
 from courses.selectors import (
     course_featured,
     course_for_export,
@@ -48,6 +49,9 @@ from school.http import client_ip
 CATALOGUE_PAGE_SIZE = 24
 RETRY_QUEUED = "Trying again: the missing parts are back in the queue."
 RETRY_NOT_ALLOWED = "Only the person who asked for this course can retry it."
+NOTIFY_NOT_ALLOWED = "Only the person who asked for this course can ask to be emailed about it."
+NOTIFY_KEPT = "We will email {email} once, when the course is written."
+NOTIFY_EMAIL_INVALID = "Please enter a valid email address."
 
 
 def _ready_course(request: HttpRequest, course_id: UUID) -> Course:
@@ -125,10 +129,12 @@ def writing(request: HttpRequest, course_id: UUID) -> HttpResponse:
     fragment = request.GET.get("fragment") == "1"
     if course.is_ready and not fragment:
         return redirect(course)
+    requester = viewer_is_requester(request, course)
     context = {
         "course": course,
         "progress": course_progress(course=course),
-        "can_retry": viewer_is_requester(request, course),
+        "can_retry": requester,
+        "notify_form": NotifyForm(initial={"email": _email_of(request)}) if requester else None,
         "stages": _stages(course),
         "review_notice": course_review_notice_for(request, course),
         "text_hidden": course_is_held(course) and not request.user.is_staff,
@@ -176,6 +182,24 @@ def retry_part(request: HttpRequest, course_id: UUID, kind: str, part_id: int) -
         raise Http404("No such part")
     if part_retry(course_id=course.id, kind=kind, part_id=part_id):
         messages.success(request, RETRY_QUEUED)
+    return redirect("courses:writing", course.id)
+
+
+def _email_of(request: HttpRequest) -> str:
+    return request.user.email if isinstance(request.user, User) else ""
+
+
+@require_POST
+def writing_notify(request: HttpRequest, course_id: UUID) -> HttpResponse:
+    """ "Email me when it is ready": the requester leaves an address on the writing page."""
+    course = course_followable(request, course_get(course_id=course_id))
+    if not viewer_is_requester(request, course):
+        raise PermissionDenied(NOTIFY_NOT_ALLOWED)
+    form = NotifyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, NOTIFY_EMAIL_INVALID)
+    elif course_notify_request(course=course, email=form.cleaned_data["email"]):
+        messages.success(request, NOTIFY_KEPT.format(email=form.cleaned_data["email"]))
     return redirect("courses:writing", course.id)
 
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from courses.models import Course
 from school.celery import app
 from school.queue import background_tasks_wait, enqueue_after_commit, enqueue_many_after_commit
+from tests.factories import written_course
 
 # The background thread has its own database connection: it sees only committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,3 +77,21 @@ def test_asking_for_a_course_answers_at_once_and_the_course_is_written_afterward
     background_tasks_wait()
     course.refresh_from_db()
     assert course.status == Course.Status.READY
+
+
+def test_the_pdf_download_shows_its_progress_page_at_once_then_serves_the_file(
+    in_background: None, client: Client, settings: Any, tmp_path: Any
+) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)
+    course = written_course(weeks=1, lessons_per_week=1, review_state="approved")
+    url = reverse("courses:export_pdf", args=[course.id])
+    started = time.monotonic()
+    response = client.get(url)
+    assert time.monotonic() - started < 2
+    assert response.status_code == 202
+    assert "Preparing your PDF" in response.content.decode()
+    release.set()
+    background_tasks_wait()
+    ready = client.get(url)
+    assert ready.status_code == 200
+    assert b"".join(ready.streaming_content)[:5] == b"%PDF-"  # type: ignore[attr-defined]
