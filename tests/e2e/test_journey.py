@@ -165,3 +165,43 @@ def test_from_a_weeks_last_lesson_through_its_quiz_to_the_next_week(
     screenshot(page, f"journey_quiz_results_{name}")
     page.get_by_role("link", name=re.compile("Start week 2")).click()
     expect(page.get_by_role("heading", name="Lesson 2.1")).to_be_visible()
+
+
+def test_dark_mode_follows_the_system_and_the_text_size_is_kept_across_pages(
+    browser: Browser, live_server: Any
+) -> None:
+    course = written_course(weeks=2, lessons_per_week=2, title="Birdsong", review_state="approved")
+    for name, options in (
+        ("laptop", {"viewport": LAPTOP}),
+        ("phone", {"viewport": PHONE, "is_mobile": True}),
+    ):
+        with browser_page(browser, color_scheme="dark", **options) as page:
+            page.goto(f"{live_server.url}/courses/{course.id}/")
+            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert background == "rgb(18, 18, 20)", background
+            screenshot(page, f"journey_course_dark_{name}")
+            page.goto(f"{live_server.url}/courses/{course.id}/lessons/{first_lesson(course).id}/")
+            screenshot(page, f"journey_lesson_dark_{name}")
+
+            size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.prose')).fontSize)")
+            page.get_by_role("button", name="Larger text").click()
+            larger = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.prose')).fontSize)")
+            assert larger > size * 1.1
+            page.goto(f"{live_server.url}/courses/{course.id}/")  # another page: the size is kept
+            expect(page.locator("html")).to_have_attribute("data-text-size", "large")
+            page.get_by_role("button", name="Smaller text").click()
+            expect(page.locator("html")).not_to_have_attribute("data-text-size", "large")
+
+    with browser_page(browser, viewport=LAPTOP, color_scheme="light") as page:
+        page.goto(f"{live_server.url}/courses/{course.id}/")
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(253, 253, 251)"
+
+
+def test_without_javascript_there_is_no_text_size_control_and_the_text_keeps_its_size(
+    browser: Browser, live_server: Any
+) -> None:
+    course = written_course(weeks=1, lessons_per_week=1, review_state="approved")
+    with browser_page(browser, viewport=LAPTOP, java_script_enabled=False) as page:
+        page.goto(f"{live_server.url}/courses/{course.id}/")
+        expect(page.get_by_role("button", name="Larger text")).to_be_hidden()
+        expect(page.get_by_role("link", name="Start learning")).to_be_visible()
