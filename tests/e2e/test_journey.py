@@ -205,3 +205,28 @@ def test_without_javascript_there_is_no_text_size_control_and_the_text_keeps_its
         page.goto(f"{live_server.url}/courses/{course.id}/")
         expect(page.get_by_role("button", name="Larger text")).to_be_hidden()
         expect(page.get_by_role("link", name="Start learning")).to_be_visible()
+
+
+def test_finding_a_course_by_part_of_its_name_filtering_and_asking_for_one_with_the_query_kept(
+    screen: tuple[str, Page], live_server: Any
+) -> None:
+    name, page = screen
+    written_course(weeks=4, lessons_per_week=1, title="Sourdough baking", review_state="approved")
+    written_course(weeks=13, lessons_per_week=1, title="The history of jazz", review_state="approved")
+    page.goto(f"{live_server.url}/courses/")
+    page.get_by_role("searchbox", name="Search the courses").fill("baking bread")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("link", name="Sourdough baking")).to_be_visible()
+    page.get_by_label("Length").select_option("long")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("No course matches")).to_be_visible()
+    screenshot(page, f"journey_search_{name}")
+    page.get_by_role("link", name="Ask for one").click()
+    expect(page.get_by_role("textbox", name="What are you curious about?")).to_have_value("baking bread")
+
+    page.get_by_role("textbox", name="What are you curious about?").fill("history of jazz")
+    page.get_by_role("button", name="Write my course").click()
+    expect(page.get_by_role("heading", name="We may already have it")).to_be_visible()
+    screenshot(page, f"journey_similar_{name}")
+    page.get_by_role("link", name="The history of jazz").click()
+    expect(page.get_by_role("heading", name="The history of jazz", level=1)).to_be_visible()
