@@ -373,6 +373,9 @@ DELIVERY_CONFIRM_LIMIT_PER_IP = env_int("DELIVERY_CONFIRM_LIMIT_PER_IP", 20, min
 DELIVERY_STUCK_AFTER_SECONDS = env_int("DELIVERY_STUCK_AFTER_SECONDS", 900, minimum=1)
 # Attempts at one delivery before it is marked failed for a person to look at.
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
+# The weekly email carries each lesson's opening and a link to the site; true sends every lesson in full, for
+# those who read in their mail client (a longer email).
+DELIVERY_EMAIL_FULL_LESSONS = env_bool("DELIVERY_EMAIL_FULL_LESSONS", False)
 # Spam complaints over the last 7 days: a warning in the admin, then sending pauses by itself (the
 # thresholds Gmail and Yahoo set for bulk senders); below the minimum volume the rate is shown, not enforced.
 DELIVERY_COMPLAINT_WARN_RATE = env_float("DELIVERY_COMPLAINT_WARN_RATE", 0.001)

@@ -146,12 +146,13 @@ def quiz_attempt_record(
 def quiz_answer_record(
     *, user: User, quiz: Quiz, question: int, choice: int
 ) -> tuple[QuizAttempt, QuestionResult]:
-    """Record one answer clicked in an email. Answers gather in one email attempt per learner and quiz;
-    the first answer to a question stands, so a second click (or a link scanner) changes nothing."""
+    """Record one answer clicked in an email or on the page it opens. Answers gather in one email attempt per
+    learner and quiz; the latest click on a question stands: a mail scanner fetches every link as the email
+    arrives, so only an answer that may replace the scanner's lets the learner's own click count."""
     quiz_answers_check(quiz=quiz, answers={question: choice})
     with transaction.atomic():
         attempt = _email_attempt_for_update(user=user, quiz=quiz)
-        attempt.answers.setdefault(str(question), choice)
+        attempt.answers[str(question)] = choice
         answers = {int(n): c for n, c in attempt.answers.items()}
         results = quiz_grade(quiz=quiz, answers=answers)
         attempt.score = sum(result.is_correct for result in results)

@@ -12,9 +12,11 @@ from django.contrib.sessions.backends.cached_db import SessionStore
 from django.core import mail
 from playwright.sync_api import Browser, Page, expect
 
-from courses.models import Course, Lesson
+from courses.models import Course, Lesson, Quiz
 from courses.visibility import REQUESTED_SESSION_KEY
+from delivery.email import links
 from delivery.learning.progress import lesson_mark_done
+from delivery.models import QuizAttempt
 from tests.e2e.conftest import browser_page, screenshot, sign_in_as
 from tests.factories import CourseFactory, SubscriptionFactory, UserFactory, first_lesson, written_course
 
@@ -230,3 +232,23 @@ def test_finding_a_course_by_part_of_its_name_filtering_and_asking_for_one_with_
     screenshot(page, f"journey_similar_{name}")
     page.get_by_role("link", name="The history of jazz").click()
     expect(page.get_by_role("heading", name="The history of jazz", level=1)).to_be_visible()
+
+
+def test_an_email_quiz_takes_one_click_per_question(screen: tuple[str, Page], live_server: Any) -> None:
+    name, page = screen
+    course = written_course(weeks=1, lessons_per_week=2, title="Birdsong", review_state="approved")
+    quiz = Quiz.objects.get(course=course)
+    subscription = SubscriptionFactory(course=course)
+    first = links.answer_urls(subscription_id=subscription.id, quiz_id=quiz.id, options_per_question=(4,))[0][
+        1
+    ]
+    page.goto(live_server.url + first.removeprefix("https://semester.test"))  # the link clicked in the email
+    expect(page.get_by_text("Your answer is recorded:")).to_contain_text("Wrong")
+    expect(page.get_by_text("Not quite.")).to_be_visible()
+    screenshot(page, f"journey_email_quiz_answer_{name}")
+    for number in (2, 3, 4):
+        expect(page.get_by_role("heading", name=f"Week 1, question {number}?")).to_be_visible()
+        page.get_by_role("link", name="A. Right").click()  # one click: recorded, next question
+    expect(page.get_by_role("heading", name="That was the last question")).to_be_visible()
+    expect(page.get_by_text("got 3 right")).to_be_visible()
+    assert QuizAttempt.objects.get().answers == {"0": 1, "1": 0, "2": 0, "3": 0}
