@@ -87,6 +87,10 @@ class Course(models.Model):
         related_name="requested_courses",
     )
     requester_ip = models.GenericIPAddressField(null=True, blank=True)
+    notify_email = models.EmailField(
+        blank=True, help_text="Where to send one email when the course is written (asked for while waiting)."
+    )
+    notified_at = models.DateTimeField(null=True, blank=True, help_text="When that email was sent.")
 
     review_state = models.CharField(max_length=16, choices=Review.choices, default=Review.PENDING)
     review_reason = models.TextField(

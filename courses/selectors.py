@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, TrigramWordSimilarity
 from django.core.cache import caches
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import Length
 
 from accounts.models import User
 from courses.models import Course, Lesson, PartStatus, QualityReport, Quiz, Week
+from courses.topics import topic_key as topic_key_of
 from courses.visibility import course_is_withheld, public_courses
 
 STAGE_QUEUED = "Waiting for a writer to pick up the course…"
@@ -171,35 +174,158 @@ def course_recent(*, limit: int = 9, exclude_featured: bool = True) -> list[Cour
     return list(courses.order_by("-ready_at")[:limit])
 
 
-def course_search(*, query: str, limit: int = 30) -> list[Course]:
-    """Public courses matching `query` in their title, description or week titles, best matches first."""
+# Lengths a learner filters the catalogue by: (label, fewest weeks, most weeks).
+COURSE_LENGTHS = {
+    "short": ("Up to 4 weeks", 1, 4),
+    "medium": ("5 to 8 weeks", 5, 8),
+    "long": ("9 weeks or more", 9, 1000),
+}
+COURSE_SORTS = {"relevance": "Best match", "newest": "Newest", "title": "Title", "shortest": "Shortest"}
+_SORT_ORDER = {"newest": ("-ready_at",), "title": ("title",), "shortest": ("weeks_count", "-ready_at")}
+SEARCH_WORDS_MAX = 10
+# pg_trgm's word similarity above which a title is a near match ("sourdogh" ~ "Sourdough baking").
+TRIGRAM_THRESHOLD = 0.5
+
+
+def course_catalogue(*, language: str = "", length: str = "", sort: str = "") -> QuerySet[Course]:
+    """Public courses for the catalogue, filtered by language and length, featured then newest by default."""
+    courses = _filtered(public_courses(), language=language, length=length)
+    return courses.order_by(*_SORT_ORDER.get(sort, ("-featured", "-ready_at")))
+
+
+def _filtered(courses: QuerySet[Course], *, language: str, length: str) -> QuerySet[Course]:
+    if language:
+        courses = courses.filter(language=language)
+    if length in COURSE_LENGTHS:
+        _, fewest, most = COURSE_LENGTHS[length]
+        courses = courses.filter(weeks_count__gte=fewest, weeks_count__lte=most)
+    return courses
+
+
+def _search_words(query: str) -> list[str]:
+    return [word.casefold() for word in re.findall(r"\w+", query)][:SEARCH_WORDS_MAX]
+
+
+def course_search(
+    *, query: str, language: str = "", length: str = "", sort: str = "", limit: int = 30
+) -> list[Course]:
+    """Public courses matching `query`, best matches first (or in the `sort` order), filtered as the catalogue.
+
+    A course matches when any word of the query, or the start of one ("bak" for baking), is in its title,
+    description or week titles; on PostgreSQL also when its title is near the query (pg_trgm: typos). Courses
+    matching more of the query rank higher, title matches above description matches.
+    """
     query = " ".join(query.split())[:SEARCH_QUERY_MAX_LENGTH]
-    if not query:
+    words = _search_words(query)
+    if not words:
         return []
+    courses = _filtered(public_courses(), language=language, length=length)
     if connection.vendor != "postgresql":
-        return _course_search_simple(query=query, limit=limit)
-    search = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+        return _course_search_simple(courses, words=words, sort=sort, limit=limit)
+    # Each word as a prefix, any of them: 'baking:* | bread:*' (words are \w+ only: nothing to escape).
+    search = SearchQuery(" | ".join(f"{word}:*" for word in words), config=SEARCH_CONFIG, search_type="raw")
     vector = SearchVector("title", weight="A", config=SEARCH_CONFIG) + SearchVector(
         "description", weight="B", config=SEARCH_CONFIG
     )
     week_matches = Week.objects.annotate(
         search=SearchVector("title", config=SEARCH_CONFIG),
     ).filter(course=OuterRef("pk"), search=search)
-    return list(
-        public_courses()
-        .annotate(search=vector, rank=SearchRank(vector, search), week_match=Exists(week_matches))
-        .filter(Q(search=search) | Q(week_match=True))
-        .order_by("-rank", "-ready_at")[:limit]
-    )
+    found = courses.annotate(
+        search=vector,
+        rank=SearchRank(vector, search) + TrigramWordSimilarity(query, "title"),
+        near=TrigramWordSimilarity(query, "title"),
+        week_match=Exists(week_matches),
+    ).filter(Q(search=search) | Q(week_match=True) | Q(near__gte=TRIGRAM_THRESHOLD))
+    return list(found.order_by(*_SORT_ORDER.get(sort, ("-rank", "-ready_at")))[:limit])
 
 
-def _course_search_simple(*, query: str, limit: int) -> list[Course]:
-    """SQLite (the one-machine install) has no full-text search: every word must appear somewhere."""
-    courses = public_courses()
-    for word in query.split()[:10]:
+def _course_search_simple(
+    courses: QuerySet[Course], *, words: list[str], sort: str = "", limit: int
+) -> list[Course]:
+    """SQLite (the one-machine install) has no full-text search: courses holding any of the words somewhere
+    (inside a word too: "bak" finds baking), those holding the most words first."""
+    anywhere = Q()
+    for word in words:
         in_weeks = Week.objects.filter(course=OuterRef("pk"), title__icontains=word)
-        courses = courses.filter(Q(title__icontains=word) | Q(description__icontains=word) | Exists(in_weeks))
-    return list(courses.order_by("-ready_at")[:limit])
+        anywhere |= Q(title__icontains=word) | Q(description__icontains=word) | Q(Exists(in_weeks))
+    candidates = list(courses.filter(anywhere).prefetch_related("weeks")[: limit * 5])
+
+    def score(course: Course) -> tuple[int, int]:
+        text = " ".join([course.title, *(week.title for week in course.weeks.all())]).casefold()
+        return sum(word in text for word in words), sum(
+            word in course.description.casefold() for word in words
+        )
+
+    if sort in _SORT_ORDER:
+        ordered = list(courses.filter(id__in=[c.id for c in candidates]).order_by(*_SORT_ORDER[sort]))
+    else:
+        ordered = sorted(candidates, key=lambda course: (score(course), course.ready_at), reverse=True)
+    return ordered[:limit]
+
+
+def course_similar(*, topic: str, language: str, limit: int = 3) -> list[Course]:
+    """Public courses whose topic or title says nearly what `topic` does ("history of jazz" and "The history
+    of jazz"), offered before a new course is written. Ignores courses with the very same topic key, which
+    the request reuses by itself."""
+    wanted = _significant(topic)
+    if not wanted:
+        return []
+    longest = max(wanted, key=len)
+    candidates = (
+        public_courses()
+        .filter(language=language)
+        .filter(Q(title__icontains=longest) | Q(topic__icontains=longest))[:50]
+    )
+    scored = []
+    for course in candidates:
+        if course.topic_key == topic_key_of(topic):
+            continue
+        similarity = max(
+            _jaccard(wanted, _significant(course.title)), _jaccard(wanted, _significant(course.topic))
+        )
+        if similarity >= SIMILAR_TOPIC_THRESHOLD:
+            scored.append((similarity, course))
+    scored.sort(key=lambda pair: pair[0], reverse=True)
+    return [course for _, course in scored[:limit]]
+
+
+SIMILAR_TOPIC_THRESHOLD = 0.6
+# Words that do not change what a topic is about: "the history of jazz" is "history jazz".
+_FILLER_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "and",
+        "or",
+        "to",
+        "in",
+        "on",
+        "for",
+        "with",
+        "about",
+        "into",
+        "from",
+        "by",
+        "at",
+        "introduction",
+        "intro",
+        "basics",
+        "course",
+        "beginners",
+        "beginner",
+        "guide",
+    ]
+)
+
+
+def _significant(text: str) -> set[str]:
+    return {word for word in _search_words(text.replace("'", " ")) if word not in _FILLER_WORDS}
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
 
 
 def course_get(*, course_id: UUID | str) -> Course | None:
@@ -209,6 +335,15 @@ def course_get(*, course_id: UUID | str) -> Course | None:
         return None
 
 
+# About 200 words a minute, at about six characters a word (markdown included): a reading-time estimate.
+READING_CHARS_PER_MINUTE = 1200
+
+
+def reading_minutes(characters: int) -> int:
+    """Minutes to read a text of this many characters; at least one for any text."""
+    return max(1, -(-characters // READING_CHARS_PER_MINUTE)) if characters else 0
+
+
 @dataclass(frozen=True)
 class LessonEntry:
     id: int
@@ -216,6 +351,7 @@ class LessonEntry:
     title: str
     status: str
     week_number: int
+    minutes: int = 0  # reading time
 
 
 @dataclass(frozen=True)
@@ -226,6 +362,7 @@ class WeekEntry:
     quiz_id: int | None
     quiz_status: str | None
     lessons: tuple[LessonEntry, ...]
+    objectives: tuple[str, ...] = ()
 
 
 # The structure of a ready course changes only with its text (which bumps content_version); an hour bounds
@@ -269,7 +406,7 @@ def course_structure(*, course: Course) -> tuple[WeekEntry, ...]:
         return _course_structure_load(course)
     # Versioned: every process keeps the structures it read, so a later page costs no cache round trip either.
     cache = caches["versioned"]
-    key = f"course-structure:v1:{course_structure_version(course=course)}"
+    key = f"course-structure:v2:{course_structure_version(course=course)}"
     structure = cache.get(key)
     if structure is None:
         structure = _course_structure_load(course)
@@ -278,25 +415,28 @@ def course_structure(*, course: Course) -> tuple[WeekEntry, ...]:
 
 
 def _course_structure_load(course: Course) -> tuple[WeekEntry, ...]:
-    """One query: weeks left-joined to their quiz and lessons, one row per lesson (or per empty week)."""
+    """One query: weeks left-joined to their quiz and lessons, one row per lesson (or per empty week), with
+    each lesson's length (not its text) for its reading time."""
     rows = (
         Week.objects.filter(course=course)
         .order_by("number", "lessons__number")
         .values_list(
-            "id", "number", "title", "quiz__id", "quiz__status",
-            "lessons__id", "lessons__number", "lessons__title", "lessons__status",
+            "id", "number", "title", "objectives", "quiz__id", "quiz__status",
+            "lessons__id", "lessons__number", "lessons__title", "lessons__status", Length("lessons__body"),
         )
     )  # fmt: skip
     weeks: dict[int, tuple[Any, ...]] = {}
     lessons: dict[int, list[LessonEntry]] = {}
-    for week_id, number, title, quiz_id, quiz_status, lesson_id, lesson_number, lesson_title, status in rows:
-        weeks.setdefault(week_id, (number, title, quiz_id, quiz_status))
+    for week_id, number, title, objectives, quiz_id, quiz_status, lesson_id, *lesson in rows:
+        weeks.setdefault(week_id, (number, title, tuple(objectives or ()), quiz_id, quiz_status))
         entries = lessons.setdefault(week_id, [])
         if lesson_id is not None:
-            entries.append(LessonEntry(lesson_id, lesson_number, lesson_title, status, week_number=number))
+            lesson_number, lesson_title, status, characters = lesson
+            minutes = reading_minutes(characters or 0)
+            entries.append(LessonEntry(lesson_id, lesson_number, lesson_title, status, number, minutes))
     return tuple(
-        WeekEntry(week_id, number, title, quiz_id, quiz_status, lessons=tuple(lessons[week_id]))
-        for week_id, (number, title, quiz_id, quiz_status) in weeks.items()
+        WeekEntry(week_id, number, title, quiz_id, quiz_status, tuple(lessons[week_id]), objectives)
+        for week_id, (number, title, objectives, quiz_id, quiz_status) in weeks.items()
     )
 
 
@@ -371,6 +511,41 @@ def weeks_outline_for_email(*, course_id: UUID | str) -> list[Week]:
 def quiz_with_course_and_week(*, quiz_id: int) -> Quiz | None:
     """The quiz with its course and week, in one query: what an answer link in an email points at."""
     return Quiz.objects.select_related("course", "week").filter(id=quiz_id).first()
+
+
+_WORD = re.compile(r"\w{4,}")
+
+
+def _words(text: str) -> set[str]:
+    return {word.casefold() for word in _WORD.findall(text)}
+
+
+def quiz_question_lessons(*, quiz: Quiz) -> dict[int, Lesson]:
+    """The lesson of the quiz's week that each question is about (question position → lesson), one query.
+
+    Questions do not name their lesson, so each goes to the lesson whose title and summary share the most
+    words with the question, its answer and its explanation; the week's first lesson when none shares any.
+    """
+    lessons = list(
+        Lesson.objects.filter(week_id=quiz.week_id)
+        .order_by("number")
+        .only("id", "number", "title", "summary", "course_id")
+    )
+    if not lessons:
+        return {}
+    vocabulary = [(_words(f"{lesson.title} {lesson.summary}"), lesson) for lesson in lessons]
+    found = {}
+    for number, question in enumerate(quiz.questions):
+        options = question.get("options", [])
+        answer = int(question.get("answer", question.get("correct_index", 0)))
+        asked = _words(
+            " ".join(
+                [question.get("question", ""), question.get("explanation", ""), *options[answer : answer + 1]]
+            )
+        )
+        best = max(vocabulary, key=lambda pair: len(pair[0] & asked))
+        found[number] = best[1] if best[0] & asked else lessons[0]
+    return found
 
 
 def week_with_course(*, week_id: int) -> Week | None:

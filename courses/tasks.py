@@ -17,7 +17,7 @@ from django.db import DatabaseError
 from courses.generation import pipeline
 from courses.moderation import regeneration
 from courses.quality import report, sources
-from courses.reading import exports
+from courses.reading import exports, notify
 from courses.tutor import answering
 
 # A database hiccup is worth a few retries; an LLM failure is not (courses.generation.llm has already retried it).
@@ -41,6 +41,11 @@ def llm_write_lesson(lesson_id: int) -> None:
 @shared_task(name="courses.tasks.llm_write_quiz", **RETRY_ON_DATABASE_ERRORS)
 def llm_write_quiz(quiz_id: int) -> None:
     pipeline.quiz_write(quiz_id=quiz_id)
+
+
+@shared_task(name="courses.tasks.send_course_ready_email", **RETRY_ON_DATABASE_ERRORS)
+def send_course_ready_email(course_id: str) -> None:
+    notify.course_ended_notify(course_id=UUID(course_id))
 
 
 @shared_task(name="courses.tasks.sweep_stale_courses")

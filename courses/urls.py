@@ -13,6 +13,7 @@ urlpatterns = [
     path("courses/", reading_views.catalogue, name="catalogue"),
     path("courses/request/", reading_views.request_course, name="request"),
     path("courses/<uuid:course_id>/writing/", reading_views.writing, name="writing"),
+    path("courses/<uuid:course_id>/writing/notify/", reading_views.writing_notify, name="writing_notify"),
     path("courses/<uuid:course_id>/retry/", reading_views.retry, name="retry"),
     path(
         "courses/<uuid:course_id>/retry/<str:kind>/<int:part_id>/",

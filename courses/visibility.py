@@ -152,6 +152,15 @@ def requested_courses_remember(request: HttpRequest, course: Course) -> None:
     request.session[REQUESTED_SESSION_KEY] = list(dict.fromkeys(ids))[:REQUESTED_REMEMBERED]
 
 
+def requested_courses_claim(request: HttpRequest, *, user: User) -> int:
+    """At sign-in: the courses this visitor asked for while anonymous become the account's (listed in My
+    learning, editable while private). Courses someone else already owns stay theirs. Returns how many."""
+    ids = request.session.get(REQUESTED_SESSION_KEY, [])
+    if not ids:
+        return 0
+    return Course.objects.filter(id__in=ids, requested_by__isnull=True).update(requested_by=user)
+
+
 def viewer_is_requester(request: HttpRequest, course: Course) -> bool:
     """Did this visitor ask for the course (or may they act as if they had: staff)?"""
     user = request.user

@@ -2,39 +2,100 @@
 
 Tasks import services, never the other way round, so a service names its task instead of importing it. The
 name is looked up in Celery's registry when the transaction commits, so the one-machine install (tasks eager,
-in-process) still runs it at once, which `send_task` would not; and a worker never picks up a job for rows that
-a rolled-back transaction never wrote.
+in-process) still runs it, which `send_task` would not; and a worker never picks up a job for rows that a
+rolled-back transaction never wrote.
+
+On the one-machine install (no broker: `settings.TASKS_IN_BACKGROUND`) the tasks run in-process but not in the
+request that queued them: one background thread runs them in order, after the response has gone, so the
+visitor sees the writing page or the PDF's progress instead of a page that hangs for seconds. At exit the
+process first finishes what is queued (a management command's tasks are not lost).
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
+import queue
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from celery import Task, chain, group
 from celery.exceptions import NotRegistered
-from django.db import transaction
+from django.conf import settings
+from django.db import close_old_connections, connections, transaction
 
 from school.celery import app
 
+logger = logging.getLogger(__name__)
+
 
 def enqueue_after_commit(task_name: str, *args: Any) -> None:
-    transaction.on_commit(lambda: _task(task_name).delay(*args))
+    if settings.TASKS_IN_BACKGROUND:
+        transaction.on_commit(lambda: _background.put([(task_name, args)]))
+    else:
+        transaction.on_commit(lambda: _task(task_name).delay(*args))
 
 
 def enqueue_many_after_commit(jobs: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
     """Queue (task name, args) jobs as one group, in one batch of messages (one Redis pipeline) rather than one
     round trip each: a course's ~58 parts would otherwise start spread over a few hundred milliseconds."""
-    if jobs:
+    if jobs and settings.TASKS_IN_BACKGROUND:
+        transaction.on_commit(lambda: _background.put(list(jobs)))
+    elif jobs:
         transaction.on_commit(lambda: _send_together(list(jobs)))
 
 
 def enqueue_chain_after_commit(jobs: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
     """Queue (task name, args) jobs to run one after the other, each on its own task's queue, once the
-    transaction commits; a job runs only if the one before it finished without raising."""
-    if jobs:
+    transaction commits; a job runs only if the one before it finished without raising (in the background
+    thread of the one-machine install, in order whatever the one before did)."""
+    if jobs and settings.TASKS_IN_BACKGROUND:
+        transaction.on_commit(lambda: _background.put(list(jobs)))
+    elif jobs:
         transaction.on_commit(lambda: chain(*[_task(name).si(*args) for name, args in jobs]).delay())
+
+
+class _BackgroundRunner:
+    """One thread running queued tasks eagerly, in order; started on first use."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[str, tuple[Any, ...]]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def put(self, jobs: list[tuple[str, tuple[Any, ...]]]) -> None:
+        for job in jobs:
+            self._jobs.put(job)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="semester-tasks", daemon=True)
+                self._thread.start()
+                atexit.register(self.wait)
+
+    def wait(self) -> None:
+        """Block until every queued task has run (at exit, and in tests)."""
+        self._jobs.join()
+
+    def _run(self) -> None:
+        while True:
+            name, args = self._jobs.get()
+            close_old_connections()
+            try:
+                _task(name).delay(*args)  # eager: runs here, with the task's own retries
+            except Exception:  # a task's failure must not stop the ones queued after it
+                logger.exception("Background task %s failed", name)
+            finally:
+                connections.close_all()
+                self._jobs.task_done()
+
+
+_background = _BackgroundRunner()
+
+
+def background_tasks_wait() -> None:
+    """Wait for the one-machine install's background tasks to finish (tests use it)."""
+    _background.wait()
 
 
 def _send_together(jobs: list[tuple[str, tuple[Any, ...]]]) -> None:

@@ -115,7 +115,16 @@ TEMPLATES = [
 def _database() -> dict[str, object]:
     if not DATABASE_URL:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "semester.sqlite3"}
+        # WAL and IMMEDIATE transactions: the background task thread writes while pages are read and written.
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "semester.sqlite3",
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
     if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, not {DATABASE_URL!r}")
     try:
@@ -245,6 +254,9 @@ STORAGES = {
 # ---------------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+# Without a broker, queued tasks run in one background thread of the process, after the response
+# (school/queue.py): the request never waits for a course or a PDF to be written.
+TASKS_IN_BACKGROUND = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_IGNORE_RESULT = True  # the database is the source of truth; no result backend
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -405,6 +417,9 @@ DELIVERY_CONFIRM_LIMIT_PER_IP = env_int("DELIVERY_CONFIRM_LIMIT_PER_IP", 20, min
 DELIVERY_STUCK_AFTER_SECONDS = env_int("DELIVERY_STUCK_AFTER_SECONDS", 900, minimum=1)
 # Attempts at one delivery before it is marked failed for a person to look at.
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
+# The weekly email carries each lesson's opening and a link to the site; true sends every lesson in full, for
+# those who read in their mail client (a longer email).
+DELIVERY_EMAIL_FULL_LESSONS = env_bool("DELIVERY_EMAIL_FULL_LESSONS", False)
 # Spam complaints over the last 7 days: a warning in the admin, then sending pauses by itself (the
 # thresholds Gmail and Yahoo set for bulk senders); below the minimum volume the rate is shown, not enforced.
 DELIVERY_COMPLAINT_WARN_RATE = env_float("DELIVERY_COMPLAINT_WARN_RATE", 0.001)

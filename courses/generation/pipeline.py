@@ -31,11 +31,11 @@ from accounts.models import User
 from courses import selectors
 from courses.generation import llm, prompts
 from courses.generation.schemas import CourseOutline, LessonDraft, QuizDraft, WeekPlan
-from courses.generation.topics import topic_key
 from courses.models import Course, Lesson, PartStatus, Quiz, Week
 from courses.moderation import review
 from courses.quality import checks, passages
 from courses.rendering import markdown_to_safe_html
+from courses.topics import topic_key
 from school.queue import enqueue_after_commit, enqueue_many_after_commit
 
 logger = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ def course_outline_write(*, course_id: UUID) -> None:
             status=Course.Status.FAILED, status_reason=reason, heartbeat_at=timezone.now()
         )
         logger.warning("Outline of course %s failed: %s", course_id, error)
+        enqueue_after_commit("courses.tasks.send_course_ready_email", str(course_id))
         return
     except Exception:
         # Not the LLM's fault (a bug, the database): hand the course back so Celery's retry can claim it now.
@@ -404,6 +405,8 @@ def course_finish(*, course_id: UUID) -> bool:
             cursor.execute(heartbeat, [at, course, writing])
     if finished:  # measured once ready, off the path to ready
         checks.course_quality_queue(course_id=course_id)
+        # "email me when it is ready" (the task sends only if an address was left)
+        enqueue_after_commit("courses.tasks.send_course_ready_email", str(course_id))
     return bool(finished)
 
 

@@ -24,10 +24,10 @@ from django.utils import timezone
 from accounts.models import User
 from courses.errors import CourseRequestError
 from courses.generation.pipeline import course_start
-from courses.generation.topics import TopicError, topic_key, topic_normalise
 from courses.models import Course
 from courses.moderation import costs, review
 from courses.selectors import course_reusable
+from courses.topics import TopicError, topic_key, topic_normalise
 from school.ratelimit import rate_limit_hit, rate_limit_key, rate_limit_release
 
 LANGUAGE_UNKNOWN = "Choose one of the languages in the list."

@@ -8,6 +8,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
+from courses.selectors import COURSE_LENGTHS, COURSE_SORTS
+
 TOPIC_EMPTY = "Please tell us what you are curious about."
 TOPIC_TOO_LONG = f"Please keep the topic under {settings.COURSE_TOPIC_MAX_LENGTH} characters."
 TOPIC_CONTROL_CHARACTERS = "The topic contains invisible control characters. Please type it again."
@@ -67,6 +69,8 @@ class CourseRequestForm(forms.Form):
     )
     # Set by "Write me a fresh one" when a course on the same topic already exists.
     fresh = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # Set by "Write a new course anyway" when courses on a nearly equal topic were offered first.
+    anyway = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def clean_topic(self) -> str:
         raw = self.cleaned_data["topic"]
@@ -98,4 +102,28 @@ class SearchForm(forms.Form):
         max_length=200,
         error_messages={"max_length": SEARCH_TOO_LONG},
         widget=forms.SearchInput(attrs={"placeholder": "Search courses"}),
+    )
+    language = forms.ChoiceField(
+        label="Language", required=False, choices=[("", "Any language"), *settings.COURSE_LANGUAGES]
+    )
+    length = forms.ChoiceField(
+        label="Length",
+        required=False,
+        choices=[("", "Any length"), *((key, label) for key, (label, _, _) in COURSE_LENGTHS.items())],
+    )
+    sort = forms.ChoiceField(label="Sort by", required=False, choices=list(COURSE_SORTS.items()))
+
+    def filters(self) -> dict[str, str]:
+        """language, length and sort as chosen ("" for any); valid or not, the search goes on without them."""
+        data = self.cleaned_data if self.is_valid() else {}
+        return {name: data.get(name) or "" for name in ("language", "length", "sort")}
+
+
+class NotifyForm(forms.Form):
+    """ "Email me when it is ready", on the page of a course being written."""
+
+    email = forms.EmailField(
+        label="Email me when it is ready",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.com"}),
     )

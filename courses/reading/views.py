@@ -3,8 +3,10 @@ written, and exports. The learner's course, lesson and quiz pages live in `deliv
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -25,21 +27,23 @@ from courses.reading.exports import (
     course_pdf_state,
     export_filename,
 )
-from courses.reading.forms import CourseRequestForm, SearchForm
+from courses.reading.forms import CourseRequestForm, NotifyForm, SearchForm
+from courses.reading.notify import course_notify_request
 from courses.selectors import (
+    course_catalogue,
     course_featured,
     course_for_export,
     course_get,
     course_progress,
     course_recent,
     course_search,
+    course_similar,
 )
 from courses.visibility import (
     course_followable,
     course_is_held,
     course_readable,
     course_review_notice_for,
-    public_courses,
     requested_courses_remember,
     viewer_is_requester,
 )
@@ -48,6 +52,9 @@ from school.http import client_ip
 CATALOGUE_PAGE_SIZE = 24
 RETRY_QUEUED = "Trying again: the missing parts are back in the queue."
 RETRY_NOT_ALLOWED = "Only the person who asked for this course can retry it."
+NOTIFY_NOT_ALLOWED = "Only the person who asked for this course can ask to be emailed about it."
+NOTIFY_KEPT = "We will email {email} once, when the course is written."
+NOTIFY_EMAIL_INVALID = "Please enter a valid email address."
 
 
 def _ready_course(request: HttpRequest, course_id: UUID) -> Course:
@@ -59,20 +66,28 @@ def _ready_course(request: HttpRequest, course_id: UUID) -> Course:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "courses/home.html", _request_context(request, CourseRequestForm()))
+    """The home page; ?topic= fills in the request form (the catalogue's "Ask for one" keeps the search)."""
+    topic = " ".join(request.GET.get("topic", "").split())[: settings.COURSE_TOPIC_MAX_LENGTH]
+    form = CourseRequestForm(initial={"topic": topic} if topic else None)
+    return render(request, "courses/home.html", _request_context(request, form))
 
 
 @require_GET
 def catalogue(request: HttpRequest) -> HttpResponse:
-    """Every public course, or those matching the search (?q=)."""
+    """Every public course, or those matching the search (?q=), filtered by language and length, sorted."""
     form = SearchForm(request.GET or None)
     query = form.cleaned_data["q"].strip() if form.is_valid() else ""
-    context: dict[str, object] = {"search_form": form, "query": query}
+    filters = form.filters() if form.is_bound else {"language": "", "length": "", "sort": ""}
+    language, length, sort = filters["language"], filters["length"], filters["sort"]
+    context: dict[str, object] = {"search_form": form, "query": query, "filters": filters}
     if query:
-        context["results"] = course_search(query=query)
+        context["results"] = course_search(query=query, language=language, length=length, sort=sort)
     else:
-        paginator = Paginator(public_courses().order_by("-featured", "-ready_at"), CATALOGUE_PAGE_SIZE)
+        paginator = Paginator(
+            course_catalogue(language=language, length=length, sort=sort), CATALOGUE_PAGE_SIZE
+        )
         context["page"] = paginator.get_page(request.GET.get("page"))
+        context["page_query"] = urlencode({key: value for key, value in filters.items() if value})
     return render(request, "courses/catalogue.html", context, status=400 if form.errors else 200)
 
 
@@ -95,6 +110,10 @@ def request_course(request: HttpRequest) -> HttpResponse:
         return render(request, "courses/home.html", _request_context(request, form), status=400)
     data = form.cleaned_data
     learner = request.user if isinstance(request.user, User) else None
+    if not (data["fresh"] or data["anyway"]):
+        similar = course_similar(topic=data["topic"], language=data["language"])
+        if similar:  # offered first: reading one that exists beats waiting for a new one
+            return render(request, "courses/request_similar.html", {"form": form, "similar": similar})
     try:
         result = course_request(
             topic=data["topic"],
@@ -125,10 +144,12 @@ def writing(request: HttpRequest, course_id: UUID) -> HttpResponse:
     fragment = request.GET.get("fragment") == "1"
     if course.is_ready and not fragment:
         return redirect(course)
+    requester = viewer_is_requester(request, course)
     context = {
         "course": course,
         "progress": course_progress(course=course),
-        "can_retry": viewer_is_requester(request, course),
+        "can_retry": requester,
+        "notify_form": NotifyForm(initial={"email": _email_of(request)}) if requester else None,
         "stages": _stages(course),
         "review_notice": course_review_notice_for(request, course),
         "text_hidden": course_is_held(course) and not request.user.is_staff,
@@ -176,6 +197,24 @@ def retry_part(request: HttpRequest, course_id: UUID, kind: str, part_id: int) -
         raise Http404("No such part")
     if part_retry(course_id=course.id, kind=kind, part_id=part_id):
         messages.success(request, RETRY_QUEUED)
+    return redirect("courses:writing", course.id)
+
+
+def _email_of(request: HttpRequest) -> str:
+    return request.user.email if isinstance(request.user, User) else ""
+
+
+@require_POST
+def writing_notify(request: HttpRequest, course_id: UUID) -> HttpResponse:
+    """ "Email me when it is ready": the requester leaves an address on the writing page."""
+    course = course_followable(request, course_get(course_id=course_id))
+    if not viewer_is_requester(request, course):
+        raise PermissionDenied(NOTIFY_NOT_ALLOWED)
+    form = NotifyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, NOTIFY_EMAIL_INVALID)
+    elif course_notify_request(course=course, email=form.cleaned_data["email"]):
+        messages.success(request, NOTIFY_KEPT.format(email=form.cleaned_data["email"]))
     return redirect("courses:writing", course.id)
 
 

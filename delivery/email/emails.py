@@ -17,7 +17,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from courses.models import Course, PartStatus, Quiz, TutorMessage, Week
-from courses.selectors import week_with_lessons_and_quiz
+from courses.rendering import markdown_to_safe_html
+from courses.selectors import reading_minutes, week_with_lessons_and_quiz
 from delivery.email import links, tokens
 from delivery.models import Subscription
 
@@ -98,7 +99,8 @@ def ask_address(token: str = "") -> str:
 def week_email(*, course: Course, week_number: int) -> WeekEmail:
     """The shared email of one course-week, cached: each chunk of 1,000 recipients reuses it. The course's
     content version is in the key, so a moderator's rewrite is mailed from the next batch on."""
-    key = f"delivery:week-email:v2:{course.id}:{week_number}:{course.content_version}:{replies_enabled()}"
+    full = int(settings.DELIVERY_EMAIL_FULL_LESSONS)
+    key = f"delivery:week-email:v2:{course.id}:{week_number}:{course.content_version}:{full}:{replies_enabled()}"
     cached: WeekEmail | None = cache.get(key)
     if cached is None:
         cached = week_email_render(week=week_with_lessons_and_quiz(course_id=course.id, number=week_number))
@@ -114,7 +116,9 @@ def week_email_render(*, week: Week) -> WeekEmail:
         "week": week,
         "overview_html": inline_styles(week.overview_safe_html),
         "lessons": [_lesson_context(course, week, lesson) for lesson in week.lessons.all()],
-        "questions": _quiz_context(quiz),
+        "questions": _quiz_context(quiz)[:1],  # the rest follow on the page the answer opens, a click each
+        "more_questions": max(0, len(quiz.questions) - 1) if quiz else 0,
+        "full_lessons": settings.DELIVERY_EMAIL_FULL_LESSONS,
         "links": {"manage": MANAGE, "unsubscribe": UNSUBSCRIBE, "calendar": CALENDAR, "done": WEEK_DONE},
         "course_url": links.course_url(course.id),
         "ask": ASK if replies_enabled() else "",
@@ -124,7 +128,8 @@ def week_email_render(*, week: Week) -> WeekEmail:
         week_id=week.id,
         week_number=week.number,
         quiz_id=quiz.id if quiz else None,
-        options_per_question=tuple(len(q["options"]) for q in quiz.questions) if quiz else (),
+        # Only the first question is in the email: its links are the only ones to sign per recipient.
+        options_per_question=tuple(len(q["options"]) for q in quiz.questions[:1]) if quiz else (),
         reply_to=ask_address() if replies_enabled() else "",
         **_render("week", context),
     )
@@ -171,13 +176,39 @@ def _written_quiz(week: Week) -> Quiz | None:
 
 
 def _lesson_context(course: Course, week: Week, lesson: Any) -> dict[str, Any]:
+    full = settings.DELIVERY_EMAIL_FULL_LESSONS
+    opening = lesson_opening(lesson.body)
     return {
         "number": lesson.number,
         "title": lesson.title,
-        "html": inline_styles(lesson.body_safe_html),
-        "text": lesson.body.strip(),
+        "html": inline_styles(lesson.body_safe_html if full else markdown_to_safe_html(opening)),
+        "text": lesson.body.strip() if full else opening,
+        "minutes": reading_minutes(len(lesson.body)),
         "url": links.lesson_url(course_id=course.id, week=week.number, lesson=lesson.number),
     }
+
+
+OPENING_WORDS = 60  # about a paragraph: enough to know what the lesson is about
+
+
+def lesson_opening(body: str) -> str:
+    """The lesson's first paragraphs up to its second section (no headings, lists or code), cut to about
+    OPENING_WORDS words."""
+    kept: list[str] = []
+    words = 0
+    for block in body.strip().split("\n\n"):
+        text = " ".join(block.split())
+        if kept and text.startswith("#"):
+            break
+        if not text or text.startswith(("#", "```", "- ", "* ", "|", ">")) or text[0].isdigit():
+            continue
+        remaining = OPENING_WORDS - words
+        parts = text.split()
+        kept.append(" ".join(parts[:remaining]) + (" …" if len(parts) > remaining else ""))
+        words += min(len(parts), remaining)
+        if words >= OPENING_WORDS:
+            break
+    return "\n\n".join(kept)
 
 
 def _quiz_context(quiz: Quiz | None) -> list[dict[str, Any]]:

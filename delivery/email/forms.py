@@ -7,7 +7,7 @@ from django import forms
 
 from courses.models import Course
 from delivery.email import subscriptions
-from delivery.email.schedule import TIMEZONE_UNKNOWN, timezone_is_valid
+from delivery.email.schedule import TIMEZONE_UNKNOWN, timezone_match
 from delivery.email.subscriptions import Schedule
 from delivery.models import Subscription
 
@@ -28,14 +28,19 @@ class ScheduleForm(forms.Form):
         max_length=64,
         initial="UTC",
         widget=forms.TextInput(
-            attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "Europe/Berlin"}
+            attrs={
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "placeholder": "Europe/Berlin",
+                "list": "timezone-names",
+            }
         ),
-        help_text="Detected from your browser; any name like America/New_York.",
+        help_text="Detected from your browser; type to search, e.g. Berlin or America/New_York.",
     )
 
     def clean_timezone(self) -> str:
-        name = self.cleaned_data["timezone"].strip()
-        if not timezone_is_valid(name):
+        name = timezone_match(self.cleaned_data["timezone"])
+        if name is None:
             raise forms.ValidationError(TIMEZONE_UNKNOWN)
         return name
 

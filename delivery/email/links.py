@@ -21,6 +21,11 @@ def lesson_url(*, course_id: object, week: int, lesson: int) -> str:
     return f"{settings.SITE_URL}{reverse('delivery:lesson_at', args=[course_id, week, lesson])}"
 
 
+def quiz_url(*, course_id: object, week: int) -> str:
+    """The website's page of a week's quiz (with the learner's results once they are signed in)."""
+    return f"{settings.SITE_URL}{reverse('delivery:quiz', args=[course_id, week])}"
+
+
 def course_url(course_id: object) -> str:
     """The website's page of a course."""
     return f"{settings.SITE_URL}{reverse('delivery:course', args=[course_id])}"

@@ -29,6 +29,39 @@ def timezone_is_valid(name: str) -> bool:
     return name in _timezone_names()
 
 
+def timezone_names() -> list[str]:
+    """Every IANA zone name this machine knows, sorted: the subscribe form's searchable list."""
+    return sorted(_timezone_names())
+
+
+@functools.cache
+def _timezone_by_city() -> dict[str, list[str]]:
+    # "berlin" -> ["Europe/Berlin"], "new york" -> ["America/New_York"]: what people type for their zone.
+    cities: dict[str, list[str]] = {}
+    for name in sorted(_timezone_names()):
+        cities.setdefault(name.rsplit("/", 1)[-1].replace("_", " ").lower(), []).append(name)
+    return cities
+
+
+def timezone_match(typed: str) -> str | None:
+    """The zone a learner meant: an exact name, the same in other case ("europe/berlin"), or a city that names
+    one zone ("Berlin", "new york"). None when nothing, or more than one zone, fits."""
+    typed = " ".join(typed.split())
+    if timezone_is_valid(typed):
+        return typed
+    by_lower = {name.lower(): name for name in _timezone_names()}
+    if typed.lower().replace(" ", "_") in by_lower:
+        return by_lower[typed.lower().replace(" ", "_")]
+    # Prefer the canonical Area/City names over the old aliases (US/Pacific, Etc/…) when both fit.
+    found = _timezone_by_city().get(typed.lower().replace("_", " "), [])
+    canonical = [name for name in found if "/" in name and name.split("/")[0] not in _LEGACY_AREAS]
+    candidates = canonical or found
+    return candidates[0] if len(candidates) == 1 else None
+
+
+_LEGACY_AREAS = frozenset({"Etc", "US", "Canada", "Mexico", "Brazil", "Chile", "SystemV"})
+
+
 def zone(name: str) -> zoneinfo.ZoneInfo:
     if not timezone_is_valid(name):
         raise ValueError(TIMEZONE_UNKNOWN)

@@ -27,7 +27,6 @@ from delivery.learning.progress import (
     enrollment_touch,
     quiz_answer_record,
     quiz_answers_check,
-    quiz_grade,
     week_mark_done,
 )
 from delivery.models import Delivery, QuizAttempt, Source, Subscription, Suppression
@@ -341,26 +340,22 @@ def answer_link_read(*, token: str) -> AnswerLink:
     return AnswerLink(subscription, quiz, answer.question, answer.choice)
 
 
-def answer_link_recorded(link: AnswerLink) -> QuestionResult | None:
-    """The answer already recorded for this question from an email, if any (a GET may show it)."""
-    assert link.subscription.user is not None
-    attempt = QuizAttempt.objects.filter(
-        user=link.subscription.user, quiz=link.quiz, source=Source.EMAIL
-    ).first()
-    if attempt is None or str(link.question) not in attempt.answers:
-        return None
-    chosen = int(attempt.answers[str(link.question)])
-    return quiz_grade(quiz=link.quiz, answers={link.question: chosen})[link.question]
-
-
 def answer_link_record(*, token: str) -> tuple[AnswerLink, QuestionResult]:
-    """Record the answer clicked in the email (the first answer to a question stands)."""
+    """Record the answer clicked in the email (the latest answer to a question stands)."""
     link = answer_link_read(token=token)
     assert link.subscription.user is not None
     _, result = quiz_answer_record(
         user=link.subscription.user, quiz=link.quiz, question=link.question, choice=link.choice
     )
     return link, result
+
+
+def answer_link_attempt(link: AnswerLink) -> QuizAttempt | None:
+    """The learner's email attempt at the link's quiz, with every answer clicked so far."""
+    assert link.subscription.user is not None
+    return QuizAttempt.objects.filter(
+        user=link.subscription.user, quiz=link.quiz, source=Source.EMAIL
+    ).first()
 
 
 def week_done_link_read(*, token: str) -> WeekDoneLink:

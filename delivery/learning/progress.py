@@ -146,12 +146,13 @@ def quiz_attempt_record(
 def quiz_answer_record(
     *, user: User, quiz: Quiz, question: int, choice: int
 ) -> tuple[QuizAttempt, QuestionResult]:
-    """Record one answer clicked in an email. Answers gather in one email attempt per learner and quiz;
-    the first answer to a question stands, so a second click (or a link scanner) changes nothing."""
+    """Record one answer clicked in an email or on the page it opens. Answers gather in one email attempt per
+    learner and quiz; the latest click on a question stands: a mail scanner fetches every link as the email
+    arrives, so only an answer that may replace the scanner's lets the learner's own click count."""
     quiz_answers_check(quiz=quiz, answers={question: choice})
     with transaction.atomic():
         attempt = _email_attempt_for_update(user=user, quiz=quiz)
-        attempt.answers.setdefault(str(question), choice)
+        attempt.answers[str(question)] = choice
         answers = {int(n): c for n, c in attempt.answers.items()}
         results = quiz_grade(quiz=quiz, answers=answers)
         attempt.score = sum(result.is_correct for result in results)
@@ -169,3 +170,54 @@ def _email_attempt_for_update(*, user: User, quiz: Quiz) -> QuizAttempt:
         .first()
     )
     return attempt or QuizAttempt.objects.create(user=user, quiz=quiz, source=Source.EMAIL, **defaults)
+
+
+def anonymous_progress_carry(*, user: User, lesson_ids: list[int], attempts: list[dict[str, Any]]) -> None:
+    """Merge what a visitor did before signing in into the learner's progress, without duplicates.
+
+    1. Lessons done: one completion each, skipping those the learner had already marked (a unique pair).
+    2. Quiz attempts: kept unless the learner already holds an attempt at that quiz with the same answers
+       (the same attempt carried twice, e.g. from two tabs). Each is graded again against the quiz as it is.
+    3. An enrollment in every course touched, completed if every lesson is now done.
+    """
+    lessons = Lesson.objects.filter(id__in=lesson_ids).only("id", "course_id")
+    LessonCompletion.objects.bulk_create(
+        [LessonCompletion(user=user, lesson=lesson, course_id=lesson.course_id) for lesson in lessons],
+        ignore_conflicts=True,
+    )
+    course_ids = {lesson.course_id for lesson in lessons}
+    course_ids |= _attempts_carry(user=user, attempts=attempts)
+    for course in Course.objects.filter(id__in=course_ids):
+        _complete_enrollment_if_finished(enrollment_touch(user=user, course=course))
+
+
+def _attempts_carry(*, user: User, attempts: list[dict[str, Any]]) -> set[Any]:
+    quizzes = Quiz.objects.in_bulk({attempt["quiz"] for attempt in attempts})
+    held = {
+        (quiz_id, repr(sorted(answers.items())))
+        for quiz_id, answers in QuizAttempt.objects.filter(user=user, quiz_id__in=quizzes).values_list(
+            "quiz_id", "answers"
+        )
+    }
+    course_ids = set()
+    for attempt in reversed(attempts):  # oldest first, so the newest is the newest in the account too
+        quiz = quizzes.get(attempt["quiz"])
+        answers = {str(n): int(choice) for n, choice in attempt["answers"].items()}
+        key = (attempt["quiz"], repr(sorted(answers.items())))
+        if quiz is None or key in held:
+            continue
+        try:
+            results = quiz_grade(quiz=quiz, answers={int(n): c for n, c in answers.items()})
+        except ProgressError:  # the quiz was rewritten since: its old answers no longer fit
+            continue
+        QuizAttempt.objects.create(
+            user=user,
+            quiz=quiz,
+            course_id=quiz.course_id,
+            answers=answers,
+            score=sum(result.is_correct for result in results),
+            total=len(results),
+        )
+        held.add(key)
+        course_ids.add(quiz.course_id)
+    return course_ids

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any
 from uuid import UUID
@@ -11,18 +11,22 @@ from uuid import UUID
 from django.db import connection, models
 from django.db.models import Count, IntegerField, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 
 from accounts.models import User
 from courses.models import Course, Lesson, PartStatus
 from courses.selectors import (
     LessonEntry,
+    WeekEntry,
     course_first_lesson_id_subquery,
     course_lesson_count_subquery,
     course_lesson_for_reading,
     course_structure,
     course_structure_version,
+    reading_minutes,
 )
-from delivery.models import Enrollment, LessonCompletion, QuizAttempt
+from delivery.email.tokens import subscription_token
+from delivery.models import Enrollment, LessonCompletion, QuizAttempt, Subscription
 
 
 @dataclass
@@ -34,8 +38,12 @@ class LessonItem:
     title: str
     status: str
     week_number: int
+    minutes: int = 0  # reading time
     done: bool = False
     url: str = ""  # set by the view
+
+
+QUIZ_MINUTES = 5  # the time estimate of a week's quiz
 
 
 @dataclass
@@ -43,6 +51,7 @@ class WeekProgress:
     number: int
     title: str
     lessons: list[LessonItem]
+    objectives: tuple[str, ...] = ()
     quiz_id: int | None = None
     quiz_status: str | None = None
     best_score: int | None = None  # the learner's best quiz score, None before any attempt
@@ -65,6 +74,14 @@ class WeekProgress:
     def quiz_ready(self) -> bool:
         return self.quiz_status == PartStatus.WRITTEN
 
+    @property
+    def minutes(self) -> int:
+        """The week's time estimate: reading its lessons, then its quiz."""
+        return sum(lesson.minutes for lesson in self.lessons) + (QUIZ_MINUTES if self.quiz_id else 0)
+
+
+OUTCOMES_SHOWN = 5
+
 
 @dataclass
 class CourseOutline:
@@ -75,6 +92,7 @@ class CourseOutline:
     best: dict[int, tuple[int, int]]  # quiz id -> the learner's best (score, total)
     # Changes with the course's structure and the learner's progress: the page is kept under it.
     fingerprint: str
+    subscription: CourseSubscription | None = None  # the learner's, to this course
 
     @cached_property
     def weeks(self) -> list[WeekProgress]:
@@ -91,9 +109,33 @@ class CourseOutline:
                     quiz_status=entry.quiz_status,
                     best_score=score,
                     quiz_total=total,
+                    objectives=entry.objectives,
                 )
             )
         return weeks
+
+    @property
+    def outcomes(self) -> list[str]:
+        """What the course teaches, at a glance: the first objective of up to five weeks spread over it."""
+        weeks = [week for week in self.weeks if week.objectives]
+        if len(weeks) > OUTCOMES_SHOWN:
+            step = (len(weeks) - 1) / (OUTCOMES_SHOWN - 1)
+            weeks = [weeks[round(i * step)] for i in range(OUTCOMES_SHOWN)]
+        return [week.objectives[0] for week in weeks]
+
+    @property
+    def current_week(self) -> int | None:
+        """The week to open: the one holding the next lesson to read; None once every lesson is done."""
+        lesson = self.next_lesson
+        return lesson.week_number if lesson else None
+
+    @property
+    def minutes(self) -> int:
+        return sum(week.minutes for week in self.weeks)
+
+    @property
+    def hours(self) -> int:
+        return max(1, round(self.minutes / 60))
 
     @property
     def lessons(self) -> list[LessonItem]:
@@ -126,11 +168,12 @@ def _column(model: type[models.Model], field: str) -> str:
 
 @cache
 def _progress_sql() -> str:
-    """Lessons done (lesson id) and quiz attempts (quiz id, score, total) of one learner in one course.
+    """Lessons done (lesson id), quiz attempts (quiz id, score, total) and the email subscription (its status,
+    id, next week and whether it is confirmed) of one learner in one course.
 
     Written out rather than built by the ORM: building and compiling the UNION of two annotated querysets
     took about four times as long as running it (~0.9 ms of the page every learner opens most)."""
-    done, attempt = LessonCompletion, QuizAttempt
+    done, attempt, sub = LessonCompletion, QuizAttempt, Subscription
     table = connection.ops.quote_name
     # Only names from the models' metadata go into the text; the learner and the course are parameters.
     return (
@@ -139,40 +182,90 @@ def _progress_sql() -> str:
         f" UNION ALL SELECT 'quiz', {_column(attempt, 'quiz')}, {_column(attempt, 'score')},"
         f" {_column(attempt, 'total')} FROM {table(attempt._meta.db_table)}"
         f" WHERE {_column(attempt, 'user')} = %s AND {_column(attempt, 'course')} = %s"
+        f" UNION ALL SELECT 'subscription:' || {_column(sub, 'status')}, {_column(sub, 'id')},"
+        f" {_column(sub, 'next_week')}, CASE WHEN {_column(sub, 'confirmed_at')} IS NULL THEN 0 ELSE 1 END"
+        f" FROM {table(sub._meta.db_table)}"
+        f" WHERE {_column(sub, 'email')} = %s AND {_column(sub, 'course')} = %s"
     )
 
 
-def _learner_progress(*, course: Course, user: User | None) -> tuple[set[int], dict[int, tuple[int, int]]]:
-    """The lessons the learner marked done, and their best (score, total) on each quiz.
+@dataclass(frozen=True)
+class CourseSubscription:
+    """The learner's email subscription to the course, as the course page shows it."""
 
-    One query (a UNION of both tables): it runs on every course page a learner opens."""
+    id: int
+    status: str
+    next_week: int
+    confirmed: bool
+
+    @property
+    def is_following(self) -> bool:
+        """Live or waiting for confirmation: the page shows this instead of a fresh subscribe form."""
+        return self.status in (
+            Subscription.Status.ACTIVE,
+            Subscription.Status.PAUSED,
+            Subscription.Status.PENDING,
+        )
+
+    @property
+    def status_label(self) -> str:
+        return str(Subscription.Status(self.status).label)
+
+    @property
+    def manage_url(self) -> str:
+        """Empty until the address is confirmed: the confirmation link comes first."""
+        return reverse("delivery:manage", args=[subscription_token(self.id)]) if self.confirmed else ""
+
+
+Progress = tuple[set[int], dict[int, tuple[int, int]], CourseSubscription | None]
+
+
+def _learner_progress(*, course: Course, user: User | None) -> Progress:
+    """The lessons the learner marked done, their best (score, total) on each quiz, and their subscription.
+
+    One query (a UNION of the three tables): it runs on every course page a learner opens."""
     if user is None:
-        return set(), {}
+        return set(), {}, None
     # The course id adapted as the ORM would: SQLite (the one-machine install) stores UUIDs as text.
     course_id = Course._meta.pk.get_db_prep_value(course.pk, connection)  # type: ignore[union-attr]
     with connection.cursor() as cursor:
-        cursor.execute(_progress_sql(), [user.pk, course_id, user.pk, course_id])
+        cursor.execute(_progress_sql(), [user.pk, course_id, user.pk, course_id, user.email, course_id])
         rows = cursor.fetchall()
     done: set[int] = set()
     best: dict[int, tuple[int, int]] = {}
+    subscription = None
     for kind, part_id, score, total in rows:
         if kind == "lesson":
             done.add(part_id)
+        elif kind.startswith("subscription:"):
+            subscription = CourseSubscription(part_id, kind.split(":", 1)[1], score, bool(total))
         elif part_id not in best or score > best[part_id][0]:
             best[part_id] = (score, total)
-    return done, best
+    return done, best, subscription
 
 
-def learner_course_outline(*, course: Course, user: User | None) -> CourseOutline:
+def learner_course_outline(
+    *,
+    course: Course,
+    user: User | None,
+    visitor_done: set[int] | None = None,
+    visitor_best: dict[int, tuple[int, int]] | None = None,
+) -> CourseOutline:
     """The course's weeks and lessons with the learner's progress on each.
 
-    One small query for a signed-in learner, none for an anonymous reader. The weeks are built (from the cached
+    One small query for a signed-in learner, none for an anonymous reader, whose progress (kept in their
+    session: `delivery.learning.visitor`) the view passes as `visitor_done` and `visitor_best`. The weeks are built (from the cached
     `course_structure`) only when a page shows them: a page kept under the fingerprint needs none of it.
     """
-    done, best = _learner_progress(course=course, user=user)
-    progress = "anonymous" if user is None else f"{sorted(done)}{sorted(best.items())}"
-    digest = hashlib.sha256(f"{course_structure_version(course=course)}|{progress}".encode()).hexdigest()
-    return CourseOutline(course=course, done=done, best=best, fingerprint=digest[:40])
+    done, best, subscription = _learner_progress(course=course, user=user)
+    if user is None and (visitor_done or visitor_best):
+        done, best = set(visitor_done or ()), dict(visitor_best or {})
+    progress = "anonymous" if user is None and not (done or best) else f"{sorted(done)}{sorted(best.items())}"
+    state = f"{course_structure_version(course=course)}|{progress}|{subscription}"
+    digest = hashlib.sha256(state.encode()).hexdigest()
+    return CourseOutline(
+        course=course, done=done, best=best, fingerprint=digest[:40], subscription=subscription
+    )
 
 
 @dataclass
@@ -183,25 +276,58 @@ class LessonPage:
     position: int  # from 1, across the whole course
     count: int
     done: bool
+    week: WeekEntry | None = None  # the lesson's week, its lessons listed beside it
+    week_done: set[int] = field(default_factory=set)  # which of the week's lessons the learner marked done
+
+    @property
+    def is_last_of_week(self) -> bool:
+        return self.next is None or self.next.week_number != self.lesson.week.number
+
+    @property
+    def quiz_next(self) -> bool:
+        """Whether "continue" leads to the week's quiz: after the week's last lesson, once it is written."""
+        return self.is_last_of_week and self.week is not None and self.week.quiz_status == PartStatus.WRITTEN
+
+    @property
+    def minutes(self) -> int:
+        """The lesson's reading time."""
+        return reading_minutes(len(self.lesson.body))
+
+    def mark(self, done: set[int]) -> None:
+        """Take the learner's progress from elsewhere (an anonymous visitor's session)."""
+        self.week_done = {entry.id for entry in self.week.lessons if entry.id in done} if self.week else set()
+        self.done = self.lesson.id in done
 
 
 def learner_lesson(*, course_id: UUID | str, lesson_id: int, user: User | None) -> LessonPage | None:
-    """A lesson with its neighbours across weeks and whether the learner marked it done: two queries
-    (the neighbours come from the cached course structure)."""
+    """A lesson with its neighbours across weeks, its week's lessons and which of those the learner marked
+    done: two queries (the neighbours and the week come from the cached course structure)."""
     lesson = course_lesson_for_reading(course_id=course_id, lesson_id=lesson_id)
     if lesson is None:
         return None
-    siblings = [entry for week in course_structure(course=lesson.course) for entry in week.lessons]
+    structure = course_structure(course=lesson.course)
+    siblings = [entry for week in structure for entry in week.lessons]
     index = next((i for i, sibling in enumerate(siblings) if sibling.id == lesson.id), 0)
-    done = user is not None and LessonCompletion.objects.filter(user=user, lesson=lesson).exists()
-    return LessonPage(
+    week = next((week for week in structure if week.id == lesson.week_id), None)
+    page = LessonPage(
         lesson=lesson,
         previous=siblings[index - 1] if index > 0 else None,
         next=siblings[index + 1] if index + 1 < len(siblings) else None,
         position=index + 1,
         count=len(siblings),
-        done=done,
+        done=False,
+        week=week,
     )
+    if user is not None:
+        ids = [entry.id for entry in week.lessons] if week else [lesson.id]
+        page.mark(
+            set(
+                LessonCompletion.objects.filter(user=user, lesson_id__in=ids).values_list(
+                    "lesson_id", flat=True
+                )
+            )
+        )
+    return page
 
 
 @dataclass
@@ -275,3 +401,25 @@ def _add_quiz_scores(*, user: User, rows: list[LearnerCourse]) -> None:
         scores = [value for (course_id, _), value in best.items() if course_id == row.course.id]
         row.quizzes_taken = len(scores)
         row.quiz_percent = round(100 * sum(scores) / len(scores)) if scores else None
+
+
+@dataclass(frozen=True)
+class LearnerSubscription:
+    """A course the learner gets by email, on "My learning"."""
+
+    subscription: Subscription
+    manage_url: str  # empty until the address is confirmed: the confirmation link comes first
+
+
+def learner_subscriptions(*, user: User) -> list[LearnerSubscription]:
+    """The learner's email subscriptions (theirs, or to their address), newest first, with the course: one query."""
+    rows = Subscription.objects.filter(models.Q(user=user) | models.Q(email=user.email)).select_related(
+        "course"
+    )
+    return [
+        LearnerSubscription(
+            row,
+            CourseSubscription(row.id, row.status, row.next_week, row.confirmed_at is not None).manage_url,
+        )
+        for row in rows.order_by("-created_at")
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -11,7 +12,6 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
 from django.core.cache import caches
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
@@ -28,6 +28,8 @@ from courses.selectors import (
     course_quality_summary,
     course_quiz_for_week,
     course_requested_by,
+    course_structure,
+    quiz_question_lessons,
 )
 from courses.tutor.selectors import tutor_conversations, tutor_panel
 from courses.visibility import course_editable_by, course_readable, course_review_notice_for
@@ -40,11 +42,27 @@ from delivery.learning.progress import (
     quiz_attempt_record,
     quiz_grade,
 )
-from delivery.learning.selectors import CourseOutline, learner_course_outline, learner_courses, learner_lesson
+from delivery.learning.selectors import (
+    CourseOutline,
+    learner_course_outline,
+    learner_courses,
+    learner_lesson,
+    learner_subscriptions,
+)
+from delivery.learning.visitor import (
+    visitor_attempt_keep,
+    visitor_best_scores,
+    visitor_done_lessons,
+    visitor_latest_attempt,
+    visitor_lesson_mark,
+)
 from delivery.models import QuizAttempt
 
 LESSON_MARKED_DONE = "Lesson marked as done."
 LESSON_MARKED_UNDONE = "Lesson marked as not done."
+LESSON_MARKED_DONE_VISITOR = (
+    "Lesson marked as done in this browser. Sign in to keep your progress in your account."
+)
 QUIZ_UNANSWERED = "Please answer every question, then check your answers."
 QUESTION_UNANSWERED = "Choose an answer to this question."
 QUIZ_NOT_READY = "This week's quiz has not been written yet."
@@ -69,12 +87,13 @@ def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
     course = course_readable(request, course_get(course_id=course_id))
     if not course.is_ready:
         return redirect("courses:writing", course.id)
-    outline = learner_course_outline(course=course, user=_learner(request))
+    outline = _outline(request, course)
     review_notice = course_review_notice_for(request, course)
     key = _page_key(request, course, outline, review_notice)
-    # Anonymous readers share a page in every process (Redis behind each one); a learner's own pages stay in
-    # the process that made them, so Redis never fills with one copy per learner and progress step.
-    kept = caches["local" if request.user.is_authenticated else "versioned"]
+    # Anonymous readers share a page in every process (Redis behind each one); a learner's own pages (and a
+    # visitor's with progress in their session) stay in the process that made them, so Redis never fills with
+    # one copy per learner and progress step.
+    kept = caches["local" if request.user.is_authenticated or outline.done else "versioned"]
     page = kept.get(key) if key else None
     if page is None:
         _add_urls(course, outline)
@@ -82,6 +101,7 @@ def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
             "course": course,
             "outline": outline,
             "review_notice": review_notice,
+            "subscription": outline.subscription,
             "templates_version": _templates_version(),
             "quality_summary": course_quality_summary(course=course),
         }
@@ -95,11 +115,20 @@ def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
     return HttpResponse(page)
 
 
+def _outline(request: HttpRequest, course: Course) -> CourseOutline:
+    learner = _learner(request)
+    if learner is not None:
+        return learner_course_outline(course=course, user=learner)
+    done, best = visitor_done_lessons(request), visitor_best_scores(request)
+    return learner_course_outline(course=course, user=None, visitor_done=done, visitor_best=best)
+
+
 def _page_key(request: HttpRequest, course: Course, outline: CourseOutline, review_notice: str) -> str | None:
     """Where the finished page is kept: every visitor who would see the same page shares it. Visibility is still
-    decided above on every request; the key names all the page shows (the course's text, review and progress in
-    the outline's fingerprint, who is signed in, the offline banner, the templates' version). None when the page
-    is one visitor's own: a requester's notice, a message to show once, or the "reused" offer."""
+    decided above on every request; the key names all the page shows (the course's text, review, progress and
+    email subscription in the outline's fingerprint, who is signed in, the offline banner, the templates'
+    version). None when the page is one visitor's own: a requester's notice, a message to show once, or the
+    "reused" offer."""
     if review_notice or request.GET or len(messages.get_messages(request)):
         return None
     user = request.user
@@ -149,6 +178,8 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
         return redirect("courses:writing", course.id)
     if learner is not None:
         enrollment_record_visit(user=learner, course=course)
+    else:
+        page.mark(visitor_done_lessons(request))
     can_edit = learner is not None and course_editable_by(course=course, user=learner)
     context = {
         "course": course,
@@ -171,21 +202,27 @@ def lesson_at(request: HttpRequest, course_id: UUID, week_number: int, number: i
 
 @require_POST
 def lesson_done(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpResponse:
-    """Mark a lesson done (or, with done=0, not done). Anonymous readers are asked to sign in first."""
+    """Mark a lesson done (or, with done=0, not done). An anonymous reader's mark is kept in their session
+    until they sign in (`delivery.learning.visitor`)."""
     lesson_url = reverse("delivery:lesson", args=[course_id, lesson_id])
     learner = _learner(request)
-    if learner is None:
-        return redirect_to_login(lesson_url)
     page = learner_lesson(course_id=course_id, lesson_id=lesson_id, user=None)
     if page is None:
         raise Http404("No such lesson")
     course_readable(request, page.lesson.course)
-    if request.POST.get("done") == "0":
+    done = request.POST.get("done") != "0"
+    if learner is None:
+        visitor_lesson_mark(request, lesson_id=page.lesson.id, done=done)
+    elif done:
+        lesson_mark_done(user=learner, lesson=page.lesson)
+    else:
         lesson_mark_undone(user=learner, lesson=page.lesson)
+    if not done:
         messages.success(request, LESSON_MARKED_UNDONE)
         return redirect(lesson_url)
-    lesson_mark_done(user=learner, lesson=page.lesson)
-    messages.success(request, LESSON_MARKED_DONE)
+    messages.success(request, LESSON_MARKED_DONE if learner else LESSON_MARKED_DONE_VISITOR)
+    if request.POST.get("then") == "next" and page.quiz_next:  # the quiz stands between the weeks
+        return redirect("delivery:quiz", course_id, page.lesson.week.number)
     if request.POST.get("then") == "next" and page.next is not None:
         return redirect("delivery:lesson", course_id, page.next.id)
     return redirect(lesson_url)
@@ -221,39 +258,64 @@ def quiz_page(request: HttpRequest, course_id: UUID, week_number: int) -> HttpRe
         return render(request, "delivery/quiz.html", context)
     if request.method == "POST":
         return _quiz_submit(request, quiz, context)
-    attempt = _shown_attempt(request, learner, quiz)
+    attempt = None if "retry" in request.GET else _shown_attempt(request, learner, quiz)
     if attempt is not None:
         answers = {int(n): choice for n, choice in attempt.answers.items()}
-        context.update(attempt=attempt, results=_result_rows(quiz, quiz_grade(quiz=quiz, answers=answers)))
+        results = _result_rows(quiz, quiz_grade(quiz=quiz, answers=answers))
+        context.update(attempt=attempt, results=results, next_week=_next_week(course, quiz.week.number))
     else:
         context["questions"] = _question_rows(quiz, {})
     return render(request, "delivery/quiz.html", context)
 
 
-def _shown_attempt(request: HttpRequest, learner: User | None, quiz: Quiz) -> QuizAttempt | None:
-    """The attempt whose results to show: the one just made (?attempt=id) unless the learner asks to retry."""
+@dataclass(frozen=True)
+class ShownAttempt:
+    """An attempt whose results the quiz page shows: the learner's (kept in their account) or a visitor's
+    (kept in their session until they sign in)."""
+
+    answers: dict[str, int]
+    score: int
+    total: int
+    in_account: bool
+
+
+def _shown_attempt(request: HttpRequest, learner: User | None, quiz: Quiz) -> ShownAttempt | None:
+    """The attempt to show: the one just made (?attempt=id), else the latest; ?retry asks for a blank quiz."""
+    if learner is None:
+        kept = visitor_latest_attempt(request, quiz_id=quiz.id)
+        if kept is None:
+            return None
+        return ShownAttempt(
+            answers=kept["answers"], score=kept["score"], total=kept["total"], in_account=False
+        )
+    attempts = QuizAttempt.objects.filter(user=learner, quiz=quiz)
     attempt_id = request.GET.get("attempt", "")
-    if learner is None or not _small_number(attempt_id):
+    found = (
+        attempts.filter(id=int(attempt_id)) if _small_number(attempt_id) else attempts.order_by("-created_at")
+    )
+    row = found.first()
+    if row is None:
         return None
-    return QuizAttempt.objects.filter(id=int(attempt_id), user=learner, quiz=quiz).first()
+    return ShownAttempt(answers=row.answers, score=row.score, total=row.total, in_account=True)
 
 
 def _quiz_submit(request: HttpRequest, quiz: Quiz, context: dict[str, object]) -> HttpResponse:
     answers = _quiz_answers(request, quiz)
     learner = _learner(request)
+    url = reverse("delivery:quiz", args=[quiz.course_id, quiz.week.number])
     try:
         if answers is None:
             raise ProgressError(QUIZ_UNANSWERED)
-        if learner is None:  # graded but not kept: only a signed-in learner has somewhere to keep it
+        if learner is None:  # kept in the session: carried into the account at sign-in
             results = quiz_grade(quiz=quiz, answers=answers)
-            context.update(results=_result_rows(quiz, results), score=sum(r.is_correct for r in results))
-            return render(request, "delivery/quiz.html", context)
+            score = sum(result.is_correct for result in results)
+            visitor_attempt_keep(request, quiz_id=quiz.id, answers=answers, score=score, total=len(results))
+            return redirect(f"{url}#results")
         attempt, _ = quiz_attempt_record(user=learner, quiz=quiz, answers=answers)
     except ProgressError as error:
         chosen = {n: request.POST.get(f"q{n}", "") for n in range(len(quiz.questions))}
         context.update(error=str(error), questions=_question_rows(quiz, chosen, flag_missing=True))
         return render(request, "delivery/quiz.html", context, status=400)
-    url = reverse("delivery:quiz", args=[quiz.course_id, quiz.week.number])
     return redirect(f"{url}?attempt={attempt.id}#results")
 
 
@@ -273,9 +335,24 @@ def _question_rows(
     ]
 
 
+def _next_week(course: Course, number: int) -> dict[str, object] | None:
+    """Week `number + 1` and where it starts (from the cached structure), for "Start week N+1"."""
+    week = next((week for week in course_structure(course=course) if week.number == number + 1), None)
+    if week is None or not week.lessons:
+        return None
+    return {
+        "number": week.number,
+        "title": week.title,
+        "url": reverse("delivery:lesson", args=[course.id, week.lessons[0].id]),
+    }
+
+
 def _result_rows(quiz: Quiz, results: list[QuestionResult]) -> list[dict[str, object]]:
+    """Each question's result; a wrong answer links to the lesson of the week that teaches it."""
+    lessons = quiz_question_lessons(quiz=quiz)
     return [
         {
+            "lesson": lessons.get(result.number) if not result.is_correct else None,
             "number": result.number,
             "text": quiz.questions[result.number]["question"],
             "options": list(enumerate(quiz.questions[result.number]["options"])),
@@ -312,5 +389,6 @@ def my_learning(request: HttpRequest) -> HttpResponse:
         "courses": learner_courses(user=learner),
         "requested": course_requested_by(user=learner),
         "conversations": tutor_conversations(user=learner),
+        "subscriptions": learner_subscriptions(user=learner),
     }
     return render(request, "delivery/my_learning.html", context)

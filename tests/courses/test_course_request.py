@@ -8,8 +8,8 @@ import pytest
 
 from courses.errors import CourseRequestError
 from courses.generation.request import LANGUAGE_UNKNOWN, WEEKS_OUT_OF_RANGE, course_request
-from courses.generation.topics import TOPIC_EMPTY, topic_key
 from courses.models import Course, LLMCall
+from courses.topics import TOPIC_EMPTY, topic_key
 from tests.factories import UserFactory, written_course
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from courses.generation.topics import (
+from courses.topics import (
     TOPIC_BAD_CHARACTERS,
     TOPIC_EMPTY,
     TOPIC_TOO_LONG,

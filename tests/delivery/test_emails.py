@@ -10,7 +10,7 @@ from django.core import mail, signing
 
 from courses.models import Course, Lesson, Week
 from delivery.email import emails, tokens
-from delivery.email.emails import WEEK_DONE, week_email, week_email_personal
+from delivery.email.emails import OPENING_WORDS, WEEK_DONE, lesson_opening, week_email, week_email_personal
 from delivery.models import Subscription
 from tests.factories import SubscriptionFactory
 
@@ -52,7 +52,6 @@ def test_the_html_carries_its_styles_inline_with_no_external_css_or_script(cours
     html = week_email(course=course, week_number=1).html
 
     assert not re.search(r"<(style|script|link)\b", html)
-    assert re.search(r'<h2 style="[^"]+"[^>]*>Why it matters</h2>', html)  # the lesson's own markdown
     assert re.search(r'<p style="[^"]+">A short paragraph', html)
     assert 'role="presentation"' in html
 
@@ -68,11 +67,49 @@ def test_the_shared_email_holds_placeholders_each_recipient_fills_with_their_own
     assert WEEK_DONE in email.html
     assert WEEK_DONE in email.text
     assert set(mine.substitutions) == set(theirs.substitutions)
-    assert len(mine.substitutions) == 4 + 16  # manage, unsubscribe, calendar, done + 4 × 4 answers
+    assert len(mine.substitutions) == 4 + 4  # manage, unsubscribe, calendar, done + question 1's 4 answers
     assert all(key in email.html for key in mine.substitutions)
     assert not set(mine.substitutions.values()) & set(theirs.substitutions.values())
     assert mine.headers["List-Unsubscribe"] == f"<{mine.substitutions[emails.UNSUBSCRIBE]}>"
     assert sum(len(k) + len(v) for k, v in mine.substitutions.items()) < 10_000  # SendGrid's limit
+
+
+def test_each_lesson_is_its_opening_and_a_link_to_read_the_rest_on_the_site(course: Course) -> None:
+    email = week_email(course=course, week_number=1)
+
+    assert "A short paragraph that explains the idea" in email.html
+    assert "Why it matters" not in email.html  # the lesson's headings and the rest stay on the site
+    assert "Try it yourself" not in email.html
+    assert email.html.count("Read the whole lesson (1 min)") == 2
+    assert f"https://semester.test/courses/{course.id}/weeks/1/lessons/1/" in email.text
+    assert "Try it yourself" not in email.text
+
+
+def test_the_full_lessons_setting_puts_every_lesson_in_the_email(course: Course, settings: Any) -> None:
+    settings.DELIVERY_EMAIL_FULL_LESSONS = True
+
+    email = week_email(course=course, week_number=1)
+
+    assert re.search(r'<h2 style="[^"]+"[^>]*>Why it matters</h2>', email.html)  # the lesson's own markdown
+    assert "Try it yourself in five minutes." in email.html
+    assert "Try it yourself in five minutes." in email.text
+
+
+def test_the_email_asks_the_first_question_and_says_the_others_follow_on_the_page(course: Course) -> None:
+    email = week_email(course=course, week_number=1)
+
+    assert "Week 1, question 1?" in email.html
+    assert "Week 1, question 2?" not in email.html
+    assert "asks the next of the 4 questions" in email.html
+    assert "asks the next of the 4 questions" in email.text
+
+
+def test_lesson_openings_skip_headings_and_lists_and_stop_after_about_sixty_words() -> None:
+    body = "# Title\n\n- a list\n\n" + " ".join(["word"] * 80) + "\n\nSecond paragraph."
+    opening = lesson_opening(body)
+    assert opening.startswith("word word")
+    assert opening.endswith(" …")
+    assert len(opening.split()) == OPENING_WORDS + 1
 
 
 def test_the_week_is_rendered_once_and_again_only_when_the_course_text_changes(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,7 +10,12 @@ from django.urls import reverse
 
 from courses.models import Course, Lesson, PartStatus, Quiz
 from delivery.learning.progress import lesson_mark_done, quiz_attempt_record
-from delivery.learning.views import LESSON_MARKED_DONE, QUESTION_UNANSWERED, QUIZ_UNANSWERED
+from delivery.learning.views import (
+    LESSON_MARKED_DONE,
+    LESSON_MARKED_DONE_VISITOR,
+    QUESTION_UNANSWERED,
+    QUIZ_UNANSWERED,
+)
 from delivery.models import Enrollment, LessonCompletion, QuizAttempt
 from tests.factories import CourseFactory, UserFactory, moderator, written_course
 
@@ -65,11 +71,101 @@ def test_the_course_page_shows_the_learners_progress_and_where_to_continue(
     assert "Continue where you left off" in html
     assert reverse("delivery:lesson", args=[course.id, third.id]) in html
     assert "2 of 6" in html
-    assert "2/2 lessons · quiz best 2/4" in html
+    assert "2/2 done · quiz best 2/4" in html
     outline = response.context["outline"]
     assert [week.lessons_done for week in outline.weeks] == [2, 0, 0]
     assert outline.next_lesson is not None
     assert outline.next_lesson.id == third.id
+
+
+def test_the_course_page_opens_with_outcomes_and_a_time_estimate_and_folds_all_weeks_but_the_current(
+    client: Client, course: Course
+) -> None:
+    learner = UserFactory()
+    for lesson in lessons_of(course)[:2]:  # week 1 done: week 2 is the current one
+        lesson_mark_done(user=learner, lesson=lesson)
+    client.force_login(learner)
+
+    html = client.get(course.get_absolute_url()).content.decode()
+
+    assert "What you will learn" in html
+    assert "<li>Understand idea 1.1</li>" in html
+    assert re.search(r"A 3-week course · about \d+ hours? in all", html)
+    assert html.count("<details") == 3
+    assert html.count("<details open>") == 1
+    week_two = html.split('id="week-2"', 1)[1]
+    assert week_two.lstrip(">\n ").startswith("<details open>")
+    assert re.search(r"2 lessons and a quiz · about \d+ min", html)
+    assert html.index("Continue where you left off") < html.index("What you will learn")
+
+
+def test_a_new_reader_has_week_one_open(client: Client, course: Course) -> None:
+    html = client.get(course.get_absolute_url()).content.decode()
+    assert html.split('id="week-1"', 1)[1].lstrip(">\n ").startswith("<details open>")
+    assert html.count("<details open>") == 1
+
+
+def test_a_lesson_shows_its_reading_time_and_its_weeks_lessons_beside_it(
+    client: Client, course: Course
+) -> None:
+    learner = UserFactory()
+    first, second = lessons_of(course)[:2]
+    lesson_mark_done(user=learner, lesson=first)
+    client.force_login(learner)
+
+    html = client.get(reverse("delivery:lesson", args=[course.id, second.id])).content.decode()
+
+    aside = html.split('<aside class="week-lessons"', 1)[1].split("</aside>", 1)[0]
+    assert "Week 1:" in aside
+    assert f'<span aria-current="page">{second.title}</span>' in aside
+    assert reverse("delivery:lesson", args=[course.id, first.id]) in aside
+    assert 'aria-label="done"' in aside
+    assert lessons_of(course)[2].title not in aside  # week 2's lessons are not listed
+    assert "min read" in html
+
+
+def test_mark_done_and_continue_on_a_weeks_last_lesson_goes_to_its_quiz(
+    client: Client, course: Course
+) -> None:
+    client.force_login(UserFactory())
+    last_of_week_one = lessons_of(course)[1]
+    url = reverse("delivery:lesson_done", args=[course.id, last_of_week_one.id])
+    page = client.get(reverse("delivery:lesson", args=[course.id, last_of_week_one.id])).content.decode()
+    assert "Mark as done and continue to the quiz" in page
+    response = client.post(url, {"done": "1", "then": "next"})
+    assert response["Location"] == reverse("delivery:quiz", args=[course.id, 1])
+
+
+def test_mark_done_and_continue_skips_a_quiz_not_written_yet(client: Client, course: Course) -> None:
+    Quiz.objects.filter(course=course, week__number=1).update(status=PartStatus.FAILED)
+    Course.objects.filter(id=course.id).update(content_version=course.content_version + 1)
+    client.force_login(UserFactory())
+    first_of_week_two = lessons_of(course)[2]
+    response = client.post(
+        reverse("delivery:lesson_done", args=[course.id, lessons_of(course)[1].id]),
+        {"done": "1", "then": "next"},
+    )
+    assert response["Location"] == reverse("delivery:lesson", args=[course.id, first_of_week_two.id])
+
+
+def test_quiz_results_link_wrong_answers_to_their_lesson_and_offer_the_next_week(
+    client: Client, course: Course
+) -> None:
+    learner = UserFactory()
+    client.force_login(learner)
+    response = client.post(quiz_url(course), {"q0": "0", "q1": "0", "q2": "0", "q3": "1"}, follow=True)
+    html = response.content.decode()
+    assert html.count("Read again:") == 1  # only the wrong answer
+    assert reverse("delivery:lesson", args=[course.id, lessons_of(course)[0].id]) in html
+    first_of_week_two = lessons_of(course)[2]
+    start = html.split("Start week 2", 1)[0].rsplit("<a", 1)[1]
+    assert reverse("delivery:lesson", args=[course.id, first_of_week_two.id]) in start
+
+
+def test_the_last_weeks_quiz_offers_no_next_week(client: Client, course: Course) -> None:
+    client.force_login(UserFactory())
+    html = client.post(quiz_url(course, 3), {"q0": "0", "q1": "0", "q2": "0", "q3": "0"}, follow=True)
+    assert "Start week" not in html.content.decode()
 
 
 def test_a_course_still_being_written_sends_readers_to_its_progress_page(client: Client) -> None:
@@ -225,7 +321,7 @@ def test_a_lesson_page_shows_the_sanitized_lesson_with_navigation_across_weeks(
     assert reverse("delivery:lesson", args=[course.id, first_of_week_two.id]) in html
     assert "Lesson 2 of 6" in html
     assert "take the week 1 quiz" in html
-    assert "Sign in to mark this lesson as done" in html
+    assert "Your progress is kept in this browser" in html
 
 
 def test_a_lesson_of_another_course_is_not_found(client: Client, course: Course) -> None:
@@ -326,16 +422,27 @@ def test_a_lesson_can_be_marked_not_done_again(client: Client, course: Course) -
     assert not LessonCompletion.objects.filter(user=learner, lesson=lesson).exists()
 
 
-def test_an_anonymous_reader_is_asked_to_sign_in_and_brought_back_to_the_lesson(
+def test_an_anonymous_readers_lesson_done_is_kept_in_their_session_and_shown(
     client: Client, course: Course
 ) -> None:
     lesson = lessons_of(course)[0]
-    response = client.post(reverse("delivery:lesson_done", args=[course.id, lesson.id]), {"done": "1"})
-    lesson_url = reverse("delivery:lesson", args=[course.id, lesson.id])
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("accounts:sign_in"))
-    assert response["Location"].endswith("?next=" + lesson_url)
+    response = client.post(
+        reverse("delivery:lesson_done", args=[course.id, lesson.id]), {"done": "1"}, follow=True
+    )
+    html = response.content.decode()
+    assert LESSON_MARKED_DONE_VISITOR in html
+    assert "You marked this lesson as done" in html
     assert not LessonCompletion.objects.exists()
+    course_html = client.get(course.get_absolute_url()).content.decode()
+    assert "<strong>1 of 6</strong> lessons done" in course_html
+    assert course_html.count('class="done"') == 1
+
+
+def test_an_anonymous_readers_progress_is_not_shown_to_other_visitors(client: Client, course: Course) -> None:
+    client.get(course.get_absolute_url())  # the shared anonymous page is kept
+    client.post(reverse("delivery:lesson_done", args=[course.id, lessons_of(course)[0].id]), {"done": "1"})
+    assert client.get(course.get_absolute_url()).content.decode().count('class="done"') == 1
+    assert Client().get(course.get_absolute_url()).content.decode().count('class="done"') == 0
 
 
 def test_marking_needs_a_post(client: Client, course: Course) -> None:
@@ -425,13 +532,29 @@ def test_an_attempt_that_is_not_a_plain_number_shows_the_quiz_afresh(
     assert "You scored" not in response.content.decode()
 
 
-def test_an_anonymous_reader_gets_the_score_but_nothing_is_stored(client: Client, course: Course) -> None:
-    response = client.post(quiz_url(course), {"q0": "0", "q1": "0", "q2": "0", "q3": "0"})
+def test_an_anonymous_readers_score_is_kept_in_their_session_not_in_the_database(
+    client: Client, course: Course
+) -> None:
+    response = client.post(quiz_url(course), {"q0": "0", "q1": "0", "q2": "0", "q3": "0"}, follow=True)
     html = response.content.decode()
     assert response.status_code == 200
     assert "You scored 4 out of 4" in html
-    assert "Sign in</a> to keep your scores" in html
+    assert "Your score is kept in this browser" in html
     assert not QuizAttempt.objects.exists()
+    assert "You scored 4 out of 4" in client.get(quiz_url(course)).content.decode()  # still there later
+    assert 'name="q0"' in client.get(quiz_url(course) + "?retry=1").content.decode()
+
+
+def test_a_learner_coming_back_to_a_quiz_sees_their_latest_result_and_may_try_again(
+    client: Client, course: Course
+) -> None:
+    learner = UserFactory()
+    quiz = Quiz.objects.get(course=course, week__number=1)
+    quiz_attempt_record(user=learner, quiz=quiz, answers={0: 0, 1: 0, 2: 0, 3: 2})
+    client.force_login(learner)
+    html = client.get(quiz_url(course)).content.decode()
+    assert "You scored 3 out of 4" in html
+    assert f'{quiz_url(course)}?retry=1">Try again' in html
 
 
 def test_another_learners_attempt_is_not_shown(client: Client, course: Course) -> None:
@@ -508,9 +631,9 @@ def test_my_learning_runs_a_constant_number_of_queries(
             lesson_mark_done(user=learner, lesson=lesson)
         quiz_attempt_record(user=learner, quiz=course.quizzes.first(), answers={0: 0})  # type: ignore[arg-type]
     client.force_login(learner)
-    # user, enrollments with counts, quiz attempts, courses asked for, tutor conversations; the session comes
-    # from the cache
-    with django_assert_num_queries(5):  # type: ignore[operator]
+    # user, enrollments with counts, quiz attempts, courses asked for, tutor conversations, email subscriptions;
+    # the session comes from the cache
+    with django_assert_num_queries(6):  # type: ignore[operator]
         response = client.get(reverse("delivery:my_learning"))
     assert len(response.context["courses"]) == 4
 
