@@ -13,6 +13,7 @@ from pydantic import ConfigDict
 
 from accounts.api import request_user
 from courses.errors import CourseRequestError
+from courses.generation.pipeline import course_retry
 from courses.generation.request import QuotaExceeded, course_request
 from courses.models import PartStatus, Week
 from courses.reading.forms import CourseRequestForm
@@ -22,11 +23,20 @@ from courses.selectors import (
     course_structure,
     week_with_lessons_and_quiz,
 )
-from courses.visibility import course_is_public, course_review_notice, course_visible_via_api
+from courses.visibility import (
+    course_is_public,
+    course_is_requester,
+    course_review_notice,
+    course_visible_via_api,
+)
 from school.apitools import INVALID_INPUT, ApiError, ErrorOut
 from school.http import client_ip
 
 WEEK_NOT_FOUND = "This course has no week with this number."
+RETRY_NOT_ALLOWED = "Only the person who asked for this course (signed in with their API token) can retry it."
+NOTHING_TO_RETRY = (
+    "Nothing of this course is waiting to be retried: no part failed, and the course did not fail."
+)
 
 router = Router(tags=["courses"])
 
@@ -215,6 +225,31 @@ def course_detail(request: HttpRequest, course_id: UUID) -> dict[str, Any]:
         },
         "outline": [_week_outline(week) for week in course_structure(course=course)],
     }
+
+
+class RetryOut(Schema):
+    id: UUID
+    status: str
+    api_url: str
+
+
+@router.post(
+    "/{course_id}/retry",
+    response={202: RetryOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    summary="Try a course's failed parts again",
+)
+def retry_course(request: HttpRequest, course_id: UUID) -> Status[dict[str, Any]]:
+    """Queue every failed part of the course again (an incomplete course goes back to writing), or start a
+    failed course again from its outline. Only its requester (by token) or staff; 409 when nothing failed."""
+    course = course_visible_via_api(request, course_id)
+    user = request_user(request)
+    if not (course_is_requester(course, user) or (user is not None and user.is_staff)):
+        raise ApiError(403, RETRY_NOT_ALLOWED)
+    if not course_retry(course_id=course.id):
+        raise ApiError(409, NOTHING_TO_RETRY)
+    course.refresh_from_db(fields=["status"])
+    body = {"id": course.id, "status": course.status, "api_url": _absolute(f"/api/courses/{course.id}")}
+    return Status(202, body)
 
 
 def _week_outline(week: WeekEntry) -> dict[str, Any]:

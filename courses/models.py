@@ -45,6 +45,9 @@ class Course(models.Model):
         OUTLINING = "outlining", "Outlining"
         WRITING = "writing", "Writing"
         READY = "ready", "Ready"
+        # Every part was written or used all its attempts, and some failed for good: what was written can be
+        # read, the course is never emailed (a week would be missing), and its requester can retry the rest.
+        INCOMPLETE = "incomplete", "Incomplete"
         FAILED = "failed", "Failed"
 
     class Review(models.TextChoices):
@@ -128,6 +131,11 @@ class Course(models.Model):
     @property
     def is_ready(self) -> bool:
         return self.status == self.Status.READY
+
+    @property
+    def is_readable(self) -> bool:
+        """Written as far as it will be: ready, or incomplete with what was written open to reading."""
+        return self.status in (self.Status.READY, self.Status.INCOMPLETE)
 
 
 class Week(models.Model):

@@ -7,8 +7,11 @@ The pipeline, driven by `courses.tasks` (each step safe to run twice; the databa
 3. `lesson_write` / `quiz_write` claim one part (pending → writing, with a lease), write it, store it if they
    still hold the claim, then call `course_finish`. A week's quiz is written from its lessons' text: the
    lesson that completes the week queues it.
-4. `course_finish` flips the course to ready with one conditional UPDATE once every part is written.
-5. `course_sweep_stale` (every minute) queues again what a dead worker or a lost message left behind.
+4. `course_finish` ends the course with one conditional UPDATE: ready once every part is written, or
+   incomplete once every part is written or has failed GENERATION_PART_MAX_ATTEMPTS times (some for good;
+   a quiz whose week lost a lesson for good waits on that lesson, so it counts as done with it).
+5. `course_sweep_stale` (every minute) queues again what a dead worker or a lost message left behind, and
+   ends courses whose last part failed for good while nobody was watching: every course reaches an end.
 """
 
 from __future__ import annotations
@@ -46,6 +49,13 @@ OUTLINE_FAILED = (
 )
 OUTLINE_REFUSED = "The writing service declined to write a course on this topic."
 PART_FAILED = "The writing service kept failing on this part."
+PART_INVALID = (
+    "The writing service's answers for this part kept failing our checks (e.g. quiz options all the same)."
+)
+COURSE_INCOMPLETE = (
+    "Some parts could not be written after every attempt. What was written can be read; the missing parts "
+    "can be tried again."
+)
 PART_REFUSED = "The writing service declined to write this part."
 PART_KIND_UNKNOWN = "Unknown part kind: {kind!r} (expected 'lesson' or 'quiz')."
 
@@ -81,7 +91,8 @@ def course_start(*, topic: str, language: str, weeks: int, user: User | None, ip
 
 
 def course_retry(*, course_id: UUID) -> bool:
-    """Start a failed course again from its outline, or retry a writing course's failed parts."""
+    """Start a failed course again from its outline, or retry the failed parts of a writing or incomplete
+    course (an incomplete one goes back to writing)."""
     restarted = Course.objects.filter(id=course_id, status=Course.Status.FAILED).update(
         status=Course.Status.QUEUED, status_reason="", heartbeat_at=timezone.now()
     )
@@ -110,6 +121,11 @@ def _part_requeue(course_id: UUID, kind: str, **only: int) -> int:
     reset_ids = list(failed.values_list("id", flat=True))
     count = failed.filter(id__in=reset_ids).update(status=PartStatus.PENDING, failure_reason="")
     if count:
+        # An incomplete course is being written again; its parts are pending first, so no `course_finish`
+        # in between can end it before they are written.
+        Course.objects.filter(id=course_id, status=Course.Status.INCOMPLETE).update(
+            status=Course.Status.WRITING, status_reason=""
+        )
         Course.objects.filter(id=course_id).update(heartbeat_at=timezone.now())
         _enqueue_parts([(kind, part_id) for part_id in reset_ids])
     return count
@@ -379,7 +395,8 @@ def _part_store(model: type[Lesson] | type[Quiz], part_id: int, claimed_at: date
 def _part_fail(
     model: type[Lesson] | type[Quiz], part_id: int, claimed_at: datetime, error: llm.LLMError
 ) -> None:
-    reason = PART_REFUSED if error.outcome == llm.Outcome.REFUSAL else PART_FAILED
+    reasons = {llm.Outcome.REFUSAL: PART_REFUSED, llm.Outcome.INVALID_OUTPUT: PART_INVALID}
+    reason = reasons.get(llm.Outcome(error.outcome), PART_FAILED)
     model.objects.filter(id=part_id, status=PartStatus.WRITING, claimed_at=claimed_at).update(
         status=PartStatus.FAILED, failure_reason=reason
     )
@@ -387,30 +404,41 @@ def _part_fail(
 
 
 def course_finish(*, course_id: UUID) -> bool:
-    """Mark the course ready if every part is written. True for the one caller whose UPDATE did it.
+    """End the course if no part can still change: ready when every part is written, incomplete when the
+    rest failed GENERATION_PART_MAX_ATTEMPTS times. True for the one caller whose UPDATE ended it.
 
-    Every part runs this as it is stored, so its two statements are written out (`_finish_sql`): the ORM
-    took longer to build and compile them than PostgreSQL took to run them."""
+    Every part runs this as it is stored, so its statements are written out (`_finish_sql`): the ORM took
+    longer to build and compile them than PostgreSQL took to run them."""
     now = timezone.now()
-    finish, heartbeat = _finish_sql()
+    finish, incomplete, heartbeat = _finish_sql()
     writing, ready, written = Course.Status.WRITING, Course.Status.READY, PartStatus.WRITTEN
     # Adapted as the ORM would: SQLite (the one-machine install) stores UUIDs and times as text.
     at = connection.ops.adapt_datetimefield_value(now)
     course = Course._meta.pk.get_db_prep_value(course_id, connection)  # type: ignore[union-attr]
+    pending, failed, most = PartStatus.PENDING, PartStatus.FAILED, settings.GENERATION_PART_MAX_ATTEMPTS
+    open_lesson = [course, pending, PartStatus.WRITING, failed, most]
+    open_quiz = [course, pending, PartStatus.WRITING, failed, most, failed, most]
     with connection.cursor() as cursor:
         cursor.execute(finish, [ready, at, at, course, writing, course, written, course, written])
-        finished = cursor.rowcount
-        if not finished:
-            cursor.execute(heartbeat, [at, course, writing])
-    if finished:  # measured once ready, off the path to ready
-        checks.course_quality_queue(course_id=course_id)
-    return bool(finished)
+        if cursor.rowcount:
+            checks.course_quality_queue(course_id=course_id)  # measured once ready, off the path to ready
+            return True
+        cursor.execute(
+            incomplete,
+            [Course.Status.INCOMPLETE, at, COURSE_INCOMPLETE, course, writing, *open_lesson, *open_quiz],
+        )
+        if cursor.rowcount:
+            logger.warning("Course %s is incomplete: some parts failed every attempt", course_id)
+            return True
+        cursor.execute(heartbeat, [at, course, writing])
+    return False
 
 
 @cache
-def _finish_sql() -> tuple[str, str]:
+def _finish_sql() -> tuple[str, str, str]:
     """The UPDATE that flips a writing course with no unwritten lesson or quiz to ready (status_reason
-    cleared), and the one that only records its heartbeat. The ids and states are parameters."""
+    cleared); the one that flips it to incomplete when no part is pending, being written, or failed with
+    attempts left; and the one that only records its heartbeat. The ids, states and counts are parameters."""
     table = connection.ops.quote_name
     course, lesson, quiz = (table(model._meta.db_table) for model in (Course, Lesson, Quiz))
     unwritten = "SELECT 1 FROM {parts} WHERE {parts}.course_id = %s AND {parts}.status <> %s"
@@ -419,8 +447,26 @@ def _finish_sql() -> tuple[str, str]:
         f" WHERE id = %s AND status = %s"
         f" AND NOT EXISTS ({unwritten.format(parts=lesson)}) AND NOT EXISTS ({unwritten.format(parts=quiz)})"
     )
+    # A lesson can still change while pending, being written, or failed with attempts left. So can a quiz,
+    # except one waiting for its week's lessons when one of them failed for good: it waits on that lesson.
+    lesson_changing = (
+        f"SELECT 1 FROM {lesson} WHERE {lesson}.course_id = %s AND ({lesson}.status IN (%s, %s)"  # noqa: S608
+        f" OR ({lesson}.status = %s AND {lesson}.attempts < %s))"
+    )
+    lesson_lost = (
+        f"SELECT 1 FROM {lesson} WHERE {lesson}.week_id = {quiz}.week_id"  # noqa: S608
+        f" AND {lesson}.status = %s AND {lesson}.attempts >= %s"
+    )
+    quiz_changing = (
+        f"SELECT 1 FROM {quiz} WHERE {quiz}.course_id = %s AND ({quiz}.status IN (%s, %s)"  # noqa: S608
+        f" AND NOT EXISTS ({lesson_lost}) OR ({quiz}.status = %s AND {quiz}.attempts < %s))"
+    )
+    incomplete = (
+        f"UPDATE {course} SET status = %s, heartbeat_at = %s, status_reason = %s"  # noqa: S608
+        f" WHERE id = %s AND status = %s AND NOT EXISTS ({lesson_changing}) AND NOT EXISTS ({quiz_changing})"
+    )
     heartbeat = f"UPDATE {course} SET heartbeat_at = %s WHERE id = %s AND status = %s"  # noqa: S608
-    return finish, heartbeat
+    return finish, incomplete, heartbeat
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -434,7 +480,8 @@ def course_sweep_stale() -> SweepResult:
     1. Courses queued or outlining that went silent: back to queued, outline queued again.
     2. Parts whose claim outlived the lease (their worker died): queued again, whatever the course's heartbeat.
     3. Courses writing that went silent: their pending parts queued again, and failed parts that have had
-       fewer than GENERATION_PART_MAX_ATTEMPTS tries reset and queued (the LLM may be back).
+       fewer than GENERATION_PART_MAX_ATTEMPTS tries reset and queued (the LLM may be back); a course with
+       nothing left to try ends, ready or incomplete (`course_finish`).
     Queuing twice is harmless (every write claims its row first), so overlapping sweeps need no lock.
     """
     now = timezone.now()

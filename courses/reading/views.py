@@ -144,6 +144,8 @@ def _stages(course: Course) -> list[dict[str, object]]:
     order = [Course.Status.QUEUED, Course.Status.OUTLINING, Course.Status.WRITING, Course.Status.READY]
     labels = ["Queued", "Planning the weeks", "Writing lessons and quizzes", "Ready"]
     current = order.index(Course.Status(course.status)) if course.status in order else 2
+    if course.status == Course.Status.INCOMPLETE:  # it ends here, with parts missing
+        labels[-1], current = "Incomplete", 3
     return [
         {
             "label": label,

@@ -1,5 +1,6 @@
 """`manage.py generate_course "TOPIC" [--weeks N] [--language CODE] [--fresh] [--wait]`: request a course and
-print its address; with --wait, follow its progress until it is ready or has failed."""
+print its address; with --wait, follow its progress until it ends: ready (exit 0), or failed or incomplete
+(exit 1, with the reason and each part that failed for good). It never waits on a course that cannot change."""
 
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ class Command(BaseCommand):
                 last_line = line
             if progress.status == Course.Status.FAILED:
                 raise CommandError(f"failed: {progress.reason}")
+            if progress.status == Course.Status.INCOMPLETE:
+                raise CommandError(_incomplete_message(progress))
             if progress.status == Course.Status.READY:
                 return
             time.sleep(poll)
@@ -70,3 +73,11 @@ def _progress_line(progress: selectors.CourseProgress) -> str:
         failed = f", {progress.parts_failed} failed" if progress.parts_failed else ""
         return f"writing {progress.parts_written}/{progress.parts_total} parts{failed}"
     return progress.status
+
+
+def _incomplete_message(progress: selectors.CourseProgress) -> str:
+    lines = [f"incomplete: {progress.parts_failed} of {progress.parts_total} parts failed every attempt"]
+    lines += [
+        f"  week {part.week}, {part.kind} {part.title!r}: {part.reason}" for part in progress.failed_parts
+    ]
+    return "\n".join(lines)
