@@ -11,6 +11,7 @@ import json
 import signal
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -19,11 +20,13 @@ from typing import Any, Self
 @dataclass(slots=True)
 class Reply:
     """What the handler writes back; ``status`` None closes the socket without answering, ``payload`` None
-    sends an empty body."""
+    sends an empty body. With ``stream`` the body is sent chunk by chunk as the iterator yields it (chunked
+    transfer encoding, e.g. server-sent events); the iterator may sleep between chunks."""
 
     status: int | None
     payload: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    stream: Iterator[bytes] | None = None
 
 
 class LoopbackFake:
@@ -125,6 +128,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, reply: Reply) -> None:
         assert reply.status is not None
+        if reply.stream is not None:
+            self._write_stream(reply)
+            return
         data = json.dumps(reply.payload).encode() if reply.payload is not None else b""
         self.send_response(reply.status)
         if reply.payload is not None:
@@ -134,6 +140,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _write_stream(self, reply: Reply) -> None:
+        assert reply.status is not None
+        assert reply.stream is not None
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        for chunk in reply.stream:
+            if not chunk:
+                continue  # an empty chunk would end the body
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
 
     def _drop(self) -> None:
         self.close_connection = True

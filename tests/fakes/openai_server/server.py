@@ -15,7 +15,7 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -87,6 +87,12 @@ class FakeOpenAI(LoopbackFake):
     Knobs: ``latency``, ``fault_rate`` + ``fault_kinds``, ``fail_next(kind, times)``,
     ``fail_when(substring, kind, times)``, ``retry_after``, ``timeout_sleep``, ``hostile``,
     ``deterministic``, ``flag_words``, ``override(fn)``, ``keep_bodies``.
+
+    Two latency models for chat calls: fixed (``latency`` seconds per call, the default), or a model's pace
+    once ``tokens_per_second`` is set: ``time_to_first_token`` seconds, then the reply's completion tokens
+    at ``tokens_per_second`` (a 4,000-token outline takes far longer than a 300-token quiz). ``stream: true``
+    honours either, sending the reply as server-sent events of ``stream_chunk_tokens`` tokens as they are
+    "written", then a usage chunk when ``stream_options.include_usage`` asks for one.
     Records: ``requests``, ``calls(path)``, ``in_flight``, ``max_in_flight``.
     """
 
@@ -101,6 +107,8 @@ class FakeOpenAI(LoopbackFake):
         seed: int = 0,
         latency: float = 0.0,
         moderation_latency: float | None = None,
+        time_to_first_token: float = 0.0,
+        tokens_per_second: float | None = None,
         keep_bodies: bool = True,
     ) -> None:
         self.host = host
@@ -110,6 +118,7 @@ class FakeOpenAI(LoopbackFake):
         self.keep_bodies = keep_bodies
         self._initial_latency = latency
         self._initial_moderation_latency = moderation_latency
+        self._initial_pace = (time_to_first_token, tokens_per_second)
         self._lock = threading.Lock()
         self._stopping = threading.Event()  # wakes latency/timeout sleeps on stop()
         self._faults: deque[str] = deque()
@@ -124,6 +133,9 @@ class FakeOpenAI(LoopbackFake):
         self.latency = self._initial_latency
         # Moderation endpoints answer far faster than chat completions; None means "same as latency".
         self.moderation_latency: float | None = self._initial_moderation_latency
+        # The pace model, when tokens_per_second is set (None: every chat call takes `latency`).
+        self.time_to_first_token, self.tokens_per_second = self._initial_pace
+        self.stream_chunk_tokens = 8
         self.fault_rate = 0.0
         self.fault_kinds: list[str] = list(DEFAULT_RANDOM_FAULT_KINDS)
         self.retry_after: str = "1"
@@ -217,11 +229,20 @@ class FakeOpenAI(LoopbackFake):
             traceback.print_exc()
             body = error_body(f"fake server bug: {exc!r}", "fake_server_error", "fake_bug")
             reply = Reply(500, body, {"x-should-retry": "false"})
-        finally:
-            self._end()
         record["status"] = reply.status
+        if reply.stream is not None:  # in flight until its last chunk is sent
+            reply.stream = self._ending(reply.stream, record, started)
+            return reply
+        self._end()
         record["duration"] = time.monotonic() - started
         return reply
+
+    def _ending(self, chunks: Iterator[bytes], record: JsonDict, started: float) -> Iterator[bytes]:
+        try:
+            yield from chunks
+        finally:
+            self._end()
+            record["duration"] = time.monotonic() - started
 
     def _route(self, method: str, path: str, raw: bytes, record: JsonDict) -> Reply:
         if method == "POST" and path == CHAT_PATH:
@@ -269,22 +290,60 @@ class FakeOpenAI(LoopbackFake):
         body = _parse_json(raw)
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return Reply(400, error_body("'messages' is required.", "invalid_request_error", "invalid_body"))
-        if body.get("stream"):
-            message = "The fake does not implement streaming."
-            return Reply(400, error_body(message, "invalid_request_error", "unsupported"))
         started = time.monotonic()
         fault = self._take_fault(messages_text(body["messages"]))
         record["fault"] = fault
         if fault in ERROR_FAULTS or fault == "disconnect":
-            self._sleep(self.latency)
+            self._sleep(self.latency if self.tokens_per_second is None else self.time_to_first_token)
             return self._error_reply(fault) if fault in ERROR_FAULTS else Reply(None)
-        reply = Reply(200, self._completion(body, raw, fault), {"x-request-id": f"req_{uuid.uuid4().hex}"})
-        # `latency` is how long a call takes: the fake's own work of writing the reply counts within it, so a
-        # burst of calls is not slowed by the fake generating every reply after its sleep.
-        self._sleep(self.latency - (time.monotonic() - started))
+        completion = self._completion(body, raw, fault)
+        headers = {"x-request-id": f"req_{uuid.uuid4().hex}"}
+        if body.get("stream"):
+            return Reply(200, headers=headers, stream=self._stream(body, completion, started, fault))
+        # A call takes as long as the latency model says: the fake's own work of writing the reply counts
+        # within it, so a burst of calls is not slowed by the fake generating every reply after its sleep.
+        first_token, per_token = self._pace()
+        tokens = completion["usage"]["completion_tokens"]
+        self._sleep(first_token + tokens * per_token - (time.monotonic() - started))
         if fault == "timeout":
             self._sleep(self.timeout_sleep)  # the client's timeout should fire first
-        return reply
+        return Reply(200, completion, headers)
+
+    def _pace(self) -> tuple[float, float]:
+        """Seconds until the first token, and per completion token after it."""
+        if self.tokens_per_second is None:
+            return self.latency, 0.0
+        return self.time_to_first_token, 1.0 / self.tokens_per_second
+
+    def _stream(
+        self, body: JsonDict, completion: JsonDict, started: float, fault: str | None
+    ) -> Iterator[bytes]:
+        """The completion as server-sent events, each chunk sent when the pace says its tokens are written."""
+        choice, usage = completion["choices"][0], completion["usage"]
+        field = "refusal" if choice["message"]["refusal"] else "content"
+        text = choice["message"][field] or ""
+        first_token, per_token = self._pace()
+        # Tokens are counted as the usage counts them (4 characters each), so the stream ends when a
+        # non-streamed reply of the same size would.
+        step = max(1, self.stream_chunk_tokens) * 4
+        head = {key: completion[key] for key in ("id", "created", "model", "system_fingerprint")}
+
+        def event(choices: list[JsonDict], **extra: Any) -> bytes:
+            chunk = {**head, "object": "chat.completion.chunk", "choices": choices, **extra}
+            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+        self._sleep(started + first_token - time.monotonic())
+        yield event([{"index": 0, "delta": {"role": "assistant", field: ""}, "finish_reason": None}])
+        for start in range(0, len(text), step):
+            piece = text[start : start + step]
+            self._sleep(started + first_token + (start + len(piece)) / 4 * per_token - time.monotonic())
+            yield event([{"index": 0, "delta": {field: piece}, "finish_reason": None}])
+        if fault == "timeout":
+            self._sleep(self.timeout_sleep)
+        yield event([{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}])
+        if (body.get("stream_options") or {}).get("include_usage"):
+            yield event([], usage=usage)
+        yield b"data: [DONE]\n\n"
 
     def _take_fault(self, text: str) -> str | None:
         """Targeted rules first, then the FIFO queue, then the random fault rate."""
@@ -428,6 +487,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--latency", type=float, default=0.0, help="seconds added to every chat/moderation call"
     )
     parser.add_argument(
+        "--time-to-first-token", type=float, default=0.0, help="seconds before the first token (pace model)"
+    )
+    parser.add_argument(
+        "--tokens-per-second",
+        type=float,
+        default=None,
+        help="completion tokens written per second after the first; replaces --latency for chat calls",
+    )
+    parser.add_argument(
         "--moderation-latency",
         type=float,
         default=None,
@@ -457,6 +525,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         seed=args.seed,
         latency=args.latency,
         moderation_latency=args.moderation_latency,
+        time_to_first_token=args.time_to_first_token,
+        tokens_per_second=args.tokens_per_second,
         keep_bodies=args.keep_bodies,
     )
     fake.fault_rate = args.fault_rate
