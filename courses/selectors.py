@@ -18,6 +18,7 @@ from courses.visibility import course_is_withheld, public_courses
 
 STAGE_QUEUED = "Waiting for a writer to pick up the course…"
 STAGE_OUTLINING = "Planning the weeks…"
+STAGE_OUTLINED = "The outline is written and waits for review before its weeks are written"
 STAGE_WRITING = "Writing the lessons and quizzes: {written} of {total} parts written"
 STAGE_WRITING_WITH_FAILURES = (
     "{written} of {total} parts written; {failed} could not be written and can be retried"
@@ -98,6 +99,7 @@ def _stage_label(course: Course, written: int, total: int, failed: int) -> str:
     labels = {
         Course.Status.QUEUED: STAGE_QUEUED,
         Course.Status.OUTLINING: STAGE_OUTLINING,
+        Course.Status.OUTLINED: STAGE_OUTLINED,
         Course.Status.READY: STAGE_READY,
         Course.Status.FAILED: STAGE_FAILED,
     }
