@@ -13,6 +13,15 @@ from pydantic import ConfigDict
 
 from accounts.api import request_user
 from courses.errors import CourseRequestError
+from courses.generation.outline_review import (
+    OUTLINE_NOT_IN_REVIEW,
+    OutlineError,
+    outline_confirm,
+    outline_edit,
+    outline_estimate,
+    outline_regenerate,
+)
+from courses.generation.pipeline import course_retry
 from courses.generation.request import QuotaExceeded, course_request
 from courses.models import PartStatus, Week
 from courses.reading.forms import CourseRequestForm
@@ -22,11 +31,23 @@ from courses.selectors import (
     course_structure,
     week_with_lessons_and_quiz,
 )
-from courses.visibility import course_is_public, course_review_notice, course_visible_via_api
+from courses.visibility import (
+    course_is_public,
+    course_is_requester,
+    course_review_notice,
+    course_visible_via_api,
+)
 from school.apitools import INVALID_INPUT, ApiError, ErrorOut
 from school.http import client_ip
 
 WEEK_NOT_FOUND = "This course has no week with this number."
+RETRY_NOT_ALLOWED = "Only the person who asked for this course (signed in with their API token) can retry it."
+OUTLINE_NOT_YOURS = (
+    "Only the person who asked for this course (signed in with their API token) can change it."
+)
+NOTHING_TO_RETRY = (
+    "Nothing of this course is waiting to be retried: no part failed, and the course did not fail."
+)
 
 router = Router(tags=["courses"])
 
@@ -38,6 +59,10 @@ class CourseRequestIn(Schema):
     language: str = "en"
     weeks: int = settings.COURSE_WEEKS_DEFAULT
     fresh: bool = False  # write a new course even if an approved one on the topic exists
+    review_outline: bool = False  # write the outline only, and wait for POST …/outline/confirm
+    drop_unconfirmed: bool = (
+        False  # with review_outline: drop it if unconfirmed in time, instead of writing it
+    )
 
 
 class CourseCreatedOut(Schema):
@@ -170,6 +195,8 @@ def request_course(request: HttpRequest, payload: CourseRequestIn) -> Status[dic
             user=request_user(request),
             ip=client_ip(request),
             fresh=data["fresh"],
+            review_outline=data["review_outline"],
+            drop_unconfirmed=data["drop_unconfirmed"],
         )
     except CourseRequestError as error:
         raise ApiError(422, error.message, field=error.field) from None
@@ -215,6 +242,162 @@ def course_detail(request: HttpRequest, course_id: UUID) -> dict[str, Any]:
         },
         "outline": [_week_outline(week) for week in course_structure(course=course)],
     }
+
+
+class RetryOut(Schema):
+    id: UUID
+    status: str
+    api_url: str
+
+
+@router.post(
+    "/{course_id}/retry",
+    response={202: RetryOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    summary="Try a course's failed parts again",
+)
+def retry_course(request: HttpRequest, course_id: UUID) -> Status[dict[str, Any]]:
+    """Queue every failed part of the course again (an incomplete course goes back to writing), or start a
+    failed course again from its outline. Only its requester (by token) or staff; 409 when nothing failed."""
+    course = course_visible_via_api(request, course_id)
+    user = request_user(request)
+    if not (course_is_requester(course, user) or (user is not None and user.is_staff)):
+        raise ApiError(403, RETRY_NOT_ALLOWED)
+    if not course_retry(course_id=course.id):
+        raise ApiError(409, NOTHING_TO_RETRY)
+    course.refresh_from_db(fields=["status"])
+    body = {"id": course.id, "status": course.status, "api_url": _absolute(f"/api/courses/{course.id}")}
+    return Status(202, body)
+
+
+class EstimateOut(Schema):
+    calls: int
+    cost_usd: float | None
+    seconds: int
+
+
+class OutlineOut(Schema):
+    course_id: UUID
+    status: str
+    version: int  # send it back with a change: a change from an older version is refused (409)
+    outline: dict[str, Any]  # as the LLM writes it (while outlining, what has streamed in so far)
+    estimate: EstimateOut | None  # what writing the rest takes, once the outline waits for review
+
+
+class OutlineIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    outline: dict[str, Any]
+
+
+class RegenerateIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    instruction: str
+
+
+class ConfirmIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = None
+
+
+def _course_to_shape(request: HttpRequest, course_id: UUID) -> Any:
+    course = course_visible_via_api(request, course_id)
+    user = request_user(request)
+    if not (course_is_requester(course, user) or (user is not None and user.is_staff)):
+        raise ApiError(403, OUTLINE_NOT_YOURS)
+    return course
+
+
+def _outline_out(course: Any) -> dict[str, Any]:
+    estimate = outline_estimate(course=course) if course.status == "outlined" else None
+    return {
+        "course_id": course.id,
+        "status": course.status,
+        "version": course.outline_version,
+        "outline": course.outline_draft,
+        "estimate": estimate.__dict__ if estimate is not None else None,
+    }
+
+
+def _outline_refused(error: OutlineError) -> ApiError:
+    return ApiError(409 if error.conflict else 422, error.message, field="outline")
+
+
+@router.get(
+    "/{course_id}/outline",
+    response={200: OutlineOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    summary="A course's outline under review",
+)
+def outline_detail(request: HttpRequest, course_id: UUID) -> dict[str, Any]:
+    """The outline as written so far, its version, and (once it waits for review) the estimated calls, cost
+    and seconds to write the rest."""
+    return _outline_out(course_visible_via_api(request, course_id))
+
+
+@router.put(
+    "/{course_id}/outline",
+    response={200: OutlineOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    summary="Change the outline under review",
+)
+def outline_change(request: HttpRequest, course_id: UUID, payload: OutlineIn) -> dict[str, Any]:
+    """Replace the outline (the whole document, validated as the LLM's answer is). 409 when it changed since
+    `version` (nothing is overwritten); 422 naming every problem (nothing is saved)."""
+    course = _course_to_shape(request, course_id)
+    try:
+        outline_edit(
+            course_id=course.id, user=request_user(request), document=payload.outline, version=payload.version
+        )
+    except OutlineError as error:
+        raise _outline_refused(error) from None
+    course.refresh_from_db()
+    return _outline_out(course)
+
+
+@router.post(
+    "/{course_id}/outline/regenerate",
+    response={202: OutlineOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    summary="Have the outline written again",
+)
+def outline_regenerate_endpoint(
+    request: HttpRequest, course_id: UUID, payload: RegenerateIn
+) -> Status[dict[str, Any]]:
+    """One LLM call writes the outline again as `instruction` asks; the current one stays until it is done."""
+    course = _course_to_shape(request, course_id)
+    try:
+        outline_regenerate(
+            course_id=course.id,
+            user=request_user(request),
+            instruction=payload.instruction,
+            version=payload.version,
+        )
+    except OutlineError as error:
+        raise _outline_refused(error) from None
+    course.refresh_from_db()
+    return Status(202, _outline_out(course))
+
+
+@router.post(
+    "/{course_id}/outline/confirm",
+    response={202: OutlineOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    summary="Write the course from its outline",
+)
+def outline_confirm_endpoint(
+    request: HttpRequest, course_id: UUID, payload: ConfirmIn | None = None
+) -> Status[dict[str, Any]]:
+    """Start writing the weeks of the outline under review; 409 when it is not waiting for review (e.g.
+    already confirmed: confirming twice writes once) or changed since `version`."""
+    course = _course_to_shape(request, course_id)
+    try:
+        started = outline_confirm(course_id=course.id, version=payload.version if payload else None)
+    except OutlineError as error:
+        raise _outline_refused(error) from None
+    if not started:
+        raise ApiError(409, OUTLINE_NOT_IN_REVIEW)
+    course.refresh_from_db()
+    return Status(202, _outline_out(course))
 
 
 def _week_outline(week: WeekEntry) -> dict[str, Any]:

@@ -43,8 +43,13 @@ class Course(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         OUTLINING = "outlining", "Outlining"
+        # The outline is written and waits for its requester to shape and confirm it (two-step requests).
+        OUTLINED = "outlined", "Outline waiting for review"
         WRITING = "writing", "Writing"
         READY = "ready", "Ready"
+        # Every part was written or used all its attempts, and some failed for good: what was written can be
+        # read, the course is never emailed (a week would be missing), and its requester can retry the rest.
+        INCOMPLETE = "incomplete", "Incomplete"
         FAILED = "failed", "Failed"
 
     class Review(models.TextChoices):
@@ -72,6 +77,19 @@ class Course(models.Model):
     # The outline exactly as every lesson and quiz prompt quotes it: one fixed text, so the provider can cache
     # that shared prompt prefix, and no part has to rebuild it from the rows.
     outline_json = models.TextField(blank=True, help_text="The outline as the part prompts quote it (JSON).")
+    # The outline before its weeks are written: what has streamed in so far while outlining, then the
+    # whole outline (a `CourseOutline`) its requester reviews and edits until they confirm it.
+    outline_draft = models.JSONField(default=dict, blank=True)
+    # Bumped by every change to the draft: an edit made from an older version is refused, not merged.
+    outline_version = models.PositiveIntegerField(default=0)
+    review_outline = models.BooleanField(
+        default=False, help_text="Wait for the requester to confirm the outline before writing the weeks."
+    )
+    # What the requester wants if they never confirm: written anyway after OUTLINE_REVIEW_TIMEOUT_HOURS,
+    # or dropped.
+    drop_unconfirmed = models.BooleanField(default=False)
+    outline_instruction = models.TextField(blank=True, help_text="What the next outline should change.")
+    outlined_at = models.DateTimeField(null=True, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     status_reason = models.TextField(blank=True, help_text="Why generation failed, in words a learner reads.")
@@ -132,6 +150,11 @@ class Course(models.Model):
     @property
     def is_ready(self) -> bool:
         return self.status == self.Status.READY
+
+    @property
+    def is_readable(self) -> bool:
+        """Written as far as it will be: ready, or incomplete with what was written open to reading."""
+        return self.status in (self.Status.READY, self.Status.INCOMPLETE)
 
 
 class Week(models.Model):
@@ -296,6 +319,35 @@ class PartRevision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} revision {self.pk} ({self.get_cause_display()})"
+
+
+class OutlineRevision(models.Model):
+    """One version of a course's outline while its requester reviews it: as written, edited or regenerated.
+    `content` is the whole outline (a `CourseOutline`) at `version`."""
+
+    class Cause(models.TextChoices):
+        WRITTEN = "written", "Written"
+        EDIT = "edit", "Edited"
+        REGENERATE = "regenerate", "Regenerated"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="outline_revisions")
+    version = models.PositiveIntegerField()
+    content = models.JSONField()
+    cause = models.CharField(max_length=16, choices=Cause.choices)
+    instruction = models.TextField(blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("course", "-version")
+        constraints = [
+            models.UniqueConstraint(fields=("course", "version"), name="outline_revision_unique_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"Outline v{self.version} ({self.get_cause_display()})"
 
 
 class AuditEntry(models.Model):

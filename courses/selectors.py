@@ -21,11 +21,15 @@ from courses.visibility import course_is_withheld, public_courses
 
 STAGE_QUEUED = "Waiting for a writer to pick up the course…"
 STAGE_OUTLINING = "Planning the weeks…"
+STAGE_OUTLINED = "The outline is written and waits for review before its weeks are written"
 STAGE_WRITING = "Writing the lessons and quizzes: {written} of {total} parts written"
 STAGE_WRITING_WITH_FAILURES = (
     "{written} of {total} parts written; {failed} could not be written and can be retried"
 )
 STAGE_READY = "Ready"
+STAGE_INCOMPLETE = (
+    "{written} of {total} parts written; {failed} could not be written after every attempt and can be retried"
+)
 STAGE_FAILED = "Could not be written"
 
 PartKind = Literal["lesson", "quiz"]
@@ -54,7 +58,8 @@ class CourseProgress:
 
     @property
     def is_finished(self) -> bool:
-        return self.status in {Course.Status.READY, Course.Status.FAILED}
+        """Nothing will change without someone acting: ready, incomplete or failed."""
+        return self.status in {Course.Status.READY, Course.Status.INCOMPLETE, Course.Status.FAILED}
 
 
 def course_progress(*, course: Course) -> CourseProgress:
@@ -97,12 +102,16 @@ def _stage_label(course: Course, written: int, total: int, failed: int) -> str:
     labels = {
         Course.Status.QUEUED: STAGE_QUEUED,
         Course.Status.OUTLINING: STAGE_OUTLINING,
+        Course.Status.OUTLINED: STAGE_OUTLINED,
         Course.Status.READY: STAGE_READY,
         Course.Status.FAILED: STAGE_FAILED,
     }
     if course.status in labels:
         return labels[Course.Status(course.status)]
-    template = STAGE_WRITING_WITH_FAILURES if failed else STAGE_WRITING
+    if course.status == Course.Status.INCOMPLETE:
+        template = STAGE_INCOMPLETE
+    else:
+        template = STAGE_WRITING_WITH_FAILURES if failed else STAGE_WRITING
     return template.format(written=written, total=total, failed=failed)
 
 
@@ -402,7 +411,7 @@ def course_structure(*, course: Course) -> tuple[WeekEntry, ...]:
     Every course and lesson page needs it, so a ready course's structure is cached per content version:
     those pages then cost no query for it, whatever the course's size. Otherwise one query.
     """
-    if not course.is_ready:
+    if not course.is_readable:
         return _course_structure_load(course)
     # Versioned: every process keeps the structures it read, so a later page costs no cache round trip either.
     cache = caches["versioned"]

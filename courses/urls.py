@@ -15,6 +15,9 @@ urlpatterns = [
     path("courses/<uuid:course_id>/writing/", reading_views.writing, name="writing"),
     path("courses/<uuid:course_id>/writing/notify/", reading_views.writing_notify, name="writing_notify"),
     path("courses/<uuid:course_id>/retry/", reading_views.retry, name="retry"),
+    path("courses/<uuid:course_id>/outline/", reading_views.outline_change, name="outline_change"),
+    path("courses/<uuid:course_id>/outline/again/", reading_views.outline_again, name="outline_again"),
+    path("courses/<uuid:course_id>/outline/write/", reading_views.outline_write, name="outline_write"),
     path(
         "courses/<uuid:course_id>/retry/<str:kind>/<int:part_id>/",
         reading_views.retry_part,

@@ -324,6 +324,10 @@ GENERATION_STALE_AFTER_SECONDS = env_int("GENERATION_STALE_AFTER_SECONDS", 600, 
 GENERATION_PART_LEASE_SECONDS = env_int("GENERATION_PART_LEASE_SECONDS", 900, minimum=5)
 # The sweeper writes a failed part again (once its course has gone quiet) until it has been tried this often.
 GENERATION_PART_MAX_ATTEMPTS = env_int("GENERATION_PART_MAX_ATTEMPTS", 3, minimum=1)
+# An outline waiting for its requester's review this long is written anyway (or dropped, if they said so).
+OUTLINE_REVIEW_TIMEOUT_HOURS = env_float("OUTLINE_REVIEW_TIMEOUT_HOURS", 24.0, minimum=0.01)
+# The pace the "time to write the rest" estimate shown with an outline assumes (a mini model's).
+LLM_ESTIMATE_TOKENS_PER_SECOND = env_float("LLM_ESTIMATE_TOKENS_PER_SECOND", 80.0, minimum=1.0)
 # US dollars per million tokens, (input, cached input, output), for the cost dashboard.
 LLM_PRICES_PER_MILLION = {
     "gpt-4o-mini": (0.15, 0.075, 0.60),

@@ -20,6 +20,7 @@ from courses.admin.views import staff
 from courses.models import AuditEntry, ContentFlag, Course, LessonReport, QualityReport
 from courses.moderation import editing, review
 from courses.quality.report import PART_LABELS
+from courses.selectors import course_progress
 from courses.visibility import course_is_public
 
 Review = Course.Review
@@ -87,6 +88,7 @@ class CourseAdmin(admin.ModelAdmin):
         "held_for_review",
         "status",
         "status_reason",
+        "missing_parts",
         "generator",
         "requested_by",
         "requester_ip",
@@ -205,6 +207,18 @@ class CourseAdmin(admin.ModelAdmin):
         return render_to_string(
             "admin/courses/_quality_report.html", {"report": quality, "labels": PART_LABELS}
         )
+
+    @admin.display(description="missing parts")
+    def missing_parts(self, course: Course) -> str:
+        """Each part that failed, with its reason, and the page whose button tries them again."""
+        failed = course_progress(course=course).failed_parts
+        if not failed:
+            return "—"
+        rows = format_html_join(
+            "", "<div><strong>Week {}: {}</strong> {}</div>", ((p.week, p.title, p.reason) for p in failed)
+        )
+        retry = reverse("courses:writing", args=[course.pk])
+        return format_html('{}<p><a href="{}">Retry them from the progress page</a></p>', rows, retry)
 
     @admin.display(description="state", ordering="review_state")
     def state(self, course: Course) -> str:

@@ -28,6 +28,7 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 
 import openai
+import pydantic_core
 from django.conf import settings
 from django.utils import timezone
 from openai.types.shared_params import ResponseFormatJSONSchema
@@ -118,6 +119,34 @@ def complete(prompt: Prompt[AnswerT], *, course: Course | None) -> AnswerT:
     return _with_retries(
         stage=prompt.stage, course=course, send=send, parse=lambda text: _validated(prompt, text)
     )
+
+
+def complete_streaming(
+    prompt: Prompt[AnswerT], *, course: Course | None, on_partial: Callable[[dict[str, Any]], None]
+) -> AnswerT:
+    """As `complete`, with the reply streamed: `on_partial` is called with the answer parsed so far (the
+    fields and list items complete so far, as a dict) while it grows, e.g. to show an outline week by week.
+    What is returned is still validated whole, and retried as `complete` retries."""
+
+    def send() -> Reply[str]:
+        if not is_offline():
+            return _chat_stream(prompt, on_partial)
+        text = offline.answer(prompt)
+        on_partial(partial_answer(text))
+        return Reply(text, Usage())
+
+    return _with_retries(
+        stage=prompt.stage, course=course, send=send, parse=lambda text: _validated(prompt, text)
+    )
+
+
+def partial_answer(text: str) -> dict[str, Any]:
+    """The JSON object begun in `text`, read leniently: unfinished strings and objects are left out."""
+    try:
+        value = pydantic_core.from_json(text, allow_partial=True)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def moderate(*, inputs: list[str], course: Course | None) -> list[ModerationResult]:
@@ -293,8 +322,8 @@ def _client_for(base_url: str, api_key: str, timeout: float) -> openai.OpenAI:
     return openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
 
 
-def _chat(prompt: Prompt[AnswerT]) -> Reply[str]:
-    response_format: ResponseFormatJSONSchema = {
+def _response_format(prompt: Prompt[AnswerT]) -> ResponseFormatJSONSchema:
+    return {
         "type": "json_schema",
         "json_schema": {
             "name": prompt.schema_name,
@@ -302,10 +331,13 @@ def _chat(prompt: Prompt[AnswerT]) -> Reply[str]:
             "schema": strict_json_schema(prompt.schema),
         },
     }
+
+
+def _chat(prompt: Prompt[AnswerT]) -> Reply[str]:
     body = {
         "model": settings.OPENAI_MODEL,
         "messages": list(prompt.messages),
-        "response_format": response_format,
+        "response_format": _response_format(prompt),
         "max_completion_tokens": prompt.max_tokens,
     }
     completion = _post(CHAT_PATH, body)
@@ -325,6 +357,54 @@ def _chat(prompt: Prompt[AnswerT]) -> Reply[str]:
     content = message.get("content")
     if not content or not isinstance(content, str):
         raise AttemptFailed(Outcome.INVALID_OUTPUT, "the reply was empty", usage=usage)
+    return Reply(content, usage)
+
+
+# Parse the growing reply again once it has this many more characters (about a week of an outline's lessons).
+PARTIAL_EVERY_CHARS = 400
+
+
+def _chat_stream(prompt: Prompt[AnswerT], on_partial: Callable[[dict[str, Any]], None]) -> Reply[str]:
+    """`_chat`, streamed (server-sent events), calling `on_partial` as the reply grows. Through the SDK's
+    typed `create`: one call per course streams, so its per-chunk objects cost little."""
+    pieces: list[str] = []
+    refusal, finish, usage, parsed_at = "", None, Usage(), 0
+    try:
+        stream = _client().chat.completions.create(  # type: ignore[call-overload]  # messages: plain dicts
+            model=settings.OPENAI_MODEL,
+            messages=list(prompt.messages),
+            response_format=_response_format(prompt),
+            max_completion_tokens=prompt.max_tokens,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        for chunk in stream:
+            if chunk.usage is not None:
+                usage = _usage(chunk.usage.model_dump())
+            for choice in chunk.choices:
+                pieces.append(choice.delta.content or "")
+                refusal += choice.delta.refusal or ""
+                finish = choice.finish_reason or finish
+            length = sum(map(len, pieces))
+            if length - parsed_at >= PARTIAL_EVERY_CHARS:
+                parsed_at = length
+                on_partial(partial_answer("".join(pieces)))
+    except openai.OpenAIError as error:
+        raise _failure_from_error(error) from error
+    content = "".join(pieces)
+    if refusal or finish == "content_filter":
+        raise AttemptFailed(
+            Outcome.REFUSAL, f"refused: {refusal or 'stopped by the content filter'}", usage=usage
+        )
+    if finish == "length":
+        raise AttemptFailed(
+            Outcome.INVALID_OUTPUT, "truncated: the reply reached the token limit", usage=usage
+        )
+    if finish is None:
+        raise AttemptFailed(Outcome.CONNECTION_ERROR, "the stream ended before the reply did", usage=usage)
+    if not content:
+        raise AttemptFailed(Outcome.INVALID_OUTPUT, "the reply was empty", usage=usage)
+    on_partial(partial_answer(content))
     return Reply(content, usage)
 
 

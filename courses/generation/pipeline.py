@@ -2,13 +2,19 @@
 
 The pipeline, driven by `courses.tasks` (each step safe to run twice; the database says what is done):
 1. `course_request` creates the course (or offers an approved one) and queues the outline.
-2. `course_outline_write` claims the course (queued → outlining), asks for the outline, stores weeks, lessons
-   and quizzes (pending) in one transaction and queues every lesson at once.
+2. `course_outline_write` claims the course (queued → outlining) and streams its outline in, keeping what has
+   arrived in `outline_draft` (a page shows it growing). Then either it stores weeks, lessons and quizzes
+   (pending) in one transaction and queues every part at once, or, when the requester asked to review it,
+   the course waits (outlined) until they confirm it (`courses.generation.outline_review`), or the sweeper
+   does after OUTLINE_REVIEW_TIMEOUT_HOURS.
 3. `lesson_write` / `quiz_write` claim one part (pending → writing, with a lease), write it, store it if they
    still hold the claim, then call `course_finish`. A week's quiz is written from its lessons' text: the
    lesson that completes the week queues it.
-4. `course_finish` flips the course to ready with one conditional UPDATE once every part is written.
-5. `course_sweep_stale` (every minute) queues again what a dead worker or a lost message left behind.
+4. `course_finish` ends the course with one conditional UPDATE: ready once every part is written, or
+   incomplete once every part is written or has failed GENERATION_PART_MAX_ATTEMPTS times (some for good;
+   a quiz whose week lost a lesson for good waits on that lesson, so it counts as done with it).
+5. `course_sweep_stale` (every minute) queues again what a dead worker or a lost message left behind, and
+   ends courses whose last part failed for good while nobody was watching: every course reaches an end.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from accounts.models import User
 from courses import selectors
 from courses.generation import llm, prompts
 from courses.generation.schemas import CourseOutline, LessonDraft, QuizDraft, WeekPlan
-from courses.models import Course, Lesson, PartStatus, Quiz, Week
+from courses.models import Course, Lesson, OutlineRevision, PartStatus, Quiz, Week
 from courses.moderation import review
 from courses.quality import checks, passages
 from courses.rendering import markdown_to_safe_html
@@ -45,7 +51,15 @@ OUTLINE_FAILED = (
     "We could not plan this course: the writing service kept failing. Please try again in a few minutes."
 )
 OUTLINE_REFUSED = "The writing service declined to write a course on this topic."
+OUTLINE_DROPPED = "Its outline was not confirmed in time, so it was dropped as you asked."
 PART_FAILED = "The writing service kept failing on this part."
+PART_INVALID = (
+    "The writing service's answers for this part kept failing our checks (e.g. quiz options all the same)."
+)
+COURSE_INCOMPLETE = (
+    "Some parts could not be written after every attempt. What was written can be read; the missing parts "
+    "can be tried again."
+)
 PART_REFUSED = "The writing service declined to write this part."
 PART_KIND_UNKNOWN = "Unknown part kind: {kind!r} (expected 'lesson' or 'quiz')."
 
@@ -64,9 +78,21 @@ class SweepResult:
 # --------------------------------------------------------------------------------------------------------
 
 
-def course_start(*, topic: str, language: str, weeks: int, user: User | None, ip: str | None) -> Course:
-    """Create the course for a request the gate (`courses.generation.request`) admitted, and queue its outline."""
+def course_start(
+    *,
+    topic: str,
+    language: str,
+    weeks: int,
+    user: User | None,
+    ip: str | None,
+    review_outline: bool = False,
+    drop_unconfirmed: bool = False,
+) -> Course:
+    """Create the course for a request the gate (`courses.generation.request`) admitted, and queue its outline.
+    With `review_outline` its weeks wait until its requester confirms the outline."""
     course = Course.objects.create(
+        review_outline=review_outline,
+        drop_unconfirmed=drop_unconfirmed,
         topic=topic,
         topic_key=topic_key(topic),
         language=language,
@@ -81,7 +107,8 @@ def course_start(*, topic: str, language: str, weeks: int, user: User | None, ip
 
 
 def course_retry(*, course_id: UUID) -> bool:
-    """Start a failed course again from its outline, or retry a writing course's failed parts."""
+    """Start a failed course again from its outline, or retry the failed parts of a writing or incomplete
+    course (an incomplete one goes back to writing)."""
     restarted = Course.objects.filter(id=course_id, status=Course.Status.FAILED).update(
         status=Course.Status.QUEUED, status_reason="", heartbeat_at=timezone.now()
     )
@@ -110,6 +137,11 @@ def _part_requeue(course_id: UUID, kind: str, **only: int) -> int:
     reset_ids = list(failed.values_list("id", flat=True))
     count = failed.filter(id__in=reset_ids).update(status=PartStatus.PENDING, failure_reason="")
     if count:
+        # An incomplete course is being written again; its parts are pending first, so no `course_finish`
+        # in between can end it before they are written.
+        Course.objects.filter(id=course_id, status=Course.Status.INCOMPLETE).update(
+            status=Course.Status.WRITING, status_reason=""
+        )
         Course.objects.filter(id=course_id).update(heartbeat_at=timezone.now())
         _enqueue_parts([(kind, part_id) for part_id in reset_ids])
     return count
@@ -128,15 +160,24 @@ def course_outline_write(*, course_id: UUID) -> None:
     if not claimed:
         return  # already outlined, being outlined, or gone: a redelivered message has nothing to do
     course = Course.objects.get(id=course_id)
-    prompt = prompts.outline_prompt(topic=course.topic, language=course.language, weeks=course.weeks_count)
+    previous = course.outline_draft if course.outline_instruction else None
+    prompt = prompts.outline_prompt(
+        topic=course.topic,
+        language=course.language,
+        weeks=course.weeks_count,
+        previous=previous,
+        instruction=course.outline_instruction,
+    )
     try:
-        outline = llm.complete(prompt, course=course)
+        outline = llm.complete_streaming(prompt, course=course, on_partial=_draft_keeper(course_id, previous))
         # Screened before it is stored, so a flagged course is held before any part of it can be read.
         review.outline_screen_and_hold(course=course, outline=outline)
     except llm.LLMError as error:
         reason = OUTLINE_REFUSED if error.outcome == llm.Outcome.REFUSAL else OUTLINE_FAILED
+        # An outline asked for again fails back to the one its requester had: nothing of theirs is lost.
+        end = Course.Status.OUTLINED if previous else Course.Status.FAILED
         Course.objects.filter(id=course_id, status=Course.Status.OUTLINING).update(
-            status=Course.Status.FAILED, status_reason=reason, heartbeat_at=timezone.now()
+            status=end, status_reason=reason, outline_instruction="", heartbeat_at=timezone.now()
         )
         logger.warning("Outline of course %s failed: %s", course_id, error)
         enqueue_after_commit("courses.tasks.send_course_ready_email", str(course_id))
@@ -148,17 +189,67 @@ def course_outline_write(*, course_id: UUID) -> None:
                 status=Course.Status.QUEUED
             )
         raise
+    if course.review_outline:
+        _outline_hold_for_review(course, outline)
+        return
     try:
-        _outline_store(course_id, outline)
+        outline_store(course_id=course_id, outline=outline, status=Course.Status.OUTLINING)
     except IntegrityError:
         logger.info("Outline of course %s was stored by another worker first", course_id)
 
 
+def _draft_keeper(course_id: UUID, previous: dict[str, Any] | None) -> Callable[[dict[str, Any]], None]:
+    """Keep each partial outline on the course as it streams in (a reload shows it), a sign of life too.
+    While an outline is written again, the previous one stays until the new one is whole."""
+
+    def keep(partial: dict[str, Any]) -> None:
+        fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
+        if previous is None:
+            fields["outline_draft"] = partial
+        Course.objects.filter(id=course_id, status=Course.Status.OUTLINING).update(**fields)
+
+    return keep
+
+
 @transaction.atomic
-def _outline_store(course_id: UUID, outline: CourseOutline) -> None:
+def _outline_hold_for_review(course: Course, outline: CourseOutline) -> None:
+    """The whole outline as the next revision of the draft; the course waits for its requester."""
+    locked = Course.objects.select_for_update().get(id=course.id)
+    if locked.status != Course.Status.OUTLINING:
+        return  # another worker, restarted by the sweeper, got there first
+    document = outline.model_dump()
+    cause = OutlineRevision.Cause.REGENERATE if locked.outline_instruction else OutlineRevision.Cause.WRITTEN
+    locked.outline_version += 1
+    OutlineRevision.objects.create(
+        course=locked,
+        version=locked.outline_version,
+        content=document,
+        cause=cause,
+        instruction=locked.outline_instruction,
+    )
+    locked.title, locked.description, locked.audience = outline.title, outline.description, outline.audience
+    locked.outline_draft, locked.outline_instruction, locked.status_reason = document, "", ""
+    locked.status, locked.outlined_at, locked.heartbeat_at = (
+        Course.Status.OUTLINED,
+        timezone.now(),
+        timezone.now(),
+    )
+    locked.generator = llm.generator_name()
+    locked.save(
+        update_fields=[
+            "title", "description", "audience", "outline_draft", "outline_instruction", "outline_version",
+            "status", "status_reason", "outlined_at", "heartbeat_at", "generator",
+        ]
+    )  # fmt: skip
+
+
+@transaction.atomic
+def outline_store(*, course_id: UUID, outline: CourseOutline, status: str) -> bool:
+    """Store the outline's weeks, lessons and quizzes and queue every part, if the course is still in
+    `status` (outlining, or outlined and being confirmed). False when another caller stored it first."""
     course = Course.objects.select_for_update().get(id=course_id)
-    if course.status != Course.Status.OUTLINING:
-        return  # another worker, restarted by the sweeper, stored its outline first
+    if course.status != status:
+        return False  # another worker, restarted by the sweeper, stored its outline first
     weeks = Week.objects.bulk_create(
         Week(
             course=course,
@@ -176,16 +267,19 @@ def _outline_store(course_id: UUID, outline: CourseOutline) -> None:
     course.title, course.description, course.audience = outline.title, outline.description, outline.audience
     document = selectors.outline_document(course=course, weeks=weeks, lessons=lessons)
     course.outline_json = prompts.outline_json(document)
-    course.status, course.generator = Course.Status.WRITING, llm.generator_name()
-    course.heartbeat_at = timezone.now()
-    fields = ["title", "description", "audience", "outline_json", "status", "heartbeat_at", "generator"]
-    course.save(update_fields=fields)
+    course.outline_draft, course.weeks_count = outline.model_dump(), len(outline.weeks)
+    course.status, course.heartbeat_at = Course.Status.WRITING, timezone.now()
+    if status == Course.Status.OUTLINING:
+        course.generator = llm.generator_name()
+    fields = ["title", "description", "audience", "outline_json", "outline_draft", "weeks_count", "status"]
+    course.save(update_fields=[*fields, "heartbeat_at", "generator"])
     # Lessons only, week by week, so the first weeks are readable first when workers cannot take every part at
     # once; each week's quiz is queued by the lesson that completes the week (`_quiz_enqueue_when_due`).
     Quiz.objects.bulk_create(Quiz(course=course, week=week) for week in weeks)
     _enqueue_parts(
         [("lesson", lesson.pk) for week in weeks for lesson in lessons if lesson.week_id == week.pk]
     )
+    return True
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -380,7 +474,8 @@ def _part_store(model: type[Lesson] | type[Quiz], part_id: int, claimed_at: date
 def _part_fail(
     model: type[Lesson] | type[Quiz], part_id: int, claimed_at: datetime, error: llm.LLMError
 ) -> None:
-    reason = PART_REFUSED if error.outcome == llm.Outcome.REFUSAL else PART_FAILED
+    reasons = {llm.Outcome.REFUSAL: PART_REFUSED, llm.Outcome.INVALID_OUTPUT: PART_INVALID}
+    reason = reasons.get(llm.Outcome(error.outcome), PART_FAILED)
     model.objects.filter(id=part_id, status=PartStatus.WRITING, claimed_at=claimed_at).update(
         status=PartStatus.FAILED, failure_reason=reason
     )
@@ -388,32 +483,44 @@ def _part_fail(
 
 
 def course_finish(*, course_id: UUID) -> bool:
-    """Mark the course ready if every part is written. True for the one caller whose UPDATE did it.
+    """End the course if no part can still change: ready when every part is written, incomplete when the
+    rest failed GENERATION_PART_MAX_ATTEMPTS times. True for the one caller whose UPDATE ended it.
 
-    Every part runs this as it is stored, so its two statements are written out (`_finish_sql`): the ORM
-    took longer to build and compile them than PostgreSQL took to run them."""
+    Every part runs this as it is stored, so its statements are written out (`_finish_sql`): the ORM took
+    longer to build and compile them than PostgreSQL took to run them."""
     now = timezone.now()
-    finish, heartbeat = _finish_sql()
+    finish, incomplete, heartbeat = _finish_sql()
     writing, ready, written = Course.Status.WRITING, Course.Status.READY, PartStatus.WRITTEN
     # Adapted as the ORM would: SQLite (the one-machine install) stores UUIDs and times as text.
     at = connection.ops.adapt_datetimefield_value(now)
     course = Course._meta.pk.get_db_prep_value(course_id, connection)  # type: ignore[union-attr]
+    pending, failed, most = PartStatus.PENDING, PartStatus.FAILED, settings.GENERATION_PART_MAX_ATTEMPTS
+    open_lesson = [course, pending, PartStatus.WRITING, failed, most]
+    open_quiz = [course, pending, PartStatus.WRITING, failed, most, failed, most]
     with connection.cursor() as cursor:
         cursor.execute(finish, [ready, at, at, course, writing, course, written, course, written])
-        finished = cursor.rowcount
-        if not finished:
-            cursor.execute(heartbeat, [at, course, writing])
-    if finished:  # measured once ready, off the path to ready
-        checks.course_quality_queue(course_id=course_id)
-        # "email me when it is ready" (the task sends only if an address was left)
-        enqueue_after_commit("courses.tasks.send_course_ready_email", str(course_id))
-    return bool(finished)
+        if cursor.rowcount:
+            checks.course_quality_queue(course_id=course_id)  # measured once ready, off the path to ready
+            # "email me when it is ready" (the task sends only if an address was left)
+            enqueue_after_commit("courses.tasks.send_course_ready_email", str(course_id))
+            return True
+        cursor.execute(
+            incomplete,
+            [Course.Status.INCOMPLETE, at, COURSE_INCOMPLETE, course, writing, *open_lesson, *open_quiz],
+        )
+        if cursor.rowcount:
+            logger.warning("Course %s is incomplete: some parts failed every attempt", course_id)
+            enqueue_after_commit("courses.tasks.send_course_ready_email", str(course_id))
+            return True
+        cursor.execute(heartbeat, [at, course, writing])
+    return False
 
 
 @cache
-def _finish_sql() -> tuple[str, str]:
+def _finish_sql() -> tuple[str, str, str]:
     """The UPDATE that flips a writing course with no unwritten lesson or quiz to ready (status_reason
-    cleared), and the one that only records its heartbeat. The ids and states are parameters."""
+    cleared); the one that flips it to incomplete when no part is pending, being written, or failed with
+    attempts left; and the one that only records its heartbeat. The ids, states and counts are parameters."""
     table = connection.ops.quote_name
     course, lesson, quiz = (table(model._meta.db_table) for model in (Course, Lesson, Quiz))
     unwritten = "SELECT 1 FROM {parts} WHERE {parts}.course_id = %s AND {parts}.status <> %s"
@@ -422,8 +529,26 @@ def _finish_sql() -> tuple[str, str]:
         f" WHERE id = %s AND status = %s"
         f" AND NOT EXISTS ({unwritten.format(parts=lesson)}) AND NOT EXISTS ({unwritten.format(parts=quiz)})"
     )
+    # A lesson can still change while pending, being written, or failed with attempts left. So can a quiz,
+    # except one waiting for its week's lessons when one of them failed for good: it waits on that lesson.
+    lesson_changing = (
+        f"SELECT 1 FROM {lesson} WHERE {lesson}.course_id = %s AND ({lesson}.status IN (%s, %s)"  # noqa: S608
+        f" OR ({lesson}.status = %s AND {lesson}.attempts < %s))"
+    )
+    lesson_lost = (
+        f"SELECT 1 FROM {lesson} WHERE {lesson}.week_id = {quiz}.week_id"  # noqa: S608
+        f" AND {lesson}.status = %s AND {lesson}.attempts >= %s"
+    )
+    quiz_changing = (
+        f"SELECT 1 FROM {quiz} WHERE {quiz}.course_id = %s AND ({quiz}.status IN (%s, %s)"  # noqa: S608
+        f" AND NOT EXISTS ({lesson_lost}) OR ({quiz}.status = %s AND {quiz}.attempts < %s))"
+    )
+    incomplete = (
+        f"UPDATE {course} SET status = %s, heartbeat_at = %s, status_reason = %s"  # noqa: S608
+        f" WHERE id = %s AND status = %s AND NOT EXISTS ({lesson_changing}) AND NOT EXISTS ({quiz_changing})"
+    )
     heartbeat = f"UPDATE {course} SET heartbeat_at = %s WHERE id = %s AND status = %s"  # noqa: S608
-    return finish, heartbeat
+    return finish, incomplete, heartbeat
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -437,11 +562,13 @@ def course_sweep_stale() -> SweepResult:
     1. Courses queued or outlining that went silent: back to queued, outline queued again.
     2. Parts whose claim outlived the lease (their worker died): queued again, whatever the course's heartbeat.
     3. Courses writing that went silent: their pending parts queued again, and failed parts that have had
-       fewer than GENERATION_PART_MAX_ATTEMPTS tries reset and queued (the LLM may be back).
+       fewer than GENERATION_PART_MAX_ATTEMPTS tries reset and queued (the LLM may be back); a course with
+       nothing left to try ends, ready or incomplete (`course_finish`).
     Queuing twice is harmless (every write claims its row first), so overlapping sweeps need no lock.
     """
     now = timezone.now()
     silent_since = now - timedelta(seconds=settings.GENERATION_STALE_AFTER_SECONDS)
+    _sweep_unconfirmed(now)
     outlines = _sweep_outlines(now, silent_since)
     stale = Course.objects.filter(_silent(silent_since), status=Course.Status.WRITING)
     stale_courses = list(stale.values_list("id", flat=True))
@@ -459,6 +586,18 @@ def _sweep_outlines(now: datetime, silent_since: datetime) -> int:
     for course_id in course_ids:
         _enqueue_outline(course_id)
     return len(course_ids)
+
+
+def _sweep_unconfirmed(now: datetime) -> None:
+    """Outlines nobody confirmed within OUTLINE_REVIEW_TIMEOUT_HOURS: written anyway, or dropped if asked."""
+    since = now - timedelta(hours=settings.OUTLINE_REVIEW_TIMEOUT_HOURS)
+    waiting = Course.objects.filter(status=Course.Status.OUTLINED, outlined_at__lt=since)
+    waiting.filter(drop_unconfirmed=True).update(
+        status=Course.Status.FAILED, status_reason=OUTLINE_DROPPED, heartbeat_at=now
+    )
+    for course_id, draft in waiting.filter(drop_unconfirmed=False).values_list("id", "outline_draft"):
+        outline = CourseOutline.model_validate(draft)  # every stored draft passed this schema
+        outline_store(course_id=course_id, outline=outline, status=Course.Status.OUTLINED)
 
 
 def _silent(since: datetime) -> Q:

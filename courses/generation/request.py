@@ -8,7 +8,8 @@
    address), have none. The slot is given back when nothing new gets written;
 4. the day's LLM spend cap is not reached (`courses.moderation.costs`);
 5. the topic passes screening; a refused topic is kept for admins (`courses.moderation.review`);
-then the course is created and its outline queued (`courses.generation.pipeline.course_start`).
+then the course is created and its outline queued (`courses.generation.pipeline.course_start`); with
+`review_outline` its weeks wait until the requester confirms the outline (`courses.generation.outline_review`).
 
 A refusal raises CourseRequestError (a field and a sentence for the form or the API) or QuotaExceeded.
 """
@@ -69,8 +70,11 @@ def course_request(
     user: User | None,
     ip: str | None,
     fresh: bool = False,
+    review_outline: bool = False,
+    drop_unconfirmed: bool = False,
 ) -> CourseRequestResult:
-    """Offer the approved course that matches the request, or admit a new one and start writing it."""
+    """Offer the approved course that matches the request, or admit a new one and start writing it (with
+    `review_outline`, its outline only, until its requester confirms it)."""
     clean_topic = _valid_request(topic=topic, language=language, weeks=weeks)
     if not fresh:
         existing = course_reusable(topic_key=topic_key(clean_topic), language=language, weeks=weeks)
@@ -84,7 +88,15 @@ def course_request(
         if costs.spend_cap_reached():
             raise review.SpendCapReached()
         review.topic_admit(topic=clean_topic, language=language, user=user, ip=ip)
-        course = course_start(topic=clean_topic, language=language, weeks=weeks, user=user, ip=ip)
+        course = course_start(
+            topic=clean_topic,
+            language=language,
+            weeks=weeks,
+            user=user,
+            ip=ip,
+            review_outline=review_outline,
+            drop_unconfirmed=drop_unconfirmed,
+        )
     except Exception:
         if quota is not None:  # nothing was written: the slot goes back
             rate_limit_release(key=quota.key)

@@ -71,6 +71,16 @@ class CourseRequestForm(forms.Form):
     fresh = forms.BooleanField(required=False, widget=forms.HiddenInput)
     # Set by "Write a new course anyway" when courses on a nearly equal topic were offered first.
     anyway = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # Ticked on the website's form: its outline comes first, to shape before the weeks are written.
+    review_outline = forms.BooleanField(
+        label="Show me the outline first, to change it before the weeks are written",
+        required=False,
+        initial=True,
+    )
+    drop_unconfirmed = forms.BooleanField(
+        label="If I do not confirm the outline within a day, drop it (otherwise it is written as it is)",
+        required=False,
+    )
 
     def clean_topic(self) -> str:
         raw = self.cleaned_data["topic"]
@@ -127,3 +137,51 @@ class NotifyForm(forms.Form):
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.com"}),
     )
+
+
+OUTLINE_FIELD_MAX_LENGTH = 5000  # far above the schema's limits: those report the problem, in its words
+
+
+def outline_from_post(data: Any, draft: dict[str, Any]) -> dict[str, Any]:
+    """The outline the editor's form posted: the texts it shows (titles, overviews, lesson titles and
+    summaries), with what it does not show (objectives, readings) taken from the week it came from in `draft`
+    (`w{N}-source`, its position there). Over-long fields are cut, so a pasted novel cannot fill the page."""
+
+    def text(name: str) -> str:
+        return str(data.get(name, ""))[:OUTLINE_FIELD_MAX_LENGTH]
+
+    drafted = [week for week in draft.get("weeks") or [] if isinstance(week, dict)]
+    outline: dict[str, Any] = {key: text(key) for key in ("title", "description", "audience")}
+    outline["weeks"] = []
+    for n in range(1, _count(data.get("weeks")) + 1):
+        source = _count(data.get(f"w{n}-source"))
+        before = drafted[source - 1] if 1 <= source <= len(drafted) else {}
+        lessons = [
+            {"title": text(f"w{n}-l{m}-title"), "summary": text(f"w{n}-l{m}-summary")}
+            for m in range(1, _count(data.get(f"w{n}-lessons")) + 1)
+        ]
+        outline["weeks"].append(
+            {
+                "title": text(f"w{n}-title"),
+                "overview": text(f"w{n}-overview"),
+                "objectives": before.get("objectives")
+                or [f"Explain {lesson['title']}." for lesson in lessons],
+                "reading_list": before.get("reading_list")
+                or [
+                    {
+                        "title": "Readings of your choice",
+                        "author": "",
+                        "url": "",
+                        "note": "Added with this week.",
+                    }
+                ],
+                "lessons": lessons,
+            }
+        )
+    return outline
+
+
+def _count(raw: Any) -> int:
+    """A small count from the form (at most 50): anything else is 0."""
+    value = str(raw or "")
+    return min(int(value), 50) if value.isdigit() else 0

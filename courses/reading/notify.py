@@ -13,13 +13,15 @@ from courses import emails
 from courses.models import Course
 from school.queue import enqueue_after_commit
 
+# The states a course ends in: nothing more will be written without someone asking.
+ENDED = (Course.Status.READY, Course.Status.INCOMPLETE, Course.Status.FAILED)
 NOTIFY_NOT_NEEDED = "This course is already written: there is nothing to wait for."
 
 
 def course_notify_request(*, course: Course, email: str) -> bool:
     """Keep the address to email once the course is written. False when the course has already ended, then
     nothing is kept (the page shows the course instead). A new address replaces the one given before."""
-    if course.status in (Course.Status.READY, Course.Status.FAILED):
+    if course.status in ENDED:
         return False
     course.notify_email = email_normalise(email)
     course.save(update_fields=["notify_email"])
@@ -31,9 +33,8 @@ def course_notify_request(*, course: Course, email: str) -> bool:
 def course_ended_notify(*, course_id: UUID) -> bool:
     """Send the one email a waiting visitor asked for, if the course has ended (written or failed) and it was
     not sent yet. Claims the row with a conditional UPDATE, so two callers never send it twice."""
-    ended = (Course.Status.READY, Course.Status.FAILED)
     claimed = (
-        Course.objects.filter(id=course_id, status__in=ended, notified_at__isnull=True)
+        Course.objects.filter(id=course_id, status__in=ENDED, notified_at__isnull=True)
         .exclude(notify_email="")
         .update(notified_at=timezone.now())
     )
@@ -41,7 +42,9 @@ def course_ended_notify(*, course_id: UUID) -> bool:
         return False
     course = Course.objects.get(id=course_id)
     ready = course.status == Course.Status.READY
-    path = course.get_absolute_url() if ready else reverse("courses:writing", args=[course.id])
+    # An incomplete course is readable for what was written; its page lists what is missing.
+    readable = course.status in (Course.Status.READY, Course.Status.INCOMPLETE)
+    path = course.get_absolute_url() if readable else reverse("courses:writing", args=[course.id])
     title = course.title if ready and course.title else course.topic
     emails.course_ready(to=course.notify_email, title=title, url=settings.SITE_URL + path, ready=ready)
     return True

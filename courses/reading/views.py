@@ -13,10 +13,19 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
 from courses.errors import CourseRequestError
+from courses.generation.outline_review import (
+    OutlineError,
+    outline_confirm,
+    outline_edit,
+    outline_estimate,
+    outline_move,
+    outline_regenerate,
+)
 from courses.generation.pipeline import PART_MODELS, course_retry, part_retry
 from courses.generation.request import QuotaExceeded, course_quota_remaining, course_request
 from courses.models import Course
@@ -27,7 +36,7 @@ from courses.reading.exports import (
     course_pdf_state,
     export_filename,
 )
-from courses.reading.forms import CourseRequestForm, NotifyForm, SearchForm
+from courses.reading.forms import CourseRequestForm, NotifyForm, SearchForm, outline_from_post
 from courses.reading.notify import course_notify_request
 from courses.selectors import (
     course_catalogue,
@@ -55,6 +64,10 @@ RETRY_NOT_ALLOWED = "Only the person who asked for this course can retry it."
 NOTIFY_NOT_ALLOWED = "Only the person who asked for this course can ask to be emailed about it."
 NOTIFY_KEPT = "We will email {email} once, when the course is written."
 NOTIFY_EMAIL_INVALID = "Please enter a valid email address."
+OUTLINE_NOT_YOURS = "Only the person who asked for this course can change its outline."
+OUTLINE_SAVED = "Outline saved."
+OUTLINE_REGENERATING = "The outline is being written again; it appears below as it arrives."
+OUTLINE_CONFIRMED = "Your course is being written, week by week."
 
 
 def _ready_course(request: HttpRequest, course_id: UUID) -> Course:
@@ -122,6 +135,8 @@ def request_course(request: HttpRequest) -> HttpResponse:
             user=learner,
             ip=client_ip(request),
             fresh=data["fresh"],
+            review_outline=data["review_outline"],
+            drop_unconfirmed=data["drop_unconfirmed"],
         )
     except CourseRequestError as error:
         form.add_error(error.field if error.field in form.fields else None, error.message)
@@ -139,32 +154,60 @@ def request_course(request: HttpRequest) -> HttpResponse:
 def writing(request: HttpRequest, course_id: UUID) -> HttpResponse:
     """The course being written, with a live progress bar. `?fragment=1` returns just the progress part,
     for the page's poller; without JavaScript the page refreshes itself instead. A course held for review
-    stays followable here, without any of its text, and with the review notice saying why."""
+    stays followable here, without any of its text, and with the review notice saying why. Its outline shows
+    as it streams in; once written, its requester shapes and confirms it here (two-step requests)."""
     course = course_followable(request, course_get(course_id=course_id))
     fragment = request.GET.get("fragment") == "1"
     if course.is_ready and not fragment:
         return redirect(course)
-    requester = viewer_is_requester(request, course)
+    return _writing_page(request, course, fragment=fragment)
+
+
+def _writing_page(
+    request: HttpRequest,
+    course: Course,
+    *,
+    fragment: bool = False,
+    outline: dict[str, object] | None = None,
+    outline_error: str = "",
+    version: int | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The writing page; after a refused outline change, with what was posted (nothing is lost) and why."""
+    can_retry = viewer_is_requester(request, course)
+    shown = outline if outline is not None else course.outline_draft
     context = {
         "course": course,
         "progress": course_progress(course=course),
-        "can_retry": requester,
-        "notify_form": NotifyForm(initial={"email": _email_of(request)}) if requester else None,
+        "can_retry": can_retry,
+        "notify_form": NotifyForm(initial={"email": _email_of(request)}) if can_retry else None,
         "stages": _stages(course),
         "review_notice": course_review_notice_for(request, course),
         "text_hidden": course_is_held(course) and not request.user.is_staff,
+        "outline": shown if course.status in OUTLINE_SHOWN else None,
+        "can_shape": can_retry and course.status == Course.Status.OUTLINED,
+        "estimate": outline_estimate(course=course) if course.status == Course.Status.OUTLINED else None,
+        "outline_error": outline_error,
+        "outline_version": course.outline_version if version is None else version,
     }
     template = "courses/_writing_progress.html" if fragment else "courses/writing.html"
-    response = render(request, template, context)
+    response = render(request, template, context, status=status)
     response["Cache-Control"] = "no-store"
     return response
+
+
+OUTLINE_SHOWN = (Course.Status.OUTLINING, Course.Status.OUTLINED)
 
 
 def _stages(course: Course) -> list[dict[str, object]]:
     """The pipeline's steps for the page, each marked done, current or to come."""
     order = [Course.Status.QUEUED, Course.Status.OUTLINING, Course.Status.WRITING, Course.Status.READY]
     labels = ["Queued", "Planning the weeks", "Writing lessons and quizzes", "Ready"]
+    if course.status == Course.Status.OUTLINED:  # its requester's turn, between planning and writing
+        order[1], labels[1] = Course.Status.OUTLINED, "Your review of the outline"
     current = order.index(Course.Status(course.status)) if course.status in order else 2
+    if course.status == Course.Status.INCOMPLETE:  # it ends here, with parts missing
+        labels[-1], current = "Incomplete", 3
     return [
         {
             "label": label,
@@ -215,6 +258,71 @@ def writing_notify(request: HttpRequest, course_id: UUID) -> HttpResponse:
         messages.error(request, NOTIFY_EMAIL_INVALID)
     elif course_notify_request(course=course, email=form.cleaned_data["email"]):
         messages.success(request, NOTIFY_KEPT.format(email=form.cleaned_data["email"]))
+    return redirect("courses:writing", course.id)
+
+
+def _course_to_shape(request: HttpRequest, course_id: UUID) -> Course:
+    course = course_followable(request, course_get(course_id=course_id))
+    if not viewer_is_requester(request, course):
+        raise PermissionDenied(OUTLINE_NOT_YOURS)
+    return course
+
+
+def _posted_version(request: HttpRequest) -> int:
+    raw = request.POST.get("version", "")
+    return int(raw) if raw.isdigit() else -1
+
+
+@require_POST
+def outline_change(request: HttpRequest, course_id: UUID) -> HttpResponse:
+    """Save the outline editor's form, changed by the button pressed (move, add, remove, or just save)."""
+    course = _course_to_shape(request, course_id)
+    version = _posted_version(request)
+    document = outline_from_post(request.POST, course.outline_draft)
+    action = request.POST.get("action", "save")
+    if action != "save":
+        document = outline_move(document, action)
+    learner = request.user if isinstance(request.user, User) else None
+    try:
+        outline_edit(course_id=course.id, user=learner, document=document, version=version)
+    except OutlineError as error:
+        status = 409 if error.conflict else 400
+        return _writing_page(
+            request, course, outline=document, outline_error=error.message, version=version, status=status
+        )
+    messages.success(request, OUTLINE_SAVED)
+    return redirect(reverse("courses:writing", args=[course.id]) + "#outline")
+
+
+@require_POST
+def outline_again(request: HttpRequest, course_id: UUID) -> HttpResponse:
+    """Have the outline written again, as the requester's instruction asks."""
+    course = _course_to_shape(request, course_id)
+    learner = request.user if isinstance(request.user, User) else None
+    instruction = request.POST.get("instruction", "")
+    try:
+        outline_regenerate(
+            course_id=course.id, user=learner, instruction=instruction, version=_posted_version(request)
+        )
+    except OutlineError as error:
+        return _writing_page(
+            request, course, outline_error=error.message, status=409 if error.conflict else 400
+        )
+    messages.success(request, OUTLINE_REGENERATING)
+    return redirect("courses:writing", course.id)
+
+
+@require_POST
+def outline_write(request: HttpRequest, course_id: UUID) -> HttpResponse:
+    """ "Write this course": start writing the weeks of the outline as it stands (once, however often pressed)."""
+    course = _course_to_shape(request, course_id)
+    try:
+        if outline_confirm(course_id=course.id, version=_posted_version(request)):
+            messages.success(request, OUTLINE_CONFIRMED)
+    except OutlineError as error:
+        return _writing_page(
+            request, course, outline_error=error.message, status=409 if error.conflict else 400
+        )
     return redirect("courses:writing", course.id)
 
 

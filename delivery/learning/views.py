@@ -85,7 +85,7 @@ def _learner(request: HttpRequest) -> User | None:
 @require_GET
 def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
     course = course_readable(request, course_get(course_id=course_id))
-    if not course.is_ready:
+    if not course.is_readable:
         return redirect("courses:writing", course.id)
     outline = _outline(request, course)
     review_notice = course_review_notice_for(request, course)
@@ -174,7 +174,7 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
     if page is None:
         raise Http404("No such lesson")
     course = course_readable(request, page.lesson.course)
-    if not course.is_ready:
+    if not course.is_readable:
         return redirect("courses:writing", course.id)
     if learner is not None:
         enrollment_record_visit(user=learner, course=course)

@@ -51,7 +51,7 @@
       if (state === "ready") {
         window.setTimeout(function () { window.location.assign(box.dataset.readyUrl); }, 800);
       }
-      return state !== "ready" && state !== "failed";
+      return state !== "ready" && state !== "failed" && state !== "incomplete" && state !== "outlined";
     });
   }
 
@@ -152,7 +152,7 @@
 
   var writing = document.getElementById("writing-progress");
   var initial = writing && writing.querySelector("[data-state]");
-  if (initial && initial.dataset.state !== "failed") { watchWriting(writing); }
+  if (initial && ["failed", "incomplete", "outlined"].indexOf(initial.dataset.state) < 0) { watchWriting(writing); }
   var pdf = document.getElementById("pdf-progress");
   if (pdf && pdf.dataset.statusUrl && pdf.querySelector("progress")) { watchPdf(pdf); }
 })();

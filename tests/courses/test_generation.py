@@ -355,7 +355,7 @@ def test_an_outline_that_crashes_for_another_reason_is_handed_back_at_once(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("a bug, not the LLM")
 
-    monkeypatch.setattr(llm, "complete", broken)
+    monkeypatch.setattr(llm, "complete_streaming", broken)
     with pytest.raises(RuntimeError):
         pipeline.course_outline_write(course_id=course.id)
     assert Course.objects.get(id=course.id).status == Course.Status.QUEUED

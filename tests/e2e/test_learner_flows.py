@@ -44,6 +44,9 @@ def test_a_visitor_asks_for_a_course_and_is_taken_to_it_once_written(
     screenshot(page, "home")
     page.get_by_role("textbox", name="What are you curious about?").fill("Sourdough baking")
     page.get_by_label("Length").select_option("4")
+    page.get_by_label(
+        "Show me the outline first"
+    ).uncheck()  # straight through (test_outline_review: with it)
     page.get_by_role("button", name="Write my course").click()
     page.wait_for_url(COURSE_PAGE, timeout=60_000)  # via the "being written" page, once the bar is full
     course = Course.objects.get()

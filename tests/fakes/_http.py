@@ -20,7 +20,8 @@ from typing import Any, Self
 @dataclass(slots=True)
 class Reply:
     """What the handler writes back; ``status`` None closes the socket without answering, ``payload`` None
-    sends an empty body."""
+    sends an empty body. With ``stream`` the body is sent chunk by chunk as the iterator yields it (chunked
+    transfer encoding, e.g. server-sent events); the iterator may sleep between chunks."""
 
     status: int | None
     payload: Any = None
@@ -155,6 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
             if piece is None:
                 self._drop()
                 return
+            if not piece:
+                continue  # an empty chunk would end the body
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")

@@ -457,3 +457,79 @@ def test_a_stream_cut_fault_drops_the_connection_halfway_through_the_answer(fake
     with pytest.raises(openai.APIError):  # the SDK reports the broken body as an API error
         read_all()
     assert "".join(received).split() == ["one", "two", "three", "four", "five"]
+
+
+# --------------------------------------------------------------------------- the pace model and streaming
+
+
+def test_at_a_pace_a_call_takes_the_first_token_plus_its_tokens_at_the_rate(fake: FakeOpenAI) -> None:
+    fake.time_to_first_token, fake.tokens_per_second = 0.2, 4000.0
+    client = make_client(fake)
+    started = time.monotonic()
+    completion = ask(client)
+    seconds = time.monotonic() - started
+    expected = 0.2 + completion.usage.completion_tokens / 4000.0
+    assert completion.usage.completion_tokens > 400  # a lesson: long enough for its tokens to count
+    assert expected <= seconds < expected + 1.0  # slack for a loaded machine
+
+
+def test_a_short_reply_is_faster_than_a_long_one_at_the_same_pace(fake: FakeOpenAI) -> None:
+    fake.time_to_first_token, fake.tokens_per_second = 0.05, 2000.0
+    client = make_client(fake)
+    fake.override(lambda request: {"answer": "yes"} if "short" in str(request["messages"]) else None)
+    started = time.monotonic()
+    ask(client, "short please")
+    short = time.monotonic() - started
+    started = time.monotonic()
+    ask(client, "a whole lesson")
+    long = time.monotonic() - started
+    assert short < 0.3 < long
+
+
+def test_without_a_rate_every_call_still_takes_the_fixed_latency(fake: FakeOpenAI) -> None:
+    fake.latency = 0.3
+    started = time.monotonic()
+    ask(make_client(fake))
+    assert 0.3 <= time.monotonic() - started < 1.0
+
+
+def test_streaming_sends_the_reply_in_chunks_at_the_pace_then_usage(fake: FakeOpenAI) -> None:
+    fake.time_to_first_token, fake.tokens_per_second = 0.3, 2000.0
+    client = make_client(fake)
+    started = time.monotonic()
+    arrivals: list[float] = []
+    text, usage, finish = "", None, None
+    for chunk in ask(client, stream=True, stream_options={"include_usage": True}):
+        arrivals.append(time.monotonic() - started)
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+    assert Lesson.model_validate_json(text)  # the chunks add up to the whole reply
+    assert finish == "stop"
+    assert usage is not None
+    assert usage.completion_tokens == len(text) // 4
+    assert 0.3 <= arrivals[0] < arrivals[-1] - 0.4  # the first token after its delay, long before the end
+    assert arrivals[-1] >= 0.3 + usage.completion_tokens / 2000.0
+    assert len(arrivals) > 20
+    assert fake.calls()[0]["duration"] >= 0.3 + usage.completion_tokens / 2000.0  # in flight to its end
+
+
+def test_a_stream_without_include_usage_has_no_usage_chunk(fake: FakeOpenAI) -> None:
+    chunks = list(ask(make_client(fake), stream=True))
+    assert all(chunk.usage is None for chunk in chunks)
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_streamed_faults_look_like_the_real_ones(fake: FakeOpenAI) -> None:
+    client = make_client(fake)
+    fake.fail_next("refusal")
+    refusal = "".join(c.choices[0].delta.refusal or "" for c in ask(client, stream=True) if c.choices)
+    fake.fail_next("truncated")
+    truncated = [c.choices[0].finish_reason for c in ask(client, stream=True) if c.choices]
+    fake.fail_next("429")
+    with pytest.raises(openai.RateLimitError):
+        ask(client, stream=True)
+    assert refusal == "I can't help with that."
+    assert truncated[-1] == "length"

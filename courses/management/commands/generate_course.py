@@ -1,5 +1,7 @@
-"""`manage.py generate_course "TOPIC" [--weeks N] [--language CODE] [--fresh] [--wait]`: request a course and
-print its address; with --wait, follow its progress until it is ready or has failed."""
+"""`manage.py generate_course "TOPIC" [--weeks N] [--language CODE] [--fresh] [--review] [--wait]`: request a course and
+print its address; with --wait, follow its progress until it ends: ready (exit 0), or failed or incomplete
+(exit 1, with the reason and each part that failed for good), or, with --review, its outline written (printed,
+with the page where it is confirmed). It never waits on a course that cannot change by itself."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
 
 from courses import selectors
 from courses.errors import CourseRequestError
@@ -25,6 +28,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--fresh", action="store_true", help="write a new course even if one can be reused"
         )
+        parser.add_argument(
+            "--review",
+            action="store_true",
+            help="write the outline only; its weeks wait until it is confirmed on the course's page",
+        )
         parser.add_argument("--wait", action="store_true", help="follow progress until ready or failed")
         parser.add_argument("--poll", type=float, default=1.0, help="seconds between progress checks")
 
@@ -37,6 +45,7 @@ class Command(BaseCommand):
                 user=None,
                 ip=None,
                 fresh=options["fresh"],
+                review_outline=options["review"],
             )
         except CourseRequestError as error:
             raise CommandError(f"{error.field}: {error.message}") from None
@@ -60,7 +69,13 @@ class Command(BaseCommand):
                 last_line = line
             if progress.status == Course.Status.FAILED:
                 raise CommandError(f"failed: {progress.reason}")
+            if progress.status == Course.Status.INCOMPLETE:
+                raise CommandError(_incomplete_message(progress))
             if progress.status == Course.Status.READY:
+                return
+            if progress.status == Course.Status.OUTLINED:  # a person's turn: nothing changes until they act
+                course.refresh_from_db(fields=["outline_draft"])
+                self.stdout.write(_outline_lines(course))
                 return
             time.sleep(poll)
 
@@ -70,3 +85,19 @@ def _progress_line(progress: selectors.CourseProgress) -> str:
         failed = f", {progress.parts_failed} failed" if progress.parts_failed else ""
         return f"writing {progress.parts_written}/{progress.parts_total} parts{failed}"
     return progress.status
+
+
+def _outline_lines(course: Course) -> str:
+    weeks = course.outline_draft.get("weeks") or []
+    lines = [f"Week {n}: {week.get('title', '')}" for n, week in enumerate(weeks, start=1)]
+    address = settings.SITE_URL + reverse("courses:writing", args=[course.id])
+    lines.append(f"The outline waits for review: shape and confirm it at {address}")
+    return "\n".join(lines)
+
+
+def _incomplete_message(progress: selectors.CourseProgress) -> str:
+    lines = [f"incomplete: {progress.parts_failed} of {progress.parts_total} parts failed every attempt"]
+    lines += [
+        f"  week {part.week}, {part.kind} {part.title!r}: {part.reason}" for part in progress.failed_parts
+    ]
+    return "\n".join(lines)

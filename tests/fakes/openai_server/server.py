@@ -87,10 +87,16 @@ class FaultRule:
 class FakeOpenAI(LoopbackFake):
     """OpenAI chat completions + moderations + models on loopback, with knobs safe to change live.
 
-    Knobs: ``latency``, ``first_token_latency`` + ``tokens_per_second`` (streamed answers, ``stream: true``),
+    Knobs: ``latency``, ``time_to_first_token`` (alias ``first_token_latency``) + ``tokens_per_second``,
     ``fault_rate`` + ``fault_kinds``, ``fail_next(kind, times)``,
     ``fail_when(substring, kind, times)``, ``retry_after``, ``timeout_sleep``, ``hostile``,
     ``deterministic``, ``flag_words``, ``override(fn)``, ``keep_bodies``.
+
+    Two latency models for chat calls: fixed (``latency`` seconds per call, the default), or a model's pace
+    once ``tokens_per_second`` is set: ``time_to_first_token`` seconds, then the reply's completion tokens
+    at ``tokens_per_second`` (a 4,000-token outline takes far longer than a 300-token quiz). ``stream: true``
+    honours either, sending the reply as server-sent events as they are
+    "written" (``stream_chunk_words`` words each), then a usage chunk when ``stream_options.include_usage`` asks for one.
     Records: ``requests``, ``calls(path)``, ``in_flight``, ``max_in_flight``.
     """
 
@@ -105,6 +111,8 @@ class FakeOpenAI(LoopbackFake):
         seed: int = 0,
         latency: float = 0.0,
         moderation_latency: float | None = None,
+        time_to_first_token: float = 0.0,
+        tokens_per_second: float | None = None,
         keep_bodies: bool = True,
     ) -> None:
         self.host = host
@@ -114,6 +122,7 @@ class FakeOpenAI(LoopbackFake):
         self.keep_bodies = keep_bodies
         self._initial_latency = latency
         self._initial_moderation_latency = moderation_latency
+        self._initial_pace = (time_to_first_token, tokens_per_second)
         self._lock = threading.Lock()
         self._stopping = threading.Event()  # wakes latency/timeout sleeps on stop()
         self._faults: deque[str] = deque()
@@ -126,12 +135,11 @@ class FakeOpenAI(LoopbackFake):
 
     def _set_default_knobs(self) -> None:
         self.latency = self._initial_latency
-        # Streamed answers: the wait before the first token (None: ``latency``), then this many tokens (words)
-        # per second; 0 sends them all at once.
-        self.first_token_latency: float | None = None
-        self.tokens_per_second = 0.0
         # Moderation endpoints answer far faster than chat completions; None means "same as latency".
         self.moderation_latency: float | None = self._initial_moderation_latency
+        # The pace model, when tokens_per_second is set (None: every chat call takes `latency`).
+        self.time_to_first_token, self.tokens_per_second = self._initial_pace
+        self.stream_chunk_words = 1  # words per streamed chunk
         self.fault_rate = 0.0
         self.fault_kinds: list[str] = list(DEFAULT_RANDOM_FAULT_KINDS)
         self.retry_after: str = "1"
@@ -225,11 +233,22 @@ class FakeOpenAI(LoopbackFake):
             traceback.print_exc()
             body = error_body(f"fake server bug: {exc!r}", "fake_server_error", "fake_bug")
             reply = Reply(500, body, {"x-should-retry": "false"})
-        finally:
-            self._end()
         record["status"] = reply.status
+        if reply.stream is not None:  # in flight until its last chunk is sent
+            reply.stream = self._ending(reply.stream, record, started)
+            return reply
+        self._end()
         record["duration"] = time.monotonic() - started
         return reply
+
+    def _ending(
+        self, chunks: Iterator[bytes | None], record: JsonDict, started: float
+    ) -> Iterator[bytes | None]:
+        try:
+            yield from chunks
+        finally:
+            self._end()
+            record["duration"] = time.monotonic() - started
 
     def _route(self, method: str, path: str, raw: bytes, record: JsonDict) -> Reply:
         if method == "POST" and path == CHAT_PATH:
@@ -277,70 +296,76 @@ class FakeOpenAI(LoopbackFake):
         body = _parse_json(raw)
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return Reply(400, error_body("'messages' is required.", "invalid_request_error", "invalid_body"))
-        if body.get("stream"):
-            return self._chat_stream(body, raw, record)
         started = time.monotonic()
         fault = self._take_fault(messages_text(body["messages"]))
         record["fault"] = fault
         if fault in ERROR_FAULTS or fault == "disconnect":
-            self._sleep(self.latency)
+            self._sleep(self._pace()[0])
             return self._error_reply(fault) if fault in ERROR_FAULTS else Reply(None)
-        reply = Reply(200, self._completion(body, raw, fault), {"x-request-id": f"req_{uuid.uuid4().hex}"})
-        # `latency` is how long a call takes: the fake's own work of writing the reply counts within it, so a
-        # burst of calls is not slowed by the fake generating every reply after its sleep.
-        self._sleep(self.latency - (time.monotonic() - started))
+        completion = self._completion(body, raw, fault)
+        headers = {"x-request-id": f"req_{uuid.uuid4().hex}"}
+        if body.get("stream"):
+            return Reply(200, headers=headers, stream=self._stream(body, completion, started, fault))
+        # A call takes as long as the latency model says: the fake's own work of writing the reply counts
+        # within it, so a burst of calls is not slowed by the fake generating every reply after its sleep.
+        first_token, per_token = self._pace()
+        tokens = completion["usage"]["completion_tokens"]
+        self._sleep(first_token + tokens * per_token - (time.monotonic() - started))
         if fault == "timeout":
             self._sleep(self.timeout_sleep)  # the client's timeout should fire first
-        return reply
+        return Reply(200, completion, headers)
 
-    def _chat_stream(self, body: JsonDict, raw: bytes, record: JsonDict) -> Reply:
-        """A streamed answer as server-sent events: role, one chunk per token (word), the finish, the usage."""
-        fault = self._take_fault(messages_text(body["messages"]))
-        record["fault"] = fault
-        first_wait = self.latency if self.first_token_latency is None else self.first_token_latency
-        if fault in ERROR_FAULTS or fault == "disconnect":
-            self._sleep(first_wait)
-            return self._error_reply(fault) if fault in ERROR_FAULTS else Reply(None)
-        if fault == "timeout":
-            self._sleep(self.timeout_sleep)
-            return Reply(None)
-        message, finish_reason = self._assistant_message(body, raw, fault)
-        headers = {"x-request-id": f"req_{uuid.uuid4().hex}"}
-        return Reply(200, None, headers, stream=self._events(body, message, finish_reason, fault, first_wait))
+    @property
+    def first_token_latency(self) -> float:
+        """Another name for ``time_to_first_token`` (the tutor's tests and benchmark use it)."""
+        return self.time_to_first_token
 
-    def _events(
-        self, body: JsonDict, message: JsonDict, finish_reason: str, fault: str | None, first_wait: float
+    @first_token_latency.setter
+    def first_token_latency(self, seconds: float) -> None:
+        self.time_to_first_token = seconds
+
+    def _pace(self) -> tuple[float, float]:
+        """Seconds until the first token, and per completion token after it."""
+        if not self.tokens_per_second:
+            return self.latency, 0.0
+        return self.time_to_first_token, 1.0 / self.tokens_per_second
+
+    def _stream(
+        self, body: JsonDict, completion: JsonDict, started: float, fault: str | None
     ) -> Iterator[bytes | None]:
-        base = {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": str(body.get("model") or self.model),
-            "system_fingerprint": "fp_fake",
-        }
-
-        def event(delta: JsonDict, finish: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            return b"data: " + json.dumps({**base, "choices": [choice]}).encode() + b"\n\n"
-
-        self._sleep(first_wait)
-        yield event({"role": "assistant", "content": ""})
-        if message["refusal"]:
-            yield event({"refusal": message["refusal"]}, "stop")
-        tokens = re.findall(r"\S+\s*", message["content"] or "")
+        """The completion as server-sent events, each chunk (``stream_chunk_words`` words) sent when the pace
+        says its tokens are written. A "stream_cut" fault sends half the words, then drops the connection."""
+        choice, usage = completion["choices"][0], completion["usage"]
+        field = "refusal" if choice["message"]["refusal"] else "content"
+        text = choice["message"][field] or ""
+        first_token, per_token = self._pace()
+        words = re.findall(r"\s*\S+|\s+$", text)
+        step = max(1, self.stream_chunk_words)
+        pieces = ["".join(words[i : i + step]) for i in range(0, len(words), step)]
         if fault == "stream_cut":
-            tokens = tokens[: len(tokens) // 2]
-        for number, token in enumerate(tokens):
-            if number and self.tokens_per_second > 0:
-                self._sleep(1 / self.tokens_per_second)
-            yield event({"content": token})
+            pieces = pieces[: len(pieces) // 2]
+        head = {key: completion[key] for key in ("id", "created", "model", "system_fingerprint")}
+
+        def event(choices: list[JsonDict], **extra: Any) -> bytes:
+            chunk = {**head, "object": "chat.completion.chunk", "choices": choices, **extra}
+            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+        self._sleep(started + first_token - time.monotonic())
+        yield event([{"index": 0, "delta": {"role": "assistant", field: ""}, "finish_reason": None}])
+        sent = 0  # characters so far: tokens are counted as the usage counts them (4 characters each), so the
+        # stream ends when a non-streamed reply of the same size would
+        for piece in pieces:
+            sent += len(piece)
+            self._sleep(started + first_token + sent / 4 * per_token - time.monotonic())
+            yield event([{"index": 0, "delta": {field: piece}, "finish_reason": None}])
         if fault == "stream_cut":
             yield None
             return
-        yield event({}, finish_reason)
+        if fault == "timeout":
+            self._sleep(self.timeout_sleep)
+        yield event([{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}])
         if (body.get("stream_options") or {}).get("include_usage"):
-            usage = self._usage(messages_text(body["messages"]), message)
-            yield b"data: " + json.dumps({**base, "choices": [], "usage": usage}).encode() + b"\n\n"
+            yield event([], usage=usage)
         yield b"data: [DONE]\n\n"
 
     def _take_fault(self, text: str) -> str | None:
@@ -485,6 +510,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--latency", type=float, default=0.0, help="seconds added to every chat/moderation call"
     )
     parser.add_argument(
+        "--time-to-first-token", type=float, default=0.0, help="seconds before the first token (pace model)"
+    )
+    parser.add_argument(
+        "--tokens-per-second",
+        type=float,
+        default=None,
+        help="completion tokens written per second after the first; replaces --latency for chat calls",
+    )
+    parser.add_argument(
         "--moderation-latency",
         type=float,
         default=None,
@@ -497,15 +531,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--fault-kinds",
         default=",".join(DEFAULT_RANDOM_FAULT_KINDS),
         help=f"comma-separated subset of {','.join(FAULT_KINDS)}",
-    )
-    parser.add_argument(
-        "--first-token-latency",
-        type=float,
-        default=None,
-        help="seconds before a streamed answer's first token",
-    )
-    parser.add_argument(
-        "--tokens-per-second", type=float, default=0.0, help="pace of streamed answers (0: all at once)"
     )
     parser.add_argument("--timeout-sleep", type=float, default=30.0)
     parser.add_argument("--retry-after", default="1")
@@ -523,6 +548,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         seed=args.seed,
         latency=args.latency,
         moderation_latency=args.moderation_latency,
+        time_to_first_token=args.time_to_first_token,
+        tokens_per_second=args.tokens_per_second,
         keep_bodies=args.keep_bodies,
     )
     fake.fault_rate = args.fault_rate
@@ -530,8 +557,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     for kind in fake.fault_kinds:
         _check_kind(kind)
     fake.timeout_sleep = args.timeout_sleep
-    fake.first_token_latency = args.first_token_latency
-    fake.tokens_per_second = args.tokens_per_second
     fake.retry_after = args.retry_after
     fake.hostile = args.hostile
     serve_until_terminated(fake)
