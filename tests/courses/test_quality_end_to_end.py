@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from courses.generation import pipeline
+from courses.generation import request
 from courses.models import Course, Lesson, LLMCall, QualityReport
 from courses.moderation import editing
 from courses.reading.exports import course_markdown
@@ -94,7 +94,7 @@ def test_an_invented_book_a_dead_link_an_unsupported_answer_and_repeated_lessons
 
     fake_openai.override(llm)
 
-    result = pipeline.course_request(topic="Roman aqueducts", language="en", weeks=4, user=None, ip=None)
+    result = request.course_request(topic="Roman aqueducts", language="en", weeks=4, user=None, ip=None)
 
     course = Course.objects.get(pk=result.course.pk)
     assert course.status == Course.Status.READY
