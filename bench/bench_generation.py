@@ -18,6 +18,10 @@ its first week visible, the whole outline visible, week 1 readable, the course r
 limit, the longest chain of dependent calls each as long as the tokens it really wrote at that rate.
 
     .venv/bin/python bench/bench_generation.py --pace [--ttft 0.5] [--tps 80]
+
+Quizzes are written after their week's lessons (from their text), a third writing round: the critical path is
+then 3 × L + 4 × M. `--workers-from DIR` runs the workers from another checkout (e.g. the commit before that
+round, unpacked with `git archive`), so the same harness measures a course without it, side by side.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ def main() -> None:
     database_create(DB_NAME)
     flush_redis(redis_url)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    workers = [worker_start(env, args.concurrency, n) for n in range(args.workers)]
+    workers = [worker_start(env, args.concurrency, n, args.workers_from or ROOT) for n in range(args.workers)]
     try:
         import django
 
@@ -114,6 +118,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--ttft", type=float, default=0.5, help="with --pace: seconds to the first token")
     parser.add_argument("--tps", type=float, default=80.0, help="with --pace: completion tokens per second")
+    parser.add_argument(
+        "--workers-from",
+        type=Path,
+        default=None,
+        help="run the workers from this checkout (one without the quiz-after-lessons round: 2 writing rounds)",
+    )
     return parser.parse_args()
 
 
@@ -128,15 +138,18 @@ def bench_env(redis_url: str, base_url: str, args: argparse.Namespace) -> dict[s
             OPENAI_MODEL="fake-model",
             LLM_MAX_CONCURRENCY=str(args.max_concurrency),
             LLM_TIMEOUT_SECONDS="30",
+            # Readings, links and pictures are looked up after ready, never on its path; the fakes are not
+            # started here, and nothing may reach the real services.
+            QUALITY_LOOKUPS="false",
         ),
     }
 
 
-def worker_start(env: dict[str, str], concurrency: int, number: int) -> subprocess.Popen[bytes]:
+def worker_start(env: dict[str, str], concurrency: int, number: int, code: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "celery", "-A", "school", "worker", "-Q", "llm,default,cpu"]
     command += ["--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "WARNING"]
     command += ["--hostname", f"bench{number}@%h", "--without-mingle", "--without-gossip"]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(command, cwd=code, env=env, stderr=subprocess.DEVNULL)
 
 
 def flush_redis(url: str) -> None:
@@ -236,6 +249,9 @@ def phases(course: Any) -> dict[str, float]:
         "part calls start spread": last_start - first_start,
         "slowest part call": max(call.latency_ms for call in parts) / 1000,
         "last part→ready": course.ready_at.timestamp() - max(call.created_at.timestamp() for call in parts),
+        # With quizzes written after their lessons: from the last lesson's reply to the last quiz's.
+        "last lesson→last quiz": max(c.created_at.timestamp() for c in parts if c.stage == "quiz")
+        - max(c.created_at.timestamp() for c in parts if c.stage == "lesson"),
     }
 
 
@@ -253,7 +269,9 @@ def reuse_check(fake: Any, weeks: int) -> tuple[bool, int, float]:
 
 
 def report(fake: Any, worker_pids: list[int], args: argparse.Namespace) -> None:
-    latency, critical = args.latency, 2 * args.latency + 3 * args.moderation_latency
+    # Outline, lessons, then (from the lessons' text) quizzes; each round screened, and the topic first.
+    rounds = 2 if args.workers_from else 3
+    latency, critical = args.latency, rounds * args.latency + (rounds + 1) * args.moderation_latency
     warm = measure(
         "Warm-up topic", args.weeks, worker_pids
     )  # first connections, imports, caches of every thread
@@ -265,7 +283,8 @@ def report(fake: Any, worker_pids: list[int], args: argparse.Namespace) -> None:
 
     print(
         f"\nCourse generation: {args.weeks} weeks, fake LLM latency L = {latency:.2f}s, moderation latency "
-        f"M = {args.moderation_latency:.2f}s, critical path 2 × L + 3 × M = {critical:.2f}s; {args.workers} worker process(es) × {args.concurrency} threads, "
+        f"M = {args.moderation_latency:.2f}s, critical path {rounds} × L + {rounds + 1} × M = {critical:.2f}s "
+        f"(workers from {args.workers_from or 'this checkout'}); {args.workers} worker process(es) × {args.concurrency} threads, "
         f"LLM_MAX_CONCURRENCY = {args.max_concurrency}; max calls in flight seen: {fake.max_in_flight}; "
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )

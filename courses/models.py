@@ -210,6 +210,15 @@ class Lesson(WrittenPart):
         """The body as sanitized HTML: the rendering stored with it, or made now for a row written without one."""
         return self.body_html or markdown_to_safe_html(self.body)
 
+    @property
+    def shown_picture(self) -> LessonPicture | None:
+        """Its illustration, unless a moderator removed it (load with `select_related("picture")`)."""
+        try:
+            picture = self.picture  # type: ignore[attr-defined]
+        except LessonPicture.DoesNotExist:
+            return None
+        return None if picture.removed_at else picture
+
 
 class Quiz(WrittenPart):
     """A week's multiple-choice quiz. Questions are kept in order; a question's identity is its position."""

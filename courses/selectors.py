@@ -450,7 +450,8 @@ def _course_structure_load(course: Course) -> tuple[WeekEntry, ...]:
 
 
 def course_lesson_for_reading(*, course_id: UUID | str, lesson_id: int) -> Lesson | None:
-    return Lesson.objects.select_related("course", "week").filter(course_id=course_id, id=lesson_id).first()
+    lessons = Lesson.objects.select_related("course", "week", "picture")
+    return lessons.filter(course_id=course_id, id=lesson_id).first()
 
 
 def course_lesson_id_at(*, course_id: UUID | str, week_number: int, number: int) -> int | None:
@@ -463,7 +464,7 @@ def course_lesson_id_at(*, course_id: UUID | str, week_number: int, number: int)
 
 def course_for_export(*, course_id: UUID | str) -> Course | None:
     """The whole course, every week with its lessons and quiz, in three queries whatever its size."""
-    lessons = Lesson.objects.order_by("number")
+    lessons = Lesson.objects.select_related("picture").order_by("number")
     return (
         Course.objects.filter(id=course_id)
         .prefetch_related(
@@ -507,7 +508,9 @@ def week_with_lessons_and_quiz(*, course_id: UUID | str, number: int) -> Week:
     Raises Week.DoesNotExist when the course has no such week."""
     return (
         Week.objects.select_related("course", "quiz")
-        .prefetch_related(Prefetch("lessons", queryset=Lesson.objects.order_by("number")))
+        .prefetch_related(
+            Prefetch("lessons", queryset=Lesson.objects.select_related("picture").order_by("number"))
+        )
         .get(course_id=course_id, number=number)
     )
 

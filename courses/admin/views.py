@@ -25,7 +25,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from courses.models import ContentFlag, Course, Lesson, LessonReport, PartKind, PartRevision, Quiz, Week
+from courses.models import (
+    ContentFlag,
+    Course,
+    Lesson,
+    LessonPicture,
+    LessonReport,
+    PartKind,
+    PartRevision,
+    Quiz,
+    Week,
+)
 from courses.moderation import costs, editing, regeneration, review
 from courses.moderation import views as moderation_views
 from courses.moderation.forms import (
@@ -37,12 +47,16 @@ from courses.moderation.forms import (
     formset_questions,
     question_formset,
 )
+from courses.quality import pictures
 
 REGENERATING_MESSAGE = (
     "Regenerating {count} part(s). The earlier versions are kept in each part's history; "
     "reload the page to see the new text."
 )
 DASHBOARD_DAYS = 30
+
+
+PICTURE_REMOVED = "Picture removed from the lesson."
 
 
 def routes(model_admin: ModelAdmin[Any]) -> list[tuple[str, Callable[..., HttpResponse], str]]:
@@ -62,6 +76,7 @@ def routes(model_admin: ModelAdmin[Any]) -> list[tuple[str, Callable[..., HttpRe
         ("<str:kind>/<int:part_id>/regenerate/", part_regenerate, "part_regenerate"),
         ("revision/<int:revision_id>/restore/", revision_restore, "revision_restore"),
         ("report/<int:report_id>/resolve/", report_resolve, "report_resolve"),
+        ("picture/<int:picture_id>/remove/", picture_remove, "picture_remove"),
         ("preview/", moderation_views.markdown_preview, "markdown_preview"),  # the learners' editor's preview
         ("dashboard/", dashboard, "dashboard"),
     ]
@@ -162,7 +177,12 @@ def course_content(request: HttpRequest, course_id: str) -> HttpResponse:
     weeks = (
         course.weeks.select_related("quiz")
         .prefetch_related(
-            Prefetch("lessons", Lesson.objects.annotate(revision_count=Count("revisions")).order_by("number"))
+            Prefetch(
+                "lessons",
+                Lesson.objects.select_related("picture")
+                .annotate(revision_count=Count("revisions"))
+                .order_by("number"),
+            )
         )
         .annotate(
             revision_count=Count("revisions", distinct=True),
@@ -342,6 +362,15 @@ def report_resolve(request: HttpRequest, report_id: int) -> HttpResponse:
     review.report_resolve(report=report, actor=staff(request), note=request.POST.get("note", ""))
     messages.success(request, "Report resolved.")
     return _back(request, reverse("admin:courses_course_content", args=[report.course_id]))
+
+
+@require_POST
+def picture_remove(request: HttpRequest, picture_id: int) -> HttpResponse:
+    _require(request, "courses.change_lesson")
+    picture = get_object_or_404(LessonPicture, pk=picture_id)
+    pictures.lesson_picture_remove(picture=picture, actor=staff(request))
+    messages.success(request, PICTURE_REMOVED)
+    return _back(request, reverse("admin:courses_course_content", args=[picture.course_id]))
 
 
 def content_as_text(kind: str, content: dict[str, Any]) -> str:

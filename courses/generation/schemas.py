@@ -126,6 +126,26 @@ class QuizDraft(Answer):
         return self
 
 
+Score = Annotated[int, Field(ge=1, le=5, description="1 (poor) to 5 (excellent).")]
+
+
+class LessonJudgement(Answer):
+    """The LLM judge's rubric for one lesson (`courses.quality.judge`)."""
+
+    accuracy: Score
+    clarity: Score
+    depth: Score
+    reason: Line
+
+
+class WeekJudgement(Answer):
+    """The LLM judge's rubric for one week: its lessons against its objectives, and its quiz against both."""
+
+    objectives_coverage: Score
+    quiz_alignment: Score
+    reason: Line
+
+
 @cache
 def outline_schema(weeks: int) -> type[CourseOutline]:
     """The outline model for a course of exactly `weeks` weeks, so the schema itself asks for that many."""

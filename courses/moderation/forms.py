@@ -88,6 +88,20 @@ class QuestionForm(forms.Form):
     )
     answer = forms.IntegerField(min_value=1, help_text="Which line above is the right answer (1 = first).")
     explanation = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    # Where the week's lessons teach the answer (courses.quality): kept through an edit, so the learner's
+    # feedback still links to it and the quality report still finds it.
+    lesson = forms.IntegerField(
+        required=False, min_value=1, label="Lesson that teaches it", help_text="Its number in the week."
+    )
+    passage = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=600,
+        label="Supporting passage",
+        help_text="Copied word for word from that lesson.",
+    )
+    section = forms.CharField(required=False, widget=forms.HiddenInput, max_length=300)
+    anchor = forms.CharField(required=False, widget=forms.HiddenInput, max_length=300)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -107,7 +121,16 @@ class QuestionForm(forms.Form):
             "options": data["option_list"],
             "answer": data["answer"] - 1,
             "explanation": data["explanation"].strip(),
+            **self._grounding(),
         }
+
+    def _grounding(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        if not data.get("lesson") or not data.get("passage", "").strip():
+            return {}
+        changed = {"lesson", "passage"} & set(self.changed_data)
+        place = {} if changed else {"section": data.get("section", ""), "anchor": data.get("anchor", "")}
+        return {"lesson": data["lesson"], "passage": data["passage"].strip(), **place}
 
 
 QuestionFormSet = forms.formset_factory(QuestionForm, extra=1, can_delete=True, min_num=1, validate_min=True)
@@ -120,6 +143,7 @@ def question_formset(quiz: Quiz, data: Any = None) -> Any:
             "options": "\n".join(str(option) for option in item.get("options", [])),
             "answer": int(item.get("answer", 0)) + 1,
             "explanation": item.get("explanation", ""),
+            **{key: item[key] for key in ("lesson", "passage", "section", "anchor") if item.get(key)},
         }
         for item in quiz.questions or []
         if isinstance(item, dict)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 from django.conf import settings
@@ -17,6 +19,7 @@ from django.conf import settings
 SHINGLE_WORDS = 5
 MIN_PARAGRAPH_WORDS = 25  # shorter paragraphs (a transition, a list's lead-in) repeat harmlessly
 NUM_PERM = 64
+SCHEME = "affine32"  # datasketch 2's default, named: it must be when permutations are passed in
 WORD = re.compile(r"\w+")
 
 
@@ -76,6 +79,12 @@ def repeated_paragraphs(lessons: dict[int, str], *, threshold: float | None = No
 
 
 def _signature(text: str) -> LeanMinHash:
-    minhash = MinHash(num_perm=NUM_PERM, seed=1)
+    # The permutations are drawn once: drawing them for every paragraph was half of a course's report.
+    minhash = MinHash(num_perm=NUM_PERM, seed=1, permutations=_permutations(), scheme=SCHEME)
     minhash.update_batch(list(shingles(text)) or [text.encode()])
     return LeanMinHash(minhash)
+
+
+@cache
+def _permutations() -> Any:
+    return MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME).permutations

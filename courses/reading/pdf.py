@@ -1,7 +1,8 @@
 """PDF rendering: the only module that imports WeasyPrint.
 
 The HTML it receives is built from our templates and sanitized lesson HTML. It may fetch nothing from the
-network or the disk: every style is inline and lessons hold no images.
+disk and nothing from the network but the lessons' pictures (Wikimedia Commons' upload host): every style is
+inline, and sanitized lessons hold no images of their own.
 """
 
 from __future__ import annotations
@@ -16,14 +17,30 @@ def pdf_from_html(*, html: str, on_stage: Callable[[str], None] | None = None) -
     """Render `html` to PDF bytes, reporting each stage (layout is the slow one) to `on_stage`."""
     # Imported here, not at the top: only the PDF worker pays for loading WeasyPrint, not every web process.
     import weasyprint
-    from weasyprint.urls import URLFetcher
 
     report = on_stage or (lambda stage: None)
-    # data: URIs only; anything else a lesson might smuggle in (file://, http://) is refused.
-    fetcher = URLFetcher(allowed_protocols={"data"}, timeout=1)
+    # data: URIs, and the lessons' pictures on Wikimedia Commons' upload host; anything else a lesson might
+    # smuggle in (file://, http://, another host) is refused. A picture that cannot be fetched is left out.
+    fetcher = _picture_fetcher_class()(allowed_protocols={"data", "https"}, allow_redirects=False, timeout=5)
     report(STAGE_LAYOUT)
     document = weasyprint.HTML(string=html, url_fetcher=fetcher).render()
     report(STAGE_WRITING)
     pdf = document.write_pdf()
     assert isinstance(pdf, bytes)
     return pdf
+
+
+PICTURE_PREFIX = "https://upload.wikimedia.org/"
+
+
+def _picture_fetcher_class() -> type:
+    """A URL fetcher for data: URIs and Commons pictures only (a class made here: WeasyPrint loads lazily)."""
+    from weasyprint.urls import URLFetcher
+
+    class PictureFetcher(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: object = None) -> object:
+            if not url.startswith(("data:", PICTURE_PREFIX)):
+                raise ValueError(f"not fetched: {url[:80]}")  # WeasyPrint leaves the resource out
+            return super().fetch(url, headers)
+
+    return PictureFetcher

@@ -185,6 +185,7 @@ def _lesson_context(course: Course, week: Week, lesson: Any) -> dict[str, Any]:
         "text": lesson.body.strip() if full else opening,
         "minutes": reading_minutes(len(lesson.body)),
         "url": links.lesson_url(course_id=course.id, week=week.number, lesson=lesson.number),
+        "picture": lesson.shown_picture,
     }
 
 

@@ -544,3 +544,27 @@ def test_the_content_page_never_trusts_stored_html_blindly(mod_client: Client) -
     assert "<p>Hi</p>" in page
     assert "alert(1)" not in page
     assert "onclick" not in page
+
+
+def test_a_quiz_edit_keeps_each_questions_supporting_passage_and_its_section(mod_client: Client) -> None:
+    quiz = Quiz.objects.get(course=small_course())
+    grounded = {
+        "lesson": 1,
+        "passage": "A short paragraph.",
+        "section": "Why it matters",
+        "anchor": "s-why-it-matters",
+    }
+    questions = [{**item, **grounded} for item in quiz_questions(1, count=2)]
+    Quiz.objects.filter(pk=quiz.pk).update(questions=questions)
+    data = quiz_post(questions)
+    for index in range(2):
+        data |= {f"q-{index}-{key}": str(value) for key, value in grounded.items()}
+    data |= {"q-0-question": "Reworded?", "q-1-passage": "Another short paragraph."}
+
+    mod_client.post(reverse("admin:courses_quiz_edit", args=[quiz.pk]), data)
+
+    quiz.refresh_from_db()
+    assert quiz.questions[0] == {**questions[0], "question": "Reworded?"}
+    # A new passage may sit in another section: the old section's link is not kept for it.
+    moved = {key: value for key, value in questions[1].items() if key not in {"section", "anchor"}}
+    assert quiz.questions[1] == {**moved, "passage": "Another short paragraph."}
