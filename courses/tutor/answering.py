@@ -9,6 +9,7 @@ Offline, the answer is the best-matching passages of the week's lessons, labelle
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django.utils import timezone
@@ -22,6 +23,7 @@ from courses.tutor.asking import SPEND_CAP_REACHED
 logger = logging.getLogger(__name__)
 
 STAGE = "tutor"
+LIVE_EVERY_SECONDS = 0.1  # how often a growing answer is handed to the page (it polls every 200 ms at first)
 Status = TutorMessage.Status
 CUT_OFF_NOTICE = "The answer was cut off. Please ask again."
 QUESTION_REFUSED = (
@@ -81,16 +83,23 @@ def _answer(message: TutorMessage) -> None:
 def _stream(message: TutorMessage, messages: list[dict[str, str]]) -> None:
     course = message.conversation.week.course
     pieces: list[str] = []
+    shown, shown_at = 0, 0.0  # pieces handed to the page so far, and when
     try:
         for piece in llm.complete_stream(
             messages=messages, stage=STAGE, course=course, max_tokens=settings.TUTOR_ANSWER_MAX_TOKENS
         ):
             pieces.append(piece)
-            live.live_append(message.id, piece)
+            # The first words at once; then at most one write per LIVE_EVERY_SECONDS, not one per token: fifty
+            # answers at forty tokens a second would otherwise cost two thousand Redis writes a second.
+            if not shown or time.monotonic() - shown_at >= LIVE_EVERY_SECONDS:
+                live.live_append(message.id, "".join(pieces[shown:]))
+                shown, shown_at = len(pieces), time.monotonic()
     except llm.LLMError as error:
         logger.warning("Tutor answer %s cut off: %s", message.id, error)
+        live.live_append(message.id, "".join(pieces[shown:]))
         _finish(message, status=Status.CUT_OFF, answer="".join(pieces), error=str(error)[:2000])
         return
+    live.live_append(message.id, "".join(pieces[shown:]))
     answer = "".join(pieces).strip()
     verdict = screening.moderate_texts(texts=[answer], course=course)
     if verdict.flagged:

@@ -43,6 +43,8 @@ def live_token_read(token: str) -> int | None:
 
 
 def live_append(message_id: int, piece: str) -> None:
+    if not piece:
+        return
     if not settings.REDIS_URL:
         with _lock:
             _memory.setdefault(message_id, []).append(piece)

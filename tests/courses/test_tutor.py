@@ -49,6 +49,18 @@ def test_it_streams_the_answer_into_redis_and_keeps_it_whole(fake_openai: FakeOp
     assert live.live_read(message.id, start=progress.next).text == ""  # read from where the page left off
 
 
+def test_the_answer_reaches_redis_in_a_few_writes_not_one_per_token(
+    fake_openai: FakeOpenAI, lesson: Lesson
+) -> None:
+    words = " ".join(f"word{n}" for n in range(60))
+    fake_openai.override(lambda body: words)
+    fake_openai.tokens_per_second = 200  # 60 tokens in 0.3 s
+    message = ask(lesson)
+    progress = live.live_read(message.id)
+    assert progress.text == words
+    assert 2 <= progress.next <= 8  # the first word at once, then about one write per 100 ms
+
+
 def test_the_call_is_recorded_with_its_tokens_under_the_tutor_stage(
     fake_openai: FakeOpenAI, lesson: Lesson
 ) -> None:

@@ -3,6 +3,7 @@ conversation, reporting an answer, and My learning's list (offline: BM25 excerpt
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -187,3 +188,13 @@ def test_an_answer_whose_worker_died_shows_as_cut_off_and_does_not_block_the_nex
     assert "data-live-url" not in page
     post_question(learner_client, lesson, "Can I ask again?")
     assert TutorMessage.objects.count() == 2
+
+
+def test_each_refresh_link_is_a_new_address_so_clicking_it_reloads_the_page(
+    learner_client: Client, lesson: Lesson
+) -> None:
+    post_question(learner_client, lesson, "What is the exercise?")
+    TutorMessage.objects.update(status=TutorMessage.Status.WRITING)
+    first, second = (learner_client.get(lesson_url(lesson)).content.decode() for _ in range(2))
+    link = re.compile(r'href="(\?answer=[^"]+)">Refresh</a>')
+    assert link.search(first)[1] != link.search(second)[1]  # type: ignore[index]
