@@ -35,6 +35,12 @@ def outline_prompt(weeks: int = 4) -> prompts.Prompt[Any]:
     return prompts.outline_prompt(topic="Roman aqueducts", language="en", weeks=weeks)
 
 
+# The week's written lessons a quiz is grounded in (each question quotes one of them).
+LESSONS = {
+    1: "## Springs\n\nRome drew its water from springs in the hills. Gravity carried it along gentle gradients."
+}
+
+
 def quiz_prompt() -> prompts.Prompt[QuizDraft]:
     outline = {
         "topic": "Roman aqueducts",
@@ -49,7 +55,7 @@ def quiz_prompt() -> prompts.Prompt[QuizDraft]:
         ],
     }
     return prompts.quiz_prompt(
-        language="en", outline_json=prompts.outline_json(outline), week=1, title="Sources"
+        language="en", outline_json=prompts.outline_json(outline), week=1, title="Sources", lessons=LESSONS
     )
 
 
@@ -93,9 +99,18 @@ def test_it_records_every_call_with_its_tokens_latency_and_course(fake_openai: F
 def test_it_counts_the_cached_tokens_the_provider_reports(fake_openai: FakeOpenAI) -> None:
     outline = prompts.outline_json({"title": "Water", "weeks": [], "pad": "p" * 3000})
 
-    llm.complete(prompts.quiz_prompt(language="en", outline_json=outline, week=1, title="W"), course=None)
-    llm.complete(prompts.quiz_prompt(language="fr", outline_json=outline, week=1, title="W"), course=None)
-    llm.complete(prompts.quiz_prompt(language="en", outline_json=outline, week=2, title="X"), course=None)
+    llm.complete(
+        prompts.quiz_prompt(language="en", outline_json=outline, week=1, title="W", lessons=LESSONS),
+        course=None,
+    )
+    llm.complete(
+        prompts.quiz_prompt(language="fr", outline_json=outline, week=1, title="W", lessons=LESSONS),
+        course=None,
+    )
+    llm.complete(
+        prompts.quiz_prompt(language="en", outline_json=outline, week=2, title="X", lessons=LESSONS),
+        course=None,
+    )
 
     # The third shares the first's system prompt and outline; the second's system prompt differs (language).
     assert [call.cached_tokens > 0 for call in calls()] == [False, False, True]
@@ -150,7 +165,14 @@ def test_it_does_not_retry_what_waiting_cannot_fix(fake_openai: FakeOpenAI, sett
 
 
 def test_it_retries_an_answer_that_breaks_a_rule_the_schema_cannot_express(fake_openai: FakeOpenAI) -> None:
-    bad_question = {"question": "Q?", "options": ["a", "b", "c"], "correct_index": 4, "explanation": "e"}
+    bad_question = {
+        "question": "Q?",
+        "options": ["a", "b", "c"],
+        "correct_index": 4,
+        "explanation": "e",
+        "lesson": 1,
+        "passage": "Rome drew its water from springs in the hills.",
+    }
     replies = iter([{"questions": [bad_question] * 4}])
     fake_openai.override(lambda request: next(replies, None))
 
