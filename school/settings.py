@@ -434,6 +434,9 @@ DELIVERY_COMPLAINT_MIN_VOLUME = env_int("DELIVERY_COMPLAINT_MIN_VOLUME", 1000, m
 # Security for deployments behind HTTPS.
 # ---------------------------------------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY") else None
+# How many proxies of ours stand in front of the app, each appending the address it saw to X-Forwarded-For:
+# the visitor's address is the one that many entries from the right. 0 trusts no header (REMOTE_ADDR).
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 1 if SECURE_PROXY_SSL_HEADER else 0, minimum=0, maximum=10)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SITE_URL.startswith("https://")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
+from django.conf import settings as settings_module
 from django.test import Client, RequestFactory
 
 from school.http import client_ip
@@ -10,16 +12,43 @@ from school.ratelimit import rate_limit_hit, rate_limit_key, rate_limit_release
 
 
 def test_the_client_ip_is_the_socket_peer_when_no_proxy_is_trusted(settings: Any) -> None:
-    settings.SECURE_PROXY_SSL_HEADER = None
+    settings.TRUSTED_PROXY_HOPS = 0
     request = RequestFactory().get("/", REMOTE_ADDR="198.51.100.1", HTTP_X_FORWARDED_FOR="203.0.113.5")
     assert client_ip(request) == "198.51.100.1"
 
 
 def test_behind_our_proxy_the_client_ip_is_the_address_the_proxy_saw(settings: Any) -> None:
-    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.TRUSTED_PROXY_HOPS = 1
     forged_then_real = "10.0.0.1, 203.0.113.5"
     request = RequestFactory().get("/", REMOTE_ADDR="172.18.0.2", HTTP_X_FORWARDED_FOR=forged_then_real)
     assert client_ip(request) == "203.0.113.5"
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "expected"),
+    [
+        (
+            2,
+            "10.0.0.1, 203.0.113.5, 172.18.0.9",
+            "203.0.113.5",
+        ),  # CDN then our proxy: the CDN saw the visitor
+        (2, "203.0.113.5", "172.18.0.2"),  # fewer entries than proxies: not through them all
+        (0, "10.0.0.1", "172.18.0.2"),
+        (1, "", "172.18.0.2"),
+    ],
+)
+def test_the_client_ip_is_the_entry_as_many_hops_from_the_right_as_proxies_are_trusted(
+    settings: Any, hops: int, forwarded: str, expected: str
+) -> None:
+    settings.TRUSTED_PROXY_HOPS = hops
+    request = RequestFactory().get("/", REMOTE_ADDR="172.18.0.2", HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_ip(request) == expected
+
+
+def test_compose_publishes_gunicorn_on_the_loopback_only() -> None:
+    compose = yaml.safe_load((settings_module.BASE_DIR / "compose.yaml").read_text())
+    ports = compose["services"]["web"].get("ports", [])
+    assert all(str(port).startswith("127.0.0.1:") for port in ports), ports
 
 
 def test_a_rate_limit_counts_hits_in_its_window_and_can_give_one_back() -> None:
