@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.forms import EMAIL_INVALID, EMAIL_REQUIRED
-from accounts.models import User
+from accounts.models import User, email_inbox
 from accounts.services import (
     LINK_EXPIRED,
     LINK_INVALID,
@@ -159,6 +159,29 @@ def test_links_are_rate_limited_per_address(client: Client) -> None:
     assert response.status_code == 400
     assert TOO_MANY_LINKS in response.content.decode()
     assert len(mail.outbox) == settings.MAGIC_LINK_PER_EMAIL_PER_HOUR
+
+
+def test_the_limit_per_address_counts_plus_tags_and_case_as_one_inbox(client: Client) -> None:
+    for n in range(settings.MAGIC_LINK_PER_EMAIL_PER_HOUR):
+        ask_for_link(client, f"victim+{n}@example.com", REMOTE_ADDR=f"203.0.113.{n}")
+    response = client.post(
+        reverse("accounts:sign_in"), {"email": "VICTIM+more@example.com"}, REMOTE_ADDR="198.51.100.7"
+    )
+    assert TOO_MANY_LINKS in response.content.decode()
+    assert len(mail.outbox) == settings.MAGIC_LINK_PER_EMAIL_PER_HOUR
+
+
+@pytest.mark.parametrize(
+    ("address", "inbox"),
+    [
+        ("J.Doe+news@GoogleMail.com", "jdoe@gmail.com"),
+        ("j.doe@gmail.com", "jdoe@gmail.com"),
+        ("j.doe+x@example.org", "j.doe@example.org"),  # dots matter elsewhere
+        ("+only@example.org", "+only@example.org"),
+    ],
+)
+def test_an_address_is_counted_against_the_inbox_it_reaches(address: str, inbox: str) -> None:
+    assert email_inbox(address) == inbox
 
 
 def test_links_are_rate_limited_per_ip_address(client: Client) -> None:
