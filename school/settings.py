@@ -7,6 +7,7 @@ Django's settings reference: https://docs.djangoproject.com/en/5.2/ref/settings/
 
 from __future__ import annotations
 
+import datetime
 import secrets
 import sys
 from pathlib import Path
@@ -65,6 +66,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     # django-ninja's own static files, so the API docs page needs no CDN.
     "ninja",
+    # Failed admin password logins, counted and locked out (learners sign in by magic link, never a password).
+    "axes",
     "accounts",
     "courses",
     "delivery",
@@ -79,7 +82,21 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it answers a locked-out login with 429
 ]
+
+# ---------------------------------------------------------------------------------------------------------
+# Password logins (the admin's only; https://django-axes.readthedocs.io/en/latest/4_configuration.html):
+# after AXES_FAILURE_LIMIT wrong passwords from one address, that address is locked out of the admin login
+# for AXES_COOLOFF_MINUTES. Every attempt is logged (logger "axes") and listed in the admin.
+# ---------------------------------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "school.http.client_ip"  # the same proxy rules as every other per-IP limit
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "school.urls"
 # A course's and a lesson's own page is the learner's (delivery's, with their progress); `courses` links to them
