@@ -151,7 +151,9 @@ def partial_answer(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-SpendCapReached = costs.SpendCapReached  # raised by `complete` for a call today's budget cannot cover
+class SpendCapReached(LLMError):
+    """Today's budget cannot cover the call's worst case, so it was not sent (callers that know how may pause
+    instead of failing: the pipeline does)."""
 
 
 def _within_budget(prompt: Prompt[AnswerT], chat: Callable[[Prompt[AnswerT]], Reply[str]]) -> Reply[str]:
@@ -160,7 +162,12 @@ def _within_budget(prompt: Prompt[AnswerT], chat: Callable[[Prompt[AnswerT]], Re
     prompt_chars = sum(len(str(message.get("content", ""))) for message in prompt.messages)
     prompt_chars += len(json.dumps(strict_json_schema(prompt.schema)))  # the schema is sent as input too
     model = settings.OPENAI_MODEL
-    reservation = costs.spend_reserve(model=model, prompt_chars=prompt_chars, max_tokens=prompt.max_tokens)
+    try:
+        reservation = costs.spend_reserve(
+            model=model, prompt_chars=prompt_chars, max_tokens=prompt.max_tokens
+        )
+    except costs.SpendCapReached as refused:
+        raise SpendCapReached("spend_cap", str(refused)) from None
     usage: Usage | None = None
     try:
         reply = chat(prompt)
