@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from django.test import Client, RequestFactory
 
 from school.http import client_ip
 from school.ratelimit import rate_limit_hit, rate_limit_key, rate_limit_release
+from tests.factories import written_course
 
 
 def test_the_client_ip_is_the_socket_peer_when_no_proxy_is_trusted(settings: Any) -> None:
@@ -68,3 +70,29 @@ def test_robots_txt_keeps_crawlers_out_of_private_pages(client: Client) -> None:
     response = client.get("/robots.txt")
     assert response["Content-Type"] == "text/plain"
     assert "Disallow: /accounts/" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_pages_carry_a_nonce_based_content_security_policy_and_the_inline_script_its_nonce(
+    client: Client,
+) -> None:
+    course = written_course(weeks=1, lessons_per_week=1)
+    response = client.get(f"/courses/{course.id}/")
+
+    policy = response["Content-Security-Policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy)
+    assert nonce, policy
+    assert "script-src 'self' 'nonce-" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    html = response.content.decode()
+    scripts = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", html)
+    assert scripts, "the subscribe form's timezone script"
+    assert all(f'nonce="{nonce.group(1)}"' in attributes for attributes in scripts)
+
+
+def test_an_https_site_redirects_plain_http_and_sends_hsts(client: Client, settings: Any) -> None:
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/robots.txt")["Location"] == "https://testserver/robots.txt"
+    assert client.get("/healthz").status_code != 301
+    secure = client.get("/robots.txt", secure=True)
+    assert secure["Strict-Transport-Security"].startswith("max-age=31536000")
