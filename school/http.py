@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+
+
+class NoIndexMiddleware:
+    """X-Robots-Tag: noindex on responses whose view marked the request (`courses.visibility.noindex_mark`)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if getattr(request, "semester_noindex", False):
+            response["X-Robots-Tag"] = "noindex, nofollow"
+        return response
 
 
 def client_ip(request: HttpRequest) -> str:
