@@ -135,7 +135,9 @@ def week_email_render(*, week: Week) -> WeekEmail:
         "week": week,
         "overview_html": inline_styles(week.overview_safe_html),
         "lessons": [_lesson_context(course, week, lesson) for lesson in week.lessons.all()],
-        "questions": _quiz_context(quiz, ours)[:1],  # the rest follow on the page the answer opens, a click each
+        "questions": _quiz_context(quiz, ours)[
+            :1
+        ],  # the rest follow on the page the answer opens, a click each
         "more_questions": max(0, len(quiz.questions) - 1) if quiz else 0,
         "full_lessons": settings.DELIVERY_EMAIL_FULL_LESSONS,
         "links": {

@@ -111,7 +111,7 @@ def test_llm_written_titles_and_summaries_are_quoted_data_that_cannot_break_out(
     lesson = prompts.lesson_prompt(
         language="en", outline_json=outline, week=1, lesson=1, title=title, summary=summary
     )
-    quiz = prompts.quiz_prompt(language="en", outline_json=outline, week=1, title=title)
+    quiz = prompts.quiz_prompt(language="en", outline_json=outline, week=1, title=title, lessons={1: "Body."})
     week = prompts.week_prompt(language="en", outline_json=outline, week=1, title=title, lessons=3)
 
     for prompt in (lesson, quiz, week):
