@@ -13,6 +13,21 @@ def email_normalise(email: str) -> str:
     return email.strip().lower()
 
 
+# Providers known to deliver "j.doe@", "jdoe@" and "J.Doe@" to one inbox; googlemail.com is gmail.com.
+DOT_BLIND_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def email_inbox(email: str) -> str:
+    """The inbox an address reaches, as far as we can tell, for counting emails sent to it (rate limits):
+    lower-cased, without a "+tag" (most providers deliver "me+x@" to "me@"), and without dots where the
+    provider ignores them. Never used to send: the address as given is kept for that."""
+    local, _, domain = email_normalise(email).rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in DOT_BLIND_DOMAINS:
+        local, domain = local.replace(".", ""), DOT_BLIND_DOMAINS[domain]
+    return f"{local}@{domain}"
+
+
 class EmailUserManager(UserManager["User"]):
     def _create_user_object(
         self, username: str | None, email: str | None, password: str | None, **extra: Any

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import emails
-from accounts.models import ApiToken, User, email_normalise
+from accounts.models import ApiToken, User, email_inbox, email_normalise
 from school.ratelimit import rate_limit_hit, rate_limit_key
 
 MAGIC_LINK_SALT = "accounts.magic-link"
@@ -76,7 +76,7 @@ def magic_link_request(*, email: str, ip: str, next_url: str = "") -> None:
     email = email_normalise(email)
     window = 3600
     over_email = rate_limit_hit(
-        key=rate_limit_key("magic-email", email),
+        key=rate_limit_key("magic-email", email_inbox(email)),
         limit=settings.MAGIC_LINK_PER_EMAIL_PER_HOUR,
         window_seconds=window,
     )

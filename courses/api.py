@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from accounts.api import request_user
 from courses.errors import CourseRequestError
@@ -24,7 +24,7 @@ from courses.generation.outline_review import (
 from courses.generation.pipeline import course_retry
 from courses.generation.request import QuotaExceeded, course_request
 from courses.models import PartStatus, Week
-from courses.reading.forms import CourseRequestForm
+from courses.reading.forms import INVISIBLE_FORMATTING, CourseRequestForm
 from courses.selectors import (
     WeekEntry,
     course_progress,
@@ -52,17 +52,37 @@ NOTHING_TO_RETRY = (
 router = Router(tags=["courses"])
 
 
+# What the request form checks (`courses.reading.forms.CourseRequestForm`), told in the OpenAPI document: no
+# control or invisible formatting characters, at least one visible character, and the length, languages and
+# weeks the site offers. (The form stays the one place that enforces them, with its own messages.)
+_REFUSED_CHARACTERS = "\\x00-\\x1f\\x7f-\\x9f" + "".join(sorted(INVISIBLE_FORMATTING))
+TOPIC_SCHEMA: dict[str, Any] = {
+    "minLength": 1,
+    "maxLength": settings.COURSE_TOPIC_MAX_LENGTH,
+    "pattern": f"^[^{_REFUSED_CHARACTERS}]*[^\\s{_REFUSED_CHARACTERS}][^{_REFUSED_CHARACTERS}]*$",
+}
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON integer (13 or 13.0, as JSON Schema counts them), never a string or a boolean."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a whole number")
+    return value
+
+
 class CourseRequestIn(Schema):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
-    topic: str
-    language: str = "en"
-    weeks: int = settings.COURSE_WEEKS_DEFAULT
-    fresh: bool = False  # write a new course even if an approved one on the topic exists
-    review_outline: bool = False  # write the outline only, and wait for POST …/outline/confirm
-    drop_unconfirmed: bool = (
-        False  # with review_outline: drop it if unconfirmed in time, instead of writing it
+    topic: str = Field(json_schema_extra=TOPIC_SCHEMA)
+    language: str = Field("en", json_schema_extra={"enum": [code for code, _ in settings.COURSE_LANGUAGES]})
+    weeks: Annotated[int, BeforeValidator(_json_integer)] = Field(
+        settings.COURSE_WEEKS_DEFAULT,
+        json_schema_extra={"minimum": settings.COURSE_WEEKS_MIN, "maximum": settings.COURSE_WEEKS_MAX},
     )
+    fresh: bool = Field(False, strict=True)  # write a new course even if an approved one on the topic exists
+    review_outline: bool = Field(False, strict=True)  # write the outline only, and wait for POST …/outline/confirm
+    # with review_outline: drop it if unconfirmed in time, instead of writing it
+    drop_unconfirmed: bool = Field(False, strict=True)
 
 
 class CourseCreatedOut(Schema):

@@ -71,7 +71,7 @@ def markdown_to_safe_html(text: str) -> str:
     if markdown_too_intricate(text):
         return plain_text_html(text)
     try:
-        return sanitize_html(_renderer().reset().convert(text))
+        return links_with_domains(sanitize_html(_renderer().reset().convert(text)))
     except RecursionError:  # nesting the checks above did not foresee: still shown, never a server error
         return plain_text_html(text)
 
@@ -129,6 +129,23 @@ def escape_pathological_brackets(text: str) -> str:
         pieces += [text[last:position], "\\"]
         last = position
     return "".join([*pieces, text[last:]])
+
+
+# LLM text may link anywhere: each web link says where it goes, after its text, unless the text already does,
+# so "[the official docs](https://evil.example)" reads "the official docs (evil.example)".
+_WEB_LINK = re.compile(r'<a href="https?://([^/"?#:]+)[^"]*"([^>]*)>(.*?)</a>', re.S)
+
+
+def links_with_domains(safe_html: str) -> str:
+    """`safe_html` (sanitized) with the domain of each web link shown after it."""
+
+    def shown(match: re.Match[str]) -> str:
+        domain = match.group(1).lower().removeprefix("www.")
+        if domain in match.group(3).lower():
+            return match.group()
+        return f'{match.group()} <small class="link-domain">({html.escape(domain)})</small>'
+
+    return _WEB_LINK.sub(shown, safe_html)
 
 
 def sanitize_html(html: str) -> str:

@@ -191,10 +191,21 @@ def _followable(request: HttpRequest, course: Course | None) -> tuple[Course, bo
     """The course and whether this visitor asked for it; Http404 unless they may follow its writing."""
     if course is None:
         raise Http404(COURSE_NOT_FOUND)
+    if not course_is_public(course):
+        noindex_mark(request)  # a private course's address is its only lock: keep it out of search engines
     requester = viewer_is_requester(request, course)
     if not course_progress_visible_to(course, request.user, is_requester=requester):
         raise Http404(COURSE_NOT_FOUND)
     return course, requester
+
+
+NOINDEX_ATTRIBUTE = "semester_noindex"
+
+
+def noindex_mark(request: HttpRequest) -> None:
+    """Ask search engines not to index this response: `school.http.NoIndexMiddleware` sends X-Robots-Tag, and
+    the base template a robots meta tag."""
+    setattr(request, NOINDEX_ATTRIBUTE, True)
 
 
 def course_review_notice_for(request: HttpRequest, course: Course) -> str:

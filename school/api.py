@@ -21,7 +21,38 @@ from delivery.api import router as subscriptions_router
 from delivery.learning.api import router as progress_router
 from school.apitools import INVALID_INPUT, INVALID_JSON, NOT_FOUND, NOT_JSON, ApiError, error_body, field_name
 
-api = NinjaAPI(
+# Every answer the API may give, documented on every operation, so clients (and the conformance test) know them.
+ERROR_RESPONSES = {
+    400: "The request body is not valid JSON.",
+    401: "The API token is missing, revoked or not valid.",
+    403: "The course is held for review: none of its content is served meanwhile.",
+    404: "No such course, week or lesson (or it was withdrawn).",
+    415: "The request body is not declared as JSON (Content-Type: application/json).",
+    422: "Some of the input is not valid: one entry per field in `errors`.",
+    429: "Too many requests from this address or account: try again later.",
+}
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+TOKEN_ONLY_TAGS = {"progress"}  # a learner's own progress: no anonymous access
+
+
+class SemesterAPI(NinjaAPI):
+    """NinjaAPI whose OpenAPI document lists the error answers and the anonymous access every operation has."""
+
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(**kwargs)
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        for operations in schema["paths"].values():
+            for method, operation in operations.items():
+                responses = operation.setdefault("responses", {})
+                for code, description in ERROR_RESPONSES.items():
+                    if code != 415 or method.upper() in BODY_METHODS:
+                        responses.setdefault(code, {"description": description, "content": error})
+                if not TOKEN_ONLY_TAGS & set(operation.get("tags", [])):
+                    operation["security"] = [*operation.get("security", []), {}]  # {}: no token at all
+        return schema
+
+
+api = SemesterAPI(
     title="Semester API",
     version="1",
     description="Ask for a course on anything, watch it being written, read it, and track your progress.",
@@ -66,7 +97,6 @@ api.add_router("/", progress_router)
 
 # The types a browser may send from any page without asking first (a "simple" CORS request): refusing them
 # means no other site can make its visitors' browsers call the API.
-BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 def json_body_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

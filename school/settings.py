@@ -7,11 +7,13 @@ Django's settings reference: https://docs.djangoproject.com/en/5.2/ref/settings/
 
 from __future__ import annotations
 
+import datetime
 import secrets
 import sys
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
@@ -65,6 +67,9 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     # django-ninja's own static files, so the API docs page needs no CDN.
     "ninja",
+    "csp",
+    # Failed admin password logins, counted and locked out (learners sign in by magic link, never a password).
+    "axes",
     "accounts",
     "courses",
     "delivery",
@@ -79,7 +84,23 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "school.http.NoIndexMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it answers a locked-out login with 429
 ]
+
+# ---------------------------------------------------------------------------------------------------------
+# Password logins (the admin's only; https://django-axes.readthedocs.io/en/latest/4_configuration.html):
+# after AXES_FAILURE_LIMIT wrong passwords from one address, that address is locked out of the admin login
+# for AXES_COOLOFF_MINUTES. Every attempt is logged (logger "axes") and listed in the admin.
+# ---------------------------------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "school.http.client_ip"  # the same proxy rules as every other per-IP limit
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "school.urls"
 # A course's and a lesson's own page is the learner's (delivery's, with their progress); `courses` links to them
@@ -102,6 +123,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "school.context_processors.site",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -434,9 +456,36 @@ DELIVERY_COMPLAINT_MIN_VOLUME = env_int("DELIVERY_COMPLAINT_MIN_VOLUME", 1000, m
 # Security for deployments behind HTTPS.
 # ---------------------------------------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY") else None
+# How many proxies of ours stand in front of the app, each appending the address it saw to X-Forwarded-For:
+# the visitor's address is the one that many entries from the right. 0 trusts no header (REMOTE_ADDR).
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 1 if SECURE_PROXY_SSL_HEADER else 0, minimum=0, maximum=10)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SITE_URL.startswith("https://")
+# A site served over https says so for a year (HSTS) and redirects plain http there; the healthcheck, which asks
+# gunicorn directly over http, is exempt. https://docs.djangoproject.com/en/5.2/ref/middleware/#http-strict-transport-security
+SECURE_SSL_REDIRECT = SITE_URL.startswith("https://")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0) if SECURE_SSL_REDIRECT else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading puts the domain in browsers' built-in lists for good: the owner's choice, off unless asked for.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp, https://django-csp.readthedocs.io/en/latest/configuration.html): scripts
+# only from our own files, or inline with this response's nonce ({{ request.csp_nonce }}); nothing framed, no
+# plugins, forms post only here. Inline styles stay allowed (the admin's change list writes one).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF, csp_constants.NONCE],
+        "style-src": [csp_constants.SELF, csp_constants.UNSAFE_INLINE],
+        "img-src": [csp_constants.SELF, "data:"],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.NONE],
+        "frame-ancestors": [csp_constants.NONE],
+        "form-action": [csp_constants.SELF],
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -17,6 +17,7 @@ everything else (validation, recording, retries) is the same path.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import random
 import time
@@ -38,6 +39,7 @@ from courses.generation import offline, slots
 from courses.generation.prompts import AnswerT, Prompt
 from courses.generation.schemas import strict_json_schema
 from courses.models import Course, LLMCall
+from courses.moderation import costs
 from school.retry import with_retries
 
 logger = logging.getLogger(__name__)
@@ -114,7 +116,7 @@ def complete(prompt: Prompt[AnswerT], *, course: Course | None) -> AnswerT:
     """The answer to `prompt`, validated against `prompt.schema`. Raises LLMError when none could be had."""
 
     def send() -> Reply[str]:
-        return Reply(offline.answer(prompt), Usage()) if is_offline() else _chat(prompt)
+        return Reply(offline.answer(prompt), Usage()) if is_offline() else _within_budget(prompt, _chat)
 
     return _with_retries(
         stage=prompt.stage, course=course, send=send, parse=lambda text: _validated(prompt, text)
@@ -130,7 +132,7 @@ def complete_streaming(
 
     def send() -> Reply[str]:
         if not is_offline():
-            return _chat_stream(prompt, on_partial)
+            return _within_budget(prompt, lambda asked: _chat_stream(asked, on_partial))
         text = offline.answer(prompt)
         on_partial(partial_answer(text))
         return Reply(text, Usage())
@@ -147,6 +149,35 @@ def partial_answer(text: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+class SpendCapReached(LLMError):
+    """Today's budget cannot cover the call's worst case, so it was not sent (callers that know how may pause
+    instead of failing: the pipeline does)."""
+
+
+def _within_budget(prompt: Prompt[AnswerT], chat: Callable[[Prompt[AnswerT]], Reply[str]]) -> Reply[str]:
+    """`chat(prompt)`, its worst-case cost reserved against today's budget first (SpendCapReached: not sent)
+    and settled to its real cost after, whatever the outcome."""
+    prompt_chars = sum(len(str(message.get("content", ""))) for message in prompt.messages)
+    prompt_chars += len(json.dumps(strict_json_schema(prompt.schema)))  # the schema is sent as input too
+    model = settings.OPENAI_MODEL
+    try:
+        reservation = costs.spend_reserve(
+            model=model, prompt_chars=prompt_chars, max_tokens=prompt.max_tokens
+        )
+    except costs.SpendCapReached as refused:
+        raise SpendCapReached("spend_cap", str(refused)) from None
+    usage: Usage | None = None
+    try:
+        reply = chat(prompt)
+        usage = reply.usage
+        return reply
+    except AttemptFailed as failure:
+        usage = failure.usage
+        raise
+    finally:
+        costs.spend_settle(reservation=reservation, model=model, usage=usage)
 
 
 def moderate(*, inputs: list[str], course: Course | None) -> list[ModerationResult]:

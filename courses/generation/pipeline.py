@@ -30,7 +30,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -38,7 +38,7 @@ from courses import selectors
 from courses.generation import llm, prompts
 from courses.generation.schemas import CourseOutline, LessonDraft, QuizDraft, WeekPlan
 from courses.models import Course, Lesson, OutlineRevision, PartStatus, Quiz, Week
-from courses.moderation import review
+from courses.moderation import costs, review
 from courses.quality import checks, passages
 from courses.rendering import markdown_to_safe_html
 from courses.topics import topic_key
@@ -172,6 +172,12 @@ def course_outline_write(*, course_id: UUID) -> None:
         outline = llm.complete_streaming(prompt, course=course, on_partial=_draft_keeper(course_id, previous))
         # Screened before it is stored, so a flagged course is held before any part of it can be read.
         review.outline_screen_and_hold(course=course, outline=outline)
+    except llm.SpendCapReached:
+        # Nothing was sent: back in the queue, saying why; the sweeper queues it again once it goes quiet.
+        Course.objects.filter(id=course_id, status=Course.Status.OUTLINING).update(
+            status=Course.Status.QUEUED, status_reason=costs.PAUSED_FOR_BUDGET, heartbeat_at=timezone.now()
+        )
+        return
     except llm.LLMError as error:
         reason = OUTLINE_REFUSED if error.outcome == llm.Outcome.REFUSAL else OUTLINE_FAILED
         # An outline asked for again fails back to the one its requester had: nothing of theirs is lost.
@@ -336,6 +342,9 @@ def _part_write(
         for name, value in fields.items():  # the new text on the row in memory only, to screen it
             setattr(part, name, value)
         review.part_screen_and_hold(part=part)  # before storing: held before it can be read
+    except llm.SpendCapReached:
+        _part_pause(model, part_id, claimed_at)
+        return
     except llm.LLMError as error:
         _part_fail(model, part_id, claimed_at, error)
     except Exception:
@@ -471,6 +480,19 @@ def _part_store(model: type[Lesson] | type[Quiz], part_id: int, claimed_at: date
     return bool(stored)
 
 
+def _part_pause(model: type[Lesson] | type[Quiz], part_id: int, claimed_at: datetime) -> None:
+    """Today's budget cannot cover the part: it waits again (the try not counted), and its course says why.
+    The sweeper queues it again once the course has been quiet for a while, when budget may be back."""
+    model.objects.filter(id=part_id, status=PartStatus.WRITING, claimed_at=claimed_at).update(
+        status=PartStatus.PENDING, attempts=F("attempts") - 1
+    )
+    course_id = model.objects.filter(id=part_id).values_list("course_id", flat=True).first()
+    if course_id is not None:
+        Course.objects.filter(pk=course_id, status=Course.Status.WRITING).update(
+            status_reason=costs.PAUSED_FOR_BUDGET, heartbeat_at=timezone.now()
+        )
+
+
 def _part_fail(
     model: type[Lesson] | type[Quiz], part_id: int, claimed_at: datetime, error: llm.LLMError
 ) -> None:
@@ -569,6 +591,8 @@ def course_sweep_stale() -> SweepResult:
     now = timezone.now()
     silent_since = now - timedelta(seconds=settings.GENERATION_STALE_AFTER_SECONDS)
     _sweep_unconfirmed(now)
+    if costs.spend_budget_left():  # budget is back: paused courses stop saying so, and are queued below
+        Course.objects.filter(status_reason=costs.PAUSED_FOR_BUDGET).update(status_reason="")
     outlines = _sweep_outlines(now, silent_since)
     stale = Course.objects.filter(_silent(silent_since), status=Course.Status.WRITING)
     stale_courses = list(stale.values_list("id", flat=True))

@@ -8,15 +8,19 @@ model's price. As in OpenAI's usage, `prompt_tokens` includes `cached_tokens`. M
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db.models import Case, Count, F, FloatField, Q, QuerySet, Sum, Value, When
 from django.db.models.expressions import Combinable, Expression
 from django.db.models.functions import Coalesce, Greatest, TruncDate
 from django.utils import timezone
+from redis.commands.core import Script
 
 from courses.models import Course, LLMCall
 
@@ -215,3 +219,115 @@ def dashboard_requesters(*, days: int = 30, limit: int = 20) -> list[dict[str, A
     for (email, ip), usage in spent.items():
         total(email, ip)["cost"] += usage.cost
     return sorted(totals.values(), key=lambda row: (-row["courses"], -row["cost"]))[:limit]
+
+
+# --- The cap, enforced where money is spent ----------------------------------------------------------------
+# Checking the cap when a course is requested is not enough: 50 requests accepted at once all write their
+# ~58 parts. So every LLM call reserves its worst case (the whole prompt at the input price, its max tokens at
+# the output price) against today's counter in Redis before it is sent, atomically, and settles to its real
+# cost after. The counter is seeded from the recorded calls the first time a day is touched. A call that does
+# not fit is never sent (SpendCapReached): its course pauses, and the sweeper resumes it when budget returns.
+PAUSED_FOR_BUDGET = (
+    "Paused: today's writing budget is spent. Writing resumes by itself when there is budget again "
+    "(at midnight at the latest)."
+)
+CHARS_PER_TOKEN = 3  # fewer characters per token than English averages (~4): the estimate errs high
+MICRO = 1_000_000  # the counter holds millionths of a dollar, as an integer Redis can add atomically
+SPEND_KEY = "llm:spend-micro:{day}"
+RESERVE_SCRIPT = """
+local want, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cap > 0 and spent + want > cap then return -1 end
+return redis.call('INCRBY', KEYS[1], want)
+"""
+
+
+class SpendCapReached(Exception):
+    """Today's budget cannot cover this call's worst case: it was not sent."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    key: str
+    micro: int  # what was reserved; 0 for a call that costs nothing (offline, unpriced models)
+
+
+def call_worst_case_usd(*, model: str, prompt_chars: int, max_tokens: int) -> float:
+    """The most a call can cost: every prompt token uncached, every allowed output token used."""
+    prompt_tokens = prompt_chars // CHARS_PER_TOKEN + 1
+    return call_cost_usd(
+        model=model, prompt_tokens=prompt_tokens, cached_tokens=0, completion_tokens=max_tokens
+    )
+
+
+def spend_reserve(*, model: str, prompt_chars: int, max_tokens: int) -> Reservation:
+    """Reserve the call's worst case against today's budget, or raise SpendCapReached."""
+    micro = round(call_worst_case_usd(model=model, prompt_chars=prompt_chars, max_tokens=max_tokens) * MICRO)
+    key = SPEND_KEY.format(day=start_of_today().date().isoformat())
+    if micro <= 0:
+        return Reservation(key, 0)
+    cap = round(settings.LLM_DAILY_SPEND_CAP_USD * MICRO)
+    if _spend_counter(key, cap=cap, add=micro) < 0:
+        raise SpendCapReached(SPEND_CAP_MESSAGE)
+    return Reservation(key, micro)
+
+
+def spend_settle(*, reservation: Reservation, model: str, usage: Any) -> None:
+    """Replace the reservation by what the call really cost (`usage`: its token counts; None if unknown,
+    when the call is taken to have cost nothing, as the recorded calls count it)."""
+    if not reservation.micro:
+        return
+    real = 0.0
+    if usage is not None:
+        real = call_cost_usd(
+            model=model,
+            prompt_tokens=usage.prompt_tokens,
+            cached_tokens=usage.cached_tokens,
+            completion_tokens=usage.completion_tokens,
+        )
+    _spend_counter(reservation.key, cap=0, add=round(real * MICRO) - reservation.micro)
+
+
+def spend_reserved_today_usd() -> float:
+    """Today's counter: settled spend plus the reservations of calls in flight."""
+    key = SPEND_KEY.format(day=start_of_today().date().isoformat())
+    return _spend_counter(key, cap=0, add=0) / MICRO
+
+
+def spend_budget_left() -> bool:
+    """Whether today's counter (spend and calls in flight) is under the cap, or there is no cap."""
+    cap = settings.LLM_DAILY_SPEND_CAP_USD
+    return cap <= 0 or spend_reserved_today_usd() < cap
+
+
+def _spend_counter(key: str, *, cap: int, add: int) -> int:
+    """Add `add` to the counter unless that passes `cap` (> 0): the new total, or -1 when refused."""
+    if not settings.REDIS_URL:
+        with _local_lock:
+            spent = _local_spend.setdefault(key, _seed())
+            if cap > 0 and add > 0 and spent + add > cap:
+                return -1
+            _local_spend[key] = spent + add
+            return spent + add
+    client = _redis(settings.REDIS_URL)
+    if not client.exists(key):
+        client.set(key, _seed(), nx=True, ex=2 * 24 * 3600)  # nx: only the first of racing workers seeds it
+    return int(_reserve_script(settings.REDIS_URL)(keys=[key], args=[add, cap if add > 0 else 0]))
+
+
+def _seed() -> int:
+    return round(spend_today_usd() * MICRO)
+
+
+_local_lock = threading.Lock()
+_local_spend: dict[str, int] = {}
+
+
+@cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+@cache
+def _reserve_script(url: str) -> Script:
+    return _redis(url).register_script(RESERVE_SCRIPT)

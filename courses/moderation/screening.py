@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -168,8 +169,40 @@ PROMPT_LEAK_PATTERNS = [
     # Template placeholders that were never filled in.
     re.compile(r"\{\{?\s*(?:topic|title|week|week_number|lesson|lesson_title|audience|language)\s*\}?\}"),
 ]
-# Only the instruction-shaped subset applies to a requested topic: someone steering the model.
-TOPIC_INJECTION_PATTERNS = PROMPT_LEAK_PATTERNS[1:4]
+# A requested topic that tries to steer the model. Matched on the normalised topic (`injection_normalised`), by
+# shape rather than by exact phrase: a verb of setting aside near a word for instructions, a role switch, a request
+# for the hidden prompt. This catches the common phrasings and their disguises (full-width letters, zero-width
+# characters, accents, punctuation between words); it cannot catch every paraphrase, nor another language. The
+# real defences are elsewhere: the topic is always quoted data in the prompt, and moderators review courses.
+_SET_ASIDE = (
+    r"ignor\w*|disregard\w*|forget\w*|overrid\w*|bypass\w*|skip\w*|drop\w*|abandon\w*|discard\w*|"
+    r"set aside|pay no attention to|do not follow|dont follow|stop following|no longer follow"
+)
+_INSTRUCTIONS = (
+    r"instructions?|guidance|rules?|directions?|prompts?|guidelines?|constraints?|orders?|"
+    r"directives?|polic(?:y|ies)|system messages?"
+)
+TOPIC_INJECTION_PATTERNS = [
+    re.compile(rf"\b(?:{_SET_ASIDE})\b(?: \w+){{0,4}}? (?:{_INSTRUCTIONS})\b"),
+    re.compile(r"\b(?:system|developer) (?:prompt|message|instructions?)\b"),
+    re.compile(
+        r"\b(?:reveal|show|print|repeat|output|tell me|leak) (?:\w+ ){0,3}(?:prompt|instructions|rules)\b"
+    ),
+    re.compile(r"\b(?:you are now|from now on you|pretend (?:to be|you are)|new instructions?)\b"),
+    re.compile(r"\b(?:respond|reply|answer) only (?:with|in)\b|\bjson schema\b"),
+    re.compile(r"\binstead (?:write|output|respond|say|print|produce)\b"),
+]
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+
+def injection_normalised(text: str) -> str:
+    """`text` as the injection patterns read it: compatibility forms folded (full-width letters), invisible
+    characters and accents removed, lower case, apostrophes dropped, every other run of non-letters one space."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).translate(_INVISIBLE))
+    plain = "".join(char for char in folded if not unicodedata.combining(char)).casefold()
+    plain = re.sub(r"['’`]", "", plain)
+    return " ".join(re.sub(r"[^\w]+|_", " ", plain).split())
+
 
 MARKDOWN_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]*)")
 REFERENCE_LINK = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.MULTILINE)
@@ -277,10 +310,11 @@ def _question_problem(item: Any) -> str:
 def topic_screen(*, topic: str) -> ScreeningResult:
     """Screen a requested topic before any generation spend: its meaning, and attempts to steer the model."""
     result = moderate_texts(texts=[topic], course=None)
+    normalised = injection_normalised(topic)
     injections = [
         Finding("prompt_injection", "The topic gives instructions to the model.", excerpt(topic))
         for pattern in TOPIC_INJECTION_PATTERNS
-        if pattern.search(topic)
+        if pattern.search(normalised)
     ][:1]
     return replace(result, findings=[*result.findings, *injections])
 

@@ -8,6 +8,8 @@ mail goes through Django's backend).
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,18 +110,42 @@ def week_email(*, course: Course, week_number: int) -> WeekEmail:
     return cached
 
 
+# SendGrid fills each recipient's `%sem:…%` placeholders anywhere in the body, LLM text included: a lesson that
+# wrote "%sem:unsubscribe%" would carry the reader's own unsubscribe link. So the email is rendered with our
+# placeholders in a form no text can guess (a nonce per render), every placeholder-like or template-like
+# sequence in the result is broken with a zero-width space, and only then are ours put back.
+_PLACEHOLDER_LIKE = re.compile(r"%(?=[A-Za-z_{])|\{(?=[{%])")
+
+
+def template_syntax_neutralised(text: str) -> str:
+    """`text` with "%name", "{{" and "{%" broken by a zero-width space: shown the same, substituted never."""
+    return _PLACEHOLDER_LIKE.sub(lambda match: match.group() + "\u200b", text)
+
+
 def week_email_render(*, week: Week) -> WeekEmail:
     course = week.course
     quiz = _written_quiz(week)
+    mark = f"\x1f{secrets.token_hex(8)}\x1f"  # stands for "%" in our own placeholders until the end
+
+    def ours(placeholder: str) -> str:
+        return placeholder.replace("%", mark)
+
     context = {
         "course": course,
         "week": week,
         "overview_html": inline_styles(week.overview_safe_html),
         "lessons": [_lesson_context(course, week, lesson) for lesson in week.lessons.all()],
-        "questions": _quiz_context(quiz)[:1],  # the rest follow on the page the answer opens, a click each
+        "questions": _quiz_context(quiz, ours)[
+            :1
+        ],  # the rest follow on the page the answer opens, a click each
         "more_questions": max(0, len(quiz.questions) - 1) if quiz else 0,
         "full_lessons": settings.DELIVERY_EMAIL_FULL_LESSONS,
-        "links": {"manage": MANAGE, "unsubscribe": UNSUBSCRIBE, "calendar": CALENDAR, "done": WEEK_DONE},
+        "links": {
+            "manage": ours(MANAGE),
+            "unsubscribe": ours(UNSUBSCRIBE),
+            "calendar": ours(CALENDAR),
+            "done": ours(WEEK_DONE),
+        },
         "course_url": links.course_url(course.id),
         "ask": ASK if replies_enabled() else "",
     }
@@ -131,7 +157,10 @@ def week_email_render(*, week: Week) -> WeekEmail:
         # Only the first question is in the email: its links are the only ones to sign per recipient.
         options_per_question=tuple(len(q["options"]) for q in quiz.questions[:1]) if quiz else (),
         reply_to=ask_address() if replies_enabled() else "",
-        **_render("week", context),
+        **{
+            part: template_syntax_neutralised(rendered).replace(mark, "%")
+            for part, rendered in _render("week", context).items()
+        },
     )
 
 
@@ -212,7 +241,7 @@ def lesson_opening(body: str) -> str:
     return "\n\n".join(kept)
 
 
-def _quiz_context(quiz: Quiz | None) -> list[dict[str, Any]]:
+def _quiz_context(quiz: Quiz | None, ours: Callable[[str], str]) -> list[dict[str, Any]]:
     if quiz is None:
         return []
     return [
@@ -220,7 +249,7 @@ def _quiz_context(quiz: Quiz | None) -> list[dict[str, Any]]:
             "number": n + 1,
             "text": question["question"],
             "options": [
-                {"letter": chr(ord("A") + c), "text": option, "url": answer_placeholder(n, c)}
+                {"letter": chr(ord("A") + c), "text": option, "url": ours(answer_placeholder(n, c))}
                 for c, option in enumerate(question["options"])
             ],
         }

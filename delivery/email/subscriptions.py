@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import email_normalise
+from accounts.models import email_inbox, email_normalise
 from accounts.services import user_get_or_create_for_email
 from courses.models import Course, Quiz, Week
 from courses.selectors import course_is_emailable, quiz_with_course_and_week, week_with_course
@@ -118,7 +118,7 @@ def _rate_limit(*, email: str, ip: str | None) -> None:
     """Count confirmation emails per address and per IP in Redis, so every web process shares the count."""
     if ip and _over_limit("delivery:confirm:ip", ip, settings.DELIVERY_CONFIRM_LIMIT_PER_IP):
         raise RateLimited(TOO_MANY_FROM_NETWORK)
-    if _over_limit("delivery:confirm:email", email, settings.DELIVERY_CONFIRM_LIMIT_PER_ADDRESS):
+    if _over_limit("delivery:confirm:email", email_inbox(email), settings.DELIVERY_CONFIRM_LIMIT_PER_ADDRESS):
         raise RateLimited(TOO_MANY_FOR_ADDRESS)
 
 

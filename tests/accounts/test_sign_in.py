@@ -1,16 +1,18 @@
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
 import time_machine
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
 from accounts.forms import EMAIL_INVALID, EMAIL_REQUIRED
-from accounts.models import User
+from accounts.models import User, email_inbox
 from accounts.services import (
     LINK_EXPIRED,
     LINK_INVALID,
@@ -161,6 +163,29 @@ def test_links_are_rate_limited_per_address(client: Client) -> None:
     assert len(mail.outbox) == settings.MAGIC_LINK_PER_EMAIL_PER_HOUR
 
 
+def test_the_limit_per_address_counts_plus_tags_and_case_as_one_inbox(client: Client) -> None:
+    for n in range(settings.MAGIC_LINK_PER_EMAIL_PER_HOUR):
+        ask_for_link(client, f"victim+{n}@example.com", REMOTE_ADDR=f"203.0.113.{n}")
+    response = client.post(
+        reverse("accounts:sign_in"), {"email": "VICTIM+more@example.com"}, REMOTE_ADDR="198.51.100.7"
+    )
+    assert TOO_MANY_LINKS in response.content.decode()
+    assert len(mail.outbox) == settings.MAGIC_LINK_PER_EMAIL_PER_HOUR
+
+
+@pytest.mark.parametrize(
+    ("address", "inbox"),
+    [
+        ("J.Doe+news@GoogleMail.com", "jdoe@gmail.com"),
+        ("j.doe@gmail.com", "jdoe@gmail.com"),
+        ("j.doe+x@example.org", "j.doe@example.org"),  # dots matter elsewhere
+        ("+only@example.org", "+only@example.org"),
+    ],
+)
+def test_an_address_is_counted_against_the_inbox_it_reaches(address: str, inbox: str) -> None:
+    assert email_inbox(address) == inbox
+
+
 def test_links_are_rate_limited_per_ip_address(client: Client) -> None:
     for n in range(settings.MAGIC_LINK_PER_IP_PER_HOUR):
         ask_for_link(client, f"person{n}@example.com", REMOTE_ADDR="203.0.113.9")
@@ -190,3 +215,35 @@ def test_admins_keep_the_password_login(client: Client) -> None:
     )
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_admin_login_locks_an_address_out_after_too_many_wrong_passwords(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    User.objects.create_superuser("root@example.com", "a-long-password-9")
+    login = reverse("admin:login")
+    with caplog.at_level(logging.WARNING, logger="axes"):
+        statuses = [
+            client.post(login, {"username": "root@example.com", "password": f"guess-{attempt}"}).status_code
+            for attempt in range(settings.AXES_FAILURE_LIMIT)
+        ]
+        locked = client.post(login, {"username": "root@example.com", "password": "a-long-password-9"})
+
+    assert statuses == [200] * (settings.AXES_FAILURE_LIMIT - 1) + [429]  # the form again, then locked
+
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
+    assert AccessAttempt.objects.get().failures_since_start >= settings.AXES_FAILURE_LIMIT
+    assert any("locking out" in record.getMessage().lower() for record in caplog.records)
+    other_address = Client(REMOTE_ADDR="203.0.113.77")
+    other = other_address.post(login, {"username": "root@example.com", "password": "a-long-password-9"})
+    assert other.status_code == 302
+
+
+def test_learners_magic_link_sign_in_is_not_counted_as_password_attempts(client: Client) -> None:
+    for n in range(settings.AXES_FAILURE_LIMIT + 1):
+        client.post(reverse("accounts:sign_in"), {"email": f"not-an-email-{n}"})
+    path = ask_for_link(client, "learner@example.com")
+    client.post(path)
+    assert "_auth_user_id" in client.session
+    assert not AccessAttempt.objects.exists()

@@ -134,3 +134,13 @@ def test_headings_get_prefixed_ids_and_the_text_cannot_set_any_other() -> None:
     assert '<h2 id="s-siege-engines">Siege engines</h2>' in html
     assert '<h2 id="s-siege-engines_1">Siege engines</h2>' in html
     assert 'id="main"' not in html
+
+
+def test_a_web_link_shows_the_domain_it_leads_to_unless_its_text_already_does() -> None:
+    html = markdown_to_safe_html(
+        "[the official docs](https://www.evil.example/login) and [python.org](https://python.org/doc) "
+        "and <https://plain.example/x>"
+    )
+    assert '>the official docs</a> <small class="link-domain">(evil.example)</small>' in html
+    assert 'python.org</a> <small class="link-domain">' not in html
+    assert "(plain.example)" not in html  # an autolink's text is its address

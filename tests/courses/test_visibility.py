@@ -218,3 +218,27 @@ def test_my_learning_lists_a_held_course_by_its_topic(client: Client) -> None:
     assert "Tidal pools" in html
     assert "Tidal pools for everyone" not in html
     assert "Being reviewed" in html
+
+
+def test_a_private_courses_pages_ask_search_engines_not_to_index_them(client: Client) -> None:
+    private = written_course(weeks=1, lessons_per_week=1, review_state=Course.Review.PENDING)
+    public = written_course(weeks=1, lessons_per_week=1, review_state=Course.Review.APPROVED)
+    assert not visibility.course_is_public(private)
+    assert visibility.course_is_public(public)
+
+    def pages(course: Course) -> list[str]:
+        lesson = Lesson.objects.get(course=course)
+        return [
+            f"/courses/{course.id}/",
+            reverse("delivery:lesson", args=[course.id, lesson.id]),
+            f"/courses/{course.id}/writing/",
+        ]
+
+    for path in pages(private):
+        response = client.get(path, follow=True)
+        assert response["X-Robots-Tag"] == "noindex, nofollow", path
+        assert '<meta name="robots" content="noindex, nofollow">' in response.content.decode(), path
+    for path in pages(public):
+        response = client.get(path, follow=True)
+        assert "X-Robots-Tag" not in response, path
+        assert 'name="robots"' not in response.content.decode(), path

@@ -167,3 +167,26 @@ def test_links_are_signed_exactly_as_django_signs_them() -> None:
     assert token == signing.Signer(salt="delivery.quiz-answer").sign("12.34.2.3")
     assert tokens.answer_token_read(token) == tokens.Answer(12, 34, 2, 3)
     assert tokens.subscription_token(7) == signing.Signer(salt="delivery.subscription").sign("7")
+
+
+def test_placeholders_and_template_syntax_written_by_the_llm_are_never_filled_in(course: Course) -> None:
+    lesson = Lesson.objects.filter(course=course, week__number=1).first()
+    assert lesson is not None
+    hostile = "Click %sem:unsubscribe% or %sem:manage% now. {{ secret }} {% now %} %custom% 100% sure."
+    Lesson.objects.filter(pk=lesson.pk).update(body=hostile, body_html=f"<p>{hostile}</p>")
+    Course.objects.filter(pk=course.pk).update(content_version=course.content_version + 1)
+    course.refresh_from_db()
+    email = week_email(course=course, week_number=1)
+    personal = week_email_personal(email, subscription_id=SubscriptionFactory(course=course).id)
+
+    for body in (email.html, email.text):
+        sent = body
+        for key, value in personal.substitutions.items():  # as SendGrid does
+            sent = sent.replace(key, value)
+        lesson_part = sent[sent.index("Click") : sent.index("sure.")]
+        assert personal.substitutions[emails.UNSUBSCRIBE] not in lesson_part
+        assert personal.substitutions[emails.MANAGE] not in lesson_part
+        assert "{{" not in lesson_part
+        assert "{%" not in lesson_part
+        assert "100% sure" in sent  # a percentage is left as it is
+        assert personal.substitutions[emails.UNSUBSCRIBE] in sent  # our own link is still filled in

@@ -151,6 +151,19 @@ def test_confirmation_emails_are_limited_per_address(ask: Any, course: Course, s
     assert len(mail.outbox) == settings.DELIVERY_CONFIRM_LIMIT_PER_ADDRESS
 
 
+def test_the_limit_per_address_counts_plus_tags_case_and_gmail_dots_as_one_inbox(
+    ask: Any, course: Course, settings: Any
+) -> None:
+    for n in range(settings.DELIVERY_CONFIRM_LIMIT_PER_ADDRESS):
+        assert ask(course, ip=f"203.0.113.{n}", email=f"Victim+{n}@Gmail.com").status_code == 302
+
+    for variant in ("v.i.c.t.i.m@googlemail.com", "victim+again@gmail.com"):
+        refused = ask(course, ip="198.51.100.1", email=variant)
+        assert refused.status_code == 429
+        assert TOO_MANY_FOR_ADDRESS in refused.content.decode()
+    assert len(mail.outbox) == settings.DELIVERY_CONFIRM_LIMIT_PER_ADDRESS
+
+
 def test_confirmation_emails_are_limited_per_ip_address(ask: Any, course: Course, settings: Any) -> None:
     settings.DELIVERY_CONFIRM_LIMIT_PER_IP = 2
     ask(course, email="one@example.com")

@@ -137,3 +137,24 @@ def test_env_example_lists_every_variable_the_settings_read() -> None:
     listed = set(re.findall(r"^(?:# )?([A-Z_]+)=", (ROOT / ".env.example").read_text(), flags=re.MULTILINE))
     assert "SECRET_KEY" in read
     assert read - listed == set()
+
+
+def test_check_deploy_has_no_warning_for_an_https_site(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "SEMESTER_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "school.settings",
+        "DEBUG": "false",
+        "SITE_URL": "https://semester.example",
+        "ALLOWED_HOSTS": "semester.example",
+        "SECRET_KEY": "deploy-check-" + "k7Qz!x9#Lm2@" * 6,
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
