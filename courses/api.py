@@ -80,7 +80,9 @@ class CourseRequestIn(Schema):
         json_schema_extra={"minimum": settings.COURSE_WEEKS_MIN, "maximum": settings.COURSE_WEEKS_MAX},
     )
     fresh: bool = Field(False, strict=True)  # write a new course even if an approved one on the topic exists
-    review_outline: bool = Field(False, strict=True)  # write the outline only, and wait for POST …/outline/confirm
+    review_outline: bool = Field(
+        False, strict=True
+    )  # write the outline only, and wait for POST …/outline/confirm
     # with review_outline: drop it if unconfirmed in time, instead of writing it
     drop_unconfirmed: bool = Field(False, strict=True)
 
