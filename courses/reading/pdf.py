@@ -2,6 +2,9 @@
 
 The HTML it receives is built from our templates and sanitized lesson HTML. It may fetch nothing from the
 network or the disk: every style is inline and lessons hold no images.
+
+The PDF is tagged to PDF/UA-1 (its structure tree lets screen readers read it in order, with its headings, lists
+and tables), and WeasyPrint turns the headings the template leaves in the outline into bookmarks.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from collections.abc import Callable
 
 STAGE_LAYOUT = "Laying out the pages"
 STAGE_WRITING = "Writing the PDF file"
+PDF_VARIANT = "pdf/ua-1"  # tagged, with the document's title and language in its metadata
 
 
 def pdf_from_html(*, html: str, on_stage: Callable[[str], None] | None = None) -> bytes:
@@ -24,6 +28,6 @@ def pdf_from_html(*, html: str, on_stage: Callable[[str], None] | None = None) -
     report(STAGE_LAYOUT)
     document = weasyprint.HTML(string=html, url_fetcher=fetcher).render()
     report(STAGE_WRITING)
-    pdf = document.write_pdf()
+    pdf = document.write_pdf(pdf_variant=PDF_VARIANT)
     assert isinstance(pdf, bytes)
     return pdf
