@@ -451,7 +451,10 @@ def _course_structure_load(course: Course) -> tuple[WeekEntry, ...]:
 
 def course_lesson_for_reading(*, course_id: UUID | str, lesson_id: int) -> Lesson | None:
     lessons = Lesson.objects.select_related("course", "week", "picture")
-    return lessons.filter(course_id=course_id, id=lesson_id).first()
+    try:  # get(), not first(): ordering one row by its key is work for nothing, on the busiest pages
+        return lessons.get(course_id=course_id, id=lesson_id)
+    except Lesson.DoesNotExist:
+        return None
 
 
 def course_lesson_id_at(*, course_id: UUID | str, week_number: int, number: int) -> int | None:
