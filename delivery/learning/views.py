@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import caches
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -21,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from courses.models import Course, PartStatus, Quiz
+from courses.models import Course, Lesson, PartStatus, Quiz
 from courses.selectors import (
     course_get,
     course_lesson_id_at,
@@ -212,9 +213,12 @@ def _lesson_page_key(
 ) -> str | None:
     """Where the finished lesson page is kept, as `_page_key` for the course page: the key names all the page
     shows (the course's text through its structure version, which every edit moves on; the reader's marks on
-    the week's lessons; who is signed in and whether they may edit; the offline banner; the templates). None
-    when the learner has a conversation with the tutor here (its answers arrive live) or a message to see."""
-    if request.GET or len(messages.get_messages(request)) or (tutor is not None and tutor.messages):
+    the week's lessons; its picture; who is signed in and whether they may edit; the offline banner; the
+    templates). None while the course is still being written (its lessons change without a new version), when
+    the learner has a conversation with the tutor here (its answers arrive live) or a message to see."""
+    if not course.is_ready or request.GET or len(messages.get_messages(request)):
+        return None
+    if tutor is not None and tutor.messages:
         return None
     user = request.user
     visitor = f"{user.pk}:{user.get_username()}" if user.is_authenticated else "anonymous"
@@ -225,6 +229,7 @@ def _lesson_page_key(
         course.held_for_review,
         sorted(page.week_done),
         page.done,
+        _picture_state(page.lesson),
         visitor,
         can_edit,
         tutor.offline if tutor is not None else None,
@@ -232,6 +237,15 @@ def _lesson_page_key(
         _templates_version(),
     )
     return "lesson-page:v1:" + hashlib.sha256(repr(state).encode()).hexdigest()
+
+
+def _picture_state(lesson: Lesson) -> tuple[object, ...]:
+    """The lesson's picture as the page shows it: pictures are found and removed apart from the text's version."""
+    try:
+        picture = lesson.picture  # type: ignore[attr-defined]
+    except ObjectDoesNotExist:
+        return ()
+    return (picture.pk, picture.image_url, picture.removed_at)
 
 
 @require_GET
