@@ -1,8 +1,9 @@
-"""Throughput and latency of the learner's course page (13 weeks × 4 lessons) under gunicorn, side by side
-with a trivial view (/robots.txt) served by the same server in the same run, at 20 concurrent clients.
+"""Throughput and latency of the learner's course and lesson pages (13 weeks × 4 lessons) under gunicorn,
+anonymous and signed in, side by side with a trivial view (/robots.txt) served by the same server in the same
+run, at 20 concurrent clients.
 
 Real PostgreSQL on its own database (sem_bench_pages, created and dropped here) and Redis. Prints the figures;
-targets: course page ≥ 30% of the trivial view's requests/s, p95 < 100 ms, ≤ 6 SQL queries per page.
+targets: each page ≥ 30% of the trivial view's requests/s, p95 < 100 ms, ≤ 6 SQL queries per page.
 
     .venv/bin/python bench/bench_pages.py [--seconds 8] [--clients 20] [--workers 3] [--threads 4]
 """
@@ -36,8 +37,9 @@ os.environ.update(
 )
 
 
-def course_create() -> tuple[str, str]:
-    """Migrate, then build a public 13 × 4 course and a learner with some progress; returns (path, session)."""
+def course_create() -> tuple[str, str, str]:
+    """Migrate, then build a public 13 × 4 course and a learner with some progress; returns the course page's
+    path, a lesson page's path (week 3, where the learner is) and the learner's session."""
     import django
 
     django.setup()
@@ -51,30 +53,32 @@ def course_create() -> tuple[str, str]:
 
     course = written_course(weeks=13, lessons_per_week=4, review_state="approved")
     learner = UserFactory()
-    for lesson in Lesson.objects.filter(course=course).order_by("week__number", "number")[:10]:
+    lessons = list(Lesson.objects.filter(course=course).order_by("week__number", "number"))
+    for lesson in lessons[:10]:
         lesson_mark_done(user=learner, lesson=lesson)
     session = SessionStore()
     session["_auth_user_id"] = str(learner.pk)
     session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
     session["_auth_user_hash"] = learner.get_session_auth_hash()
     session.create()
-    return course.get_absolute_url(), str(session.session_key)
+    return course.get_absolute_url(), lessons[10].get_absolute_url(), str(session.session_key)
 
 
-def queries_per_page(path: str, session_key: str) -> dict[str, int]:
+def queries_per_page(paths: dict[str, str], session_key: str) -> dict[str, int]:
     from django.conf import settings
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     counts = {}
-    for label, cookies in (("anonymous", {}), ("signed in", {settings.SESSION_COOKIE_NAME: session_key})):
-        client = Client()
-        client.cookies.load(cookies)
-        for visit in ("first", "later"):  # the first visit fills the course-structure cache
-            with CaptureQueriesContext(connection) as captured:
-                assert client.get(path).status_code == 200
-            counts[f"{label}, {visit}"] = len(captured)
+    for page, path in paths.items():
+        for label, cookies in (("anonymous", {}), ("signed in", {settings.SESSION_COOKIE_NAME: session_key})):
+            client = Client()
+            client.cookies.load(cookies)
+            for visit in ("first", "later"):  # the first visit fills the course-structure cache
+                with CaptureQueriesContext(connection) as captured:
+                    assert client.get(path).status_code == 200
+                counts[f"{page} {label}, {visit}"] = len(captured)
     return counts
 
 
@@ -141,7 +145,7 @@ def merge(runs: list[Run]) -> Run:
 
 def gunicorn_start(port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
     command = [
-        str(ROOT / ".venv/bin/gunicorn"), "school.wsgi", "--bind", f"127.0.0.1:{port}",
+        str(Path(sys.executable).parent / "gunicorn"), "school.wsgi", "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers), "--threads", str(threads), "--log-level", "warning", "--backlog", "512",
     ]  # fmt: skip
     server = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), start_new_session=True)
@@ -177,38 +181,43 @@ def main() -> None:
     database_create(DATABASE)
     server = None
     try:
-        path, session_key = course_create()
-        queries = queries_per_page(path, session_key)
+        course_path, lesson_path, session_key = course_create()
+        pages = {"course page": course_path, "lesson page": lesson_path}
+        queries = queries_per_page(pages, session_key)
         from django.db import connections
 
         connections.close_all()
         port = 8700 + os.getpid() % 200
         server = gunicorn_start(port, args.workers, args.threads)
         cookie = f"sessionid={session_key}"
-        for target in ("/robots.txt", path):  # warm up: imports, connections, template caches
+        for target in ("/robots.txt", course_path, lesson_path):  # warm up: imports, connections, templates
             hammer(port, target, seconds=1.5, clients=args.clients)
-        trivial, course, signed_in = [], [], []
-        for _ in range(args.rounds):  # alternate, so both see the same machine conditions
+            hammer(port, target, seconds=0.5, clients=args.clients, cookie=cookie)
+        trivial: list[Run] = []
+        runs: dict[str, list[Run]] = {}
+        for _ in range(args.rounds):  # alternate, so every page sees the same machine conditions
             trivial.append(hammer(port, "/robots.txt", seconds=args.seconds, clients=args.clients))
-            course.append(hammer(port, path, seconds=args.seconds, clients=args.clients))
-            signed_in.append(hammer(port, path, seconds=args.seconds, clients=args.clients, cookie=cookie))
-        trivial_run, course_run, signed_run = merge(trivial), merge(course), merge(signed_in)
+            for page, path in pages.items():
+                for who, with_cookie in (("anonymous", ""), ("signed in", cookie)):
+                    run = hammer(port, path, seconds=args.seconds, clients=args.clients, cookie=with_cookie)
+                    runs.setdefault(f"{page}, {who}", []).append(run)
+        trivial_run = merge(trivial)
+        merged = {label: merge(page_runs) for label, page_runs in runs.items()}
         load = os.getloadavg()[0]
         print(
             f"gunicorn: {args.workers} workers × {args.threads} threads; {args.clients} concurrent clients; "
             f"{os.cpu_count()} CPUs; load average {load:.1f} (other processes share these CPUs)"
         )
         report("trivial view (/robots.txt)", trivial_run)
-        report("course page, anonymous", course_run)
-        report("course page, signed in", signed_run)
-        for label, run in (("anonymous", course_run), ("signed in", signed_run)):
+        for label, run in merged.items():
+            report(label, run)
+        for label, run in merged.items():
             ratio = run.rps / trivial_run.rps if trivial_run.rps else 0.0
-            print(f"ratio course page ({label}) / trivial: {ratio:.0%}   (target ≥ 30%)")
-        print(
-            f"p95 course page: {course_run.percentile(95):.1f} ms anonymous, {signed_run.percentile(95):.1f} ms signed in   (target < 100 ms)"
-        )
+            print(
+                f"ratio {label} / trivial: {ratio:.0%}   (target ≥ 30%; p95 {run.percentile(95):.1f} ms, target < 100)"
+            )
         counts = ", ".join(f"{n} {label}" for label, n in queries.items())
-        print(f"SQL queries per course page: {counts}   (target ≤ 6)")
+        print(f"SQL queries per page: {counts}   (target ≤ 6)")
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)

@@ -451,7 +451,10 @@ def _course_structure_load(course: Course) -> tuple[WeekEntry, ...]:
 
 def course_lesson_for_reading(*, course_id: UUID | str, lesson_id: int) -> Lesson | None:
     lessons = Lesson.objects.select_related("course", "week", "picture")
-    return lessons.filter(course_id=course_id, id=lesson_id).first()
+    try:  # get(), not first(): ordering one row by its key is work for nothing, on the busiest pages
+        return lessons.get(course_id=course_id, id=lesson_id)
+    except Lesson.DoesNotExist:
+        return None
 
 
 def course_lesson_id_at(*, course_id: UUID | str, week_number: int, number: int) -> int | None:
@@ -535,8 +538,9 @@ def _words(text: str) -> set[str]:
 def quiz_question_lessons(*, quiz: Quiz) -> dict[int, Lesson]:
     """The lesson of the quiz's week that each question is about (question position → lesson), one query.
 
-    Questions do not name their lesson, so each goes to the lesson whose title and summary share the most
-    words with the question, its answer and its explanation; the week's first lesson when none shares any.
+    A grounded question names its lesson; one written before quizzes did goes to the lesson whose title and
+    summary share the most words with the question, its answer and its explanation (the week's first lesson
+    when none shares any).
     """
     lessons = list(
         Lesson.objects.filter(week_id=quiz.week_id)
@@ -547,7 +551,11 @@ def quiz_question_lessons(*, quiz: Quiz) -> dict[int, Lesson]:
         return {}
     vocabulary = [(_words(f"{lesson.title} {lesson.summary}"), lesson) for lesson in lessons]
     found = {}
+    by_number = {lesson.number: lesson for lesson in lessons}
     for number, question in enumerate(quiz.questions):
+        if isinstance(question.get("lesson"), int) and question["lesson"] in by_number:  # a grounded question
+            found[number] = by_number[question["lesson"]]
+            continue
         options = question.get("options", [])
         answer = int(question.get("answer", question.get("correct_index", 0)))
         asked = _words(

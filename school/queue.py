@@ -48,25 +48,35 @@ def enqueue_many_after_commit(jobs: Sequence[tuple[str, tuple[Any, ...]]]) -> No
 
 def enqueue_chain_after_commit(jobs: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
     """Queue (task name, args) jobs to run one after the other, each on its own task's queue, once the
-    transaction commits; a job runs only if the one before it finished without raising (in the background
-    thread of the one-machine install, in order whatever the one before did)."""
+    transaction commits; a job runs only if the one before it finished without raising."""
     if jobs and settings.TASKS_IN_BACKGROUND:
-        transaction.on_commit(lambda: _background.put(list(jobs)))
+        transaction.on_commit(lambda: _background.put_chain(list(jobs)))
     elif jobs:
         transaction.on_commit(lambda: chain(*[_task(name).si(*args) for name, args in jobs]).delay())
 
 
+Job = tuple[str, tuple[Any, ...]]
+
+
 class _BackgroundRunner:
-    """One thread running queued tasks eagerly, in order; started on first use."""
+    """One thread running queued tasks eagerly, in order; started on first use. Each queued item is a chain:
+    its jobs run one after the other, and a job runs only if the one before it succeeded."""
 
     def __init__(self) -> None:
-        self._jobs: queue.Queue[tuple[str, tuple[Any, ...]]] = queue.Queue()
+        self._chains: queue.Queue[list[Job]] = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def put(self, jobs: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def put(self, jobs: list[Job]) -> None:
+        """Queue independent jobs."""
         for job in jobs:
-            self._jobs.put(job)
+            self._put([job])
+
+    def put_chain(self, jobs: list[Job]) -> None:
+        self._put(jobs)
+
+    def _put(self, chain_of_jobs: list[Job]) -> None:
+        self._chains.put(chain_of_jobs)
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="semester-tasks", daemon=True)
@@ -75,19 +85,28 @@ class _BackgroundRunner:
 
     def wait(self) -> None:
         """Block until every queued task has run (at exit, and in tests)."""
-        self._jobs.join()
+        self._chains.join()
 
     def _run(self) -> None:
         while True:
-            name, args = self._jobs.get()
+            jobs = self._chains.get()
             close_old_connections()
             try:
-                _task(name).delay(*args)  # eager: runs here, with the task's own retries
-            except Exception:  # a task's failure must not stop the ones queued after it
-                logger.exception("Background task %s failed", name)
+                for name, args in jobs:
+                    if not self._run_one(name, args):
+                        break
             finally:
                 connections.close_all()
-                self._jobs.task_done()
+                self._chains.task_done()
+
+    @staticmethod
+    def _run_one(name: str, args: tuple[Any, ...]) -> bool:
+        try:
+            result = _task(name).delay(*args)  # eager: runs here, with the task's own retries
+        except Exception:  # a task's failure must not stop the ones queued after it
+            logger.exception("Background task %s failed", name)
+            return False
+        return not result.failed()
 
 
 _background = _BackgroundRunner()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import caches
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -46,8 +47,15 @@ def enrollment_touch(*, user: User, course: Course) -> Enrollment:
     return enrollment
 
 
+VISIT_RECORDED_EVERY_SECONDS = 300
+
+
 def enrollment_record_visit(*, user: User, course: Course) -> None:
-    """Note that the learner is studying the course (reading a lesson counts): one UPDATE once enrolled."""
+    """Note that the learner is studying the course (reading a lesson counts): one UPDATE once enrolled, at
+    most every five minutes per learner and course in a process (reading lessons one after another would
+    otherwise write on every page; "last studied" needs no finer time)."""
+    if not caches["local"].add(f"visit:{user.pk}:{course.pk}", 1, VISIT_RECORDED_EVERY_SECONDS):
+        return
     updated = Enrollment.objects.filter(user=user, course=course).update(last_activity_at=timezone.now())
     if not updated:
         enrollment_touch(user=user, course=course)

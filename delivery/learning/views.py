@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import caches
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -21,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from courses.models import Course, PartStatus, Quiz
+from courses.models import Course, Lesson, PartStatus, Quiz
 from courses.selectors import (
     course_get,
     course_lesson_id_at,
@@ -29,9 +30,10 @@ from courses.selectors import (
     course_quiz_for_week,
     course_requested_by,
     course_structure,
+    course_structure_version,
     quiz_question_lessons,
 )
-from courses.tutor.selectors import tutor_conversations, tutor_panel
+from courses.tutor.selectors import TutorPanel, tutor_conversations, tutor_panel
 from courses.visibility import course_editable_by, course_readable, course_review_notice_for
 from delivery.learning.progress import (
     ProgressError,
@@ -44,6 +46,7 @@ from delivery.learning.progress import (
 )
 from delivery.learning.selectors import (
     CourseOutline,
+    LessonPage,
     learner_course_outline,
     learner_courses,
     learner_lesson,
@@ -67,8 +70,9 @@ QUIZ_UNANSWERED = "Please answer every question, then check your answers."
 QUESTION_UNANSWERED = "Choose an answer to this question."
 QUIZ_NOT_READY = "This week's quiz has not been written yet."
 PAGE_SECONDS = 3600
-COURSE_PAGE_TEMPLATES = (
+COURSE_PAGE_TEMPLATES = (  # and the lesson page's: both are kept whole, under keys naming these templates
     "base.html",
+    "delivery/lesson.html",
     "delivery/course.html",
     "delivery/_course_body.html",
     "delivery/_subscribe_form.html",
@@ -181,14 +185,67 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
     else:
         page.mark(visitor_done_lessons(request))
     can_edit = learner is not None and course_editable_by(course=course, user=learner)
-    context = {
-        "course": course,
-        "page": page,
-        "lesson": page.lesson,
-        "can_edit": can_edit,
-        "tutor": tutor_panel(user=learner, lesson=page.lesson) if learner is not None else None,
-    }
-    return render(request, "delivery/lesson.html", context)
+    tutor = tutor_panel(user=learner, lesson=page.lesson) if learner is not None else None
+    key = _lesson_page_key(request, course, page, can_edit, tutor)
+    # As the course page: anonymous readers without progress share one copy through Redis, the rest stay local.
+    kept = caches["local" if request.user.is_authenticated or page.week_done else "versioned"]
+    html = kept.get(key) if key else None
+    if html is None:
+        context = {
+            "course": course,
+            "page": page,
+            "lesson": page.lesson,
+            "can_edit": can_edit,
+            "tutor": tutor,
+        }
+        if key:
+            context["csrf_token"] = CSRF_TOKEN_SLOT
+        html = render_to_string("delivery/lesson.html", context, request)
+        if key:
+            kept.set(key, html, PAGE_SECONDS)
+    if key:
+        html = html.replace(CSRF_TOKEN_SLOT, get_token(request))
+    return HttpResponse(html)
+
+
+def _lesson_page_key(
+    request: HttpRequest, course: Course, page: LessonPage, can_edit: bool, tutor: TutorPanel | None
+) -> str | None:
+    """Where the finished lesson page is kept, as `_page_key` for the course page: the key names all the page
+    shows (the course's text through its structure version, which every edit moves on; the reader's marks on
+    the week's lessons; its picture; who is signed in and whether they may edit; the offline banner; the
+    templates). None while the course is still being written (its lessons change without a new version), when
+    the learner has a conversation with the tutor here (its answers arrive live) or a message to see."""
+    if not course.is_ready or request.GET or len(messages.get_messages(request)):
+        return None
+    if tutor is not None and tutor.messages:
+        return None
+    user = request.user
+    visitor = f"{user.pk}:{user.get_username()}" if user.is_authenticated else "anonymous"
+    state = (
+        request.path,
+        course_structure_version(course=course),
+        course.review_state,
+        course.held_for_review,
+        sorted(page.week_done),
+        page.done,
+        _picture_state(page.lesson),
+        visitor,
+        can_edit,
+        tutor.offline if tutor is not None else None,
+        not settings.OPENAI_API_KEY,
+        _templates_version(),
+    )
+    return "lesson-page:v1:" + hashlib.sha256(repr(state).encode()).hexdigest()
+
+
+def _picture_state(lesson: Lesson) -> tuple[object, ...]:
+    """The lesson's picture as the page shows it: pictures are found and removed apart from the text's version."""
+    try:
+        picture = lesson.picture  # type: ignore[attr-defined]
+    except ObjectDoesNotExist:
+        return ()
+    return (picture.pk, picture.image_url, picture.removed_at)
 
 
 @require_GET

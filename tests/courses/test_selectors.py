@@ -15,6 +15,7 @@ from courses.selectors import (
     FailedPart,
     course_outline,
     course_progress,
+    quiz_question_lessons,
 )
 from tests.factories import CourseFactory, written_course
 
@@ -76,3 +77,25 @@ def test_the_outline_is_built_from_the_rows_in_two_queries(django_assert_num_que
         "Lesson 2.3",
     ]
     assert outline["topic"] == course.topic
+
+
+def test_each_quiz_question_goes_to_the_lesson_it_names_else_to_the_one_it_shares_most_words_with() -> None:
+    course = written_course(weeks=1, lessons_per_week=3)
+    first, second, third = Lesson.objects.filter(course=course).order_by("number")
+    Lesson.objects.filter(id=third.id).update(title="Siege engines", summary="Trebuchets and mangonels.")
+    quiz = Quiz.objects.get(course=course)
+    quiz.questions = [
+        {"question": "Why?", "options": ["a", "b", "c"], "answer": 0, "explanation": "", "lesson": 2},
+        {
+            "question": "Which threw stones farther?",
+            "options": ["Trebuchets", "Bows", "c"],
+            "answer": 0,
+            "explanation": "",
+        },
+        {"question": "Unrelated?", "options": ["x", "y", "z"], "answer": 0, "explanation": ""},
+    ]
+    quiz.save(update_fields=["questions"])
+
+    lessons = quiz_question_lessons(quiz=quiz)
+
+    assert (lessons[0], lessons[1], lessons[2]) == (second, third, first)

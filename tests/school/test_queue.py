@@ -12,7 +12,12 @@ from django.urls import reverse
 
 from courses.models import Course
 from school.celery import app
-from school.queue import background_tasks_wait, enqueue_after_commit, enqueue_many_after_commit
+from school.queue import (
+    background_tasks_wait,
+    enqueue_after_commit,
+    enqueue_chain_after_commit,
+    enqueue_many_after_commit,
+)
 from tests.factories import written_course
 
 # The background thread has its own database connection: it sees only committed rows.
@@ -77,6 +82,20 @@ def test_asking_for_a_course_answers_at_once_and_the_course_is_written_afterward
     background_tasks_wait()
     course.refresh_from_db()
     assert course.status == Course.Status.READY
+
+
+def test_a_chain_runs_in_order_and_stops_at_the_first_failure(in_background: None) -> None:
+    release.set()
+    enqueue_chain_after_commit(
+        [
+            ("tests.school.test_queue.record", ("first",)),
+            ("tests.school.test_queue.explode", ()),
+            ("tests.school.test_queue.record", ("never",)),
+        ]
+    )
+    enqueue_after_commit("tests.school.test_queue.record", "independent")
+    background_tasks_wait()
+    assert [label for label, _ in ran] == ["first", "independent"]
 
 
 def test_the_pdf_download_shows_its_progress_page_at_once_then_serves_the_file(
