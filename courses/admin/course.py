@@ -95,6 +95,13 @@ class CourseAdmin(admin.ModelAdmin):
         "notify_email",
         "notified_at",
         "content_version",
+        # The outline review's state: changed on the writing page, validated and kept as revisions there.
+        "review_outline",
+        "drop_unconfirmed",
+        "outline_draft",
+        "outline_instruction",
+        "outline_version",
+        "outlined_at",
         "created_at",
         "updated_at",
         "ready_at",
