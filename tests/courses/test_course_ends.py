@@ -19,7 +19,7 @@ from courses import selectors, tasks
 from courses.api import NOTHING_TO_RETRY, RETRY_NOT_ALLOWED
 from courses.generation import pipeline
 from courses.generation.request import course_request
-from courses.models import Course, LLMCall, PartStatus, Quiz
+from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz
 from tests.factories import UserFactory, written_course
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -31,7 +31,14 @@ def same_options_quizzes(body: dict[str, Any]) -> Any:
     """Every quiz with four identical options (fails validation); anything else answered as usual."""
     if body["response_format"]["json_schema"]["name"] != "quiz":
         return None
-    question = {"question": "Which?", "options": ["Rome"] * 4, "correct_index": 0, "explanation": "Because."}
+    question = {
+        "question": "Which?",
+        "options": ["Rome"] * 4,
+        "correct_index": 0,
+        "explanation": "Because.",
+        "lesson": 1,
+        "passage": "Rome built eleven aqueducts over five centuries.",
+    }
     return {"questions": [question] * 4}
 
 
@@ -97,6 +104,22 @@ def test_the_sweeper_ends_a_writing_course_whose_parts_are_all_done_or_exhausted
 
     course.refresh_from_db()
     assert (course.status, course.ready_at) == (Course.Status.INCOMPLETE, None)
+
+
+def test_a_quiz_waiting_on_a_lesson_that_failed_for_good_does_not_keep_the_course_writing(
+    settings: Any,
+) -> None:
+    """A week's quiz is written from its lessons: one lost for good leaves the quiz pending, and the course
+    must end all the same (its retry writes the lesson, which then queues the quiz)."""
+    course = written_course(weeks=4, status=Course.Status.WRITING, ready_at=None)
+    Lesson.objects.filter(course=course, week__number=2, number=1).update(
+        status=PartStatus.FAILED, attempts=settings.GENERATION_PART_MAX_ATTEMPTS, failure_reason="broken"
+    )
+    Quiz.objects.filter(course=course, week__number=2).update(status=PartStatus.PENDING, questions=[])
+
+    assert pipeline.course_finish(course_id=course.id) is True
+
+    assert Course.objects.get(id=course.id).status == Course.Status.INCOMPLETE
 
 
 def test_a_failed_part_with_attempts_left_keeps_the_course_writing(settings: Any) -> None:

@@ -263,3 +263,44 @@ def test_offline_it_answers_with_the_same_validated_models_and_zero_tokens(
     (call,) = calls()
     assert (call.model, call.prompt_tokens, call.completion_tokens, call.outcome) == ("offline", 0, 0, "ok")
     assert json.loads(outline.model_dump_json())["weeks"][0]["lessons"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Streaming (the outline, shown as it is written)
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_streaming_hands_over_the_answer_as_it_grows_and_returns_it_validated(
+    fake_openai: FakeOpenAI,
+) -> None:
+    partials: list[dict[str, Any]] = []
+
+    outline = llm.complete_streaming(outline_prompt(), course=None, on_partial=partials.append)
+
+    request = fake_openai.calls()[0]["json"]
+    assert (request["stream"], request["stream_options"]) == (True, {"include_usage": True})
+    weeks_seen = [len(partial.get("weeks", [])) for partial in partials]
+    assert weeks_seen == sorted(weeks_seen)
+    assert weeks_seen[0] < 4 == weeks_seen[-1]
+    assert partials[-1] == outline.model_dump()
+    call = LLMCall.objects.get()
+    assert (call.stage, call.outcome) == ("outline", LLMCall.Outcome.OK)
+    assert call.completion_tokens > 0  # from the stream's usage chunk
+
+
+@pytest.mark.parametrize("kind", ["truncated", "refusal", "500", "invalid_schema"])
+def test_a_streamed_fault_is_retried_like_any_other(fake_openai: FakeOpenAI, kind: str) -> None:
+    fake_openai.fail_next(kind)
+
+    llm.complete_streaming(outline_prompt(), course=None, on_partial=lambda partial: None)
+
+    outcomes = list(LLMCall.objects.order_by("id").values_list("outcome", flat=True))
+    assert outcomes == [FAULT_OUTCOMES[kind], LLMCall.Outcome.OK]
+
+
+def test_a_partial_answer_leaves_out_what_is_unfinished() -> None:
+    assert llm.partial_answer('{"title": "Water", "weeks": [{"title": "Spr') == {
+        "title": "Water",
+        "weeks": [{}],
+    }
+    assert llm.partial_answer("not json") == {}
