@@ -26,6 +26,7 @@ from courses.quality.passages import passage_problems
 # Strict structured outputs accept only a subset of JSON Schema: string lengths are not in it, so they are
 # checked by pydantic after the reply arrives instead. https://platform.openai.com/docs/guides/structured-outputs
 UNSUPPORTED_KEYWORDS = ("minLength", "maxLength", "default")
+LENGTH_KEYWORDS = ("minLength", "maxLength")
 
 Title = Annotated[str, Field(min_length=1, max_length=200)]
 Line = Annotated[str, Field(min_length=1, max_length=600)]
@@ -171,15 +172,23 @@ def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     Every object gets `additionalProperties: false` and lists all its properties as required; keywords outside
     the supported subset are removed (pydantic still enforces them on the reply). Cached: treat as read-only.
     """
+    return request_json_schema(model, length_limits=False)
+
+
+@cache
+def request_json_schema(model: type[BaseModel], *, length_limits: bool) -> dict[str, Any]:
+    """The schema sent for `model`: strict, with string lengths kept when `length_limits` (for servers that
+    compile the schema into a grammar, so a small model cannot leave a field empty or run on). Read-only."""
     schema = copy.deepcopy(model.model_json_schema())
-    _make_strict(schema)
+    dropped = tuple(k for k in UNSUPPORTED_KEYWORDS if not (length_limits and k in LENGTH_KEYWORDS))
+    _make_strict(schema, dropped)
     for definition in schema.get("$defs", {}).values():
-        _make_strict(definition)
+        _make_strict(definition, dropped)
     return schema
 
 
-def _make_strict(node: dict[str, Any]) -> None:
-    for keyword in UNSUPPORTED_KEYWORDS:
+def _make_strict(node: dict[str, Any], dropped: tuple[str, ...] = UNSUPPORTED_KEYWORDS) -> None:
+    for keyword in dropped:
         node.pop(keyword, None)
     if isinstance(node.get("title"), str):
         node.pop("title")  # pydantic's generated titles only cost tokens
@@ -188,8 +197,8 @@ def _make_strict(node: dict[str, Any]) -> None:
         node["additionalProperties"] = False
         node["required"] = list(properties or {})
         for child in (properties or {}).values():
-            _make_strict(child)
+            _make_strict(child, dropped)
     if isinstance(node.get("items"), dict):
-        _make_strict(node["items"])
+        _make_strict(node["items"], dropped)
     for variant in node.get("anyOf", []):
-        _make_strict(variant)
+        _make_strict(variant, dropped)
