@@ -90,6 +90,20 @@ def test_length_limits_go_into_the_schema_sent_only_when_asked(
     assert (question[1]["minLength"], question[1]["maxLength"]) == (1, 600)
 
 
+def test_a_length_limit_too_long_for_a_grammar_sends_only_its_minimum(
+    fake_openai: FakeOpenAI, settings: Any
+) -> None:
+    settings.LLM_SCHEMA_LENGTH_LIMITS = True
+    prompt = prompts.lesson_prompt(language="en", outline_json="{}", week=1, lesson=1, title="T", summary="S")
+
+    llm.complete(prompt, course=None)
+
+    body = fake_openai.calls()[0]["json"]["response_format"]["json_schema"]["schema"]["properties"][
+        "body_markdown"
+    ]
+    assert body == {"type": "string", "minLength": 1}  # maxLength 20,000 would not compile in llama.cpp
+
+
 def test_a_request_the_server_rejects_for_good_is_not_retried_and_names_its_call(
     fake_openai: FakeOpenAI,
 ) -> None:
