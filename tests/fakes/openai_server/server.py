@@ -581,6 +581,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--retry-after", default="1")
     parser.add_argument("--hostile", action="store_true", help="put XSS payloads in markdown bodies")
     parser.add_argument("--keep-bodies", action="store_true", help="record full request bodies")
+    # Playing a local server (llama-cpp-python's quirks), e.g. to try `manage.py llm_doctor` against it.
+    parser.add_argument("--refuse-json-schema", action="store_true", help="answer json_schema with a 500")
+    parser.add_argument(
+        "--token-limit-parameters",
+        default=",".join(sorted(TOKEN_LIMIT_PARAMETERS)),
+        help="the token caps honoured, comma-separated",
+    )
+    parser.add_argument("--no-moderations", action="store_true", help="answer /v1/moderations with 404")
+    parser.add_argument("--reply-style", default="json", choices=REPLY_STYLES)
     return parser.parse_args(argv)
 
 
@@ -604,6 +613,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     fake.timeout_sleep = args.timeout_sleep
     fake.retry_after = args.retry_after
     fake.hostile = args.hostile
+    fake.refuse_json_schema = args.refuse_json_schema
+    fake.token_limit_parameters = frozenset(name for name in args.token_limit_parameters.split(",") if name)
+    fake.moderations = not args.no_moderations
+    fake.reply_style = args.reply_style
     serve_until_terminated(fake)
     print(f"stats {json.dumps(fake.stats())}", file=sys.stderr, flush=True)
 
