@@ -19,10 +19,21 @@ from tests.fakes.openai_server import FakeOpenAI
 pytestmark = pytest.mark.django_db
 
 
+LESSON = (
+    "## Springs\n\nRoman engineers chose springs high in the hills so that water could flow by gravity alone. "
+    "The channel fell a few centimetres for every hundred metres it ran. Settling tanks let sand and grit sink "
+    "before the water reached the city. Inspectors walked the line every season to clear roots and lime."
+)
+
+
 def quiz_prompt() -> prompts.Prompt[QuizDraft]:
     outline = {"title": "Water for Rome", "weeks": [{"number": 1, "title": "Sources", "lessons": []}]}
     return prompts.quiz_prompt(
-        language="en", outline_json=prompts.outline_json(outline), week=1, title="Sources"
+        language="en",
+        outline_json=prompts.outline_json(outline),
+        week=1,
+        title="Sources",
+        lessons={1: LESSON},
     )
 
 
