@@ -45,7 +45,7 @@ from pydantic import ValidationError
 
 from courses.generation import offline, slots
 from courses.generation.prompts import AnswerT, Prompt
-from courses.generation.schemas import request_json_schema
+from courses.generation.schemas import request_json_schema, strict_json_schema
 from courses.models import Course, LLMCall
 from courses.moderation import costs
 from school.retry import with_retries
