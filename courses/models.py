@@ -255,6 +255,10 @@ class LLMCall(models.Model):
         CONNECTION_ERROR = "connection_error", "Connection error"
         INVALID_OUTPUT = "invalid_output", "Invalid output"
         REFUSAL = "refusal", "Refused"
+        REJECTED = (
+            "rejected",
+            "Request rejected",
+        )  # a 4xx, or a 5xx saying the request is invalid: never retried
         ERROR = "error", "Other error"
 
     course = models.ForeignKey(

@@ -15,7 +15,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Length
 
 from accounts.models import User
-from courses.models import Course, Lesson, PartStatus, QualityReport, Quiz, Week
+from courses.models import Course, Lesson, LLMCall, PartStatus, QualityReport, Quiz, Week
 from courses.topics import topic_key as topic_key_of
 from courses.visibility import course_is_withheld, public_courses
 
@@ -603,3 +603,13 @@ def course_first_lesson_id_subquery(*, course: OuterRef, excluding: QuerySet[Any
         .order_by("week__number", "number")
         .values("id")[:1]
     )
+
+
+def course_last_llm_failure(*, course: Course) -> LLMCall | None:
+    """The course's most recent LLM call that failed: the server's own words, for admins and the command line."""
+    return course.llm_calls.exclude(outcome=LLMCall.Outcome.OK).order_by("-created_at", "-id").first()
+
+
+def llm_call_summary(call: LLMCall) -> str:
+    """One line naming a recorded call and what the server said: "outline call 12, attempt 2: Request rejected: …"."""
+    return f"{call.stage} call {call.pk}, attempt {call.attempt}: {call.get_outcome_display()}: {call.error}"

@@ -17,7 +17,7 @@ from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
-from school.env import env_bool, env_email, env_float, env_int, env_list, env_str, env_url
+from school.env import env_bool, env_choice, env_email, env_float, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SEMESTER_VAR_DIR", str(BASE_DIR / "var")))
@@ -271,6 +271,16 @@ STORAGES = {
 
 
 # ---------------------------------------------------------------------------------------------------------
+# The LLM's pace. "default" suits a hosted API (OpenAI and the like): answers in seconds, many at once. "slow"
+# suits a model on your own machine (Ollama, llama.cpp, vLLM on a small GPU): one call at a time, minutes per
+# answer, few retries, and longer leases for the tasks, the sweeper and the concurrency slots. Each setting it
+# sizes can still be set on its own below. Read here because Celery's time limits depend on it.
+# ---------------------------------------------------------------------------------------------------------
+LLM_PROFILE = env_choice("LLM_PROFILE", "default", ("default", "slow"))
+SLOW_LLM = LLM_PROFILE == "slow"
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Celery: Redis as broker when REDIS_URL is set; otherwise every task runs in-process, at once.
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 # ---------------------------------------------------------------------------------------------------------
@@ -290,10 +300,14 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=10)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int(
+    "CELERY_TASK_SOFT_TIME_LIMIT", 4 * 3600 if SLOW_LLM else 300, minimum=10
+)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
-# An unacknowledged message of a dead worker comes back after this many seconds.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=5)}
+# An unacknowledged message of a dead worker comes back after this many seconds (longer than any task).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 5 * 3600 if SLOW_LLM else 900, minimum=5)
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery closes every database connection after each task unless this is set, so each task would connect
 # anew (a new PostgreSQL backend each time); reuse them, and let CONN_MAX_AGE and the health checks retire
@@ -331,25 +345,55 @@ OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "https://api.openai.com/v1")
 OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
 OPENAI_MODERATION_MODEL = env_str("OPENAI_MODERATION_MODEL", "omni-moderation-latest")
-LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 120.0, minimum=1.0)
-LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 4, minimum=0, maximum=10)
-LLM_MAX_CONCURRENCY = env_int("LLM_MAX_CONCURRENCY", 32, minimum=1)
+# What the endpoint supports (`manage.py llm_doctor` finds out and prints these). How replies are kept to the
+# schema: "json_schema" (OpenAI's strict structured outputs), "json_object" (JSON mode, the schema in the prompt
+# and in response_format.schema, which llama-cpp-python and others enforce), or "tools" (a forced tool call).
+LLM_STRUCTURED_OUTPUT = env_choice(
+    "LLM_STRUCTURED_OUTPUT", "json_schema", ("json_schema", "json_object", "tools")
+)
+# The token cap's parameter: OpenAI's "max_completion_tokens", or the older "max_tokens" most servers read.
+LLM_TOKEN_LIMIT_PARAMETER = env_choice(
+    "LLM_TOKEN_LIMIT_PARAMETER", "max_completion_tokens", ("max_completion_tokens", "max_tokens")
+)
+# Send string lengths (minLength/maxLength) in the schema: OpenAI's strict mode refuses them, but a server that
+# turns the schema into a grammar (llama.cpp) then keeps fields non-empty and short enough.
+LLM_SCHEMA_LENGTH_LIMITS = env_bool("LLM_SCHEMA_LENGTH_LIMITS", False)
+LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 900.0 if SLOW_LLM else 120.0, minimum=1.0)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2 if SLOW_LLM else 4, minimum=0, maximum=10)
+# Of those retries, how many may follow a timeout. A local server goes on computing the answer its client gave
+# up on, so retrying at once only queues more work behind it.
+LLM_TIMEOUT_RETRIES = env_int(
+    "LLM_TIMEOUT_RETRIES", 0 if SLOW_LLM else LLM_MAX_RETRIES, minimum=0, maximum=10
+)
+LLM_MAX_CONCURRENCY = env_int("LLM_MAX_CONCURRENCY", 1 if SLOW_LLM else 32, minimum=1)
 # Retry waits grow as base × 2^attempt (with jitter), capped; a server's Retry-After is honoured up to the cap.
 LLM_BACKOFF_BASE_SECONDS = env_float("LLM_BACKOFF_BASE_SECONDS", 1.0)
 LLM_BACKOFF_MAX_SECONDS = env_float("LLM_BACKOFF_MAX_SECONDS", 60.0)
 # A concurrency slot held longer than this belongs to a dead worker and is given back (Redis lease).
 LLM_SLOT_LEASE_SECONDS = LLM_TIMEOUT_SECONDS + 30
 # A course whose generation has shown no progress for this long is picked up again by the sweeper.
-GENERATION_STALE_AFTER_SECONDS = env_int("GENERATION_STALE_AFTER_SECONDS", 600, minimum=5)
+GENERATION_STALE_AFTER_SECONDS = env_int(
+    "GENERATION_STALE_AFTER_SECONDS", 3 * 3600 if SLOW_LLM else 600, minimum=5
+)
 # A lesson or quiz claimed longer ago than this is presumed abandoned (its worker died) and is claimed again.
-# Longer than one part's worst case: every retry of the LLM call timing out.
-GENERATION_PART_LEASE_SECONDS = env_int("GENERATION_PART_LEASE_SECONDS", 900, minimum=5)
+# Longer than one part's worst case: every retry of the LLM call timing out (and, when slow, waiting for a slot).
+GENERATION_PART_LEASE_SECONDS = env_int(
+    "GENERATION_PART_LEASE_SECONDS", 4 * 3600 if SLOW_LLM else 900, minimum=5
+)
 # The sweeper writes a failed part again (once its course has gone quiet) until it has been tried this often.
 GENERATION_PART_MAX_ATTEMPTS = env_int("GENERATION_PART_MAX_ATTEMPTS", 3, minimum=1)
 # An outline waiting for its requester's review this long is written anyway (or dropped, if they said so).
 OUTLINE_REVIEW_TIMEOUT_HOURS = env_float("OUTLINE_REVIEW_TIMEOUT_HOURS", 24.0, minimum=0.01)
 # The pace the "time to write the rest" estimate shown with an outline assumes (a mini model's).
 LLM_ESTIMATE_TOKENS_PER_SECOND = env_float("LLM_ESTIMATE_TOKENS_PER_SECOND", 80.0, minimum=1.0)
+# Who judges the meaning of topics and written parts: "openai" (the moderations endpoint of OPENAI_BASE_URL),
+# "url" (another OpenAI-compatible moderations endpoint, MODERATION_BASE_URL with MODERATION_API_KEY), "local"
+# (Semester's small rule set, for endpoints without /moderations) or "off" (only the content checks).
+MODERATION_PROVIDER = env_choice("MODERATION_PROVIDER", "openai", ("openai", "url", "local", "off"))
+MODERATION_BASE_URL = env_url("MODERATION_BASE_URL")
+MODERATION_API_KEY = env_str("MODERATION_API_KEY")
+if MODERATION_PROVIDER == "url" and not MODERATION_BASE_URL:
+    raise ImproperlyConfigured("MODERATION_PROVIDER=url needs MODERATION_BASE_URL")
 # US dollars per million tokens, (input, cached input, output), for the cost dashboard.
 LLM_PRICES_PER_MILLION = {
     "gpt-4o-mini": (0.15, 0.075, 0.60),

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
+from courses import selectors
 from courses.admin import views as admin_views
 from courses.admin.queue import NEVER, QueueFilter, queue_annotations
 from courses.admin.views import staff
@@ -89,6 +90,7 @@ class CourseAdmin(admin.ModelAdmin):
         "status",
         "status_reason",
         "missing_parts",
+        "last_llm_failure",
         "generator",
         "requested_by",
         "requester_ip",
@@ -244,6 +246,12 @@ class CourseAdmin(admin.ModelAdmin):
         whole_queue = shows_queue and not set(request.GET) - {QueueFilter.parameter_name, "o", "p"}
         context = {"title": title, "whole_queue": whole_queue, "queue_empty_message": QUEUE_EMPTY_MESSAGE}
         return super().changelist_view(request, {**context, **(extra_context or {})})
+
+    @admin.display(description="last failed LLM call")
+    def last_llm_failure(self, course: Course) -> str:
+        """The server's own words behind a failure, which the requester's reason puts in plain words."""
+        call = selectors.course_last_llm_failure(course=course)
+        return selectors.llm_call_summary(call) if call else "—"
 
     @admin.display(description="requester", ordering="requested_by__email")
     def requester(self, course: Course) -> str:

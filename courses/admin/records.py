@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from courses.admin.views import staff
+from courses.admin.views import llm_endpoint_context, staff
 from courses.models import AuditEntry, ContentFlag, LessonReport, LLMCall, RefusedTopic
 from courses.moderation import review
 
@@ -92,6 +92,15 @@ class ContentFlagAdmin(ReadOnlyAdmin):
 
 @admin.register(LLMCall)
 class LLMCallAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "course", "stage", "model", "outcome", "prompt_tokens", "completion_tokens")
+    list_display = ("created_at", "course", "stage", "model", "outcome", "attempt", "short_error")
     list_filter = ("stage", "outcome", "model")
     list_select_related = ("course",)
+    search_fields = ("error",)
+    change_list_template = "admin/courses/llmcall/change_list.html"
+
+    @admin.display(description="what the server said")
+    def short_error(self, call: LLMCall) -> str:
+        return call.error[:160]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {**(extra_context or {}), **llm_endpoint_context()})

@@ -26,6 +26,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from courses.generation import doctor
 from courses.models import (
     ContentFlag,
     Course,
@@ -37,7 +38,7 @@ from courses.models import (
     Quiz,
     Week,
 )
-from courses.moderation import costs, editing, regeneration, review
+from courses.moderation import costs, editing, regeneration, review, screening
 from courses.moderation import views as moderation_views
 from courses.moderation.forms import (
     LessonForm,
@@ -444,6 +445,28 @@ def content_diff(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[tu
     ]
 
 
+LLM_SETTINGS_SHOWN = (
+    "OPENAI_BASE_URL",
+    "OPENAI_MODEL",
+    "LLM_PROFILE",
+    "LLM_STRUCTURED_OUTPUT",
+    "LLM_TOKEN_LIMIT_PARAMETER",
+    "LLM_SCHEMA_LENGTH_LIMITS",
+    "LLM_TIMEOUT_SECONDS",
+    "LLM_MAX_CONCURRENCY",
+)
+
+
+def llm_endpoint_context() -> dict[str, Any]:
+    """What the LLM endpoint panel shows (cost dashboard, LLM calls): who moderates, the forms in use and
+    the last `llm_doctor` diagnosis."""
+    return {
+        "moderation_summary": screening.moderation_summary(),
+        "llm_settings": {name: getattr(settings, name) for name in LLM_SETTINGS_SHOWN},
+        "diagnosis": doctor.diagnosis_last(),
+    }
+
+
 # --- The cost dashboard --------------------------------------------------------------------------------
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Spend and usage for superusers: per day, per course, failures by reason and the top requesters."""
@@ -468,5 +491,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         requesters=costs.dashboard_requesters(days=DASHBOARD_DAYS),
         window=DASHBOARD_DAYS,
         prices=sorted(settings.LLM_PRICES_PER_MILLION.items()),
+        **llm_endpoint_context(),
     )
     return TemplateResponse(request, "admin/courses/dashboard.html", context)

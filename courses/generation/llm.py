@@ -1,14 +1,21 @@
 """The one module that talks to the LLM, through the official `openai` SDK (nothing else imports it).
 
-`complete(prompt, course=...)` asks for structured output (a strict JSON schema built from the prompt's pydantic
-model) and returns the validated answer; `moderate(inputs=..., course=...)` screens text; `complete_stream(...)`
-yields a plain-text answer piece by piece as the model writes it (the tutor). The first two:
+`complete(prompt, course=...)` asks for structured output (the JSON schema built from the prompt's pydantic
+model, in the form the endpoint supports: settings.LLM_STRUCTURED_OUTPUT) and returns the validated answer;
+`moderate(inputs=..., course=...)` screens text; `complete_stream(...)` yields a plain-text answer piece by
+piece as the model writes it (the tutor). The first two:
 - retry 429s, 5xx, timeouts, dropped connections and unusable replies (refused, truncated, not JSON, not
   matching the schema) with exponential backoff and jitter, honouring Retry-After, at most LLM_MAX_RETRIES
-  times; a reply is used whole or not at all;
+  times (at most LLM_TIMEOUT_RETRIES of them after a timeout); a reply is used whole or not at all;
+- never retry a request the server rejects for good (a 4xx, or a 5xx whose body says the request is invalid:
+  llama-cpp-python answers an unknown response_format so): those fail at once as REJECTED;
 - hold one of the global LLM_MAX_CONCURRENCY slots (`courses.generation.slots`) during each attempt, never while waiting
   to retry;
 - record every attempt as an LLMCall row (tokens, cached tokens, latency, outcome).
+
+Replies are read leniently (a JSON object in a code fence or in prose, raw control characters inside its
+strings) before the same strict pydantic validation. The `probe_*` functions at the end make single,
+unrecorded calls for `manage.py llm_doctor`.
 
 Without OPENAI_API_KEY the answer comes from the offline generator (`courses.generation.offline`) instead of the network;
 everything else (validation, recording, retries) is the same path.
@@ -20,6 +27,7 @@ import itertools
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,7 +45,7 @@ from pydantic import ValidationError
 
 from courses.generation import offline, slots
 from courses.generation.prompts import AnswerT, Prompt
-from courses.generation.schemas import strict_json_schema
+from courses.generation.schemas import request_json_schema, strict_json_schema
 from courses.models import Course, LLMCall
 from courses.moderation import costs
 from school.retry import with_retries
@@ -47,6 +55,19 @@ logger = logging.getLogger(__name__)
 OFFLINE_MODEL = "offline"
 CHAT_PATH = "/chat/completions"
 MODERATIONS_PATH = "/moderations"
+MODELS_PATH = "/models"
+STRUCTURED_FORMS = ("json_schema", "json_object", "tools")
+TOKEN_LIMIT_PARAMETERS = ("max_completion_tokens", "max_tokens")
+# With JSON mode the model sees the schema only if the prompt shows it (a server may also enforce it).
+SCHEMA_INSTRUCTION = "Answer with one JSON object, and nothing else, that matches this JSON schema:\n"
+# A 5xx that is really the server refusing the request's shape: llama-cpp-python answers a response_format it does
+# not know with HTTP 500 and pydantic's "literal_error"; others say "not supported" or "unrecognized argument".
+INVALID_REQUEST_WORDS = re.compile(
+    r"literal_error|validation error|extra_forbidden|invalid[_ ]request|not supported|unsupported|"
+    r"unrecognized request argument|unknown (?:field|parameter)|input should be",
+    re.IGNORECASE,
+)
+FENCED_BLOCK = re.compile(r"```[a-zA-Z]*[ \t]*\n?(.*?)```", re.DOTALL)
 Outcome = LLMCall.Outcome
 RawT = TypeVar("RawT")
 ResultT = TypeVar("ResultT")
@@ -75,12 +96,16 @@ class ModerationResult:
 
 
 class LLMError(Exception):
-    """The LLM gave no usable answer after every allowed attempt, or failed in a way no retry can fix."""
+    """The LLM gave no usable answer after every allowed attempt, or failed in a way no retry can fix.
 
-    def __init__(self, outcome: str, message: str) -> None:
-        super().__init__(f"{outcome}: {message}")
+    `message` is the server's own words (for admins and logs, never for learners); `call` says which recorded
+    call it came from ("outline call 3, attempt 2")."""
+
+    def __init__(self, outcome: str, message: str, *, call: str = "") -> None:
+        super().__init__(f"{outcome}: {message}" + (f" ({call})" if call else ""))
         self.outcome = outcome
         self.message = message
+        self.call = call
 
 
 class AttemptFailed(Exception):
@@ -180,13 +205,20 @@ def _within_budget(prompt: Prompt[AnswerT], chat: Callable[[Prompt[AnswerT]], Re
         costs.spend_settle(reservation=reservation, model=model, usage=usage)
 
 
+def moderation_provider() -> str:
+    """Who judges meaning in this process: "openai", "url", "local" or "off" (settings.MODERATION_PROVIDER; the
+    OpenAI endpoint without a key means the local rules)."""
+    provider: str = settings.MODERATION_PROVIDER
+    return "local" if provider == "openai" and is_offline() else provider
+
+
 def moderate(*, inputs: list[str], course: Course | None) -> list[ModerationResult]:
     """One result per input, in order. Offline, nothing is flagged (there is no model to ask)."""
     if not inputs:
         return []
 
     def send() -> Reply[list[ModerationResult]]:
-        if is_offline():
+        if is_offline() and settings.MODERATION_PROVIDER != "url":
             return Reply([ModerationResult(text, False, (), {}, OFFLINE_MODEL) for text in inputs], Usage())
         return _moderations(inputs)
 
@@ -208,7 +240,7 @@ def complete_stream(
     body = {
         "model": settings.OPENAI_MODEL,
         "messages": list(messages),
-        "max_completion_tokens": max_tokens,
+        settings.LLM_TOKEN_LIMIT_PARAMETER: max_tokens,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -253,17 +285,29 @@ def _with_retries(
 ) -> ResultT:
     model = _model_for(stage)
     numbers = itertools.count(1)
+    calls: list[LLMCall] = []
 
     def attempt_once() -> ResultT:
         call = LLMCall(course=course, stage=stage, model=model, attempt=next(numbers))
-        return _attempt(call, send, parse)
+        calls.append(call)
+        try:
+            return _attempt(call, send, parse)
+        except AttemptFailed as failure:
+            # A timed-out request may still be running on the server (a local model computes it to the end):
+            # sending it again at once only queues more work behind it.
+            timeouts = sum(call.outcome == Outcome.TIMEOUT for call in calls)
+            if failure.outcome == Outcome.TIMEOUT and timeouts > settings.LLM_TIMEOUT_RETRIES:
+                failure.retryable = False
+            raise
 
     try:
         return with_retries(
             attempt_once, attempts=settings.LLM_MAX_RETRIES + 1, delay=retry_delay, what=f"LLM {stage}"
         )
     except AttemptFailed as failure:
-        raise LLMError(failure.outcome, failure.message) from failure
+        last = calls[-1]
+        where = f"{stage} call {last.pk}, attempt {last.attempt}" if last.pk else ""
+        raise LLMError(failure.outcome, failure.message, call=where) from failure
 
 
 def _model_for(stage: str) -> str:
@@ -345,6 +389,14 @@ def _client() -> openai.OpenAI:
     return _client_for(settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY, settings.LLM_TIMEOUT_SECONDS)
 
 
+def _moderation_client() -> openai.OpenAI:
+    if settings.MODERATION_PROVIDER != "url":
+        return _client()
+    # A local moderation server may need no key; the SDK wants one all the same.
+    key = settings.MODERATION_API_KEY or "none"
+    return _client_for(settings.MODERATION_BASE_URL, key, settings.LLM_TIMEOUT_SECONDS)
+
+
 @cache
 def _client_for(base_url: str, api_key: str, timeout: float) -> openai.OpenAI:
     # max_retries=0: retrying is ours (`_with_retries`, on `school.retry`), so every attempt is recorded as an LLMCall, waits for
@@ -353,25 +405,42 @@ def _client_for(base_url: str, api_key: str, timeout: float) -> openai.OpenAI:
     return openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
 
 
-def _response_format(prompt: Prompt[AnswerT]) -> ResponseFormatJSONSchema:
-    return {
-        "type": "json_schema",
-        "json_schema": {
-            "name": prompt.schema_name,
-            "strict": True,
-            "schema": strict_json_schema(prompt.schema),
-        },
-    }
-
-
 def _chat(prompt: Prompt[AnswerT]) -> Reply[str]:
-    body = {
-        "model": settings.OPENAI_MODEL,
-        "messages": list(prompt.messages),
-        "response_format": _response_format(prompt),
-        "max_completion_tokens": prompt.max_tokens,
-    }
-    completion = _post(CHAT_PATH, body)
+    body = chat_body(
+        prompt,
+        form=settings.LLM_STRUCTURED_OUTPUT,
+        token_parameter=settings.LLM_TOKEN_LIMIT_PARAMETER,
+        max_tokens=prompt.max_tokens,
+    )
+    return _answer(_post(CHAT_PATH, body), form=settings.LLM_STRUCTURED_OUTPUT)
+
+
+def chat_body(prompt: Prompt[AnswerT], *, form: str, token_parameter: str, max_tokens: int) -> dict[str, Any]:
+    """The chat request asking for `prompt`'s schema in `form` ("json_schema", "json_object" or "tools")."""
+    schema = request_json_schema(prompt.schema, length_limits=settings.LLM_SCHEMA_LENGTH_LIMITS)
+    messages = list(prompt.messages)
+    body: dict[str, Any] = {"model": settings.OPENAI_MODEL, token_parameter: max_tokens}
+    if form == "json_schema":
+        response_format: ResponseFormatJSONSchema = {
+            "type": "json_schema",
+            "json_schema": {"name": prompt.schema_name, "strict": True, "schema": schema},
+        }
+        body["response_format"] = response_format
+    elif form == "json_object":
+        # `schema` beside the type is llama-cpp-python's (and vLLM's) way to enforce it; others ignore it.
+        body["response_format"] = {"type": "json_object", "schema": schema}
+        text = SCHEMA_INSTRUCTION + json.dumps(schema, separators=(",", ":"))
+        messages.append({"role": "user", "content": text})  # last, so the shared prefix stays cacheable
+    else:
+        function = {"name": prompt.schema_name, "description": "Give the answer.", "parameters": schema}
+        body["tools"] = [{"type": "function", "function": function}]
+        body["tool_choice"] = {"type": "function", "function": {"name": prompt.schema_name}}
+    body["messages"] = messages
+    return body
+
+
+def _answer(completion: dict[str, Any], *, form: str) -> Reply[str]:
+    """The reply's text (a tool call's arguments with tools), or AttemptFailed saying why there is none."""
     usage = _usage(completion.get("usage"))
     choices = completion.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -386,6 +455,11 @@ def _chat(prompt: Prompt[AnswerT]) -> Reply[str]:
             Outcome.INVALID_OUTPUT, "truncated: the reply reached the token limit", usage=usage
         )
     content = message.get("content")
+    if form == "tools":
+        calls = message.get("tool_calls")
+        function = _object(calls[0].get("function")) if isinstance(calls, list) and calls else {}
+        arguments = function.get("arguments")
+        content = json.dumps(arguments) if isinstance(arguments, dict) else arguments or content
     if not content or not isinstance(content, str):
         raise AttemptFailed(Outcome.INVALID_OUTPUT, "the reply was empty", usage=usage)
     return Reply(content, usage)
@@ -400,14 +474,14 @@ def _chat_stream(prompt: Prompt[AnswerT], on_partial: Callable[[dict[str, Any]],
     typed `create`: one call per course streams, so its per-chunk objects cost little."""
     pieces: list[str] = []
     refusal, finish, usage, parsed_at = "", None, Usage(), 0
+    # A streamed tool call comes in argument fragments, not content: with tools, stream in JSON mode instead.
+    form = "json_object" if settings.LLM_STRUCTURED_OUTPUT == "tools" else settings.LLM_STRUCTURED_OUTPUT
+    body = chat_body(
+        prompt, form=form, token_parameter=settings.LLM_TOKEN_LIMIT_PARAMETER, max_tokens=prompt.max_tokens
+    )
     try:
         stream = _client().chat.completions.create(  # type: ignore[call-overload]  # messages: plain dicts
-            model=settings.OPENAI_MODEL,
-            messages=list(prompt.messages),
-            response_format=_response_format(prompt),
-            max_completion_tokens=prompt.max_tokens,
-            stream=True,
-            stream_options={"include_usage": True},
+            **body, stream=True, stream_options={"include_usage": True}
         )
         for chunk in stream:
             if chunk.usage is not None:
@@ -439,7 +513,7 @@ def _chat_stream(prompt: Prompt[AnswerT], on_partial: Callable[[dict[str, Any]],
     return Reply(content, usage)
 
 
-def _post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+def _post(path: str, body: dict[str, Any], client: openai.OpenAI | None = None) -> dict[str, Any]:
     """POST `body` to an endpoint through the SDK and return the reply's JSON as it came.
 
     The SDK's generic `post` (its documented way to call any endpoint) still does the HTTP, authentication,
@@ -450,7 +524,7 @@ def _post(path: str, body: dict[str, Any]) -> dict[str, Any]:
     categories, per passage), for the few fields read here. The answer is still validated by `_validated`.
     """
     try:
-        reply = _client().post(path, body=body, cast_to=object)
+        reply = (client or _client()).post(path, body=body, cast_to=object)
     except openai.OpenAIError as error:
         raise _failure_from_error(error) from error
     if not isinstance(reply, dict):
@@ -486,15 +560,41 @@ def _stream_piece(chunk: dict[str, Any]) -> str:
 
 
 def _validated(prompt: Prompt[AnswerT], text: str) -> AnswerT:
+    """`text` validated strictly against the prompt's schema; first made JSON if it holds a JSON object
+    leniently. The prompt's facts are the validation context: a quiz's passages are checked against its lessons."""
     try:
-        # The prompt's facts are the validation context: a quiz's passages are checked against its lessons.
         return prompt.schema.model_validate_json(text, context=prompt.facts)
     except ValidationError as error:
-        if any(problem["type"] == "json_invalid" for problem in error.errors()):
-            raise AttemptFailed(Outcome.INVALID_OUTPUT, f"the reply is not JSON: {text[:200]!r}") from error
+        if not any(problem["type"] == "json_invalid" for problem in error.errors()):
+            raise AttemptFailed(
+                Outcome.INVALID_OUTPUT, f"the reply does not match the schema: {error}"
+            ) from error
+    lenient = lenient_json(text)
+    if lenient is None:
+        raise AttemptFailed(Outcome.INVALID_OUTPUT, f"the reply is not JSON: {text[:200]!r}")
+    try:
+        return prompt.schema.model_validate_json(lenient, context=prompt.facts)
+    except ValidationError as error:
         raise AttemptFailed(
             Outcome.INVALID_OUTPUT, f"the reply does not match the schema: {error}"
         ) from error
+
+
+def lenient_json(text: str) -> str | None:
+    """The JSON object a reply holds, as strict JSON, or None: read the way real servers write it (raw
+    newlines and tabs inside strings; the object in a ```json fence, or between prose before and after)."""
+    candidates = [text, *(match.group(1) for match in FENCED_BLOCK.finditer(text))]
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start : end + 1])
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate, strict=False)  # strict=False: control characters inside strings
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return json.dumps(value, ensure_ascii=False)
+    return None
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -512,7 +612,8 @@ def _usage(usage: Any) -> Usage:
 
 
 def _moderations(inputs: list[str]) -> Reply[list[ModerationResult]]:
-    response = _post(MODERATIONS_PATH, {"model": settings.OPENAI_MODERATION_MODEL, "input": inputs})
+    body = {"model": settings.OPENAI_MODERATION_MODEL, "input": inputs}
+    response = _post(MODERATIONS_PATH, body, _moderation_client())
     results = response.get("results")
     if not isinstance(results, list) or len(results) != len(inputs):
         raise AttemptFailed(Outcome.INVALID_OUTPUT, "one moderation result per input was expected")
@@ -544,7 +645,101 @@ def _failure_from_error(error: openai.OpenAIError) -> AttemptFailed:
         # An exhausted quota or budget does not come back by waiting a few seconds.
         exhausted = error.code == "insufficient_quota"
         return AttemptFailed(Outcome.RATE_LIMITED, message, retryable=not exhausted, retry_after=wait)
-    if status >= 500:
+    if status >= 500 and not INVALID_REQUEST_WORDS.search(error.message):
         return AttemptFailed(Outcome.SERVER_ERROR, message, retry_after=wait)
-    # 408 and 409 are transient (the SDK's own retry policy agrees); other 4xx are our mistake or config.
-    return AttemptFailed(Outcome.ERROR, message, retryable=status in {408, 409}, retry_after=wait)
+    if status in {408, 409}:  # transient (the SDK's own retry policy agrees)
+        return AttemptFailed(Outcome.ERROR, message, retry_after=wait)
+    # The server refuses this request for good: a wrong key, address, model or a request shape it does not take.
+    return AttemptFailed(Outcome.REJECTED, message, retryable=False)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Probes for `manage.py llm_doctor`: one call each, never retried nor recorded, the settings under test given.
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe(Generic[RawT]):
+    value: RawT
+    usage: Usage
+    seconds: float
+    finish_reason: str = ""
+
+
+def _timed(send: Callable[[], RawT]) -> tuple[RawT, float]:
+    started = time.monotonic()
+    try:
+        return send(), time.monotonic() - started
+    except AttemptFailed as failure:
+        raise LLMError(failure.outcome, failure.message) from failure
+
+
+def probe_models() -> Probe[list[str]]:
+    """The model names the endpoint lists."""
+
+    def send() -> dict[str, Any]:
+        try:
+            reply = _client().get(MODELS_PATH, cast_to=object)
+        except openai.OpenAIError as error:
+            raise _failure_from_error(error) from error
+        return _object(reply)
+
+    reply, seconds = _timed(send)
+    data = reply.get("data")
+    names = [str(_object(item).get("id")) for item in data] if isinstance(data, list) else []
+    return Probe(names, Usage(), seconds)
+
+
+def probe_structured(
+    prompt: Prompt[AnswerT], *, form: str, token_parameter: str, max_tokens: int
+) -> Probe[AnswerT]:
+    """`prompt` answered once in `form`, leniently read and strictly validated as `complete` does."""
+    body = chat_body(prompt, form=form, token_parameter=token_parameter, max_tokens=max_tokens)
+
+    def send() -> AnswerT:
+        return _validated(prompt, _answer(_post(CHAT_PATH, body), form=form).value)
+
+    answer, seconds = _timed(send)
+    return Probe(answer, Usage(), seconds)
+
+
+def probe_text(*, messages: list[dict[str, str]], token_parameter: str, max_tokens: int) -> Probe[str]:
+    """A plain-text reply, with its finish reason and token counts (to see whether the cap was honoured)."""
+    body = {"model": settings.OPENAI_MODEL, "messages": messages, token_parameter: max_tokens}
+    completion, seconds = _timed(lambda: _post(CHAT_PATH, body))
+    choices = completion.get("choices")
+    choice = _object(choices[0]) if isinstance(choices, list) and choices else {}
+    text = _object(choice.get("message")).get("content")
+    usage = _usage(completion.get("usage"))
+    return Probe(
+        text if isinstance(text, str) else "", usage, seconds, str(choice.get("finish_reason") or "")
+    )
+
+
+def probe_stream(*, messages: list[dict[str, str]], token_parameter: str, max_tokens: int) -> Probe[int]:
+    """A streamed reply: how many chunks came, `seconds` until the first one."""
+
+    def send() -> tuple[int, float]:
+        started, first, chunks = time.monotonic(), 0.0, 0
+        try:
+            stream = _client().chat.completions.create(
+                model=settings.OPENAI_MODEL,
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+                extra_body={token_parameter: max_tokens},
+            )
+            for _chunk in stream:
+                chunks += 1
+                first = first or time.monotonic() - started
+        except openai.OpenAIError as error:
+            raise _failure_from_error(error) from error
+        return chunks, first
+
+    (chunks, first), _seconds = _timed(send)
+    return Probe(chunks, Usage(), first)
+
+
+def probe_moderation(*, inputs: list[str]) -> Probe[list[ModerationResult]]:
+    """The configured moderations endpoint (OPENAI_BASE_URL's, or MODERATION_BASE_URL) asked once."""
+    reply, seconds = _timed(lambda: _moderations(inputs))
+    return Probe(reply.value, Usage(), seconds)

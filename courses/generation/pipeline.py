@@ -61,6 +61,30 @@ COURSE_INCOMPLETE = (
     "can be tried again."
 )
 PART_REFUSED = "The writing service declined to write this part."
+# The writing service refuses Semester's requests for good (its settings do not match the server): waiting
+# does not help; an administrator sees the server's own words under LLM calls and with `manage.py llm_doctor`.
+OUTLINE_REJECTED = (
+    "We could not plan this course: the writing service does not accept the requests Semester sends, "
+    "so trying again will not help until an administrator fixes its settings."
+)
+PART_REJECTED = (
+    "The writing service does not accept the requests Semester sends; an administrator must fix its settings."
+)
+# Every answer came back, but none had the shape of a course part.
+OUTLINE_UNREADABLE = (
+    "We could not plan this course: the writing service's answers did not have the shape of a course outline. "
+    "Please try again later."
+)
+OUTLINE_REASONS: dict[str, str] = {
+    llm.Outcome.REFUSAL: OUTLINE_REFUSED,
+    llm.Outcome.REJECTED: OUTLINE_REJECTED,
+    llm.Outcome.INVALID_OUTPUT: OUTLINE_UNREADABLE,
+}
+PART_REASONS: dict[str, str] = {
+    llm.Outcome.REFUSAL: PART_REFUSED,
+    llm.Outcome.REJECTED: PART_REJECTED,
+    llm.Outcome.INVALID_OUTPUT: PART_INVALID,
+}
 PART_KIND_UNKNOWN = "Unknown part kind: {kind!r} (expected 'lesson' or 'quiz')."
 
 PART_MODELS: dict[str, type[Lesson] | type[Quiz]] = {"lesson": Lesson, "quiz": Quiz}
@@ -179,7 +203,7 @@ def course_outline_write(*, course_id: UUID) -> None:
         )
         return
     except llm.LLMError as error:
-        reason = OUTLINE_REFUSED if error.outcome == llm.Outcome.REFUSAL else OUTLINE_FAILED
+        reason = OUTLINE_REASONS.get(error.outcome, OUTLINE_FAILED)
         # An outline asked for again fails back to the one its requester had: nothing of theirs is lost.
         end = Course.Status.OUTLINED if previous else Course.Status.FAILED
         Course.objects.filter(id=course_id, status=Course.Status.OUTLINING).update(
@@ -496,8 +520,7 @@ def _part_pause(model: type[Lesson] | type[Quiz], part_id: int, claimed_at: date
 def _part_fail(
     model: type[Lesson] | type[Quiz], part_id: int, claimed_at: datetime, error: llm.LLMError
 ) -> None:
-    reasons = {llm.Outcome.REFUSAL: PART_REFUSED, llm.Outcome.INVALID_OUTPUT: PART_INVALID}
-    reason = reasons.get(llm.Outcome(error.outcome), PART_FAILED)
+    reason = PART_REASONS.get(error.outcome, PART_FAILED)
     model.objects.filter(id=part_id, status=PartStatus.WRITING, claimed_at=claimed_at).update(
         status=PartStatus.FAILED, failure_reason=reason
     )

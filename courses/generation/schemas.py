@@ -26,6 +26,10 @@ from courses.quality.passages import passage_problems
 # Strict structured outputs accept only a subset of JSON Schema: string lengths are not in it, so they are
 # checked by pydantic after the reply arrives instead. https://platform.openai.com/docs/guides/structured-outputs
 UNSUPPORTED_KEYWORDS = ("minLength", "maxLength", "default")
+LENGTH_KEYWORDS = ("minLength", "maxLength")
+# llama.cpp compiles maxLength N into N nested optional characters: 4,000 fails to parse (llama-cpp-python's
+# server then drops the connection), 1,000 works. Longer limits are left to pydantic's check of the reply.
+GRAMMAR_MAX_LENGTH = 1000
 
 Title = Annotated[str, Field(min_length=1, max_length=200)]
 Line = Annotated[str, Field(min_length=1, max_length=600)]
@@ -171,15 +175,36 @@ def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     Every object gets `additionalProperties: false` and lists all its properties as required; keywords outside
     the supported subset are removed (pydantic still enforces them on the reply). Cached: treat as read-only.
     """
+    return request_json_schema(model, length_limits=False)
+
+
+@cache
+def request_json_schema(model: type[BaseModel], *, length_limits: bool) -> dict[str, Any]:
+    """The schema sent for `model`: strict, with string lengths kept when `length_limits` (for servers that
+    compile the schema into a grammar, so a small model cannot leave a field empty or run on), up to
+    GRAMMAR_MAX_LENGTH characters. Read-only."""
     schema = copy.deepcopy(model.model_json_schema())
-    _make_strict(schema)
+    dropped = tuple(k for k in UNSUPPORTED_KEYWORDS if not (length_limits and k in LENGTH_KEYWORDS))
+    _make_strict(schema, dropped)
     for definition in schema.get("$defs", {}).values():
-        _make_strict(definition)
+        _make_strict(definition, dropped)
+    _drop_long_max_lengths(schema)
     return schema
 
 
-def _make_strict(node: dict[str, Any]) -> None:
-    for keyword in UNSUPPORTED_KEYWORDS:
+def _drop_long_max_lengths(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("maxLength", 0) > GRAMMAR_MAX_LENGTH:
+            del node["maxLength"]
+        for child in node.values():
+            _drop_long_max_lengths(child)
+    elif isinstance(node, list):
+        for child in node:
+            _drop_long_max_lengths(child)
+
+
+def _make_strict(node: dict[str, Any], dropped: tuple[str, ...] = UNSUPPORTED_KEYWORDS) -> None:
+    for keyword in dropped:
         node.pop(keyword, None)
     if isinstance(node.get("title"), str):
         node.pop("title")  # pydantic's generated titles only cost tokens
@@ -188,8 +213,8 @@ def _make_strict(node: dict[str, Any]) -> None:
         node["additionalProperties"] = False
         node["required"] = list(properties or {})
         for child in (properties or {}).values():
-            _make_strict(child)
+            _make_strict(child, dropped)
     if isinstance(node.get("items"), dict):
-        _make_strict(node["items"])
+        _make_strict(node["items"], dropped)
     for variant in node.get("anyOf", []):
-        _make_strict(variant)
+        _make_strict(variant, dropped)

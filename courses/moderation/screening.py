@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 LOCAL_RULES_NOTE = "Screened offline by Semester's small local rule set, not by OpenAI's moderation model."
 OPENAI_NOTE = "Screened by OpenAI's moderation model."
 OPENAI_DOWN_NOTE = "OpenAI's moderation model did not answer, so Semester's local rule set screened this."
+MODERATION_OFF_NOTE = "Moderation is off (MODERATION_PROVIDER=off): only Semester's content checks ran."
 EXCERPT_CHARS = 300
 PASSAGE_CHARS = 1500  # a part is moderated in passages of about this size…
 MAX_PASSAGES = 16  # …and in at most this many, all in one call
@@ -93,15 +94,33 @@ def local_rules_categories(text: str) -> list[str]:
 
 
 def moderate_texts(*, texts: list[str], course: Course | None) -> ScreeningResult:
-    """Judge the meaning of texts: OpenAI's moderation endpoint when configured, else the local rules."""
+    """Judge the meaning of texts as settings.MODERATION_PROVIDER says: a moderations endpoint, the local
+    rules, or nobody (then only the content checks run). Local and off make no LLM call, so none is recorded."""
     texts = [text for text in texts if text.strip()]
-    if llm.is_offline():
+    provider = llm.moderation_provider()
+    if provider == "off":
+        return ScreeningResult(findings=[], moderated_by=Source.CHECKS, note=MODERATION_OFF_NOTE)
+    if provider == "local":
         return _moderate_locally(texts, note=LOCAL_RULES_NOTE)
     try:
         return _moderate_with_openai(texts=texts, course=course)  # no texts: no call, nothing flagged
     except llm.LLMError as error:  # an outage of the moderation endpoint must not stop screening
         logger.warning("OpenAI moderation failed (%s); screening with the local rules", error)
         return _moderate_locally(texts, note=OPENAI_DOWN_NOTE)
+
+
+def moderation_summary() -> str:
+    """Who judges meaning in this process, in a sentence for the admin."""
+    provider = llm.moderation_provider()
+    model = settings.OPENAI_MODERATION_MODEL
+    if provider == "openai":
+        return f"the moderations endpoint of {settings.OPENAI_BASE_URL} (model {model})"
+    if provider == "url":
+        return f"the moderations endpoint of {settings.MODERATION_BASE_URL} (model {model}, MODERATION_PROVIDER=url)"
+    if provider == "off":
+        return "nobody: moderation is off (MODERATION_PROVIDER=off); only the content checks run"
+    why = "MODERATION_PROVIDER=local" if settings.MODERATION_PROVIDER == "local" else "no OPENAI_API_KEY"
+    return f"Semester's local rule set ({why}); it catches only blatant requests for harm"
 
 
 def _moderate_with_openai(*, texts: list[str], course: Course | None) -> ScreeningResult:

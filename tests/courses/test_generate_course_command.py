@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from courses.generation.pipeline import OUTLINE_FAILED
+from courses.generation.pipeline import OUTLINE_FAILED, OUTLINE_REJECTED
 from courses.generation.request import LANGUAGE_UNKNOWN, WEEKS_OUT_OF_RANGE
 from courses.models import Course
 from tests.fakes.openai_server import FakeOpenAI
@@ -74,3 +74,22 @@ def test_with_wait_it_fails_loudly_when_the_course_fails(fake_openai: FakeOpenAI
 
     with pytest.raises(CommandError, match=re.escape(f"failed: {OUTLINE_FAILED}")):
         run("Volcanoes", "--weeks", "4", "--wait")
+
+
+def test_with_wait_a_rejected_request_shows_the_servers_words_and_the_call_they_came_from(
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.refuse_json_schema = True  # llama-cpp-python's 500 for a response_format it does not know
+
+    with pytest.raises(CommandError) as raised:
+        run("Volcanoes", "--weeks", "4", "--wait", "--poll", "0.05")
+
+    course = Course.objects.get()
+    assert (course.status, course.status_reason) == (Course.Status.FAILED, OUTLINE_REJECTED)
+    message = str(raised.value)
+    assert message.startswith(f"failed: {OUTLINE_REJECTED}")
+    assert re.search(
+        r"last failed LLM call: outline call \d+, attempt 1: Request rejected: HTTP 500", message
+    )
+    assert "literal_error" in message
+    assert len(fake_openai.calls()) == 1  # never retried as an outage

@@ -159,7 +159,7 @@ def test_it_does_not_retry_what_waiting_cannot_fix(fake_openai: FakeOpenAI, sett
     with pytest.raises(llm.LLMError) as raised:
         llm.complete(quiz_prompt(), course=None)
 
-    assert raised.value.outcome == LLMCall.Outcome.ERROR
+    assert raised.value.outcome == LLMCall.Outcome.REJECTED
     assert "404" in raised.value.message
     assert len(calls()) == 1
 

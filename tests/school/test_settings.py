@@ -158,3 +158,40 @@ def test_check_deploy_has_no_warning_for_an_https_site(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def _setting_values(env: dict[str, str], *names: str) -> list[str]:
+    clean = {"PATH": os.environ["PATH"], "SEMESTER_VAR_DIR": "/tmp/semester-var", **env}
+    code = f"import school.settings as s; print(*[getattr(s, n) for n in {names!r}])"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+SLOW_SIZED = (
+    "LLM_TIMEOUT_SECONDS",
+    "LLM_MAX_CONCURRENCY",
+    "LLM_MAX_RETRIES",
+    "LLM_TIMEOUT_RETRIES",
+    "LLM_SLOT_LEASE_SECONDS",
+    "GENERATION_PART_LEASE_SECONDS",
+    "CELERY_TASK_SOFT_TIME_LIMIT",
+)
+
+
+def test_the_slow_profile_sizes_timeouts_concurrency_retries_and_leases_for_a_local_model() -> None:
+    assert _setting_values({}, *SLOW_SIZED) == ["120.0", "32", "4", "4", "150.0", "900", "300"]
+    slow = _setting_values({"LLM_PROFILE": "slow"}, *SLOW_SIZED)
+    assert slow == ["900.0", "1", "2", "0", "930.0", "14400", "14400"]
+    # Each can still be set on its own.
+    assert _setting_values({"LLM_PROFILE": "slow", "LLM_MAX_CONCURRENCY": "2"}, "LLM_MAX_CONCURRENCY") == [
+        "2"
+    ]
+
+
+def test_it_refuses_an_unknown_structured_output_form_or_a_url_moderation_without_its_url() -> None:
+    result = _load_settings({"LLM_STRUCTURED_OUTPUT": "xml"})
+    assert result.returncode != 0
+    assert "LLM_STRUCTURED_OUTPUT must be one of json_schema, json_object, tools" in result.stderr
+    result = _load_settings({"MODERATION_PROVIDER": "url"})
+    assert "MODERATION_PROVIDER=url needs MODERATION_BASE_URL" in result.stderr

@@ -68,7 +68,7 @@ class Command(BaseCommand):
                 self.stdout.write(line)
                 last_line = line
             if progress.status == Course.Status.FAILED:
-                raise CommandError(f"failed: {progress.reason}")
+                raise CommandError(f"failed: {progress.reason}{_llm_detail(course)}")
             if progress.status == Course.Status.INCOMPLETE:
                 raise CommandError(_incomplete_message(progress))
             if progress.status == Course.Status.READY:
@@ -78,6 +78,12 @@ class Command(BaseCommand):
                 self.stdout.write(_outline_lines(course))
                 return
             time.sleep(poll)
+
+
+def _llm_detail(course: Course) -> str:
+    """What the server itself said, and on which call: the reason above is written for the requester."""
+    call = selectors.course_last_llm_failure(course=course)
+    return f"\nlast failed LLM call: {selectors.llm_call_summary(call)}" if call else ""
 
 
 def _progress_line(progress: selectors.CourseProgress) -> str:

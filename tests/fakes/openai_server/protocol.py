@@ -55,10 +55,29 @@ def last_user_text(messages: Any) -> str:
 
 
 def response_schema(body: JsonDict) -> JsonDict | None:
+    """The schema the reply must match: strict structured outputs, JSON mode's ``schema`` (llama-cpp-python's
+    extension), or the forced tool's parameters."""
     response_format = body.get("response_format") or {}
-    if response_format.get("type") != "json_schema":
-        return None
-    return (response_format.get("json_schema") or {}).get("schema") or {}
+    if response_format.get("type") == "json_schema":
+        return (response_format.get("json_schema") or {}).get("schema") or {}
+    if response_format.get("type") == "json_object" and isinstance(response_format.get("schema"), dict):
+        return response_format["schema"]
+    tool = forced_tool(body)
+    return tool.get("parameters") or {} if tool is not None else None
+
+
+def forced_tool(body: JsonDict) -> JsonDict | None:
+    """The function a ``tool_choice`` names, when the request forces one of its ``tools``."""
+    name = (
+        ((body.get("tool_choice") or {}) if isinstance(body.get("tool_choice"), dict) else {})
+        .get("function", {})
+        .get("name")
+    )
+    for tool in body.get("tools") or []:
+        function = tool.get("function") or {} if isinstance(tool, dict) else {}
+        if name and function.get("name") == name:
+            return function
+    return None
 
 
 def _common_prefix_len(a: str, b: str) -> int:

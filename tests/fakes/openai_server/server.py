@@ -26,6 +26,7 @@ from tests.fakes.openai_server.protocol import (
     JsonDict,
     PromptCache,
     error_body,
+    forced_tool,
     last_user_text,
     messages_text,
     moderation_inputs,
@@ -70,6 +71,14 @@ ERROR_FAULTS: dict[str, tuple[int, str, str, str]] = {
     "503": (503, "The engine is currently overloaded, please try again later.", "server_error", "overloaded"),
 }
 REFUSAL_TEXT = "I can't help with that."
+# What llama-cpp-python's server (0.3.x) answers a response_format of type json_schema: a 500, not a 400.
+JSON_SCHEMA_REFUSED = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+    "'ctx': {'expected': \"'text' or 'json_object'\"}}"
+)
+TOKEN_LIMIT_PARAMETERS = frozenset({"max_completion_tokens", "max_tokens"})
+REPLY_STYLES = ("json", "raw_newlines", "fenced", "prose")
 
 
 @dataclass(slots=True)
@@ -90,7 +99,10 @@ class FakeOpenAI(LoopbackFake):
     Knobs: ``latency``, ``time_to_first_token`` (alias ``first_token_latency``) + ``tokens_per_second``,
     ``fault_rate`` + ``fault_kinds``, ``fail_next(kind, times)``,
     ``fail_when(substring, kind, times)``, ``retry_after``, ``timeout_sleep``, ``hostile``,
-    ``deterministic``, ``flag_words``, ``override(fn)``, ``keep_bodies``.
+    ``deterministic``, ``flag_words``, ``override(fn)``, ``keep_bodies``; and, to play a local server:
+    ``refuse_json_schema`` (a 500 like llama-cpp-python's), ``token_limit_parameters`` (the cap parameters
+    it honours on prose replies), ``moderations`` (False: /v1/moderations answers 404), ``reply_style``
+    ("raw_newlines" in strings, "fenced" in a ```json block, "prose" around the object).
 
     Two latency models for chat calls: fixed (``latency`` seconds per call, the default), or a model's pace
     once ``tokens_per_second`` is set: ``time_to_first_token`` seconds, then the reply's completion tokens
@@ -147,6 +159,10 @@ class FakeOpenAI(LoopbackFake):
         self.hostile = False
         self.deterministic = True
         self.flag_words: frozenset[str] = DEFAULT_FLAG_WORDS
+        self.refuse_json_schema = False
+        self.token_limit_parameters: frozenset[str] = TOKEN_LIMIT_PARAMETERS
+        self.moderations = True
+        self.reply_style = "json"
         self._override: Override | None = None
         self._rng = random.Random(self.seed)
 
@@ -253,7 +269,7 @@ class FakeOpenAI(LoopbackFake):
     def _route(self, method: str, path: str, raw: bytes, record: JsonDict) -> Reply:
         if method == "POST" and path == CHAT_PATH:
             return self._chat(raw, record)
-        if method == "POST" and path == MODERATIONS_PATH:
+        if method == "POST" and path == MODERATIONS_PATH and self.moderations:
             return self._moderation(raw)
         if method == "GET" and path == MODELS_PATH:
             return Reply(200, {"object": "list", "data": [self._model_object()]})
@@ -296,6 +312,8 @@ class FakeOpenAI(LoopbackFake):
         body = _parse_json(raw)
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return Reply(400, error_body("'messages' is required.", "invalid_request_error", "invalid_body"))
+        if self.refuse_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+            return Reply(500, error_body(JSON_SCHEMA_REFUSED, "internal_server_error", None))
         started = time.monotonic()
         fault = self._take_fault(messages_text(body["messages"]))
         record["fault"] = fault
@@ -416,10 +434,35 @@ class FakeOpenAI(LoopbackFake):
         instance = self._instance(body, faker)
         if fault == "invalid_schema":
             instance = break_instance(instance, faker.root, faker)
-        content = instance if isinstance(instance, str) else json.dumps(instance)
+        content = instance if isinstance(instance, str) else self._styled(instance)
         if fault == "truncated":
             return {**message, "content": content[: max(1, len(content) // 2)]}, "length"
+        cap = self._token_cap(body)
+        if isinstance(instance, str) and cap is not None and len(content) > cap * 4:
+            return {**message, "content": content[: cap * 4]}, "length"
+        tool = forced_tool(body)
+        if tool is not None and not isinstance(instance, str):
+            call = {"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function"}
+            call["function"] = {"name": tool.get("name"), "arguments": content}
+            return {**message, "tool_calls": [call]}, "tool_calls"
         return {**message, "content": content}, "stop"
+
+    def _styled(self, instance: Any) -> str:
+        """The JSON reply as ``reply_style`` says a sloppy server writes it."""
+        content = json.dumps(instance)
+        if (
+            self.reply_style == "raw_newlines"
+        ):  # escaped newlines inside strings written raw, as small models do
+            return content.replace("\\n", "\n")
+        if self.reply_style == "fenced":
+            return f"```json\n{content}\n```"
+        if self.reply_style == "prose":
+            return f"Here is the JSON you asked for:\n{content}\nI hope it helps!"
+        return content
+
+    def _token_cap(self, body: JsonDict) -> int | None:
+        caps = [body[name] for name in sorted(self.token_limit_parameters) if isinstance(body.get(name), int)]
+        return min(caps) if caps else None
 
     def _faker(self, body: JsonDict, raw: bytes) -> SchemaFaker:
         if self.deterministic:
@@ -448,7 +491,9 @@ class FakeOpenAI(LoopbackFake):
 
     def _usage(self, prompt: str, message: JsonDict) -> JsonDict:
         prompt_tokens = max(1, len(prompt) // 4)
-        completion_tokens = max(1, len(message["content"] or message["refusal"] or "") // 4)
+        completion_tokens = max(
+            1, len(message["content"] or message["refusal"] or json.dumps(message.get("tool_calls"))) // 4
+        )
         return {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -536,6 +581,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--retry-after", default="1")
     parser.add_argument("--hostile", action="store_true", help="put XSS payloads in markdown bodies")
     parser.add_argument("--keep-bodies", action="store_true", help="record full request bodies")
+    # Playing a local server (llama-cpp-python's quirks), e.g. to try `manage.py llm_doctor` against it.
+    parser.add_argument("--refuse-json-schema", action="store_true", help="answer json_schema with a 500")
+    parser.add_argument(
+        "--token-limit-parameters",
+        default=",".join(sorted(TOKEN_LIMIT_PARAMETERS)),
+        help="the token caps honoured, comma-separated",
+    )
+    parser.add_argument("--no-moderations", action="store_true", help="answer /v1/moderations with 404")
+    parser.add_argument("--reply-style", default="json", choices=REPLY_STYLES)
     return parser.parse_args(argv)
 
 
@@ -559,6 +613,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     fake.timeout_sleep = args.timeout_sleep
     fake.retry_after = args.retry_after
     fake.hostile = args.hostile
+    fake.refuse_json_schema = args.refuse_json_schema
+    fake.token_limit_parameters = frozenset(name for name in args.token_limit_parameters.split(",") if name)
+    fake.moderations = not args.no_moderations
+    fake.reply_style = args.reply_style
     serve_until_terminated(fake)
     print(f"stats {json.dumps(fake.stats())}", file=sys.stderr, flush=True)
 

@@ -1,0 +1,127 @@
+"""`manage.py llm_doctor`: probes the endpoint, prints what works and the settings to use, keeps its result."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+
+from courses.generation import doctor
+from courses.models import LLMCall
+from tests.factories import UserFactory
+from tests.fakes.openai_server import FakeOpenAI
+
+pytestmark = pytest.mark.django_db
+
+
+def run() -> list[str]:
+    out = StringIO()
+    call_command("llm_doctor", stdout=out)
+    return out.getvalue().splitlines()
+
+
+def check_lines(lines: list[str]) -> dict[str, str]:
+    """'ok' or 'FAIL' for each check printed, by its name."""
+    return {
+        line.strip()[6:].split(":", 1)[0]: line.strip()[:4].strip()
+        for line in lines
+        if line.startswith(("  ok", "  FAIL"))
+    }
+
+
+def test_against_an_endpoint_that_supports_everything_it_keeps_openais_settings(
+    fake_openai: FakeOpenAI, settings: Any
+) -> None:
+    settings.LLM_TIMEOUT_SECONDS = 120.0  # the default: long enough at the fake's pace, so not recommended
+
+    lines = run()
+
+    assert check_lines(lines) == {
+        "models list": "ok",
+        "structured output json_schema": "ok",
+        "structured output json_object": "ok",
+        "structured output tools": "ok",
+        "token limit max_completion_tokens": "ok",
+        "token limit max_tokens": "ok",
+        "streaming (not needed to write courses)": "ok",
+        "moderation (openai)": "ok",
+        "pace": "ok",
+    }
+    assert "Course writing can work." in lines
+    settings_lines = lines[lines.index("Settings to use (in .env or the environment):") + 1 :]
+    assert settings_lines == [
+        "  LLM_STRUCTURED_OUTPUT=json_schema",
+        "  LLM_TOKEN_LIMIT_PARAMETER=max_completion_tokens",
+        "  LLM_SCHEMA_LENGTH_LIMITS=false",
+        "  MODERATION_PROVIDER=openai",
+        "  LLM_PROFILE=default",
+    ]
+    assert not LLMCall.objects.exists()  # probes are not course writing: nothing to account for
+
+
+def test_against_a_server_like_llama_cpp_python_it_recommends_json_object_max_tokens_and_local_moderation(
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.refuse_json_schema = True
+    fake_openai.token_limit_parameters = frozenset({"max_tokens"})
+    fake_openai.moderations = False
+
+    lines = run()
+
+    checks = check_lines(lines)
+    assert checks["structured output json_schema"] == "FAIL"
+    assert checks["token limit max_completion_tokens"] == "FAIL"
+    assert checks["moderation (openai)"] == "FAIL"
+    assert any(
+        "structured output json_schema: rejected: HTTP 500" in line and "literal_error" in line
+        for line in lines
+    )
+    assert "  LLM_STRUCTURED_OUTPUT=json_object" in lines
+    assert "  LLM_TOKEN_LIMIT_PARAMETER=max_tokens" in lines
+    assert "  LLM_SCHEMA_LENGTH_LIMITS=true" in lines
+    assert "  MODERATION_PROVIDER=local" in lines
+
+
+def test_when_the_endpoint_does_not_answer_it_says_so_and_fails(
+    fake_openai: FakeOpenAI, settings: Any
+) -> None:
+    settings.LLM_MAX_RETRIES = 0
+    fake_openai.stop()
+
+    with pytest.raises(CommandError, match=doctor.CANNOT_REACH):
+        run()
+
+    saved = doctor.diagnosis_last()
+    assert saved is not None
+    assert (saved.can_write, saved.verdict) == (False, doctor.CANNOT_REACH)
+    assert saved.checks[0].name == "models list"
+    assert saved.checks[0].detail.startswith("connection_error: connection failed")
+
+
+def test_when_no_form_gives_a_usable_answer_it_fails(fake_openai: FakeOpenAI) -> None:
+    fake_openai.fault_rate, fake_openai.fault_kinds = 1.0, ["not_json"]
+
+    with pytest.raises(CommandError, match=doctor.NO_FORM):
+        run()
+
+
+def test_without_a_key_it_says_the_offline_generator_writes_courses(settings: Any) -> None:
+    settings.OPENAI_API_KEY = ""
+
+    assert doctor.OFFLINE in run()
+
+
+def test_the_admin_shows_its_last_result(client: Client, fake_openai: FakeOpenAI) -> None:
+    fake_openai.refuse_json_schema = True
+    run()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    page = client.get(reverse("admin:courses_llmcall_changelist")).content.decode()
+
+    assert "Last <code>manage.py llm_doctor</code>" in page
+    assert "structured output json_schema" in page
+    assert "<code>LLM_STRUCTURED_OUTPUT=json_object</code>" in page
