@@ -125,7 +125,9 @@ def template_syntax_neutralised(text: str) -> str:
 def week_email_render(*, week: Week) -> WeekEmail:
     course = week.course
     quiz = _written_quiz(week)
-    mark = f"\x1f{secrets.token_hex(8)}\x1f"  # stands for "%" in our own placeholders until the end
+    # Stands for "%" in our own placeholders until the end; letters and digits only, since the subject's
+    # rendering turns control characters into spaces.
+    mark = f"sem{secrets.token_hex(8)}mark"
 
     def ours(placeholder: str) -> str:
         return placeholder.replace("%", mark)
@@ -135,9 +137,8 @@ def week_email_render(*, week: Week) -> WeekEmail:
         "week": week,
         "overview_html": inline_styles(week.overview_safe_html),
         "lessons": [_lesson_context(course, week, lesson) for lesson in week.lessons.all()],
-        "questions": _quiz_context(quiz, ours)[
-            :1
-        ],  # the rest follow on the page the answer opens, a click each
+        # Only the first question: the rest follow on the page its answer opens, a click each.
+        "questions": _quiz_context(quiz, ours)[:1],
         "more_questions": max(0, len(quiz.questions) - 1) if quiz else 0,
         "full_lessons": settings.DELIVERY_EMAIL_FULL_LESSONS,
         "links": {
@@ -147,7 +148,7 @@ def week_email_render(*, week: Week) -> WeekEmail:
             "done": ours(WEEK_DONE),
         },
         "course_url": links.course_url(course.id),
-        "ask": ASK if replies_enabled() else "",
+        "ask": ours(ASK) if replies_enabled() else "",
     }
     return WeekEmail(
         course_id=str(course.id),

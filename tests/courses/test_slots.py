@@ -27,7 +27,12 @@ def no_slots_held(settings: Any) -> None:
 
 def quiz_prompt() -> prompts.Prompt[Any]:
     outline = prompts.outline_json({"title": "Aqueducts", "weeks": []})
-    return prompts.quiz_prompt(language="en", outline_json=outline, week=1, title="Aqueducts")
+    lessons = {
+        1: "## Aqueducts\n\nRome drew its water from springs. Gravity carried it along gentle gradients."
+    }
+    return prompts.quiz_prompt(
+        language="en", outline_json=outline, week=1, title="Aqueducts", lessons=lessons
+    )
 
 
 def call_llm(_: int) -> None:

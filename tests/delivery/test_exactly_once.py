@@ -127,10 +127,12 @@ def test_a_worker_killed_mid_batch_leaves_no_duplicate_and_no_miss_once_reconcil
         worker.wait(timeout=10)
     time.sleep(1.5)  # the fake finishes (and accepts) the request the dead worker was waiting on
     statuses = Counter(Delivery.objects.values_list("status", flat=True))
-    assert statuses == {Delivery.Status.SENT: 40, Delivery.Status.SENDING: 20}, statuses  # one answer lost
+    # The one-machine install runs queued tasks in order in one background thread: both courses were planned
+    # before the first batch went out, so the second course's rows wait, planned, for batches that died too.
+    assert statuses == {Delivery.Status.SENT: 40, Delivery.Status.SENDING: 20, Delivery.Status.PENDING: 60}, (
+        statuses  # one answer lost
+    )
     assert len(sendgrid.messages) == 60  # 3 batches reached SendGrid, though only 2 were recorded as sent
-    still_due = Subscription.objects.filter(status="active", next_send_at__lte=timezone.now())
-    assert still_due.count() == 60  # the second course was not planned yet
 
     _post_sendgrid_events(sendgrid, signer)  # SendGrid reports what it accepted, carrying our ledger ids
     later = timezone.now() + datetime.timedelta(seconds=settings.DELIVERY_STUCK_AFTER_SECONDS + 60)
