@@ -3,6 +3,9 @@
 The HTML it receives is built from our templates and sanitized lesson HTML. It may fetch nothing from the
 disk and nothing from the network but the lessons' pictures (Wikimedia Commons' upload host): every style is
 inline, and sanitized lessons hold no images of their own.
+
+The PDF is tagged to PDF/UA-1 (its structure tree lets screen readers read it in order, with its headings, lists
+and tables), and WeasyPrint turns the headings the template leaves in the outline into bookmarks.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Callable
 
 STAGE_LAYOUT = "Laying out the pages"
 STAGE_WRITING = "Writing the PDF file"
+PDF_VARIANT = "pdf/ua-1"  # tagged, with the document's title and language in its metadata
 
 
 def pdf_from_html(*, html: str, on_stage: Callable[[str], None] | None = None) -> bytes:
@@ -25,7 +29,7 @@ def pdf_from_html(*, html: str, on_stage: Callable[[str], None] | None = None) -
     report(STAGE_LAYOUT)
     document = weasyprint.HTML(string=html, url_fetcher=fetcher).render()
     report(STAGE_WRITING)
-    pdf = document.write_pdf()
+    pdf = document.write_pdf(pdf_variant=PDF_VARIANT)
     assert isinstance(pdf, bytes)
     return pdf
 

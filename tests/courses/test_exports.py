@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +177,28 @@ def test_a_failed_render_is_shown_with_a_way_to_try_again(
     with django_capture_on_commit_callbacks(execute=True):
         client.post(url)
     assert course_pdf_state(course=course).is_ready
+
+
+def _pdf_objects(data: bytes) -> bytes:
+    """The PDF's bytes with every compressed stream (object streams included) inflated, to search in."""
+    inflated = [data]
+    for match in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.DOTALL):
+        try:
+            inflated.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    return b"\n".join(inflated)
+
+
+def test_the_pdf_is_tagged_for_screen_readers_with_a_bookmark_per_week_and_lesson() -> None:
+    course = written_course(weeks=2, lessons_per_week=2, title="Tides")
+    objects = _pdf_objects(pdf.pdf_from_html(html=course_pdf_html(course=full(course))))
+    assert b"/StructTreeRoot" in objects
+    assert re.search(rb"/MarkInfo\s*<<\s*/Marked\s+true", objects)
+    assert b"/Lang" in objects
+    assert b"pdfuaid" in objects  # PDF/UA-1 declared in the XMP metadata
+    assert b"/Outlines" in objects
+    titles = re.findall(rb"/Title\s*\(([^)]*)\)", objects)
+    for expected in (b"Week 1 of Topic", b"1.1 Lesson 1.1", b"2.2 Lesson 2.2", b"Week 2 quiz", b"Answer key"):
+        assert any(expected in title for title in titles), expected
+    assert not any(title == b"Why it matters" for title in titles)  # a lesson's own headings are no bookmarks
