@@ -15,6 +15,8 @@ from django.urls import reverse
 
 from courses.rendering import markdown_to_safe_html
 
+ANONYMOUS_REQUESTER = "anonymous"
+
 
 class PartStatus(models.TextChoices):
     """Where one generated part (a lesson or a quiz) stands."""
@@ -142,6 +144,12 @@ class Course(models.Model):
         (settings.ABSOLUTE_URL_OVERRIDES): that page shows progress, which another app owns, and `courses`
         never names another app's pages."""
         return reverse("courses:detail", args=[self.id])
+
+    @property
+    def requester_label(self) -> str:
+        """Who asked for the course, as staff pages name them: the account's email, or "anonymous" (a visitor's
+        IP address is kept for rate limits and abuse, not shown)."""
+        return self.requested_by.email if self.requested_by else ANONYMOUS_REQUESTER
 
     @property
     def is_offline(self) -> bool:

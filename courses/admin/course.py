@@ -238,7 +238,7 @@ class CourseAdmin(admin.ModelAdmin):
 
     @admin.display(description="requester", ordering="requested_by__email")
     def requester(self, course: Course) -> str:
-        return str(course.requested_by or course.requester_ip or "—")
+        return course.requester_label
 
     @admin.display(description="cost", ordering="cost")
     def cost_usd(self, course: Course) -> str:

@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce, Greatest, TruncDate
 from django.utils import timezone
 from redis.commands.core import Script
 
-from courses.models import Course, LLMCall
+from courses.models import ANONYMOUS_REQUESTER, Course, LLMCall
 
 SPEND_CAP_MESSAGE = (
     "Semester has used today's budget for writing new courses, so we can't start yours right now. "
@@ -197,27 +197,27 @@ def dashboard_failures(*, days: int = 30) -> list[dict[str, Any]]:
 
 
 def dashboard_requesters(*, days: int = 30, limit: int = 20) -> list[dict[str, Any]]:
-    """Who asks for the most courses in the window (signed-in learners by email, anonymous visitors by IP
-    address), with what their courses' LLM calls cost in the window."""
+    """Who asks for the most courses in the window (signed-in learners by email, every anonymous visitor on one
+    "anonymous" row: staff pages show no IP address), with what their courses' LLM calls cost in the window."""
     since = _window(days)
     requested = (
         Course.objects.filter(created_at__gte=since)
-        .values_list("requested_by__email", "requester_ip")
+        .values_list("requested_by__email")
         .annotate(n=Count("id"))
         .order_by()
     )
     calls = LLMCall.objects.filter(created_at__gte=since, course__isnull=False)
-    spent = _usage_by(calls, "course__requested_by__email", "course__requester_ip")
+    spent = _usage_by(calls, "course__requested_by__email")
     totals: dict[str, dict[str, Any]] = {}
 
-    def total(email: str | None, ip: str | None) -> dict[str, Any]:
-        who = email or ip or "unknown"
+    def total(email: str | None) -> dict[str, Any]:
+        who = email or ANONYMOUS_REQUESTER
         return totals.setdefault(who, {"who": who, "signed_in": bool(email), "courses": 0, "cost": 0.0})
 
-    for email, ip, count in requested:
-        total(email, ip)["courses"] += count
-    for (email, ip), usage in spent.items():
-        total(email, ip)["cost"] += usage.cost
+    for email, count in requested:
+        total(email)["courses"] += count
+    for (email,), usage in spent.items():
+        total(email)["cost"] += usage.cost
     return sorted(totals.values(), key=lambda row: (-row["courses"], -row["cost"]))[:limit]
 
 
@@ -331,3 +331,43 @@ def _redis(url: str) -> redis.Redis:
 @cache
 def _reserve_script(url: str) -> Script:
     return _redis(url).register_script(RESERVE_SCRIPT)
+
+
+@dataclass(frozen=True)
+class Bar:
+    day: date
+    cost: float
+    calls: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+CHART_WIDTH, CHART_HEIGHT, CHART_GAP = 600, 160, 2
+
+
+def dashboard_chart(*, days: list[Day]) -> list[Bar]:
+    """The daily cost as bars of an SVG chart (oldest on the left), in a CHART_WIDTH × CHART_HEIGHT viewBox the
+    template draws: a picture rendered on the server, with no chart service or script. The tallest bar fills the
+    height; a day with calls but no cost (the offline generator) still shows a one-unit sliver."""
+    ordered = sorted(days, key=lambda day: day.day)
+    top = max((day.usage.cost for day in ordered), default=0.0)
+    width = CHART_WIDTH / max(len(ordered), 1)
+    bars = []
+    for n, day in enumerate(ordered):
+        height = CHART_HEIGHT * day.usage.cost / top if top else 0.0
+        if day.usage.calls and height < 1:
+            height = 1.0
+        bars.append(
+            Bar(
+                day.day,
+                day.usage.cost,
+                day.usage.calls,
+                n * width,
+                CHART_HEIGHT - height,
+                width - CHART_GAP,
+                height,
+            )
+        )
+    return bars

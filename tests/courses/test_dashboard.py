@@ -82,6 +82,7 @@ def test_the_dashboard_sums_per_day_per_course_failures_and_requesters() -> None
     big = CourseFactory(requested_by=ada)
     small = CourseFactory(requested_by=ada)
     anonymous = CourseFactory(requester_ip="198.51.100.7")
+    CourseFactory(requester_ip="203.0.113.9")  # another visitor: both on the one "anonymous" row
     call(big, prompt_tokens=1_000_000)  # $0.15
     call(big, completion_tokens=1_000_000, days_ago=2)  # $0.60
     call(small, completion_tokens=10_000)
@@ -92,7 +93,7 @@ def test_the_dashboard_sums_per_day_per_course_failures_and_requesters() -> None
     days = costs.dashboard_days(days=7)
     assert len(days) == 7
     today, two_days_ago = days[0], days[2]
-    assert (today.courses, today.usage.calls, today.usage.failures) == (3, 5, 3)
+    assert (today.courses, today.usage.calls, today.usage.failures) == (4, 5, 3)
     assert today.usage.tokens_in == 1_000_000
     assert today.usage.cost == pytest.approx(0.15 + 0.006)
     assert two_days_ago.usage.cost == pytest.approx(0.60)
@@ -109,7 +110,7 @@ def test_the_dashboard_sums_per_day_per_course_failures_and_requesters() -> None
     assert requesters[0]["who"] == "ada@example.org"
     assert requesters[0]["courses"] == 2
     assert requesters[0]["cost"] == pytest.approx(0.756)
-    assert requesters[1] == {"who": "198.51.100.7", "signed_in": False, "courses": 1, "cost": 0.0}
+    assert requesters[1] == {"who": "anonymous", "signed_in": False, "courses": 2, "cost": 0.0}
 
 
 def test_the_dashboard_page_shows_the_spend_and_the_cap(client: Client, settings: Any) -> None:
@@ -139,5 +140,35 @@ def test_the_dashboard_shows_each_stages_spend_the_tutor_among_them(client: Clie
     assert stages["tutor"].cost == pytest.approx(2 * 0.15 + 0.5 * 0.60)
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     page = client.get(reverse("admin:courses_dashboard")).content.decode()
-    assert "<h2>Per stage</h2>" in page
+    assert ">Per stage</h2>" in page
     assert "<td>tutor</td><td>2</td><td>1</td><td>2,000,000</td><td>500,000</td><td>$0.6000</td>" in page
+
+
+def test_the_chart_has_a_bar_per_day_oldest_first_the_dearest_filling_the_height() -> None:
+    call(CourseFactory(), completion_tokens=1_000_000)  # $0.60 today
+    call(CourseFactory(), completion_tokens=500_000, days_ago=2)  # $0.30
+    call(CourseFactory(), days_ago=1)  # a call that cost nothing still shows
+
+    bars = costs.dashboard_chart(days=costs.dashboard_days(days=7))
+
+    assert [bar.day for bar in bars] == sorted(bar.day for bar in bars)
+    assert len(bars) == 7
+    today, yesterday, two_days_ago = bars[-1], bars[-2], bars[-3]
+    assert (today.height, today.y) == (costs.CHART_HEIGHT, 0)
+    assert two_days_ago.height == pytest.approx(costs.CHART_HEIGHT / 2)
+    assert yesterday.height == 1
+    assert bars[0].height == 0
+    assert bars[-1].x + bars[-1].width <= costs.CHART_WIDTH
+
+
+def test_the_dashboard_draws_the_chart_and_names_no_anonymous_requester_by_ip(client: Client) -> None:
+    call(CourseFactory(title="Roman aqueducts", requester_ip="198.51.100.7"), completion_tokens=1_000_000)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    page = client.get(reverse("admin:courses_dashboard")).content.decode()
+
+    assert '<svg viewBox="0 -14 600 190" role="img"' in page
+    assert page.count('<rect class="bar"') == 30
+    assert "$0.6000, 1 call</title>" in page
+    assert "198.51.100.7" not in page
+    assert "<td>anonymous</td>" in page
