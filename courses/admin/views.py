@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any, cast
 
 from django.conf import settings
@@ -195,17 +196,54 @@ def course_content(request: HttpRequest, course_id: str) -> HttpResponse:
     reports: dict[int, list[LessonReport]] = defaultdict(list)
     for report in course.reports.filter(resolved_at__isnull=True):
         reports[report.lesson_id].append(report)
+    order = _flagged_order(weeks, flags, reports)
     context = _context(
         request,
         title=str(course),
         course=course,
         weeks=weeks,
+        flagged_weeks=_flagged_weeks(weeks, order),
+        first_flagged="-".join(map(str, order[0])) if order else "",
+        next_flagged={part: "-".join(map(str, after)) for part, after in pairwise(order)},
         flags=dict(flags),
         outline_flags=flags.get((PartKind.OUTLINE, None), []),
         reports=dict(reports),
         can_moderate=request.user.has_perm("courses.moderate_course"),
     )
     return TemplateResponse(request, "admin/courses/course_content.html", context)
+
+
+def _flagged_order(
+    weeks: Any, flags: dict[tuple[str, int | None], list[ContentFlag]], reports: dict[int, list[LessonReport]]
+) -> list[tuple[str, int]]:
+    """(kind, id) of the parts with open flags or reports, in reading order, for the "next flagged" links."""
+    order = []
+    for week in weeks:
+        if flags.get((PartKind.WEEK, week.pk)):
+            order.append((PartKind.WEEK.value, week.pk))
+        order += [
+            (PartKind.LESSON.value, lesson.pk)
+            for lesson in week.lessons.all()
+            if flags.get((PartKind.LESSON, lesson.pk)) or reports.get(lesson.pk)
+        ]
+        quiz = getattr(week, "quiz", None)  # a week whose quiz failed to be written has none
+        if quiz and flags.get((PartKind.QUIZ, quiz.pk)):
+            order.append((PartKind.QUIZ.value, quiz.pk))
+    return order
+
+
+def _flagged_weeks(weeks: Any, order: list[tuple[str, int]]) -> dict[int, int]:
+    """Week id → how many of its parts are flagged or reported (weeks with none are left out)."""
+    owner = {}
+    for week in weeks:
+        owner[(PartKind.WEEK.value, week.pk)] = week.pk
+        owner.update({(PartKind.LESSON.value, lesson.pk): week.pk for lesson in week.lessons.all()})
+        if quiz := getattr(week, "quiz", None):
+            owner[(PartKind.QUIZ.value, quiz.pk)] = week.pk
+    counts: dict[int, int] = defaultdict(int)
+    for part in order:
+        counts[owner[part]] += 1
+    return dict(counts)
 
 
 def _editable(request: HttpRequest, kind: str, part_id: int) -> Any:

@@ -241,6 +241,35 @@ def test_the_content_page_shows_every_part_with_its_flags_and_reports_in_constan
     assert page.count("Edit lesson") == 24
 
 
+def test_the_content_page_jumps_to_each_week_and_from_one_flagged_part_to_the_next(
+    mod_client: Client,
+) -> None:
+    course = written_course(weeks=4, lessons_per_week=2, requester_ip="198.51.100.7")
+    week_2 = course.weeks.get(number=2)
+    reported = Lesson.objects.get(week=week_2, number=2)
+    held = Lesson.objects.get(week__course=course, week__number=4, number=1)
+    quiz = Quiz.objects.get(week__course=course, week__number=4)
+    review.lesson_report(lesson=reported, reason="wrong", quoted_text="Rome fell in 1990")
+    review.course_hold(part=held, findings=[screening.Finding("chatter", "Model chatter.")])
+    review.course_hold(part=quiz, findings=[screening.Finding("chatter", "Model chatter.")])
+
+    page = mod_client.get(reverse("admin:courses_course_content", args=[course.pk])).content.decode()
+
+    start = page.index('<nav class="jump-menu"')
+    menu = page[start : page.index("</nav>", start)]
+    for week in course.weeks.all():
+        assert f'<a href="#week-{week.pk}">Week {week.number}</a>' in menu
+    assert menu.count("flagged</span>") == 2  # weeks 2 and 4
+    assert f'href="#lesson-{reported.pk}">First flagged' in menu
+    assert f'<a href="#lesson-{held.pk}">Next flagged' in page  # after the reported lesson…
+    assert f'<a href="#quiz-{quiz.pk}">Next flagged' in page  # …then the quiz of the same week
+    assert page.count("Next flagged") == 2  # the last flagged part has no "next"
+    assert f'<details class="week" id="week-{week_2.pk}" open>' in page  # flagged weeks open, others folded
+    assert f'<details class="week" id="week-{course.weeks.get(number=1).pk}">' in page
+    assert "requested by anonymous" in page
+    assert "198.51.100.7" not in page
+
+
 def test_the_content_page_counts_the_revisions_of_weeks_lessons_and_quizzes_alike(mod_client: Client) -> None:
     course = small_course()
     week = course.weeks.get()
