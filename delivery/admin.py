@@ -112,6 +112,7 @@ class DeliveryAdmin(_KeptRecord, _WarnsAboutComplaints):
             "title": "Delivery health",
             "opts": self.model._meta,
             "complaints": health.complaint_rate(),
+            "unsubscribes": health.unsubscribes_recent(),
             "courses": health.delivery_counts_by_course(),
             "weeks": health.delivery_counts_by_week(course_id=course_id) if course_id else None,
             "course_id": course_id,

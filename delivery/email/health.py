@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from delivery.models import Delivery, EmailEvent
+from delivery.models import Delivery, EmailEvent, Subscription
 
 COMPLAINT_WINDOW = datetime.timedelta(days=7)
 COMPLAINT_WARNING = (
@@ -96,17 +96,41 @@ def _counts() -> dict[str, Any]:
     }
 
 
+def unsubscribes_recent(*, now: datetime.datetime | None = None) -> int:
+    """Learners who unsubscribed in the last 7 days (the complaint rate's window), from any course."""
+    since = (now or timezone.now()) - COMPLAINT_WINDOW
+    return Subscription.objects.filter(status=Subscription.Status.UNSUBSCRIBED, ended_at__gte=since).count()
+
+
 def delivery_counts_by_course(*, limit: int = 200) -> list[dict[str, Any]]:
-    """Per course: emails sent, failed, bounced, … most recently active courses first."""
+    """Per course: emails sent, failed, bounced, … and learners who unsubscribed, busiest courses first."""
     rows = (
         Delivery.objects.values("course_id", "course__title", "course__topic")
         .annotate(**_counts())
         .order_by("-sent", "course__title")  # type: ignore[misc]  # "sent" is the annotation above
+    )[:limit]
+    unsubscribed = dict(
+        Subscription.objects.filter(
+            status=Subscription.Status.UNSUBSCRIBED, course_id__in=[row["course_id"] for row in rows]
+        )
+        .values_list("course_id")
+        .annotate(n=Count("id"))
+        .order_by()
     )
-    return [dict(row) for row in rows[:limit]]
+    return [{**row, "unsubscribed": unsubscribed.get(row["course_id"], 0)} for row in rows]
 
 
 def delivery_counts_by_week(*, course_id: UUID | str) -> list[dict[str, Any]]:
-    """One course's counts per week."""
+    """One course's counts per week, with the learners who unsubscribed after that week's email (the last one
+    they were sent: the week before the one they were waiting for)."""
     rows = Delivery.objects.filter(course_id=course_id).values("week_number").annotate(**_counts())
-    return [dict(row) for row in rows.order_by("week_number")]
+    unsubscribed = dict(
+        Subscription.objects.filter(course_id=course_id, status=Subscription.Status.UNSUBSCRIBED)
+        .values_list("next_week")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return [
+        {**row, "unsubscribed": unsubscribed.get(row["week_number"] + 1, 0)}
+        for row in rows.order_by("week_number")
+    ]

@@ -13,7 +13,14 @@ from django.utils import timezone
 from accounts.models import User
 from courses.models import Course
 from delivery.email.dispatch import DispatchResult
-from delivery.email.health import COMPLAINT_SUMMARY, complaint_rate, delivery_counts_by_week
+from delivery.email.health import (
+    COMPLAINT_SUMMARY,
+    complaint_rate,
+    delivery_counts_by_course,
+    delivery_counts_by_week,
+    unsubscribes_recent,
+)
+from delivery.email.subscriptions import subscription_unsubscribe
 from delivery.models import Delivery, EmailEvent, Subscription
 from tests.factories import UserFactory
 from tests.fakes.sendgrid_server import FakeSendGrid
@@ -144,3 +151,28 @@ def test_the_admin_shows_delivery_health_and_the_complaint_warning(
     assert admin_client.get("/admin/delivery/delivery/").status_code == 200
     assert admin_client.get("/admin/delivery/emailevent/").status_code == 200
     assert admin_client.get("/admin/delivery/suppression/").status_code == 200
+
+
+def test_health_counts_unsubscribes_per_course_per_week_and_over_seven_days(
+    admin_client: Client, course: Course
+) -> None:
+    history(course, sent=5, complaints=0)  # five learners were sent week 1…
+    Subscription.objects.filter(course=course).update(next_week=2)  # …and wait for week 2
+    left = list(Subscription.objects.filter(course=course)[:3])
+    for subscription in left:
+        subscription_unsubscribe(subscription=subscription)
+    Subscription.objects.filter(pk=left[0].pk).update(next_week=3)  # this one left after week 2
+    Subscription.objects.filter(pk=left[1].pk).update(ended_at=timezone.now() - datetime.timedelta(days=8))
+
+    courses = delivery_counts_by_course()
+    weeks = {row["week_number"]: row for row in delivery_counts_by_week(course_id=course.id)}
+    page = admin_client.get("/admin/delivery/delivery/health/").content.decode()
+    week_page = admin_client.get(f"/admin/delivery/delivery/health/?course={course.id}").content.decode()
+
+    assert [row["unsubscribed"] for row in courses] == [3]
+    assert weeks[1]["unsubscribed"] == 2  # waiting for week 2 when they left
+    assert unsubscribes_recent() == 2  # one of the three left more than 7 days ago
+    assert "2 learners unsubscribed in the same 7 days." in page
+    assert "<th>Unsubscribed</th>" in page
+    assert "<td>0</td><td>3</td></tr>" in page  # waiting, unsubscribed
+    assert "<th>Unsubscribed after it</th>" in week_page
