@@ -92,6 +92,8 @@ class CourseAdmin(admin.ModelAdmin):
         "generator",
         "requested_by",
         "requester_ip",
+        "notify_email",
+        "notified_at",
         "content_version",
         "created_at",
         "updated_at",

@@ -6,6 +6,7 @@ axe-core comes from the `axe-playwright-python` package (its bundled axe.min.js)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -96,9 +97,10 @@ def _lesson(site: Site) -> Lesson:
 
 
 def _answer_quiz(page: Page) -> None:
-    for group in page.get_by_role("group").all():
-        group.get_by_label("Right", exact=True).check()
-    page.get_by_role("button", name="Check my answers").click()
+    if page.get_by_role("button", name="Check my answers").count():  # not on the second size: taken already
+        for group in page.get_by_role("group", name=re.compile(r"question \d+")).all():
+            group.get_by_label("Right", exact=True).check()
+        page.get_by_role("button", name="Check my answers").click()
     expect(page.get_by_role("heading", name="You scored 4 out of 4")).to_be_visible()
 
 
