@@ -94,6 +94,7 @@ class CourseAdmin(admin.ModelAdmin):
         "requester_ip",
         "notify_email",
         "notified_at",
+        "outlined_at",
         "content_version",
         "created_at",
         "updated_at",
