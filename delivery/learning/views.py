@@ -80,6 +80,28 @@ COURSE_PAGE_TEMPLATES = (  # and the lesson page's: both are kept whole, under k
 )
 # Stands in for the visitor's CSRF token in a kept course page: each response puts its own token there.
 CSRF_TOKEN_SLOT = "csrf-token-slot-for-this-visitor"
+# Stands for the response's CSP nonce in a kept page: each response has its own, in its header and its scripts.
+CSP_NONCE_SLOT = "csp-nonce-slot-for-this-response"
+
+
+def _nonce(request: HttpRequest) -> str:
+    """This response's nonce, made now if nothing asked for it yet (the middleware's lazy object is falsy
+    until then, so it is read with str(), never tested with bool())."""
+    nonce = getattr(request, "csp_nonce", None)
+    return "" if nonce is None else str(nonce)
+
+
+def _page_to_keep(request: HttpRequest, page: str) -> str:
+    """The page as kept for every visitor who shares its key: this response's nonce left as a slot."""
+    nonce = _nonce(request)
+    return page.replace(nonce, CSP_NONCE_SLOT) if nonce else page
+
+
+def _page_for_this_response(request: HttpRequest, page: str) -> str:
+    """A kept page with this visitor's CSRF token and this response's CSP nonce put in their slots."""
+    page = page.replace(CSRF_TOKEN_SLOT, get_token(request))
+    nonce = _nonce(request)
+    return page.replace(CSP_NONCE_SLOT, nonce) if nonce else page
 
 
 def _learner(request: HttpRequest) -> User | None:
@@ -113,9 +135,10 @@ def course_page(request: HttpRequest, course_id: UUID) -> HttpResponse:
             context["csrf_token"] = CSRF_TOKEN_SLOT
         page = render_to_string("delivery/course.html", context, request)
         if key:
+            page = _page_to_keep(request, page)
             kept.set(key, page, PAGE_SECONDS)
     if key:
-        page = page.replace(CSRF_TOKEN_SLOT, get_token(request))
+        page = _page_for_this_response(request, page)
     return HttpResponse(page)
 
 
@@ -202,9 +225,10 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
             context["csrf_token"] = CSRF_TOKEN_SLOT
         html = render_to_string("delivery/lesson.html", context, request)
         if key:
+            html = _page_to_keep(request, html)
             kept.set(key, html, PAGE_SECONDS)
     if key:
-        html = html.replace(CSRF_TOKEN_SLOT, get_token(request))
+        html = _page_for_this_response(request, html)
     return HttpResponse(html)
 
 

@@ -3,6 +3,7 @@ content version and state: every change to a course's text or review shows on it
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,15 @@ def test_a_released_course_is_readable_again_at_once_but_stays_off_the_catalogue
 
     assert "Lesson 1.1" in visit(client, *page_urls(course))[0]
     assert course.title not in client.get(reverse("courses:catalogue")).content.decode()
+
+
+def test_a_kept_page_carries_each_responses_own_csp_nonce(client: Client) -> None:
+    course = written_course(weeks=4, lessons_per_week=2)
+    nonces = []
+    for url in [course.get_absolute_url()] * 2 + [lessons_of(course)[0].get_absolute_url()] * 2:
+        response = client.get(url)  # the second visit of each page is served from the kept copy
+        in_header = re.findall(r"'nonce-([^']+)'", response["Content-Security-Policy"])
+        in_scripts = set(re.findall(r'<script nonce="([^"]*)"', response.content.decode()))
+        assert in_scripts == set(in_header), (url, in_scripts, in_header)
+        nonces.append(in_header[0])
+    assert len(set(nonces)) == 4
