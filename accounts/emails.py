@@ -9,7 +9,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 
-def _send(template_dir: str, *, to: str, context: dict[str, Any]) -> None:
+def email_send(template_dir: str, *, to: str, context: dict[str, Any]) -> None:
+    """Send the email whose subject.txt, body.txt and body.html are in `template_dir` (shared by the apps)."""
     context = {"site_url": settings.SITE_URL, **context}
     subject = " ".join(render_to_string(f"{template_dir}/subject.txt", context).split())
     message = EmailMultiAlternatives(
@@ -23,4 +24,4 @@ def _send(template_dir: str, *, to: str, context: dict[str, Any]) -> None:
 
 
 def magic_link(*, to: str, url: str, valid_minutes: int) -> None:
-    _send("accounts/emails/magic_link", to=to, context={"url": url, "valid_minutes": valid_minutes})
+    email_send("accounts/emails/magic_link", to=to, context={"url": url, "valid_minutes": valid_minutes})
