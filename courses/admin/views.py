@@ -49,7 +49,8 @@ from courses.moderation.forms import (
     formset_questions,
     question_formset,
 )
-from courses.quality import pictures
+from courses.quality import lookups, pictures
+from courses.quality.report import lookups_enabled, lookups_off_reason
 
 REGENERATING_MESSAGE = (
     "Regenerating {count} part(s). The earlier versions are kept in each part's history; "
@@ -59,6 +60,8 @@ DASHBOARD_DAYS = 30
 
 
 PICTURE_REMOVED = "Picture removed from the lesson."
+PICTURE_REPLACED = "The lesson now shows “{title}” ({licence})."
+PICTURE_SEARCH_FAILED = "Wikimedia Commons did not answer ({error}); try again in a moment."
 
 
 def routes(model_admin: ModelAdmin[Any]) -> list[tuple[str, Callable[..., HttpResponse], str]]:
@@ -79,6 +82,7 @@ def routes(model_admin: ModelAdmin[Any]) -> list[tuple[str, Callable[..., HttpRe
         ("revision/<int:revision_id>/restore/", revision_restore, "revision_restore"),
         ("report/<int:report_id>/resolve/", report_resolve, "report_resolve"),
         ("picture/<int:picture_id>/remove/", picture_remove, "picture_remove"),
+        ("lesson/<int:part_id>/picture/", picture_replace, "picture_replace"),
         ("preview/", moderation_views.markdown_preview, "markdown_preview"),  # the learners' editor's preview
         ("dashboard/", dashboard, "dashboard"),
     ]
@@ -266,7 +270,27 @@ def week_edit(request: HttpRequest, part_id: int) -> HttpResponse:
 def lesson_edit(request: HttpRequest, part_id: int) -> HttpResponse:
     lesson = _editable(request, PartKind.LESSON, part_id)
     form = LessonForm(request.POST or None, initial={"title": lesson.title, "body": lesson.body})
-    return _editor(request, lesson, form, form.changes, title=f"Edit lesson “{lesson.title}”")
+    title = f"Edit lesson “{lesson.title}”"
+    return _editor(request, lesson, form, form.changes, title=title, extra=_picture_context(request, lesson))
+
+
+def _picture_context(request: HttpRequest, lesson: Lesson) -> dict[str, Any]:
+    """The lesson editor's picture panel: the picture shown now and, once asked (`?picture_query=`), other
+    freely licensed files from Commons to pick from."""
+    context: dict[str, Any] = {
+        "picture": lesson.shown_picture,
+        "picture_query": request.GET.get("picture_query", pictures.lesson_picture_query(lesson))[:250],
+        "picture_lookups_off": "" if lookups_enabled() else lookups_off_reason(),
+        "picture_candidates": None,  # None: not searched yet; []: searched, nothing freely licensed
+    }
+    if "picture_query" in request.GET and not context["picture_lookups_off"]:
+        try:
+            context["picture_candidates"] = pictures.lesson_picture_candidates(
+                lesson=lesson, query=context["picture_query"]
+            )
+        except lookups.LookupFailed as error:
+            context["picture_error"] = PICTURE_SEARCH_FAILED.format(error=error)
+    return context
 
 
 def quiz_edit(request: HttpRequest, part_id: int) -> HttpResponse:
@@ -287,6 +311,7 @@ def _editor(
     *,
     title: str,
     formset: Any = None,
+    extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
     """GET shows the part's editor; a valid POST saves the edit (`changes()`, read once the forms are valid)
     and goes back to the part in the course's content, or shows the service's error on the form."""
@@ -314,6 +339,7 @@ def _editor(
         history_url=reverse("admin:courses_part_history", args=[kind, part.pk]),
         content_url=_content_url(part),
         regenerate_url=reverse("admin:courses_part_regenerate", args=[kind, part.pk]),
+        **(extra or {}),
     )
     template = "admin/courses/quiz_edit.html" if kind == PartKind.QUIZ else "admin/courses/part_edit.html"
     return TemplateResponse(request, template, context)
@@ -410,6 +436,23 @@ def picture_remove(request: HttpRequest, picture_id: int) -> HttpResponse:
     pictures.lesson_picture_remove(picture=picture, actor=staff(request))
     messages.success(request, PICTURE_REMOVED)
     return _back(request, reverse("admin:courses_course_content", args=[picture.course_id]))
+
+
+@require_POST
+def picture_replace(request: HttpRequest, part_id: int) -> HttpResponse:
+    """Show the Commons file the moderator picked on the lesson, once Commons confirms it exists and is free."""
+    lesson = _editable(request, PartKind.LESSON, part_id)
+    try:
+        picture = pictures.lesson_picture_replace(
+            lesson=lesson, title=request.POST.get("title", ""), actor=staff(request)
+        )
+    except pictures.PictureRefused as error:
+        messages.error(request, str(error))
+    except lookups.LookupFailed as error:
+        messages.error(request, PICTURE_SEARCH_FAILED.format(error=error))
+    else:
+        messages.success(request, PICTURE_REPLACED.format(title=picture.title, licence=picture.licence))
+    return HttpResponseRedirect(reverse("admin:courses_lesson_edit", args=[lesson.pk]) + "#picture")
 
 
 def content_as_text(kind: str, content: dict[str, Any]) -> str:

@@ -122,6 +122,29 @@ def commons_file_exists(*, title: str) -> bool:
     return any(isinstance(page, dict) and "missing" not in page and page.get("imageinfo") for page in found)
 
 
+def commons_file(*, title: str) -> dict[str, Any] | None:
+    """One file's page as Commons describes it now (URL and licence metadata), or None if it does not exist.
+    Not cached: a moderator's pick is checked against Commons itself, not against what a form sent back."""
+    params = {
+        "action": "query",
+        "format": "json",
+        "titles": title,
+        "prop": "imageinfo",
+        "iiprop": "url|extmetadata",
+        "iiurlwidth": "800",
+    }
+    pages = (get_json(settings.COMMONS_API_URL, params, cached=False).get("query") or {}).get("pages") or {}
+    found = pages.values() if isinstance(pages, dict) else pages
+    return next(
+        (
+            page
+            for page in found
+            if isinstance(page, dict) and "missing" not in page and page.get("imageinfo")
+        ),
+        None,
+    )
+
+
 def get_json(url: str, params: dict[str, str], *, cached: bool = True) -> dict[str, Any]:
     """GET `url?params` as JSON: from the cache, else with retries; raises LookupFailed."""
     full = f"{url}?{urlencode(params)}" if params else url

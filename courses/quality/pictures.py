@@ -1,6 +1,7 @@
 """One illustration per lesson from Wikimedia Commons: found by searching the lesson's subject, kept only if
 freely licensed, stored with its author, licence and source (the caption credits them), and checked to exist
-before it is stored. Moderators can remove it (`lesson_picture_remove`)."""
+before it is stored. Moderators can remove it (`lesson_picture_remove`) or replace it with another file they
+pick from a Commons search (`lesson_picture_candidates`, `lesson_picture_replace`), checked the same way."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 
 from accounts.models import User
-from courses.models import Lesson, LessonPicture
-from courses.moderation import editing
-from courses.quality import lookups
+from courses.models import AuditEntry, Lesson, LessonPicture
+from courses.moderation import editing, review
+from courses.quality import lookups, report
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,14 @@ logger = logging.getLogger(__name__)
 FREE_LICENCE = re.compile(
     r"^(public domain|pd\b|cc0|cc[ -]by([ -]sa)?( \d\.\d)?( [a-z]{2,})?$)", re.IGNORECASE
 )
+CANDIDATES_SHOWN = 6
+PICTURE_MISSING = "That file does not exist on Wikimedia Commons (any more)."
+PICTURE_NOT_FREE = "That file is not freely licensed, so it cannot illustrate a lesson."
+PICTURE_REPLACED = "Picture of lesson “{lesson}” replaced by “{title}” ({licence})."
+
+
+class PictureRefused(Exception):
+    """A moderator's pick that cannot be used; the message says why."""
 
 
 def course_pictures_find(*, course_id: UUID) -> int:
@@ -37,9 +46,13 @@ def course_pictures_find(*, course_id: UUID) -> int:
     return found
 
 
+def lesson_picture_query(lesson: Lesson) -> str:
+    """What Commons is searched for: the lesson's subject."""
+    return f"{lesson.course.topic} {lesson.title}"[:250]
+
+
 def lesson_picture_find(*, lesson: Lesson) -> LessonPicture | None:
-    query = f"{lesson.course.topic} {lesson.title}"[:250]
-    for page in lookups.commons_search(query=query):
+    for page in lookups.commons_search(query=lesson_picture_query(lesson)):
         candidate = _candidate(page)
         if candidate is None or not lookups.commons_file_exists(title=f"File:{candidate['title']}"):
             continue
@@ -78,3 +91,46 @@ def lesson_picture_remove(*, picture: LessonPicture, actor: User) -> None:
     picture.removed_at, picture.removed_by = timezone.now(), actor
     picture.save(update_fields=["removed_at", "removed_by"])
     editing.course_content_changed(course_id=picture.course_id)
+
+
+def lesson_picture_candidates(*, lesson: Lesson, query: str = "") -> list[dict[str, str]]:
+    """Freely licensed files a moderator may pick instead of the lesson's picture: a Commons search (cached) on
+    `query`, or on the lesson's subject; the picture it shows now is left out. Raises LookupFailed."""
+    current = lesson.shown_picture
+    seen = {current.title} if current else set()
+    found = []
+    for page in lookups.commons_search(query=(query.strip() or lesson_picture_query(lesson))[:250], limit=12):
+        candidate = _candidate(page)
+        if candidate is not None and candidate["title"] not in seen:
+            seen.add(candidate["title"])
+            found.append(candidate)
+    return found[:CANDIDATES_SHOWN]
+
+
+def lesson_picture_replace(*, lesson: Lesson, title: str, actor: User) -> LessonPicture:
+    """Show the Commons file `title` on the lesson instead of its picture (or removed picture).
+
+    The file is looked up again on Commons, so only what Commons says now is stored: it must exist and be
+    freely licensed, exactly as for an automatic pick. Raises PictureRefused, or LookupFailed."""
+    if not report.lookups_enabled():
+        raise PictureRefused(report.lookups_off_reason())
+    page = lookups.commons_file(title="File:" + title.strip().removeprefix("File:"))
+    if page is None:
+        raise PictureRefused(PICTURE_MISSING)
+    candidate = _candidate(page)
+    if candidate is None:
+        raise PictureRefused(PICTURE_NOT_FREE)
+    picture, _ = LessonPicture.objects.update_or_create(
+        lesson=lesson,
+        defaults={
+            "course_id": lesson.course_id,
+            **candidate,
+            "checked_at": timezone.now(),
+            "removed_at": None,
+            "removed_by": None,
+        },
+    )
+    reason = PICTURE_REPLACED.format(lesson=lesson.title, title=picture.title, licence=picture.licence)
+    review.audit_record(course=lesson.course, actor=actor, action=AuditEntry.Action.EDIT, reason=reason)
+    editing.course_content_changed(course_id=lesson.course_id)
+    return picture

@@ -1,5 +1,5 @@
-"""The fake: catalogues the tests fill in (``books``, ``works``, ``pictures``, ``pages``), answered in the
-shapes of the real APIs, with a fault knob (``fail_next``) and a record of every request."""
+"""The fake: catalogues the tests fill in (``books``, ``works``, ``pictures``, ``searches``, ``pages``), answered
+in the shapes of the real APIs, with a fault knob (``fail_next``) and a record of every request."""
 
 from __future__ import annotations
 
@@ -63,8 +63,10 @@ class FakeLibraries(LoopbackFake):
         self.books: list[dict[str, Any]] = []
         self.works: list[dict[str, Any]] = []
         self.pictures: list[dict[str, Any]] = []
-        # path -> status, or ("redirect", location)
-        self.pages: dict[str, int | tuple[str, str]] = {}
+        # word -> the Commons files a search containing that word finds instead of ``pictures``
+        self.searches: dict[str, list[dict[str, Any]]] = {}
+        # path -> status, ("redirect", location), or (status, content type)
+        self.pages: dict[str, int | tuple[str, str] | tuple[int, str]] = {}
         self.requests: list[str] = []
         self._faults: deque[int] = deque()
         self._lock = threading.Lock()
@@ -118,19 +120,23 @@ class FakeLibraries(LoopbackFake):
         return [item for score, item in sorted(scored, key=lambda pair: -pair[0]) if score]
 
     def _commons(self, query: dict[str, str]) -> dict[str, Any]:
+        every = [*self.pictures, *(page for found in self.searches.values() for page in found)]
         if "titles" in query:
-            page = next((p for p in self.pictures if p["title"] == query["titles"]), None)
+            page = next((p for p in every if p["title"] == query["titles"]), None)
             if page is None or not page["exists"]:
                 return {"query": {"pages": {"-1": {"title": query["titles"], "missing": ""}}}}
             return {"query": {"pages": {"1": {k: v for k, v in page.items() if k != "exists"}}}}
+        words = set(WORD.findall(query.get("gsrsearch", "").casefold()))
+        found = next((found for word, found in self.searches.items() if word in words), self.pictures)
         pages = {
             str(index + 1): {"index": index + 1, **{k: v for k, v in page.items() if k != "exists"}}
-            for index, page in enumerate(self.pictures)
+            for index, page in enumerate(found)
         }
         return {"batchcomplete": "", "query": {"pages": pages}} if pages else {"batchcomplete": ""}
 
     def _page(self, path: str) -> Reply:
         page = self.pages.get(path, 404)
-        if isinstance(page, tuple):
-            return Reply(302, None, {"Location": page[1]})
-        return Reply(page, None, {"Content-Type": "text/html; charset=utf-8"})
+        if isinstance(page, tuple) and page[0] == "redirect":
+            return Reply(302, None, {"Location": str(page[1])})
+        status, content_type = page if isinstance(page, tuple) else (page, "text/html; charset=utf-8")
+        return Reply(int(status), None, {"Content-Type": content_type})
