@@ -107,10 +107,15 @@ def render_course_pdf(self: Task, course_id: str, version: int) -> None:
     **RETRY_ON_DATABASE_ERRORS,
 )
 def llm_regenerate_part(
-    kind: str, part_id: int, actor_id: int | None, instruction: str, request_id: str
+    kind: str, part_id: int, actor_id: int | None, instruction: str, request_id: str, in_week: bool = False
 ) -> None:
     regeneration.part_regenerate(
-        kind=kind, part_id=part_id, actor_id=actor_id, instruction=instruction, request_id=request_id
+        kind=kind,
+        part_id=part_id,
+        actor_id=actor_id,
+        instruction=instruction,
+        request_id=request_id,
+        in_week=in_week,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from courses.models import AuditEntry, Course, Lesson, LLMCall, PartRevision, PartStatus, Quiz
 from courses.moderation import regeneration, review
+from courses.quality import passages
 from delivery.models import LessonCompletion, QuizAttempt
 from tests.factories import UserFactory, moderator, written_course
 from tests.fakes.openai_server import FakeOpenAI
@@ -28,6 +30,13 @@ def run(django_capture_on_commit_callbacks: Any) -> Run:
             return regeneration.part_regenerate_request(**kwargs)
 
     return request
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def course_with_progress() -> tuple[Course, Lesson, Any]:
@@ -278,3 +287,35 @@ def test_a_redelivered_regeneration_task_runs_once(fake_openai: FakeOpenAI) -> N
 
     assert PartRevision.objects.count() == 1
     assert len(fake_openai.calls()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_regenerated_weeks_quiz_is_written_after_its_new_lessons_and_from_their_text(
+    fake_openai: FakeOpenAI, celery_worker: Any, settings: Any
+) -> None:
+    fake_openai.latency = 0.3  # lessons take a while: a quiz queued beside them would be asked for first
+    fake_openai.moderation_latency = 0.0
+    settings.LLM_TIMEOUT_SECONDS = 5.0
+    course = written_course(weeks=1, lessons_per_week=3)
+    week = course.weeks.get()
+    old_bodies = list(Lesson.objects.filter(week=week).order_by("number").values_list("body", flat=True))
+
+    regeneration.part_regenerate_request(part=week, actor=moderator(), instruction="More practical")
+    wait_for(lambda: PartRevision.objects.filter(quiz__week=week).exists(), timeout=30)
+
+    calls = {stage: [] for stage in ("week_plan", "lesson", "quiz")}
+    for call in fake_openai.calls():
+        calls[call["json"]["response_format"]["json_schema"]["name"]].append(call)
+    assert [len(found) for found in calls.values()] == [1, 3, 1]
+    lessons_done = max(call["timestamp"] + call["duration"] for call in calls["lesson"])
+    assert calls["quiz"][0]["timestamp"] >= lessons_done  # the quiz waited for every new lesson
+    new_bodies = list(Lesson.objects.filter(week=week).order_by("number").values_list("body", flat=True))
+    sent = "\n".join(message["content"] for message in calls["quiz"][0]["json"]["messages"])
+    for old, new in zip(old_bodies, new_bodies, strict=True):
+        assert new.strip().splitlines()[0] in sent
+        assert old.strip().splitlines()[0] not in sent
+    assert "<<<CURRENT" not in sent  # the old quiz, about the old lessons, is not quoted
+    assert "More practical" in sent
+    quiz = Quiz.objects.get(week=week)
+    for question in quiz.questions:
+        assert passages.passage_found(question["passage"], new_bodies[question["lesson"] - 1])
