@@ -541,10 +541,15 @@ class LinkCheck(models.Model):
     content_type = models.CharField(max_length=200, blank=True)
     final_url = models.URLField(max_length=1000, blank=True)
     detail = models.CharField(max_length=300, blank=True)
+    problem = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Why a link that works is still flagged: it leads to a download or a file, not a page.",
+    )
     checked_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
-        return f"{self.url}: {self.detail or self.status}"
+        return f"{self.url}: {self.detail or self.problem or self.status}"
 
 
 class LessonPicture(models.Model):

@@ -1,5 +1,6 @@
-"""The http(s) links a course cites (in its lessons and readings), and checking them (`lookups.link_check`):
-each result is kept as a LinkCheck row, shared by every course citing that link."""
+"""The http(s) links a course cites (in its lessons and readings), and checking them (`lookups.link_check`: status,
+redirects, content type): each result is kept as a LinkCheck row, shared by every course citing that link. A
+link that works but leads to a download or a file that is not a page keeps why in `problem`."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def links_check(*, urls: list[str]) -> list[LinkCheck]:
                 "content_type": result.content_type[:200],
                 "final_url": result.final_url[:1000],
                 "detail": result.detail[:300],
+                "problem": result.problem[:300],
             },
         )
         checks.append(check)

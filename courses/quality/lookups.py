@@ -48,6 +48,13 @@ class AddressRefused(LookupFailed):
     """The link's host resolves to an address the checker must not reach."""
 
 
+# What a lesson or reading link may lead to: a page a learner reads in the browser. Anything else (an archive,
+# a program, an octet stream, a file sent as an attachment) is flagged, though the link works.
+READABLE_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain", "application/pdf"})
+NOT_A_PAGE = "not a page but a file of type {content_type}"
+A_DOWNLOAD = "a download ({content_type}), not a page"
+
+
 @dataclass(frozen=True)
 class LinkResult:
     ok: bool | None  # None: not checked (not http(s), or not a public address)
@@ -55,6 +62,7 @@ class LinkResult:
     content_type: str
     final_url: str
     detail: str
+    problem: str = ""  # a link that works but leads to a download or a file that is not a page
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -200,10 +208,21 @@ def _follow(url: str) -> LinkResult:
             continue
         if status == 429 or status >= 500:
             raise LookupFailed(f"HTTP {status}", retryable=True, retry_after=_retry_after(headers))
-        content_type = headers.get("content-type", "").split(";")[0].strip()
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         ok = 200 <= status < 300
-        return LinkResult(ok, status, content_type, current, "" if ok else f"HTTP {status}")
+        problem = _content_problem(content_type, headers) if ok else ""
+        return LinkResult(ok, status, content_type, current, "" if ok else f"HTTP {status}", problem)
     return LinkResult(False, None, "", current, f"more than {MAX_REDIRECTS} redirects")
+
+
+def _content_problem(content_type: str, headers: dict[str, str]) -> str:
+    """Why a working link is not a page to read ("" if it is): sent as an attachment, or not a readable type.
+    A reply without a content type is given the benefit of the doubt."""
+    if headers.get("content-disposition", "").strip().lower().startswith("attachment"):
+        return A_DOWNLOAD.format(content_type=content_type or "no content type")
+    if content_type and content_type not in READABLE_TYPES:
+        return NOT_A_PAGE.format(content_type=content_type)
+    return ""
 
 
 def _fetch(url: str, *, trusted: bool) -> tuple[int, dict[str, str], bytes, str]:

@@ -103,6 +103,7 @@ SUMMARY_READINGS = "{verified} of {checked} suggested readings were found in lib
 SUMMARY_READINGS_UNCHECKED = "The suggested readings have not been checked against library catalogues."
 SUMMARY_LINKS = "{dead} of {checked} links did not work when checked."
 SUMMARY_LINKS_OK = "Every link worked when checked."
+SUMMARY_LINKS_NOT_PAGES = "{count} of {checked} links lead to a file to download rather than a page."
 
 PART_LABELS = {
     "quizzes": "Quiz questions free of writing flaws",
@@ -111,7 +112,7 @@ PART_LABELS = {
     "coverage": "Objectives covered by the week's lessons",
     "repetition": "Lessons free of repetition",
     "readings": "Readings verified",
-    "links": "Links alive",
+    "links": "Links alive and leading to pages",
     "flags": "No open moderation flags",
     "judge": "LLM judge",
 }
@@ -175,10 +176,14 @@ def learner_summary(findings: dict[str, Any]) -> list[str]:
         lines.append(SUMMARY_READINGS_UNCHECKED)
     links_found = findings.get("links") or {}
     if links_found.get("checked"):
-        dead = len(links_found.get("dead") or [])
-        lines.append(
-            SUMMARY_LINKS.format(dead=dead, checked=links_found["checked"]) if dead else SUMMARY_LINKS_OK
-        )
+        checked = links_found["checked"]
+        dead, not_pages = len(links_found.get("dead") or []), len(links_found.get("not_pages") or [])
+        if dead:
+            lines.append(SUMMARY_LINKS.format(dead=dead, checked=checked))
+        if not_pages:
+            lines.append(SUMMARY_LINKS_NOT_PAGES.format(count=not_pages, checked=checked))
+        if not dead and not not_pages:
+            lines.append(SUMMARY_LINKS_OK)
     return lines
 
 
@@ -314,12 +319,17 @@ def _links(text: CourseText, findings: dict[str, Any], unchecked: list[str]) -> 
     urls = links.course_links(weeks=text.weeks, lessons=text.lessons)
     checks = {check.url: check for check in LinkCheck.objects.filter(url__in=urls)}
     dead = [{"url": url, "detail": check.detail} for url, check in checks.items() if check.ok is False]
-    findings["links"] = {"total": len(urls), "checked": len(checks), "dead": dead}
+    not_pages = [
+        {"url": url, "content_type": check.content_type, "detail": check.problem}
+        for url, check in checks.items()
+        if check.ok and check.problem
+    ]
+    findings["links"] = {"total": len(urls), "checked": len(checks), "dead": dead, "not_pages": not_pages}
     if not lookups_enabled():
         unchecked.append(lookups_off_reason())
     elif len(checks) < len(urls):
         unchecked.append(LINKS_PENDING)
-    return {"links": _percent(len(checks) - len(dead), len(checks))} if checks else {}
+    return {"links": _percent(len(checks) - len(dead) - len(not_pages), len(checks))} if checks else {}
 
 
 def _pictures_and_flags(text: CourseText, findings: dict[str, Any]) -> dict[str, int]:

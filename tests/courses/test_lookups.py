@@ -182,3 +182,46 @@ def test_exports_say_which_readings_were_verified_and_leave_out_dropped_ones() -
     assert "Dropped" not in markdown
     assert "Dropped" not in pdf
     assert "<em>(suggested, not verified)</em>" in pdf
+
+
+@pytest.mark.django_db
+def test_a_link_to_a_download_or_to_a_file_that_is_not_a_page_works_but_is_flagged(
+    libraries: FakeLibraries,
+) -> None:
+    libraries.pages.update(
+        {
+            "/pages/article": (200, {"Content-Type": "text/html; charset=utf-8"}),
+            "/pages/paper.pdf": (200, {"Content-Type": "application/pdf"}),
+            "/pages/notes.txt": (200, {"Content-Type": "text/plain"}),
+            "/pages/source.zip": (200, {"Content-Type": "application/zip"}),
+            "/pages/blob": (200, {"Content-Type": "application/octet-stream"}),
+            "/pages/slides": (
+                200,
+                {"Content-Type": "text/html", "Content-Disposition": 'attachment; filename="slides.html"'},
+            ),
+            "/pages/moved-zip": ("redirect", "/pages/source.zip"),
+        }
+    )
+    names = ("article", "paper.pdf", "notes.txt", "source.zip", "blob", "slides", "moved-zip")
+
+    checks = links.links_check(urls=[f"{libraries.base_url}/pages/{name}" for name in names])
+
+    assert [(check.ok, check.content_type) for check in checks] == [
+        (True, "text/html"),
+        (True, "application/pdf"),
+        (True, "text/plain"),
+        (True, "application/zip"),
+        (True, "application/octet-stream"),
+        (True, "text/html"),
+        (True, "application/zip"),  # the type of where the redirects end
+    ]
+    assert [check.problem for check in checks] == [
+        "",
+        "",
+        "",
+        lookups.NOT_A_PAGE.format(content_type="application/zip"),
+        lookups.NOT_A_PAGE.format(content_type="application/octet-stream"),
+        lookups.A_DOWNLOAD.format(content_type="text/html"),
+        lookups.NOT_A_PAGE.format(content_type="application/zip"),
+    ]
+    assert LinkCheck.objects.get(url=checks[5].url).problem == checks[5].problem

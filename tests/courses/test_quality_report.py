@@ -9,10 +9,11 @@ import pytest
 from django.urls import reverse
 
 from courses.generation import request
-from courses.models import ContentFlag, Course, Lesson, QualityReport, Quiz
+from courses.models import ContentFlag, Course, Lesson, QualityReport, Quiz, Week
 from courses.moderation import editing
-from courses.quality import quizzes, report
+from courses.quality import lookups, quizzes, report, sources
 from tests.factories import moderator, written_course
+from tests.fakes.libraries_server import FakeLibraries
 
 PARAGRAPH = (
     "Roman engineers built aqueducts with a gentle and constant slope, so that water flowed by gravity alone "
@@ -185,3 +186,54 @@ def test_the_learner_course_page_summarises_only_what_was_measured(client: Any, 
     assert report.SUMMARY_READINGS_UNCHECKED in html
     assert "found in library catalogues" not in html
     assert "links" not in html.split("About this course")[1].split("</details>")[0]
+
+
+@pytest.mark.django_db
+def test_a_lesson_link_to_a_download_and_a_reading_that_is_a_binary_file_are_shown_in_the_report(
+    client: Any, libraries: FakeLibraries, settings: Any
+) -> None:
+    settings.OPENAI_API_KEY = "test"  # not offline: the outside checks run (no LLM is called here)
+    libraries.pages.update(
+        {
+            "/pages/museum": 200,
+            "/pages/setup.exe": (200, {"Content-Type": "application/x-msdownload"}),
+            "/pages/reading": (
+                200,
+                {"Content-Type": "application/octet-stream", "Content-Disposition": "attachment"},
+            ),
+        }
+    )
+    museum, download, reading = (
+        f"{libraries.base_url}/pages/{name}" for name in ("museum", "setup.exe", "reading")
+    )
+    course = written_course(weeks=1, lessons_per_week=1, review_state=Course.Review.APPROVED)
+    Lesson.objects.filter(course=course).update(
+        body=f"See [the museum]({museum}) and [the simulator]({download}).\n\n{PARAGRAPH}\n"
+    )
+    Week.objects.filter(course=course).update(
+        reading_list=[{"title": "Waters of Rome", "author": "A. Author", "url": reading, "note": ""}]
+    )
+
+    sources.course_sources_check(course_id=course.pk)
+
+    found = QualityReport.objects.get(course=course).findings["links"]
+    assert (found["checked"], found["dead"]) == (3, [])
+    assert found["not_pages"] == [
+        {
+            "url": download,
+            "content_type": "application/x-msdownload",
+            "detail": lookups.NOT_A_PAGE.format(content_type="application/x-msdownload"),
+        },
+        {
+            "url": reading,
+            "content_type": "application/octet-stream",
+            "detail": lookups.A_DOWNLOAD.format(content_type="application/octet-stream"),
+        },
+    ]
+    assert QualityReport.objects.get(course=course).parts["links"] == 33
+    client.force_login(moderator())
+    admin_page = client.get(reverse("admin:courses_course_change", args=[course.pk])).content.decode()
+    assert f"Not a page: {download} (not a page but a file of type application/x-msdownload)" in admin_page
+    learner_page = client.get(course.get_absolute_url()).content.decode()
+    assert report.SUMMARY_LINKS_NOT_PAGES.format(count=2, checked=3) in learner_page
+    assert report.SUMMARY_LINKS_OK not in learner_page

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 from tests.fakes._http import LoopbackFake, Reply
 
 WORD = re.compile(r"\w+")
+HTML = "text/html; charset=utf-8"
 
 
 def book(title: str, author: str, year: int = 2000, key: str = "") -> dict[str, Any]:
@@ -65,8 +66,8 @@ class FakeLibraries(LoopbackFake):
         self.pictures: list[dict[str, Any]] = []
         # word -> the Commons files a search containing that word finds instead of ``pictures``
         self.searches: dict[str, list[dict[str, Any]]] = {}
-        # path -> status, ("redirect", location), or (status, content type)
-        self.pages: dict[str, int | tuple[str, str] | tuple[int, str]] = {}
+        # path -> status (an HTML page), ("redirect", location), or (status, headers): e.g. a download
+        self.pages: dict[str, int | tuple[str, str] | tuple[int, dict[str, str]]] = {}
         self.requests: list[str] = []
         self._faults: deque[int] = deque()
         self._lock = threading.Lock()
@@ -138,5 +139,6 @@ class FakeLibraries(LoopbackFake):
         page = self.pages.get(path, 404)
         if isinstance(page, tuple) and page[0] == "redirect":
             return Reply(302, None, {"Location": str(page[1])})
-        status, content_type = page if isinstance(page, tuple) else (page, "text/html; charset=utf-8")
-        return Reply(int(status), None, {"Content-Type": content_type})
+        if isinstance(page, tuple) and isinstance(page[1], dict):
+            return Reply(int(page[0]), None, page[1])
+        return Reply(int(page[0]) if isinstance(page, tuple) else page, None, {"Content-Type": HTML})
