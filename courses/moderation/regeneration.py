@@ -160,6 +160,8 @@ def _week_quiz_when_due(lesson_id: int, actor_id: int | None, instruction: str, 
     request. Each lesson marks itself done before it looks, so the last to finish always sees all of them; two
     finishing together may both queue the quiz, whose own done key and lease let it be written once."""
     week_id = Lesson.objects.filter(pk=lesson_id).values_list("week_id", flat=True).first()
+    if week_id is None:
+        return
     siblings = Lesson.objects.filter(week_id=week_id).values_list("pk", flat=True)
     keys = [_done_key(PartKind.LESSON, pk, request_id) for pk in siblings]
     if len(cache.get_many(keys)) < len(keys):
