@@ -30,6 +30,7 @@ from courses.models import (
 )
 from courses.moderation import costs, screening
 from courses.visibility import course_is_public
+from school.queue import enqueue_after_commit
 
 if TYPE_CHECKING:
     from courses.generation.schemas import CourseOutline, WeekPlan
@@ -55,6 +56,7 @@ TOPIC_REFUSED_MESSAGE = (
 )
 REPORT_REASON_INVALID = "Choose what is wrong with the lesson: wrong, offensive or broken."
 SYSTEM_ACTOR = "Semester (screening)"
+QUALITY_REPORT_TASK = "courses.tasks.quality_report"
 COMMENT_MAX_CHARS = 2000
 QUOTE_MAX_CHARS = 2000
 
@@ -178,9 +180,19 @@ def _copy_review_fields(source: Course, target: Course) -> None:
 
 
 def _resolve_flags(course: Course, actor: User | None) -> None:
-    ContentFlag.objects.filter(course=course, resolved_at__isnull=True).update(
+    resolved = ContentFlag.objects.filter(course=course, resolved_at__isnull=True).update(
         resolved_at=timezone.now(), resolved_by=actor
     )
+    if resolved:
+        _quality_report_queue(course)
+
+
+def _quality_report_queue(course: Course) -> None:
+    """The quality report counts open flags (`courses.quality.report`): measure a written course again when
+    they change (one still being written is measured once it is done). The task is named, not imported: the
+    report module holds courses through this one, so importing it here would make a cycle."""
+    if course.status in (Course.Status.READY, Course.Status.INCOMPLETE):
+        enqueue_after_commit(QUALITY_REPORT_TASK, str(course.pk))
 
 
 def audit_record(
@@ -273,6 +285,8 @@ def course_hold(*, part: Course | Part, findings: Iterable[screening.Finding]) -
             for finding in findings
             if (finding.code, finding.detail, finding.excerpt) not in known
         )
+        if flags:
+            _quality_report_queue(locked)
         if flags and not locked.held_for_review:
             # An approved course leaves the catalogue: a moderator must approve it again.
             to_state = Review.PENDING if locked.review_state == Review.APPROVED else locked.review_state

@@ -9,10 +9,10 @@ import pytest
 from django.urls import reverse
 
 from courses.generation import request
-from courses.models import ContentFlag, Course, Lesson, QualityReport, Quiz, Week
-from courses.moderation import editing
-from courses.quality import lookups, quizzes, report, sources
-from tests.factories import moderator, written_course
+from courses.models import ContentFlag, Course, Lesson, LessonPicture, PartRevision, QualityReport, Quiz, Week
+from courses.moderation import editing, regeneration, review
+from courses.quality import lookups, pictures, quizzes, report, sources
+from tests.factories import UserFactory, first_lesson, moderator, quiz_questions, written_course
 from tests.fakes.libraries_server import FakeLibraries
 
 PARAGRAPH = (
@@ -237,3 +237,117 @@ def test_a_lesson_link_to_a_download_and_a_reading_that_is_a_binary_file_are_sho
     learner_page = client.get(course.get_absolute_url()).content.decode()
     assert report.SUMMARY_LINKS_NOT_PAGES.format(count=2, checked=3) in learner_page
     assert report.SUMMARY_LINKS_OK not in learner_page
+
+
+def _lesson_edit(course: Course) -> None:
+    lesson = first_lesson(course)
+    editing.part_edit(part=lesson, changes={"body": lesson.body + "\n\n" + PARAGRAPH}, actor=moderator())
+
+
+def _quiz_edit(course: Course) -> None:
+    quiz = Quiz.objects.filter(course=course).first()
+    assert quiz is not None
+    editing.part_edit(part=quiz, changes={"questions": quiz_questions(1, count=3)}, actor=moderator())
+
+
+def _week_edit(course: Course) -> None:
+    week = Week.objects.filter(course=course).first()
+    assert week is not None
+    editing.part_edit(part=week, changes={"title": "Water on the move"}, actor=moderator())
+
+
+def _restore(course: Course) -> None:
+    _week_edit(course)
+    revision = PartRevision.objects.get(course=course)
+    editing.revision_restore(revision=revision, actor=moderator())
+
+
+def _picture_removal(course: Course) -> None:
+    lesson = first_lesson(course)
+    picture = LessonPicture.objects.create(
+        lesson=lesson,
+        course=course,
+        title="Pont du Gard",
+        image_url="https://upload.wikimedia.org/a/Pont.jpg",
+        source_url="https://commons.wikimedia.org/wiki/File:Pont.jpg",
+        author="Jane Doe",
+        licence="CC BY-SA 4.0",
+    )
+    pictures.lesson_picture_remove(picture=picture, actor=moderator())
+
+
+def _lesson_regeneration(course: Course) -> None:
+    regeneration.part_regenerate_request(part=first_lesson(course), actor=moderator())
+
+
+def _week_regeneration(course: Course) -> None:
+    week = Week.objects.filter(course=course).first()
+    assert week is not None
+    regeneration.part_regenerate_request(part=week, actor=moderator())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _lesson_edit,
+        _quiz_edit,
+        _week_edit,
+        _restore,
+        _picture_removal,
+        _lesson_regeneration,
+        _week_regeneration,
+    ],
+)
+def test_every_kind_of_edit_measures_the_course_again(
+    edit: Any, django_capture_on_commit_callbacks: Any, request: Any
+) -> None:
+    if "regeneration" in edit.__name__:
+        request.getfixturevalue("fake_openai")
+    course = written_course(weeks=1, lessons_per_week=2)
+    report.report_compute(course_id=course.pk)
+    before = QualityReport.objects.get(course=course).computed_at
+
+    with django_capture_on_commit_callbacks(execute=True):
+        edit(course)
+
+    course.refresh_from_db()
+    quality = QualityReport.objects.get(course=course)
+    assert course.content_version > 1
+    assert quality.content_version == course.content_version
+    assert quality.computed_at > before
+
+
+@pytest.mark.django_db(transaction=True)  # tasks run as each transaction commits, as a worker would take them
+def test_a_requesters_edit_that_screening_flags_is_counted_in_the_report(offline: None) -> None:
+    requester = UserFactory()
+    course = written_course(weeks=1, lessons_per_week=1, requested_by=requester)
+    lesson = first_lesson(course)
+
+    # The edit is stored (and measured) first; screening flags it just after.
+    editing.part_edit(
+        part=lesson, changes={"body": lesson.body + "\nAs an AI language model, I agree.\n"}, actor=requester
+    )
+
+    quality = QualityReport.objects.get(course=course)
+    open_flags = ContentFlag.objects.filter(course=course, resolved_at__isnull=True).count()
+    assert open_flags >= 1
+    assert quality.findings["flags"] == open_flags
+    assert quality.parts["flags"] == max(0, 100 - report.FLAG_PENALTY * open_flags)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("step", [review.course_approve, review.course_release])
+def test_resolving_the_flags_measures_the_course_again(
+    step: Any, offline: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    course = written_course(weeks=1, lessons_per_week=1, held_for_review=True)
+    ContentFlag.objects.create(course=course, part_kind="outline", code="chatter", detail="Chatter.")
+    report.report_compute(course_id=course.pk)
+    assert QualityReport.objects.get(course=course).findings["flags"] == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        step(course=course, actor=moderator())
+
+    quality = QualityReport.objects.get(course=course)
+    assert (quality.findings["flags"], quality.parts["flags"]) == (0, 100)
