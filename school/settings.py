@@ -517,13 +517,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy (django-csp, https://django-csp.readthedocs.io/en/latest/configuration.html): scripts
 # only from our own files, or inline with this response's nonce ({{ request.csp_nonce }}); nothing framed, no
-# plugins, forms post only here. Inline styles stay allowed (the admin's change list writes one).
+# plugins, forms post only here. Inline styles stay allowed (the admin's change list writes one). Images come
+# from here and from Wikimedia Commons' upload host (lessons' pictures, courses.quality.pictures).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [csp_constants.SELF],
         "script-src": [csp_constants.SELF, csp_constants.NONCE],
         "style-src": [csp_constants.SELF, csp_constants.UNSAFE_INLINE],
-        "img-src": [csp_constants.SELF, "data:"],
+        "img-src": [csp_constants.SELF, "data:", "https://upload.wikimedia.org"],
         "object-src": [csp_constants.NONE],
         "base-uri": [csp_constants.NONE],
         "frame-ancestors": [csp_constants.NONE],

@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 FREE_LICENCE = re.compile(
     r"^(public domain|pd\b|cc0|cc[ -]by([ -]sa)?( \d\.\d)?( [a-z]{2,})?$)", re.IGNORECASE
 )
+# Where Commons serves its files: the only image host pages (school.settings' CSP) and the PDF
+# (courses.reading.pdf) load pictures from.
+PICTURE_HOST = "https://upload.wikimedia.org/"
 CANDIDATES_SHOWN = 6
 PICTURE_MISSING = "That file does not exist on Wikimedia Commons (any more)."
 PICTURE_NOT_FREE = "That file is not freely licensed, so it cannot illustrate a lesson."
@@ -73,7 +76,7 @@ def _candidate(page: dict[str, Any]) -> dict[str, str] | None:
 
     licence = field("LicenseShortName")
     image = str(info.get("thumburl") or info.get("url") or "")
-    if not FREE_LICENCE.match(licence) or not image.startswith("https://"):
+    if not FREE_LICENCE.match(licence) or not image.startswith(PICTURE_HOST):
         return None
     return {
         "title": str(page.get("title") or "").removeprefix("File:")[:500],

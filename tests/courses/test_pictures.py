@@ -69,6 +69,11 @@ def test_the_picture_and_its_credit_are_in_the_lesson_page_the_email_and_the_pdf
     email = week_email(course=course, week_number=1)
     pdf = course_pdf_html(course=course)
 
+    response = client.get(reverse("delivery:lesson", args=[course.pk, lesson.pk]))
+    img_src = next(
+        d for d in response["Content-Security-Policy"].split(";") if d.strip().startswith("img-src")
+    )
+    assert "https://upload.wikimedia.org" in img_src.split()  # else the browser would not load it
     for html in (page, email.html, pdf):
         assert f'src="{shown.image_url}"' in html
         assert "Jane Doe" in html
