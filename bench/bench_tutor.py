@@ -52,11 +52,11 @@ class TimedFake(FakeOpenAI):
         super().__init__(**kwargs)
         self.first_token_at: dict[int, float] = {}
 
-    def _events(
-        self, body: Any, message: Any, finish: str, fault: str | None, wait: float
+    def _stream(
+        self, body: Any, completion: Any, started: float, fault: str | None
     ) -> Iterator[bytes | None]:
         learner = ASKED.search(json.dumps(body["messages"][-1]))
-        for number, event in enumerate(super()._events(body, message, finish, fault, wait)):
+        for number, event in enumerate(super()._stream(body, completion, started, fault)):
             if number == 1 and learner:  # the event after the role is the first word
                 self.first_token_at[int(learner[1])] = time.monotonic()
             yield event
