@@ -271,6 +271,7 @@ class InboundEmail(models.Model):
         ASKED = "asked", "Asked the tutor"
         REPLIED = "replied", "Answered by email"
         IGNORED = "ignored", "Ignored"
+        REFUSED = "refused", "Refused (the learner is told why)"
 
     message_id = models.CharField(max_length=998, unique=True, help_text="Its Message-ID header.")
     sender = models.EmailField(max_length=254, blank=True)
@@ -283,7 +284,7 @@ class InboundEmail(models.Model):
         "courses.TutorMessage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
-    reason = models.CharField(max_length=200, blank=True, help_text="Why it was ignored.")
+    reason = models.CharField(max_length=200, blank=True, help_text="Why it was ignored or refused.")
     references = models.TextField(blank=True, help_text="Its References header, continued by our reply.")
     received_at = models.DateTimeField(auto_now_add=True)
     replied_at = models.DateTimeField(null=True, blank=True)

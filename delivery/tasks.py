@@ -120,3 +120,10 @@ def send_tutor_reply(self: Task, inbound_id: int) -> bool:
     """Mail the tutor's answer to a reply (runs after the answer is written: see `inbound_receive`). A failed
     send gives its claim back, so the retry sends it; a sent one is never sent again."""
     return inbound.inbound_reply_send(inbound_id=inbound_id)
+
+
+@shared_task(bind=True, autoretry_for=(Exception,), max_retries=5, **{**SEND_RETRIES, "retry_backoff": 30})
+def send_tutor_refusal(self: Task, inbound_id: int) -> bool:
+    """Tell a learner why their emailed question gets no answer (see `inbound_receive`); retried like the
+    answer's email, and never sent twice."""
+    return inbound.inbound_refusal_send(inbound_id=inbound_id)

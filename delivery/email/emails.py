@@ -311,6 +311,27 @@ def send_tutor_reply(
     email.send()
 
 
+def send_tutor_refusal(
+    *, to: str, subject: str, why: str, week: Week, in_reply_to: str, references: str, reply_to: str
+) -> None:
+    """Why the tutor does not answer a reply, in the reply's thread; an automatic reply (RFC 3834), like the
+    answer, so no autoresponder answers it back."""
+    context = {
+        "subject": subject if subject.lower().startswith("re:") else f"Re: {subject}".strip(),
+        "why": why,
+        "week": week,
+        "course": week.course,
+        "course_url": links.course_url(week.course_id),
+    }
+    rendered = _render("tutor_refusal", context)
+    headers = {"In-Reply-To": in_reply_to, "References": references, "Auto-Submitted": "auto-replied"}
+    email = EmailMultiAlternatives(
+        rendered["subject"], rendered["text"], to=[to], headers=headers, reply_to=[reply_to]
+    )
+    email.attach_alternative(rendered["html"], "text/html")
+    email.send()
+
+
 def _send(kind: str, *, to: str, context: dict[str, Any]) -> None:
     rendered = _render(kind, context)
     message = EmailMultiAlternatives(rendered["subject"], rendered["text"], to=[to])

@@ -2,7 +2,8 @@
 
 SendGrid posts each email as multipart form fields (`headers`, `text`, `html`, `from`, `to`, `subject`,
 `envelope`, attachments as files: https://www.twilio.com/docs/sendgrid/for-developers/parsing-email/setting-up-the-inbound-parse-webhook).
-An email is taken once per Message-ID, then, in this order:
+An email whose sender's domain failed both SPF and DKIM (SendGrid's `SPF` and `dkim` fields) is taken as
+forged: logged, not stored, not answered. Any other email is taken once per Message-ID, then, in this order:
 1. ignored if a machine sent it (Auto-Submitted, Precedence, mailing-list headers, bounce reports, daemons),
    so no loop of automatic replies can start;
 2. matched to a subscription and week by the signed ask token it carries back (in the address it was sent
@@ -11,6 +12,10 @@ An email is taken once per Message-ID, then, in this order:
 3. stripped of its quoted history and signature (mail-parser-reply; attachments are never read), and asked
    of the tutor about that week as the subscription's learner, whose conversation then shows on the site;
 4. answered by email in the same thread (In-Reply-To, References) once the answer is written.
+A learner's question that is refused (allowance used, spend cap reached, screened out, nothing left once the
+quote and signature are stripped) gets a short reply in the thread saying why, at most one a day per learner,
+so a flood of emails cannot make us send a flood. Emails ignored in steps 1 and 2 never get one: a reply
+there could start a loop or answer a stranger.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from email.policy import default as default_policy
 from email.utils import getaddresses, parseaddr
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.html import strip_tags
@@ -38,10 +44,20 @@ from courses.models import TutorMessage, Week
 from courses.tutor.asking import TutorError, tutor_ask
 from delivery.email import emails, tokens
 from delivery.models import InboundEmail, Subscription, Suppression
+from school.queue import enqueue_after_commit
+from school.ratelimit import rate_limit_key
 
 logger = logging.getLogger(__name__)
 
 REPLY_TASK = "delivery.tasks.send_tutor_reply"
+REFUSAL_TASK = "delivery.tasks.send_tutor_refusal"
+NOTHING_ASKED = "empty body once the quote and signature are stripped"
+NOTHING_ASKED_TELL = (
+    "We found no question in your email, only the email you replied to or a signature. "
+    "Write your question above the quoted text and send it again."
+)
+REFUSAL_NOT_TOLD = " (not told: one refusal email a day)"
+DKIM_RESULT = re.compile(r"@?([a-z0-9-]+(?:\.[a-z0-9-]+)+)\s*:\s*([a-z]+)", re.I)
 MALFORMED = "An Inbound Parse post needs its `headers` and `from` fields, and `envelope` (if given) as JSON."
 ROBOT_SENDER = re.compile(r"^(?:mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)(?:[+@]|$)", re.I)
 MACHINE_PRECEDENCE = {"bulk", "list", "junk", "auto_reply"}
@@ -63,6 +79,8 @@ class Inbound:
     headers: EmailMessage
     recipients: list[str]
     text: str
+    spf: str  # SendGrid's SPF verdict on the sending server: pass, fail, softfail, neutral, none...
+    dkim: str  # SendGrid's DKIM verdicts, e.g. "{@example.com : pass, @mailer.example : fail}"
 
 
 def inbound_parse(fields: Mapping[str, str]) -> Inbound:
@@ -94,7 +112,23 @@ def inbound_parse(fields: Mapping[str, str]) -> Inbound:
         headers=headers,
         recipients=recipients,
         text=text,
+        spf=fields.get("SPF", ""),
+        dkim=fields.get("dkim", ""),
     )
+
+
+def forgery_reason(email: Inbound) -> str:
+    """Why `email` is taken as forged, or "": its From domain failed SPF and has no passing DKIM signature
+    (a softfail or a missing verdict is not proof enough to drop a learner's question)."""
+    if email.spf.strip().lower() != "fail":
+        return ""
+    domain = email.sender.rpartition("@")[2]
+    for signer, result in DKIM_RESULT.findall(email.dkim):
+        signer = signer.lower()
+        aligned = signer == domain or domain.endswith("." + signer) or signer.endswith("." + domain)
+        if aligned and result.lower() == "pass":
+            return ""
+    return f"forged: SPF failed for {domain} and no DKIM signature of {domain} passed"
 
 
 def machine_reason(email: Inbound) -> str:
@@ -125,6 +159,12 @@ def inbound_receive(*, fields: Mapping[str, str]) -> InboundEmail:
     """Record an inbound email once and, when a learner asks about their week, queue the tutor's answer and
     the reply that mails it. Raises InboundMalformed (nothing stored)."""
     email = inbound_parse(fields)
+    forged = forgery_reason(email)
+    if forged:  # stored nowhere: a forger learns nothing and fills no table
+        logger.warning("Dropped inbound email %s from %s: %s", email.message_id, email.sender, forged)
+        return InboundEmail(
+            message_id=email.message_id, sender=email.sender, outcome=Outcome.IGNORED, reason=forged
+        )
     existing = InboundEmail.objects.filter(message_id=email.message_id).first()
     if existing is not None:
         return existing
@@ -139,18 +179,20 @@ def _take(email: Inbound) -> InboundEmail:
     inbound = InboundEmail(message_id=email.message_id, sender=email.sender, subject=email.subject)
     inbound.references = " ".join(str(email.headers.get("References", "")).split())[:4000]
     reason, subscription, week = _match(email)
+    inbound.subscription, inbound.week = subscription, week
     question = reply_body(email.text) if not reason else ""
-    if not reason and not question:
-        reason = "empty body"
+    if not reason and not email.text.strip():
+        reason = "empty body"  # nothing at all, as machines send: not told
     if reason:
         inbound.outcome, inbound.reason = Outcome.IGNORED, reason
-        inbound.subscription, inbound.week = subscription, week
         inbound.save()
         logger.info("Ignored inbound email %s: %s", email.message_id, reason)
         return inbound
     assert subscription is not None
     assert week is not None
-    inbound.outcome, inbound.subscription, inbound.week = Outcome.ASKED, subscription, week
+    if not question:
+        return _refuse(inbound, NOTHING_ASKED)
+    inbound.outcome = Outcome.ASKED
     inbound.save()
     user = subscription.user or user_get_or_create_for_email(email=subscription.email)
     try:
@@ -163,11 +205,17 @@ def _take(email: Inbound) -> InboundEmail:
             then=[(REPLY_TASK, (inbound.id,))],
         )
     except TutorError as error:
-        inbound.outcome, inbound.reason = Outcome.IGNORED, str(error)[:200]
-        inbound.save(update_fields=["outcome", "reason"])
-        return inbound
+        return _refuse(inbound, str(error))
     inbound.tutor_message = message
     inbound.save(update_fields=["tutor_message"])
+    return inbound
+
+
+def _refuse(inbound: InboundEmail, reason: str) -> InboundEmail:
+    """A learner's question that gets no answer: kept as refused, and the learner told why by email."""
+    inbound.outcome, inbound.reason = Outcome.REFUSED, reason[:200]
+    inbound.save()
+    enqueue_after_commit(REFUSAL_TASK, inbound.id)
     return inbound
 
 
@@ -201,19 +249,21 @@ def _match(email: Inbound) -> tuple[str, Subscription | None, Week | None]:
 
 def inbound_reply_send(*, inbound_id: int) -> bool:
     """Mail the tutor's answer to an inbound question, in its thread; once (a claimed row is not sent again).
-    False when there is nothing to send."""
+    An answer the tutor refused (screened out, spend cap) is mailed as a refusal. False when nothing is sent."""
     claimed = InboundEmail.objects.filter(
         pk=inbound_id, outcome=Outcome.ASKED, replied_at__isnull=True, tutor_message__isnull=False
     ).update(replied_at=timezone.now(), outcome=Outcome.REPLIED)
     if not claimed:
         return False
-    inbound = InboundEmail.objects.select_related("subscription", "tutor_message", "week__course").get(
-        pk=inbound_id
-    )
+    inbound = _claimed(inbound_id)
     assert inbound.subscription is not None
     assert inbound.tutor_message is not None
     assert inbound.week is not None
     try:
+        if inbound.tutor_message.status == TutorMessage.Status.REFUSED:
+            inbound.outcome, inbound.reason = Outcome.REFUSED, inbound.tutor_message.answer[:200]
+            inbound.save(update_fields=["outcome", "reason"])
+            return _refusal_mail(inbound, why=inbound.tutor_message.answer)
         emails.send_tutor_reply(
             to=inbound.subscription.email,
             subject=inbound.subject,
@@ -227,6 +277,59 @@ def inbound_reply_send(*, inbound_id: int) -> bool:
         InboundEmail.objects.filter(pk=inbound_id).update(replied_at=None, outcome=Outcome.ASKED)
         raise
     return True
+
+
+def inbound_refusal_send(*, inbound_id: int) -> bool:
+    """Tell a learner, in the thread, why their emailed question gets no answer; once per email, and at most
+    one such email a day per learner. False when nothing is sent."""
+    claimed = InboundEmail.objects.filter(
+        pk=inbound_id, outcome=Outcome.REFUSED, replied_at__isnull=True, subscription__isnull=False
+    ).update(replied_at=timezone.now())
+    if not claimed:
+        return False
+    inbound = _claimed(inbound_id)
+    why = NOTHING_ASKED_TELL if inbound.reason == NOTHING_ASKED else inbound.reason
+    try:
+        return _refusal_mail(inbound, why=why)
+    except Exception:
+        InboundEmail.objects.filter(pk=inbound_id).update(replied_at=None)
+        raise
+
+
+def _claimed(inbound_id: int) -> InboundEmail:
+    return InboundEmail.objects.select_related("subscription", "tutor_message", "week__course").get(
+        pk=inbound_id
+    )
+
+
+def _refusal_mail(inbound: InboundEmail, *, why: str) -> bool:
+    assert inbound.subscription is not None
+    assert inbound.week is not None
+    if not _first_refusal_today(inbound):
+        inbound.outcome, inbound.replied_at = Outcome.IGNORED, None
+        inbound.reason = inbound.reason[: 200 - len(REFUSAL_NOT_TOLD)] + REFUSAL_NOT_TOLD
+        inbound.save(update_fields=["outcome", "replied_at", "reason"])
+        logger.info("Not telling %s why again today (inbound email %s)", inbound.sender, inbound.pk)
+        return False
+    emails.send_tutor_refusal(
+        to=inbound.subscription.email,
+        subject=inbound.subject,
+        why=why,
+        week=inbound.week,
+        in_reply_to=inbound.message_id,
+        references=f"{inbound.references} {inbound.message_id}".strip(),
+        reply_to=_reply_address(inbound),
+    )
+    return True
+
+
+def _first_refusal_today(inbound: InboundEmail) -> bool:
+    """True for the one inbound email a learner is told about today (again for it, on a retry)."""
+    assert inbound.subscription is not None
+    day = timezone.localdate().isoformat()
+    key = rate_limit_key("tutor-refusal-email", inbound.subscription.email.lower(), day)
+    # add() is atomic on Redis: of a flood of refusals at once, exactly one is told.
+    return cache.add(key, inbound.pk, timeout=2 * 86400) or cache.get(key) == inbound.pk
 
 
 def _reply_address(inbound: InboundEmail) -> str:

@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
 from django.test import Client, TestCase
 from django.urls import reverse
 
-from courses.models import Course, TutorMessage, Week
+from courses.models import Course, LLMCall, TutorMessage, Week
+from courses.tutor import answering, asking
 from delivery.email import emails, inbound, tokens
 from delivery.email import sendgrid as sendgrid_client
 from delivery.email.emails import week_email, week_email_personal
@@ -90,6 +92,7 @@ def parse_post(
         "envelope": json.dumps({"to": [to], "from": sender.split("<")[-1].rstrip(">")}),
         "charsets": json.dumps({"to": "UTF-8", "subject": "UTF-8", "text": "UTF-8", "from": "UTF-8"}),
         "SPF": "pass",
+        "dkim": "{@example.com : pass}",
         "attachments": "0",
     }
     post.update(fields)
@@ -215,7 +218,6 @@ def test_attachments_are_never_read(replies: None, client: Client, subscription:
         ({"extra_headers": "List-Id: <friends.example.com>\n"}, "mailing-list"),
         ({"extra_headers": "X-Autoreply: yes\n"}, "automatic reply"),
         ({"sender": "MAILER-DAEMON@mail.example.com"}, "bounce"),
-        ({"text": QUOTED}, "empty body"),
         ({"text": "", "html": ""}, "empty body"),
         ({"sender": "eve@example.com"}, "another address"),
         ({"subject": "Re: no reference here"}, "no genuine reference"),
@@ -261,6 +263,175 @@ def test_suppressed_addresses_get_nothing(replies: None, client: Client, subscri
     deliver(client, parse_post(subscription))
     assert InboundEmail.objects.get().reason == "the address is suppressed"
     assert not mail.outbox
+
+
+# --- A refused question is told why, once a day ---------------------------------------------------------
+def assert_told_why_in_the_thread(reply: Any, subscription: Subscription, why: str) -> None:
+    assert reply.to == ["ada@example.com"]
+    assert reply.subject == f"Re: Course · Week 1 [ref {token_of(subscription)}]"
+    assert reply.extra_headers["In-Reply-To"] == "<reply-1@mail.example.com>"
+    assert reply.extra_headers["References"] == "<week-1@semester.test> <reply-1@mail.example.com>"
+    assert reply.extra_headers["Auto-Submitted"] == "auto-replied"
+    assert "has not answered your question about week 1" in reply.body
+    assert why in reply.body
+    html = reply.alternatives[0][0]
+    assert why.replace("'", "&#x27;") in html
+
+
+def test_a_reply_with_nothing_above_the_quote_is_told_to_write_the_question_there(
+    replies: None, client: Client, subscription: Subscription
+) -> None:
+    deliver(client, parse_post(subscription, text=SIGNATURE + QUOTED))
+    received = InboundEmail.objects.get()
+    assert received.outcome == InboundEmail.Outcome.REFUSED
+    assert received.replied_at is not None
+    assert not TutorMessage.objects.exists()
+    (reply,) = mail.outbox
+    assert_told_why_in_the_thread(reply, subscription, inbound.NOTHING_ASKED_TELL)
+
+
+def test_a_learner_over_the_daily_allowance_is_told_why_once_however_many_they_send(
+    replies: None, client: Client, subscription: Subscription, settings: Any
+) -> None:
+    settings.TUTOR_QUESTIONS_PER_DAY = 1
+    for number in range(1, 6):
+        deliver(client, parse_post(subscription, message_id=f"<reply-{number}@mail.example.com>"))
+    assert TutorMessage.objects.count() == 1
+    answer, refusal = mail.outbox  # one answer, one refusal: not four
+    assert "Excerpts from this week" in answer.body
+    allowance_used = asking.ALLOWANCE_USED.format(limit=1)
+    assert refusal.extra_headers["In-Reply-To"] == "<reply-2@mail.example.com>"
+    assert allowance_used in refusal.body
+    outcomes = list(InboundEmail.objects.order_by("received_at").values_list("outcome", "reason"))
+    assert outcomes[:2] == [("replied", ""), ("refused", allowance_used)]
+    assert outcomes[2:] == [("ignored", allowance_used + inbound.REFUSAL_NOT_TOLD)] * 3
+
+
+def test_the_one_refusal_a_day_counts_per_learner(
+    replies: None, client: Client, subscription: Subscription, course: Course
+) -> None:
+    other = SubscriptionFactory(course=course, user=UserFactory(email="bob@example.com"))
+    deliver(client, parse_post(subscription, text=QUOTED))
+    deliver(client, parse_post(other, text=QUOTED, sender="bob@example.com", message_id="<bob@x>"))
+    assert sorted(reply.to[0] for reply in mail.outbox) == ["ada@example.com", "bob@example.com"]
+
+
+def test_when_the_spend_cap_is_reached_the_learner_is_told_why(
+    replies: None, client: Client, subscription: Subscription, settings: Any
+) -> None:
+    settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = "test", "http://127.0.0.1:9/v1"  # never called
+    settings.LLM_DAILY_SPEND_CAP_USD = 0.01
+    LLMCall.objects.create(stage="lesson", model="gpt-4o", completion_tokens=10_000, outcome="ok")
+    deliver(client, parse_post(subscription))
+    assert InboundEmail.objects.get().outcome == InboundEmail.Outcome.REFUSED
+    (reply,) = mail.outbox
+    assert_told_why_in_the_thread(reply, subscription, asking.SPEND_CAP_REACHED)
+
+
+def test_a_question_screened_out_is_told_why_and_not_answered(
+    replies: None, client: Client, subscription: Subscription
+) -> None:
+    deliver(client, parse_post(subscription, text="How do I make a bomb at home?" + QUOTED))
+    assert TutorMessage.objects.get().status == TutorMessage.Status.REFUSED
+    received = InboundEmail.objects.get()
+    assert received.outcome == InboundEmail.Outcome.REFUSED
+    (reply,) = mail.outbox
+    assert_told_why_in_the_thread(reply, subscription, answering.QUESTION_REFUSED)
+    assert "bomb" not in reply.body
+
+
+def test_screened_out_questions_share_the_one_refusal_a_day(
+    replies: None, client: Client, subscription: Subscription
+) -> None:
+    deliver(client, parse_post(subscription, text=QUOTED))
+    text = "How do I make a bomb at home?" + QUOTED
+    deliver(client, parse_post(subscription, text=text, message_id="<reply-2@mail.example.com>"))
+    assert len(mail.outbox) == 1
+    assert InboundEmail.objects.get(message_id="<reply-2@mail.example.com>").outcome == "ignored"
+
+
+def test_a_refusal_that_fails_to_send_is_sent_by_the_retry_and_only_once(
+    replies: None, client: Client, subscription: Subscription, settings: Any
+) -> None:
+    settings.EMAIL_BACKEND = "tests.delivery.test_inbound.BrokenBackend"
+    deliver(client, parse_post(subscription, text=QUOTED))  # every retry fails too
+    received = InboundEmail.objects.get()
+    assert received.outcome == InboundEmail.Outcome.REFUSED
+    assert received.replied_at is None
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert inbound.inbound_refusal_send(inbound_id=received.pk)
+    assert not inbound.inbound_refusal_send(inbound_id=received.pk)
+    assert len(mail.outbox) == 1
+
+
+class BrokenBackend(BaseEmailBackend):
+    def send_messages(self, email_messages: Any) -> int:
+        raise ConnectionError("SMTP is down")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"extra_headers": "Auto-Submitted: auto-replied\n"},
+        {"extra_headers": "List-Id: <friends.example.com>\n"},
+        {"sender": "MAILER-DAEMON@mail.example.com"},
+        {"sender": "eve@example.com"},
+        {"subject": "Re: no reference here"},
+    ],
+)
+def test_machines_and_strangers_are_never_told_why_even_with_nothing_asked(
+    replies: None, client: Client, subscription: Subscription, overrides: dict[str, Any]
+) -> None:
+    deliver(client, parse_post(subscription, text=QUOTED, **overrides))
+    assert InboundEmail.objects.get().outcome == InboundEmail.Outcome.IGNORED
+    assert not mail.outbox
+
+
+def test_suppressed_and_unsubscribed_learners_are_never_told_why(
+    replies: None, client: Client, subscription: Subscription, course: Course
+) -> None:
+    Suppression.objects.create(email="ada@example.com", reason=Suppression.Reason.BOUNCE)
+    gone = SubscriptionFactory(course=course, user=UserFactory(email="bob@example.com"))
+    Subscription.objects.filter(pk=gone.pk).update(status=Subscription.Status.UNSUBSCRIBED)
+    deliver(client, parse_post(subscription, text=QUOTED))
+    deliver(client, parse_post(gone, text=QUOTED, sender="bob@example.com", message_id="<bob@x>"))
+    assert set(InboundEmail.objects.values_list("outcome", flat=True)) == {"ignored"}
+    assert not mail.outbox
+
+
+# --- SPF and DKIM: a forged sender gets nothing --------------------------------------------------------
+@pytest.mark.parametrize(
+    "dkim", ["none", "{@mailer.example.net : pass}", "{@example.com : fail}", "{@com : pass}", ""]
+)
+def test_a_sender_failing_spf_without_a_passing_dkim_signature_is_dropped_and_logged(
+    replies: None, client: Client, subscription: Subscription, dkim: str, caplog: Any
+) -> None:
+    response = deliver(client, parse_post(subscription, SPF="fail", dkim=dkim))
+    assert response.status_code == 200
+    assert response.json()["reason"].startswith("forged: SPF failed for example.com")
+    assert not InboundEmail.objects.exists()
+    assert not TutorMessage.objects.exists()
+    assert not mail.outbox
+    assert "forged: SPF failed for example.com and no DKIM signature of example.com passed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("spf", "dkim"),
+    [
+        ("fail", "{@example.com : pass}"),
+        ("fail", "{@mailer.example.net : fail, @example.com : pass}"),
+        ("fail", "{@mail.example.com : pass}"),
+        ("softfail", "none"),
+        ("neutral", ""),
+        ("pass", "{@example.com : fail}"),
+    ],
+)
+def test_a_sender_passing_spf_or_dkim_for_its_domain_is_answered(
+    replies: None, client: Client, subscription: Subscription, spf: str, dkim: str
+) -> None:
+    deliver(client, parse_post(subscription, SPF=spf, dkim=dkim))
+    assert InboundEmail.objects.get().outcome == InboundEmail.Outcome.REPLIED
+    assert len(mail.outbox) == 1
 
 
 # --- The webhook itself ---------------------------------------------------------------------------------
