@@ -45,6 +45,7 @@ from delivery.learning.progress import (
 )
 from delivery.learning.selectors import (
     CourseOutline,
+    LessonReading,
     learner_course_outline,
     learner_courses,
     learner_lesson,
@@ -197,10 +198,11 @@ def _add_urls(course: Course, outline: CourseOutline) -> None:
 @require_GET
 def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpResponse:
     learner = _learner(request)
-    kept_page = _lesson_page_kept(request, course_id, lesson_id, learner)
+    kept_page, reading = _lesson_page_kept(request, course_id, lesson_id, learner)
     if kept_page is not None:
         return HttpResponse(_page_for_this_response(request, kept_page))
-    page = learner_lesson(course_id=course_id, lesson_id=lesson_id, user=learner)
+    # The reader's marks and questions, once read above, are not read again.
+    page = learner_lesson(course_id=course_id, lesson_id=lesson_id, user=learner if reading is None else None)
     if page is None:
         raise Http404("No such lesson")
     course = course_readable(request, page.lesson.course)
@@ -208,10 +210,13 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
         return redirect("courses:writing", course.id)
     if learner is not None:
         enrollment_record_visit(user=learner, course=course)
+        if reading is not None:
+            page.mark(set(reading.course_done))
     else:
         page.mark(visitor_done_lessons(request))
     can_edit = learner is not None and course_editable_by(course=course, user=learner)
-    tutor = tutor_panel(user=learner, lesson=page.lesson) if learner is not None else None
+    asked = reading is None or reading.tutor_messages > 0
+    tutor = tutor_panel(user=learner, lesson=page.lesson, asked=asked) if learner is not None else None
     picture = lesson_picture_state(getattr(page.lesson, "picture", None))
     key = (
         None
@@ -232,33 +237,34 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
 
 def _lesson_page_kept(
     request: HttpRequest, course_id: UUID, lesson_id: int, learner: User | None
-) -> str | None:
+) -> tuple[str | None, LessonReading | None]:
     """The kept lesson page for this reader, found with the fewest reads: the course's row, its cached
-    structure and one query for what the page shows of the reader (`learner_lesson_reading`). Who may read
-    the course is decided here as on every request. None when the page is to be built (or refused) below."""
+    structure and one query for what the page shows of the reader (`learner_lesson_reading`), returned too
+    for building the page when none is kept. Who may read the course is decided here as on every request.
+    (None, None) when the page is to be built (or refused) below without them."""
     course = course_get(course_id=course_id)
     if course is None or not course.is_ready:
-        return None
+        return None, None
     week = next(
         (w for w in course_structure(course=course) if any(e.id == lesson_id for e in w.lessons)), None
     )
     if week is None:
-        return None
+        return None, None
     course = course_readable(request, course)
     reading = learner_lesson_reading(course=course, lesson_id=lesson_id, user=learner)
     if reading.tutor_messages:  # answers arrive live: never kept
-        return None
+        return None, reading
     done = reading.course_done if learner is not None else visitor_done_lessons(request)
     week_done = {entry.id for entry in week.lessons if entry.id in done}
     can_edit = learner is not None and course_editable_by(course=course, user=learner)
     key = _lesson_page_key(request, course, week_done, reading.picture, can_edit)
     if key is None:
-        return None
+        return None, reading
     kept = caches["local" if request.user.is_authenticated or week_done else "versioned"]
     page: str | None = kept.get(key)
     if page is not None and learner is not None:
         enrollment_record_visit(user=learner, course=course)
-    return page
+    return page, reading
 
 
 def _lesson_page_key(
