@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._setup import database_create, database_drop, django_environ  # noqa: E402
 
-DATABASE = "sem_bench_pages"
+DATABASE = os.environ.get("BENCH_DATABASE", "sem_bench_pages")  # another name beside a running one
 os.environ.update(
     django_environ(
         DATABASE,

@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 SHINGLE_WORDS = 5
 MIN_PARAGRAPH_WORDS = 25  # shorter paragraphs (a transition, a list's lead-in) repeat harmlessly
@@ -58,6 +60,10 @@ def shingles(text: str) -> set[bytes]:
 def repeated_paragraphs(lessons: dict[int, str], *, threshold: float | None = None) -> list[Repeat]:
     """Every pair of paragraphs from two different lessons ({lesson id: markdown}) at or above the threshold,
     most similar first."""
+    # Imported here: datasketch loads SciPy, ~55 MB in every process that imports this module (web workers,
+    # the PDF worker), and only the quality report uses it.
+    from datasketch import MinHashLSH
+
     threshold = settings.QUALITY_REPETITION_THRESHOLD if threshold is None else threshold
     paragraphs = [
         Paragraph(lesson_id, text) for lesson_id, body in lessons.items() for text in prose_paragraphs(body)
@@ -79,6 +85,8 @@ def repeated_paragraphs(lessons: dict[int, str], *, threshold: float | None = No
 
 
 def _signature(text: str) -> LeanMinHash:
+    from datasketch import LeanMinHash, MinHash
+
     # The permutations are drawn once: drawing them for every paragraph was half of a course's report.
     minhash = MinHash(num_perm=NUM_PERM, seed=1, permutations=_permutations(), scheme=SCHEME)
     minhash.update_batch(list(shingles(text)) or [text.encode()])
@@ -87,4 +95,6 @@ def _signature(text: str) -> LeanMinHash:
 
 @cache
 def _permutations() -> Any:
+    from datasketch import MinHash
+
     return MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME).permutations

@@ -37,10 +37,13 @@ class TutorPanel:
         return any(shown.message.is_open for shown in self.messages)
 
 
-def tutor_panel(*, user: User, lesson: Lesson) -> TutorPanel:
-    """The question box of a lesson's page, with the learner's conversation about it so far (two queries)."""
-    messages = list(
-        TutorMessage.objects.filter(conversation__user=user, conversation__lesson=lesson).order_by("id")
+def tutor_panel(*, user: User, lesson: Lesson, asked: bool = True) -> TutorPanel:
+    """The question box of a lesson's page, with the learner's conversation about it so far (one query; none
+    when the caller knows the learner has not `asked` anything here)."""
+    messages = (
+        list(TutorMessage.objects.filter(conversation__user=user, conversation__lesson=lesson).order_by("id"))
+        if asked
+        else []
     )
     shown = []
     for message in messages:

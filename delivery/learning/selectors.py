@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from accounts.models import User
-from courses.models import Course, Lesson, PartStatus
+from courses.models import Course, Lesson, LessonPicture, PartStatus, TutorConversation, TutorMessage
 from courses.selectors import (
     LessonEntry,
     WeekEntry,
@@ -423,3 +423,60 @@ def learner_subscriptions(*, user: User) -> list[LearnerSubscription]:
         )
         for row in rows.order_by("-created_at")
     ]
+
+
+@dataclass(frozen=True)
+class LessonReading:
+    """What a lesson page shows beyond the course's text, for one reader: the page is kept under these."""
+
+    course_done: frozenset[int]  # the course's lessons the reader marked done
+    tutor_messages: int  # the reader's questions to the tutor about this lesson
+    picture: tuple[object, ...]  # the lesson's picture as the page shows it, () without one
+
+
+def lesson_picture_state(picture: LessonPicture | None) -> tuple[object, ...]:
+    """A picture as its lesson's page shows it: pictures are found and removed apart from the text's version."""
+    return () if picture is None else (picture.pk, picture.image_url, picture.removed_at is not None)
+
+
+@cache
+def _lesson_reading_sql() -> str:
+    """The lesson's picture, the reader's lessons done in the course and their tutor questions on the lesson.
+
+    Written out, as `_progress_sql`: it runs on every lesson page a learner opens, most of them kept whole,
+    where building three ORM queries cost more than the rest of the request."""
+    picture, done, message, talk = LessonPicture, LessonCompletion, TutorMessage, TutorConversation
+    table = connection.ops.quote_name
+    # Only names from the models' metadata go into the text; the lesson, reader and course are parameters.
+    return (
+        f"SELECT 'picture', {_column(picture, 'id')}, {_column(picture, 'image_url')},"  # noqa: S608
+        f" CASE WHEN {_column(picture, 'removed_at')} IS NULL THEN 0 ELSE 1 END"
+        f" FROM {table(picture._meta.db_table)} WHERE {_column(picture, 'lesson')} = %s"
+        f" UNION ALL SELECT 'done', {_column(done, 'lesson')}, '', 0 FROM {table(done._meta.db_table)}"
+        f" WHERE {_column(done, 'user')} = %s AND {_column(done, 'course')} = %s"
+        f" UNION ALL SELECT 'tutor', COUNT(*), '', 0 FROM {table(message._meta.db_table)}"
+        f" INNER JOIN {table(talk._meta.db_table)}"
+        f" ON {_column(message, 'conversation')} = {_column(talk, 'id')}"
+        f" WHERE {_column(talk, 'user')} = %s AND {_column(talk, 'lesson')} = %s"
+    )
+
+
+def learner_lesson_reading(*, course: Course, lesson_id: int, user: User | None) -> LessonReading:
+    """`LessonReading` for a signed-in learner (user) or an anonymous reader (None: their marks are in their
+    session, so only the picture is read here). One query."""
+    course_id = Course._meta.pk.get_db_prep_value(course.pk, connection)  # type: ignore[union-attr]
+    user_id = user.pk if user is not None else None
+    with connection.cursor() as cursor:
+        cursor.execute(_lesson_reading_sql(), [lesson_id, user_id, course_id, user_id, lesson_id])
+        rows = cursor.fetchall()
+    done: set[int] = set()
+    messages = 0
+    picture: tuple[object, ...] = ()
+    for kind, number, url, removed in rows:
+        if kind == "done":
+            done.add(number)
+        elif kind == "tutor":
+            messages = number
+        else:
+            picture = (number, url, bool(removed))
+    return LessonReading(course_done=frozenset(done), tutor_messages=messages, picture=picture)

@@ -13,7 +13,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import caches
-from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -22,7 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from courses.models import Course, Lesson, PartStatus, Quiz
+from courses.models import Course, PartStatus, Quiz
 from courses.selectors import (
     course_get,
     course_lesson_id_at,
@@ -33,7 +32,7 @@ from courses.selectors import (
     course_structure_version,
     quiz_question_lessons,
 )
-from courses.tutor.selectors import TutorPanel, tutor_conversations, tutor_panel
+from courses.tutor.selectors import tutor_conversations, tutor_panel
 from courses.visibility import course_editable_by, course_readable, course_review_notice_for
 from delivery.learning.progress import (
     ProgressError,
@@ -46,11 +45,13 @@ from delivery.learning.progress import (
 )
 from delivery.learning.selectors import (
     CourseOutline,
-    LessonPage,
+    LessonReading,
     learner_course_outline,
     learner_courses,
     learner_lesson,
+    learner_lesson_reading,
     learner_subscriptions,
+    lesson_picture_state,
 )
 from delivery.learning.visitor import (
     visitor_attempt_keep,
@@ -197,7 +198,11 @@ def _add_urls(course: Course, outline: CourseOutline) -> None:
 @require_GET
 def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpResponse:
     learner = _learner(request)
-    page = learner_lesson(course_id=course_id, lesson_id=lesson_id, user=learner)
+    kept_page, reading = _lesson_page_kept(request, course_id, lesson_id, learner)
+    if kept_page is not None:
+        return HttpResponse(_page_for_this_response(request, kept_page))
+    # The reader's marks and questions, once read above, are not read again.
+    page = learner_lesson(course_id=course_id, lesson_id=lesson_id, user=learner if reading is None else None)
     if page is None:
         raise Http404("No such lesson")
     course = course_readable(request, page.lesson.course)
@@ -205,44 +210,73 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
         return redirect("courses:writing", course.id)
     if learner is not None:
         enrollment_record_visit(user=learner, course=course)
+        if reading is not None:
+            page.mark(set(reading.course_done))
     else:
         page.mark(visitor_done_lessons(request))
     can_edit = learner is not None and course_editable_by(course=course, user=learner)
-    tutor = tutor_panel(user=learner, lesson=page.lesson) if learner is not None else None
-    key = _lesson_page_key(request, course, page, can_edit, tutor)
+    asked = reading is None or reading.tutor_messages > 0
+    tutor = tutor_panel(user=learner, lesson=page.lesson, asked=asked) if learner is not None else None
+    picture = lesson_picture_state(getattr(page.lesson, "picture", None))
+    key = (
+        None
+        if tutor is not None and tutor.messages
+        else _lesson_page_key(request, course, page.week_done, picture, can_edit)
+    )
     # As the course page: anonymous readers without progress share one copy through Redis, the rest stay local.
     kept = caches["local" if request.user.is_authenticated or page.week_done else "versioned"]
-    html = kept.get(key) if key else None
-    if html is None:
-        context = {
-            "course": course,
-            "page": page,
-            "lesson": page.lesson,
-            "can_edit": can_edit,
-            "tutor": tutor,
-        }
-        if key:
-            context["csrf_token"] = CSRF_TOKEN_SLOT
-        html = render_to_string("delivery/lesson.html", context, request)
-        if key:
-            html = _page_to_keep(request, html)
-            kept.set(key, html, PAGE_SECONDS)
+    context = {"course": course, "page": page, "lesson": page.lesson, "can_edit": can_edit, "tutor": tutor}
     if key:
+        context["csrf_token"] = CSRF_TOKEN_SLOT
+    html: str = render_to_string("delivery/lesson.html", context, request)
+    if key:
+        kept.set(key, _page_to_keep(request, html), PAGE_SECONDS)
         html = _page_for_this_response(request, html)
     return HttpResponse(html)
 
 
+def _lesson_page_kept(
+    request: HttpRequest, course_id: UUID, lesson_id: int, learner: User | None
+) -> tuple[str | None, LessonReading | None]:
+    """The kept lesson page for this reader, found with the fewest reads: the course's row, its cached
+    structure and one query for what the page shows of the reader (`learner_lesson_reading`), returned too
+    for building the page when none is kept. Who may read the course is decided here as on every request.
+    (None, None) when the page is to be built (or refused) below without them."""
+    course = course_get(course_id=course_id)
+    if course is None or not course.is_ready:
+        return None, None
+    week = next(
+        (w for w in course_structure(course=course) if any(e.id == lesson_id for e in w.lessons)), None
+    )
+    if week is None:
+        return None, None
+    course = course_readable(request, course)
+    reading = learner_lesson_reading(course=course, lesson_id=lesson_id, user=learner)
+    if reading.tutor_messages:  # answers arrive live: never kept
+        return None, reading
+    done = reading.course_done if learner is not None else visitor_done_lessons(request)
+    week_done = {entry.id for entry in week.lessons if entry.id in done}
+    can_edit = learner is not None and course_editable_by(course=course, user=learner)
+    key = _lesson_page_key(request, course, week_done, reading.picture, can_edit)
+    if key is None:
+        return None, reading
+    kept = caches["local" if request.user.is_authenticated or week_done else "versioned"]
+    page: str | None = kept.get(key)
+    if page is not None and learner is not None:
+        enrollment_record_visit(user=learner, course=course)
+    return page, reading
+
+
 def _lesson_page_key(
-    request: HttpRequest, course: Course, page: LessonPage, can_edit: bool, tutor: TutorPanel | None
+    request: HttpRequest, course: Course, week_done: set[int], picture: tuple[object, ...], can_edit: bool
 ) -> str | None:
     """Where the finished lesson page is kept, as `_page_key` for the course page: the key names all the page
     shows (the course's text through its structure version, which every edit moves on; the reader's marks on
-    the week's lessons; its picture; who is signed in and whether they may edit; the offline banner; the
-    templates). None while the course is still being written (its lessons change without a new version), when
-    the learner has a conversation with the tutor here (its answers arrive live) or a message to see."""
+    the week's lessons; its picture; who is signed in and whether they may edit; the offline banner, which is
+    also the tutor's; the templates). None while the course is still being written (its lessons change without
+    a new version) or with a message to see; the view keeps none while the learner talks with the tutor here
+    (its answers arrive live)."""
     if not course.is_ready or request.GET or len(messages.get_messages(request)):
-        return None
-    if tutor is not None and tutor.messages:
         return None
     user = request.user
     visitor = f"{user.pk}:{user.get_username()}" if user.is_authenticated else "anonymous"
@@ -251,25 +285,14 @@ def _lesson_page_key(
         course_structure_version(course=course),
         course.review_state,
         course.held_for_review,
-        sorted(page.week_done),
-        page.done,
-        _picture_state(page.lesson),
+        sorted(week_done),  # the page's own lesson among them
+        picture,
         visitor,
         can_edit,
-        tutor.offline if tutor is not None else None,
         not settings.OPENAI_API_KEY,
         _templates_version(),
     )
-    return "lesson-page:v1:" + hashlib.sha256(repr(state).encode()).hexdigest()
-
-
-def _picture_state(lesson: Lesson) -> tuple[object, ...]:
-    """The lesson's picture as the page shows it: pictures are found and removed apart from the text's version."""
-    try:
-        picture = lesson.picture  # type: ignore[attr-defined]
-    except ObjectDoesNotExist:
-        return ()
-    return (picture.pk, picture.image_url, picture.removed_at)
+    return "lesson-page:v2:" + hashlib.sha256(repr(state).encode()).hexdigest()
 
 
 @require_GET
