@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
-from courses.models import Course, PartStatus, Quiz, Week
+from courses.models import Course, Lesson, PartStatus, Quiz, Week
 from courses.reading import pdf
 from courses.selectors import course_for_export
 from school.queue import enqueue_after_commit
@@ -235,12 +235,50 @@ def course_pdf_failed(*, course_id: str, version: int, error: str) -> None:
     _set_state(course_id, version, state=PDF_FAILED, error=PDF_FAILED_MESSAGE)
 
 
+@dataclass(frozen=True)
+class AnswerKeyRow:
+    number: int
+    letter: str
+    explanation: str
+    review: str = ""  # "3.2, section ‘Siege engines’": where the answer is taught
+    review_href: str = ""
+
+
+# The ids sanitized lesson HTML may carry are its headings' ("s-…", see courses.rendering); one lesson's "s-why"
+# is another's too, so in the one-document PDF each is prefixed with its lesson.
+HEADING_ID = re.compile(r'(<h[1-6]\b[^>]*\sid=")(s-)')
+
+
+def lesson_pdf_body(lesson: Lesson) -> str:
+    """The lesson's sanitized HTML with heading ids unique across the whole course's document."""
+    return HEADING_ID.sub(rf"\g<1>l{lesson.id}-\g<2>", lesson.body_safe_html)
+
+
+def _review(question: dict[str, Any], week_number: int, lessons: dict[int, Lesson]) -> tuple[str, str]:
+    """Where the question's answer is taught, and the in-document link there ("" if the lesson is not written)."""
+    lesson = lessons.get(question.get("lesson") or 0)
+    if lesson is None or lesson.status != PartStatus.WRITTEN:
+        return "", ""
+    label = f"{week_number}.{lesson.number}"
+    if question.get("section") and question.get("anchor"):
+        return f"{label}, section ‘{question['section']}’", f"#l{lesson.id}-{question['anchor']}"
+    return label, f"#lesson-{lesson.id}"
+
+
 def course_pdf_html(*, course: Course) -> str:
     weeks = list(course.weeks.all())
     for week in weeks:
+        lessons = {lesson.number: lesson for lesson in week.lessons.all()}
+        for lesson in lessons.values():
+            lesson.pdf_body = lesson_pdf_body(lesson)  # type: ignore[attr-defined]
         quiz = _written_quiz(week)
         week.answer_key = [  # type: ignore[attr-defined]
-            (n, LETTERS[int(question["answer"])], question["explanation"])
+            AnswerKeyRow(
+                n,
+                LETTERS[int(question["answer"])],
+                question["explanation"],
+                *_review(question, week.number, lessons),
+            )
             for n, question in enumerate(quiz.questions if quiz else [], start=1)
         ]
         week.readings = shown_readings(week.reading_list)  # type: ignore[attr-defined]

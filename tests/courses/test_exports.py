@@ -14,6 +14,7 @@ from courses import tasks
 from courses.models import Course, Lesson, PartStatus, Quiz
 from courses.reading import exports, pdf
 from courses.reading.exports import PDF_FAILED_MESSAGE, course_markdown, course_pdf_html, course_pdf_state
+from courses.rendering import markdown_to_safe_html
 from courses.selectors import course_for_export
 from tests.factories import CourseFactory, written_course
 
@@ -96,6 +97,34 @@ def test_the_pdf_html_has_a_cover_contents_every_part_and_the_answer_key_at_the_
     assert "<strong>4. A</strong> — Because the lesson said so." in html
     assert "display: flex" not in html
     assert "offline generator" in html
+
+
+def test_each_lessons_section_anchors_are_its_own_and_the_answer_key_links_to_where_an_answer_is_taught() -> (
+    None
+):
+    course = written_course(weeks=1, lessons_per_week=2)
+    for lesson in Lesson.objects.filter(course=course):
+        body = f"Intro {lesson.number}.\n\n## Why it matters\n\nTides rise twice a day."
+        Lesson.objects.filter(id=lesson.id).update(body=body, body_html=markdown_to_safe_html(body))
+    second = Lesson.objects.get(course=course, number=2)
+    question = {
+        "lesson": 2,
+        "section": "Why it matters",
+        "anchor": "s-why-it-matters",
+        "passage": "Tides rise",
+    }
+    quiz = Quiz.objects.get(course=course)
+    quiz.questions = [{**quiz.questions[0], **question}, {**quiz.questions[1], "lesson": 1, "anchor": ""}]
+    quiz.save()
+
+    html = course_pdf_html(course=full(course))
+
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert f'id="l{second.id}-s-why-it-matters"' in html
+    assert f'Review: <a href="#l{second.id}-s-why-it-matters">1.2, section ‘Why it matters’</a>' in html
+    first = Lesson.objects.get(course=course, number=1)
+    assert f'Review: <a href="#lesson-{first.id}">1.1</a>' in html
 
 
 def test_a_missing_quiz_leaves_no_empty_answer_section() -> None:
