@@ -81,6 +81,7 @@ class Outcome:
     wall: float = 0.0
     courses: Counter[str] = field(default_factory=Counter)  # status → courses
     stuck: list[str] = field(default_factory=list)
+    wrongly_incomplete: int = 0  # incomplete with every part written
     expected_emails: int = 0
     accepted: int = 0
     duplicates: int = 0
@@ -417,6 +418,12 @@ def count_courses(outcome: Outcome, course_ids: list[Any]) -> None:
         outcome.courses[status] += 1
         if status not in ENDED:
             outcome.stuck.append(f"{course_id} ({status})")
+        unwritten = sum(
+            model.objects.filter(course_id=course_id).exclude(status=PartStatus.WRITTEN).count()
+            for model in (Lesson, Quiz)
+        )
+        if status == "incomplete" and not unwritten:  # ended, but wrongly: nothing is missing
+            outcome.wrongly_incomplete += 1
     for model in (Lesson, Quiz):
         failed = model.objects.filter(course_id__in=course_ids, status=PartStatus.FAILED)
         outcome.failed_parts.update(failed.values_list("failure_reason", flat=True))
@@ -474,6 +481,12 @@ def report(clean: Outcome, chaos: Outcome, args: argparse.Namespace) -> bool:
     ratio = chaos.spend / clean.spend if clean.spend else float("inf")
     targets = [
         ("stuck courses", len(chaos.stuck), 0, len(chaos.stuck) == 0),
+        (
+            "courses incomplete with every part written",
+            bad := clean.wrongly_incomplete + chaos.wrongly_incomplete,
+            0,
+            bad == 0,
+        ),
         ("duplicate emails", chaos.duplicates, 0, chaos.duplicates == 0),
         ("missing emails", chaos.missing, 0, chaos.missing == 0),
         ("spend / fault-free spend", round(ratio, 2), 1.3, ratio <= 1.3),
@@ -491,6 +504,7 @@ def report(clean: Outcome, chaos: Outcome, args: argparse.Namespace) -> bool:
         ("SendGrid faults injected", f"{clean.sendgrid_faults}", f"{chaos.sendgrid_faults} ({args.sendgrid_faults:.0%})"),
         ("courses ready", f"{clean.courses['ready']}", f"{chaos.courses['ready']}"),
         ("courses incomplete", f"{clean.courses['incomplete']}", f"{chaos.courses['incomplete']}"),
+        ("  of which every part written", f"{clean.wrongly_incomplete}", f"{chaos.wrongly_incomplete}"),
         ("courses failed", f"{clean.courses['failed']}", f"{chaos.courses['failed']}"),
         ("courses stuck", f"{len(clean.stuck)}", f"{len(chaos.stuck)}"),
         ("emails expected", f"{clean.expected_emails}", f"{chaos.expected_emails}"),
