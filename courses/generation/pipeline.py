@@ -542,6 +542,7 @@ def course_finish(*, course_id: UUID) -> bool:
     pending, failed, most = PartStatus.PENDING, PartStatus.FAILED, settings.GENERATION_PART_MAX_ATTEMPTS
     open_lesson = [course, pending, PartStatus.WRITING, failed, most]
     open_quiz = [course, pending, PartStatus.WRITING, failed, most, failed, most]
+    unwritten = [course, written, course, written]
     with connection.cursor() as cursor:
         cursor.execute(finish, [ready, at, at, course, writing, course, written, course, written])
         if cursor.rowcount:
@@ -551,7 +552,16 @@ def course_finish(*, course_id: UUID) -> bool:
             return True
         cursor.execute(
             incomplete,
-            [Course.Status.INCOMPLETE, at, COURSE_INCOMPLETE, course, writing, *open_lesson, *open_quiz],
+            [
+                Course.Status.INCOMPLETE,
+                at,
+                COURSE_INCOMPLETE,
+                course,
+                writing,
+                *open_lesson,
+                *open_quiz,
+                *unwritten,
+            ],
         )
         if cursor.rowcount:
             logger.warning("Course %s is incomplete: some parts failed every attempt", course_id)
@@ -564,8 +574,9 @@ def course_finish(*, course_id: UUID) -> bool:
 @cache
 def _finish_sql() -> tuple[str, str, str]:
     """The UPDATE that flips a writing course with no unwritten lesson or quiz to ready (status_reason
-    cleared); the one that flips it to incomplete when no part is pending, being written, or failed with
-    attempts left; and the one that only records its heartbeat. The ids, states and counts are parameters."""
+    cleared); the one that flips it to incomplete when some part is unwritten and none is pending, being
+    written, or failed with attempts left; and the one that only records its heartbeat. The ids, states and
+    counts are parameters."""
     table = connection.ops.quote_name
     course, lesson, quiz = (table(model._meta.db_table) for model in (Course, Lesson, Quiz))
     unwritten = "SELECT 1 FROM {parts} WHERE {parts}.course_id = %s AND {parts}.status <> %s"
@@ -588,9 +599,12 @@ def _finish_sql() -> tuple[str, str, str]:
         f"SELECT 1 FROM {quiz} WHERE {quiz}.course_id = %s AND ({quiz}.status IN (%s, %s)"  # noqa: S608
         f" AND NOT EXISTS ({lesson_lost}) OR ({quiz}.status = %s AND {quiz}.attempts < %s))"
     )
+    # Something must still be unwritten: the last part may have been stored since the "ready?" statement
+    # (another worker's), and a course with nothing left to write is ready, not incomplete.
     incomplete = (
         f"UPDATE {course} SET status = %s, heartbeat_at = %s, status_reason = %s"  # noqa: S608
         f" WHERE id = %s AND status = %s AND NOT EXISTS ({lesson_changing}) AND NOT EXISTS ({quiz_changing})"
+        f" AND (EXISTS ({unwritten.format(parts=lesson)}) OR EXISTS ({unwritten.format(parts=quiz)}))"
     )
     heartbeat = f"UPDATE {course} SET heartbeat_at = %s WHERE id = %s AND status = %s"  # noqa: S608
     return finish, incomplete, heartbeat

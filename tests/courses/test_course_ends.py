@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -235,3 +236,26 @@ def test_generate_course_wait_exits_non_zero_listing_the_failed_parts(
     assert "week 2, quiz 'Week 2 quiz': " + pipeline.PART_INVALID in message
     assert course.status == Course.Status.INCOMPLETE
     assert LLMCall.objects.filter(stage="quiz", outcome=LLMCall.Outcome.INVALID_OUTPUT).count() == 4
+
+
+def test_a_course_whose_last_part_is_stored_between_the_finish_checks_is_not_incomplete() -> None:
+    """bench_chaos found fault-free courses ended incomplete with every part written: one worker's "ready?"
+    check saw another's last part still being written, that worker stored it, then the first worker's
+    "incomplete?" check found nothing left to change and ended the course incomplete."""
+    course = written_course(weeks=4, status=Course.Status.WRITING, ready_at=None)
+    last = Quiz.objects.filter(course=course, week__number=4).get()
+    Quiz.objects.filter(id=last.id).update(status=PartStatus.WRITING)
+
+    def other_worker_stores_the_last_part(
+        execute: Any, sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        result = execute(sql, params, many, context)
+        if "ready_at" in sql:  # right after the "ready?" statement, before the "incomplete?" one
+            Quiz.objects.filter(id=last.id).update(status=PartStatus.WRITTEN)
+        return result
+
+    with connection.execute_wrapper(other_worker_stores_the_last_part):
+        pipeline.course_finish(course_id=course.id)
+    pipeline.course_finish(course_id=course.id)  # the other worker's own check, after its store
+
+    assert Course.objects.get(id=course.id).status == Course.Status.READY
