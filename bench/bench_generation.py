@@ -423,9 +423,11 @@ def milestones(topic: str, weeks: int, timeout: float = 900) -> tuple[Any, dict[
 
 def limits(course: Any, args: argparse.Namespace) -> dict[str, float]:
     """Each milestone's physical limit: its chain of dependent calls (topic screening, the outline, its
-    screening, then the part(s) it waits for and their screening), each call as long as its first token plus
-    the tokens it really wrote at the rate; moderation calls take M."""
+    screening, then a week's longest lesson, its screening, the week's quiz written from the lessons, its
+    screening), each call as long as its first token plus the tokens it really wrote at the rate; moderation
+    calls take M. Ready waits for the week whose chain is longest."""
     import json
+    from collections import defaultdict
 
     from courses.models import LLMCall
 
@@ -439,18 +441,26 @@ def limits(course: Any, args: argparse.Namespace) -> dict[str, float]:
     share = len(json.dumps({**head, "weeks": draft["weeks"][:1]})) / len(json.dumps(draft))
     m = args.moderation_latency
     outline = m + seconds(outline_tokens)
-    longest = max(calls.exclude(stage="outline").values_list("completion_tokens", flat=True))
-    # Week 1's parts, their tokens counted as the fake counts them (4 characters of the reply each).
-    week1_tokens = [
-        len(body) // 4 for body in course.lessons.filter(week__number=1).values_list("body", flat=True)
-    ]
-    quiz = course.quizzes.get(week__number=1)
-    week1_tokens.append(len(json.dumps({"questions": quiz.questions})) // 4)
+    # Each part's tokens counted as the fake counts them (4 characters of the reply each); a quiz's reply
+    # carries the week's readings unless the outline did (before they moved to the quiz).
+    lessons: dict[int, list[int]] = defaultdict(list)
+    for number, body in course.lessons.values_list("week__number", "body"):
+        lessons[number].append(len(body) // 4)
+    readings_in_outline = any("reading_list" in week for week in draft["weeks"])
+
+    def week_chain(quiz: Any) -> float:
+        reply = {"questions": quiz.questions}
+        if not readings_in_outline:
+            reply["reading_list"] = quiz.week.reading_list
+        quiz_seconds = seconds(len(json.dumps(reply)) // 4)
+        return seconds(max(lessons[quiz.week.number])) + m + quiz_seconds + m
+
+    chains = {quiz.week.number: week_chain(quiz) for quiz in course.quizzes.select_related("week")}
     return {
         "first week visible": m + args.ttft + share * outline_tokens / args.tps,
         "whole outline visible": outline + m,
-        "week 1 readable": outline + m + seconds(max(week1_tokens)) + m,
-        "ready": outline + m + seconds(longest) + m,
+        "week 1 readable": outline + m + chains[1],
+        "ready": outline + m + max(chains.values()),
     }
 
 

@@ -100,14 +100,6 @@ def _week_plan(name: str, language: str, theme: tuple[str, str], lessons: int) -
             "Describe one example, from this course or from your own life, that illustrates this week's theme.",
             "Connect this week's ideas to what you learned in earlier weeks.",
         ],
-        "reading_list": [
-            {
-                "title": f"{name} on Wikipedia",
-                "author": "Wikipedia contributors",
-                "url": f"https://{language}.wikipedia.org/wiki/Special:Search?search={quote_plus(name)}",
-                "note": "A starting point: follow its references to the books it cites.",
-            }
-        ],
         "lessons": [
             {"title": f"{title}: {angle.lower()}", "summary": f"{angle}: {about}."}
             for angle in LESSON_ANGLES[:lessons]
@@ -122,7 +114,24 @@ def _week(facts: dict[str, Any]) -> dict[str, Any]:
     current = _find(outline["weeks"], number)["title"]
     themes = [theme for theme in (*WEEK_THEMES, FINAL_WEEK) if theme[0].format(topic=name) != current]
     theme = _rng(outline["topic"], number, facts.get("instruction", "")).choice(themes)
-    return _week_plan(name, facts["language"], theme, facts["lessons"])
+    return {
+        **_week_plan(name, facts["language"], theme, facts["lessons"]),
+        **_readings(name, facts["language"]),
+    }
+
+
+def _readings(name: str, language: str) -> dict[str, Any]:
+    """A week's suggested reading, which comes with its quiz (or with the week planned again)."""
+    return {
+        "reading_list": [
+            {
+                "title": f"{name} on Wikipedia",
+                "author": "Wikipedia contributors",
+                "url": f"https://{language}.wikipedia.org/wiki/Special:Search?search={quote_plus(name)}",
+                "note": "A starting point: follow its references to the books it cites.",
+            }
+        ]
+    }
 
 
 def _find(items: list[dict[str, Any]], number: int) -> dict[str, Any]:
@@ -180,7 +189,7 @@ def _quiz(facts: dict[str, Any]) -> dict[str, Any]:
     questions = [question for question in candidates if _distinct(question["options"])]
     for question in questions:
         question["passage"] = _supporting(question["passage"], lessons.get(question["lesson"], ""))
-    return {"questions": questions[:6]}
+    return {"questions": questions[:6], **_readings(_short(outline["topic"], 100), facts["language"])}
 
 
 def _supporting(passage: str, body: str) -> str:

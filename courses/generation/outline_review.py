@@ -86,7 +86,7 @@ def outline_valid(document: Any) -> CourseOutline:
         )
     counted = bool(problems)  # the schema's own complaint about the number of weeks would say it again
     try:
-        outline = CourseOutline.model_validate(document)
+        outline = CourseOutline.model_validate(_without_readings(document))
     except ValidationError as error:
         problems += [
             _problem(problem) for problem in error.errors() if not (counted and problem["loc"] == ("weeks",))
@@ -100,7 +100,20 @@ def outline_valid(document: Any) -> CourseOutline:
     return outline
 
 
-LIST_ITEMS = {"weeks": "week", "lessons": "lesson", "objectives": "objective", "reading_list": "reading"}
+def _without_readings(document: Any) -> Any:
+    """An outline drafted while weeks still had readings in it: its quizzes now bring them."""
+    if not isinstance(document, dict) or not isinstance(document.get("weeks"), list):
+        return document
+    weeks = [
+        {key: value for key, value in week.items() if key != "reading_list"}
+        if isinstance(week, dict)
+        else week
+        for week in document["weeks"]
+    ]
+    return {**document, "weeks": weeks}
+
+
+LIST_ITEMS = {"weeks": "week", "lessons": "lesson", "objectives": "objective"}
 
 
 def _problem(problem: Any) -> str:
@@ -282,8 +295,5 @@ def _new_week() -> dict[str, Any]:
         "title": "New week",
         "overview": "Say in a sentence or two what this week is about.",
         "objectives": [f"Explain what new lesson {number} covers." for number in (1, 2, 3)],
-        "reading_list": [
-            {"title": "Readings of your choice", "author": "", "url": "", "note": "Added with this week."}
-        ],
         "lessons": lessons,
     }

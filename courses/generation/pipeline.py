@@ -9,7 +9,8 @@ The pipeline, driven by `courses.tasks` (each step safe to run twice; the databa
    does after OUTLINE_REVIEW_TIMEOUT_HOURS.
 3. `lesson_write` / `quiz_write` claim one part (pending → writing, with a lease), write it, store it if they
    still hold the claim, then call `course_finish`. A week's quiz is written from its lessons' text: the
-   lesson that completes the week queues it.
+   lesson that completes the week queues it. The week's suggested readings come with its quiz, not in the
+   outline: fitted to what the lessons teach, and off the outline that every lesson waits for.
 4. `course_finish` ends the course with one conditional UPDATE: ready once every part is written, or
    incomplete once every part is written or has failed GENERATION_PART_MAX_ATTEMPTS times (some for good;
    a quiz whose week lost a lesson for good waits on that lesson, so it counts as done with it).
@@ -36,7 +37,7 @@ from django.utils import timezone
 from accounts.models import User
 from courses import selectors
 from courses.generation import llm, prompts
-from courses.generation.schemas import CourseOutline, LessonDraft, QuizDraft, WeekPlan
+from courses.generation.schemas import CourseOutline, LessonDraft, QuizDraft, WeekPlan, WeekReplan
 from courses.models import Course, Lesson, OutlineRevision, PartStatus, Quiz, Week
 from courses.moderation import costs, review
 from courses.quality import checks, passages
@@ -362,9 +363,12 @@ def _part_write(
     part = model.objects.select_related("week", "course").get(id=part_id)
     try:
         prompt = prompt_for(part)
-        fields = fields_for(llm.complete(prompt, course=part.course), prompt.facts)
+        answer = llm.complete(prompt, course=part.course)
+        fields = fields_for(answer, prompt.facts)
         for name, value in fields.items():  # the new text on the row in memory only, to screen it
             setattr(part, name, value)
+        if isinstance(answer, QuizDraft):  # screened with the quiz (`screening.part_texts`)
+            part.week.reading_list = quiz_readings(answer)
         review.part_screen_and_hold(part=part)  # before storing: held before it can be read
     except llm.SpendCapReached:
         _part_pause(model, part_id, claimed_at)
@@ -380,14 +384,18 @@ def _part_write(
             )
         raise
     else:
-        if _part_store(model, part_id, claimed_at, **fields) and model is Lesson:
+        with transaction.atomic():
+            stored = _part_store(model, part_id, claimed_at, **fields)
+            if stored and model is Quiz:
+                Week.objects.filter(id=part.week_id).update(reading_list=part.week.reading_list)
+        if stored and model is Lesson:
             _quiz_enqueue_when_due(part_id)
     course_finish(course_id=part.course_id)
 
 
 # How each kind of part is asked for and stored; regeneration (courses.moderation.regeneration) uses the same pair, so a
 # rewritten part has exactly the shape of the first version.
-def week_prompt(week: Week, *, lessons: int) -> prompts.Prompt[WeekPlan]:
+def week_prompt(week: Week, *, lessons: int) -> prompts.Prompt[WeekReplan]:
     """A new plan for `week` with `lessons` lessons (regeneration: the pipeline plans weeks in the outline)."""
     return prompts.week_prompt(
         language=week.course.language,
@@ -399,13 +407,12 @@ def week_prompt(week: Week, *, lessons: int) -> prompts.Prompt[WeekPlan]:
 
 
 def week_fields(plan: WeekPlan) -> dict[str, Any]:
-    """The week row's fields from its plan (its lessons' titles and summaries go on the lesson rows)."""
-    return {
-        "title": plan.title,
-        "overview": plan.overview,
-        "objectives": plan.objectives,
-        "reading_list": [reading.model_dump() for reading in plan.reading_list],
-    }
+    """The week row's fields from its plan (its lessons' titles and summaries go on the lesson rows). The
+    outline's weeks have no readings yet (their quizzes bring them); a week planned again has its own."""
+    fields: dict[str, Any] = {"title": plan.title, "overview": plan.overview, "objectives": plan.objectives}
+    if isinstance(plan, WeekReplan):
+        fields["reading_list"] = [reading.model_dump() for reading in plan.reading_list]
+    return fields
 
 
 def lesson_prompt(lesson: Lesson) -> prompts.Prompt[LessonDraft]:
@@ -459,6 +466,11 @@ def quiz_fields(draft: QuizDraft, facts: dict[str, Any]) -> dict[str, Any]:
             }
         )
     return {"questions": questions}
+
+
+def quiz_readings(draft: QuizDraft) -> list[dict[str, Any]]:
+    """The week's readings, as its quiz's writer chose them from the week's lessons."""
+    return [reading.model_dump() for reading in draft.reading_list]
 
 
 def course_outline_json(course: Course) -> str:

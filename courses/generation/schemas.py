@@ -63,11 +63,22 @@ class LessonPlan(Answer):
 
 
 class WeekPlan(Answer):
+    """A week as the outline plans it. Its readings are not part of it: they come with the week's quiz
+    (`QuizDraft`), written after its lessons, so the outline every lesson waits for is shorter."""
+
     title: Title
     overview: Paragraph
     objectives: Annotated[list[Line], Field(min_length=3, max_length=5)]
-    reading_list: Annotated[list[Reading], Field(min_length=1, max_length=3)]
     lessons: Annotated[list[LessonPlan], Field(min_length=3, max_length=4)]
+
+
+ReadingList = Annotated[list[Reading], Field(min_length=1, max_length=3)]
+
+
+class WeekReplan(WeekPlan):
+    """A week planned again (regeneration), with readings that fit its new plan."""
+
+    reading_list: ReadingList
 
 
 class CourseOutline(Answer):
@@ -119,6 +130,7 @@ class QuizDraft(Answer):
     a question whose passage is not in the lesson it names makes the whole reply invalid, asked again."""
 
     questions: Annotated[list[QuizQuestion], Field(min_length=4, max_length=6)]
+    reading_list: ReadingList  # the week's suggested readings, chosen once its lessons are written
 
     @model_validator(mode="after")
     def every_passage_is_in_its_lesson(self, info: ValidationInfo) -> QuizDraft:
@@ -157,9 +169,9 @@ def outline_schema(weeks: int) -> type[CourseOutline]:
 
 
 @cache
-def week_plan_schema(lessons: int) -> type[WeekPlan]:
+def week_plan_schema(lessons: int) -> type[WeekReplan]:
     """A week's plan with exactly `lessons` lessons: a regenerated week keeps its lessons (and their ids)."""
-    return _with_exactly(WeekPlan, "lessons", LessonPlan, lessons)
+    return _with_exactly(WeekReplan, "lessons", LessonPlan, lessons)
 
 
 def _with_exactly(base: type[ModelT], field: str, item: type[BaseModel], count: int) -> type[ModelT]:

@@ -33,7 +33,7 @@ from courses.visibility import course_is_public
 from school.queue import enqueue_after_commit
 
 if TYPE_CHECKING:
-    from courses.generation.schemas import CourseOutline, WeekPlan
+    from courses.generation.schemas import CourseOutline, WeekReplan
 
 Review = Course.Review
 Action = AuditEntry.Action
@@ -251,7 +251,7 @@ def outline_screen_and_hold(*, course: Course, outline: CourseOutline) -> screen
     return result
 
 
-def week_plan_screen_and_hold(*, week: Week, plan: WeekPlan) -> screening.ScreeningResult:
+def week_plan_screen_and_hold(*, week: Week, plan: WeekReplan) -> screening.ScreeningResult:
     """Screen a week planned again before it is stored; hold the course (flagging the week) if flagged."""
     result = screening.week_plan_screen(course=week.course, number=week.number, plan=plan)
     if result.flagged:

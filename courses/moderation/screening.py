@@ -25,7 +25,7 @@ from courses.generation import llm
 from courses.models import ContentFlag, Course, Lesson, Quiz, Week
 
 if TYPE_CHECKING:
-    from courses.generation.schemas import CourseOutline, WeekPlan
+    from courses.generation.schemas import CourseOutline, WeekPlan, WeekReplan
 
 logger = logging.getLogger(__name__)
 
@@ -363,16 +363,17 @@ def outline_screen(*, course: Course, outline: CourseOutline) -> ScreeningResult
     return _sections_screen(course, sections)
 
 
-def week_plan_screen(*, course: Course, number: int, plan: WeekPlan) -> ScreeningResult:
+def week_plan_screen(*, course: Course, number: int, plan: WeekReplan) -> ScreeningResult:
     """Screen a week planned again (title, overview, objectives, readings, lessons) before it is stored."""
     return _sections_screen(course, [_week_section(number, plan)])
 
 
 def _week_section(number: int, week: WeekPlan) -> Section:
+    readings = getattr(week, "reading_list", [])  # only a week planned again has them (`WeekReplan`)
     texts = [week.title, week.overview, *week.objectives]
-    texts += [f"{reading.title} {reading.note}" for reading in week.reading_list]
+    texts += [f"{reading.title} {reading.note}" for reading in readings]
     texts += [f"{lesson.title}: {lesson.summary}" for lesson in week.lessons]
-    return (f"Week {number}", texts, [reading.url for reading in week.reading_list])
+    return (f"Week {number}", texts, [reading.url for reading in readings])
 
 
 def _sections_screen(course: Course, sections: list[Section]) -> ScreeningResult:
@@ -413,7 +414,13 @@ def part_texts(part: Course | Week | Lesson | Quiz) -> list[str]:
             texts.append(str(item.get("question", "")))
             texts.extend(str(option) for option in item.get("options") or [])
             texts.append(str(item.get("explanation", "")))
-    return texts
+    return texts + _reading_texts(part.week.reading_list)  # the quiz's writer chose the week's readings
+
+
+def _reading_texts(reading_list: Any) -> list[str]:
+    items = [item for item in reading_list or [] if isinstance(item, dict)]
+    texts = [f"{item.get('title', '')} {item.get('note', '')}" for item in items]
+    return texts + [f"<{item['url']}>" for item in items if item.get("url")]
 
 
 def part_check(part: Course | Week | Lesson | Quiz) -> list[Finding]:

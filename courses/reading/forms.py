@@ -144,7 +144,7 @@ OUTLINE_FIELD_MAX_LENGTH = 5000  # far above the schema's limits: those report t
 
 def outline_from_post(data: Any, draft: dict[str, Any]) -> dict[str, Any]:
     """The outline the editor's form posted: the texts it shows (titles, overviews, lesson titles and
-    summaries), with what it does not show (objectives, readings) taken from the week it came from in `draft`
+    summaries), with what it does not show (its objectives) taken from the week it came from in `draft`
     (`w{N}-source`, its position there). Over-long fields are cut, so a pasted novel cannot fill the page."""
 
     def text(name: str) -> str:
@@ -166,15 +166,6 @@ def outline_from_post(data: Any, draft: dict[str, Any]) -> dict[str, Any]:
                 "overview": text(f"w{n}-overview"),
                 "objectives": before.get("objectives")
                 or [f"Explain {lesson['title']}." for lesson in lessons],
-                "reading_list": before.get("reading_list")
-                or [
-                    {
-                        "title": "Readings of your choice",
-                        "author": "",
-                        "url": "",
-                        "note": "Added with this week.",
-                    }
-                ],
                 "lessons": lessons,
             }
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -19,7 +20,7 @@ from courses.generation import llm, pipeline, prompts
 from courses.generation.request import course_request
 from courses.models import Course, Lesson, LLMCall, PartStatus, Quiz, Week
 from tests.factories import written_course
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, reply_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline enqueues on commit, as in production
 
@@ -80,6 +81,36 @@ def test_a_course_is_written_from_topic_to_ready(fake_openai: FakeOpenAI) -> Non
     # The prefix every part quoted is the plan the rows hold.
     assert course.outline_json == prompts.outline_json(selectors.course_outline(course=course))
     assert course.outline_json in fake_openai.calls()[-1]["json"]["messages"][1]["content"]
+
+
+def test_a_weeks_readings_come_with_its_quiz_written_after_its_lessons(fake_openai: FakeOpenAI) -> None:
+    def quiz_with_readings(body: dict[str, Any]) -> Any:
+        task = body["messages"][-1]["content"]
+        if body["response_format"]["json_schema"]["name"] != "quiz":
+            return None
+        week = task.split("quiz for week ")[1].split()[0]
+        reading = {
+            "title": f"A book for week {week}",
+            "author": "A. Author",
+            "url": "",
+            "note": "Goes further.",
+        }
+        return {**reply_for(body), "reading_list": [reading]}
+
+    fake_openai.override(quiz_with_readings)
+    course = request_course(weeks=4)
+
+    assert course.status == Course.Status.READY
+    outline_call, *part_calls = fake_openai.calls()
+    assert "reading_list" not in json.dumps(outline_call["json"]["response_format"])
+    assert all("reading_list" not in week for week in course.outline_draft["weeks"])
+    quiz_calls = [
+        call for call in part_calls if call["json"]["response_format"]["json_schema"]["name"] == "quiz"
+    ]
+    assert len(quiz_calls) == 4
+    assert all("suggest 1 to 3 readings" in call["json"]["messages"][-1]["content"] for call in quiz_calls)
+    for week in course.weeks.order_by("number"):
+        assert [item["title"] for item in week.reading_list] == [f"A book for week {week.number}"]
 
 
 def test_lessons_and_quizzes_reuse_the_cached_prompt_prefix(fake_openai: FakeOpenAI) -> None:

@@ -65,7 +65,10 @@ def test_a_quiz_quoting_a_passage_its_lesson_lacks_is_asked_again(fake_openai: F
             "lesson": 1,
             "passage": "Appius Claudius Caecus commissioned the Aqua Appia in 312 BC.",
         }
-        return {"questions": [question] * 4}
+        return {
+            "questions": [question] * 4,
+            "reading_list": [{"title": "SPQR", "author": "Mary Beard", "url": "", "note": "A history."}],
+        }
 
     fake_openai.override(invent_once)
 

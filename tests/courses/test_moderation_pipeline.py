@@ -14,7 +14,13 @@ from courses.generation.request import course_request
 from courses.models import AuditEntry, ContentFlag, Course, Lesson, LLMCall, RefusedTopic
 from courses.moderation import costs, review
 from tests.factories import UserFactory, written_course
-from tests.fakes.openai_server import FakeOpenAI, generate_instance, last_user_text, response_schema
+from tests.fakes.openai_server import (
+    FakeOpenAI,
+    generate_instance,
+    last_user_text,
+    reply_for,
+    response_schema,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline enqueues on commit, as in production
 
@@ -103,6 +109,26 @@ def test_a_flagged_lesson_holds_its_course_back_from_the_public_and_email(fake_o
     hold = AuditEntry.objects.get(course=course)
     assert hold.action == AuditEntry.Action.HOLD
     assert hold.actor is None
+
+
+def test_a_flagged_reading_holds_its_course_and_flags_the_quiz_it_came_with(fake_openai: FakeOpenAI) -> None:
+    def flag_week_three(body: dict[str, Any]) -> Any:
+        if "quiz for week 3 " not in body["messages"][-1]["content"]:
+            return None
+        answer = reply_for(body)  # questions quoting the week's lessons, as usual
+        answer["reading_list"][0]["note"] = "A book that says FLAGME to the moderation model."
+        return answer
+
+    fake_openai.override(flag_week_three)
+
+    course = request()
+
+    assert course.status == Course.Status.READY
+    assert course.held_for_review
+    flag = ContentFlag.objects.get()
+    assert (flag.part_kind, flag.quiz.week.number, flag.code) == ("quiz", 3, "moderation")
+    assert "FLAGME" in flag.excerpt
+    assert "FLAGME" in course.weeks.get(number=3).reading_list[0]["note"]  # stored, held for a moderator
 
 
 def test_an_outline_with_model_chatter_holds_the_course(fake_openai: FakeOpenAI) -> None:

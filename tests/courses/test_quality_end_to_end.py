@@ -15,7 +15,7 @@ from courses.moderation import editing
 from courses.reading.exports import course_markdown
 from tests.factories import moderator
 from tests.fakes.libraries_server import FakeLibraries, book
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, reply_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,20 +34,22 @@ COPIED = (
 UNSUPPORTED_PASSAGE = "Emperor Nero personally designed every aqueduct of Rome in a single night."
 
 
-def outline(dead_link: str) -> dict[str, Any]:
+def readings(week: int, dead_link: str) -> list[dict[str, str]]:
+    return (
+        [REAL_BOOK, INVENTED_BOOK]
+        if week == 1
+        else [{**REAL_BOOK, "url": dead_link}]
+        if week == 2
+        else [REAL_BOOK]
+    )
+
+
+def outline() -> dict[str, Any]:
     def week(n: int) -> dict[str, Any]:
-        readings = (
-            [REAL_BOOK, INVENTED_BOOK]
-            if n == 1
-            else [{**REAL_BOOK, "url": dead_link}]
-            if n == 2
-            else [REAL_BOOK]
-        )
         return {
             "title": f"Week {n} on aqueducts",
             "overview": f"Week {n} follows the water.",
             "objectives": ["Explain how aqueducts kept their slope.", "Describe arches.", "Compare cities."],
-            "reading_list": readings,
             "lessons": [
                 {"title": f"Lesson {n}.{m}", "summary": f"What lesson {n}.{m} covers."} for m in (1, 2, 3)
             ],
@@ -76,7 +78,7 @@ def test_an_invented_book_a_dead_link_an_unsupported_answer_and_repeated_lessons
     def llm(body: dict[str, Any]) -> Any:
         name, task = body["response_format"]["json_schema"]["name"], body["messages"][-1]["content"]
         if name == "course_outline":
-            return outline(dead_link)
+            return outline()
         if name == "lesson" and ("Write lesson 1 of week 1 " in task or "Write lesson 1 of week 3 " in task):
             return copied_lesson()
         if name == "quiz" and "quiz for week 2 " in task and not invented_once:
@@ -89,7 +91,10 @@ def test_an_invented_book_a_dead_link_an_unsupported_answer_and_repeated_lessons
                 "lesson": 1,
                 "passage": UNSUPPORTED_PASSAGE,
             }
-            return {"questions": [question] * 4}
+            return {"questions": [question] * 4, "reading_list": [REAL_BOOK]}
+        if name == "quiz":  # the week's readings come with its quiz
+            week = int(task.split("quiz for week ")[1].split()[0])
+            return {**reply_for(body), "reading_list": readings(week, dead_link)}
         return None
 
     fake_openai.override(llm)

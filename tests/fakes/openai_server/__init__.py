@@ -20,7 +20,15 @@ Stdlib only.
 """
 
 from tests.fakes.openai_server.protocol import last_user_text, response_schema
-from tests.fakes.openai_server.schema import generate_instance
+from tests.fakes.openai_server.schema import generate_instance, reply_for
 from tests.fakes.openai_server.server import FAULT_KINDS, FakeOpenAI, main
 
-__all__ = ["FAULT_KINDS", "FakeOpenAI", "generate_instance", "last_user_text", "main", "response_schema"]
+__all__ = [
+    "FAULT_KINDS",
+    "FakeOpenAI",
+    "generate_instance",
+    "last_user_text",
+    "main",
+    "reply_for",
+    "response_schema",
+]

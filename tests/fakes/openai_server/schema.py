@@ -9,8 +9,8 @@ import re
 import uuid
 from typing import Any
 
-from tests.fakes.openai_server.protocol import JsonDict
-from tests.fakes.openai_server.text import TextMaker, fit_length, name_words
+from tests.fakes.openai_server.protocol import JsonDict, last_user_text, messages_text, response_schema
+from tests.fakes.openai_server.text import TextMaker, fit_length, name_words, quoted_sources
 
 QUOTE_WORDS = frozenset({"passage", "quote", "excerpt", "evidence"})
 
@@ -263,6 +263,17 @@ def generate_instance(schema: JsonDict, *, seed: int = 0, context: str = "", hos
     """Public entry point: a deterministic instance of ``schema`` with prose about ``context``."""
     rng = random.Random(seed)
     return SchemaFaker(schema, TextMaker(rng, context), hostile=hostile).generate(schema)
+
+
+def reply_for(body: JsonDict, *, seed: int = 0) -> Any:
+    """What the fake would answer to a chat request `body` asking for a JSON schema (passages quoting the
+    documents its messages hold), for an override that changes only part of a reply."""
+    schema = response_schema(body)
+    if schema is None:
+        raise ValueError("the request asks for no JSON schema")
+    messages = body["messages"]
+    text = TextMaker(random.Random(seed), last_user_text(messages), quoted_sources(messages_text(messages)))
+    return SchemaFaker(schema, text).generate(schema)
 
 
 def break_instance(instance: Any, schema: JsonDict, faker: SchemaFaker) -> Any:
