@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('delivery', '0004_inbound_email'),
+        ('delivery', '0005_inbound_email_refused'),
     ]
 
     operations = [
