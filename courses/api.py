@@ -24,13 +24,14 @@ from courses.generation.outline_review import (
 from courses.generation.pipeline import course_retry
 from courses.generation.request import QuotaExceeded, course_request
 from courses.models import PartStatus, Week
-from courses.reading.forms import INVISIBLE_FORMATTING, CourseRequestForm
+from courses.reading.forms import CourseRequestForm
 from courses.selectors import (
     WeekEntry,
     course_progress,
     course_structure,
     week_with_lessons_and_quiz,
 )
+from courses.topics import topic_pattern
 from courses.visibility import (
     course_is_public,
     course_is_requester,
@@ -53,13 +54,13 @@ router = Router(tags=["courses"])
 
 
 # What the request form checks (`courses.reading.forms.CourseRequestForm`), told in the OpenAPI document: no
-# control or invisible formatting characters, at least one visible character, and the length, languages and
-# weeks the site offers. (The form stays the one place that enforces them, with its own messages.)
-_REFUSED_CHARACTERS = "\\x00-\\x1f\\x7f-\\x9f" + "".join(sorted(INVISIBLE_FORMATTING))
+# control, surrogate, private-use or invisible formatting characters (`courses.topics.topic_pattern`), at
+# least one visible character, and the length, languages and weeks the site offers. (The form stays the one
+# place that enforces them, with its own messages.)
 TOPIC_SCHEMA: dict[str, Any] = {
     "minLength": 1,
     "maxLength": settings.COURSE_TOPIC_MAX_LENGTH,
-    "pattern": f"^[^{_REFUSED_CHARACTERS}]*[^\\s{_REFUSED_CHARACTERS}][^{_REFUSED_CHARACTERS}]*$",
+    "pattern": topic_pattern(),
 }
 
 

@@ -37,13 +37,17 @@ HEADING_ID_PREFIX = "s-"
 # Python-Markdown is quadratic in two ways, and both are bounded before it runs:
 # 1. Its link, reference and image patterns scan from each `[` to its matching `]` (or to the end of the block):
 #    8,000 unmatched `[` took 13.5 s. Brackets that cannot close, or nest deeper than any link needs, are escaped
-#    first, so those scans add up to at most MAX_BRACKET_DEPTH passes over each pattern's text.
+#    first, so those scans add up to at most MAX_BRACKET_DEPTH passes over each pattern's text. Likewise a
+#    link's target is scanned from its `](` to the `)` that closes it (or to the end of the block): 8,000
+#    characters of `[a](` took 1.1 s. A target that would run past MAX_LINK_TARGET characters has its `(`
+#    escaped, and a `](` inside a target is never scanned, so these scans add up to one pass over the text.
 # 2. Each inline match rebuilds its block's string, and some block processors split a block line by line, so a
 #    block costs about (its length) x (its marks and lines): 200 KB of `[a](b)` in one paragraph took 6 s, of
 #    `# a` lines 172 s. Beyond that, each element costs up to ~0.1 ms however it is written (40,000 list items:
 #    7 s). Text past INLINE_WORK_BUDGET or MAX_ELEMENTS (~0.4 s in all), or that nests quotes or lists deeper
 #    than MAX_NESTING, is shown as plain paragraphs under a note instead.
 MAX_BRACKET_DEPTH = 3
+MAX_LINK_TARGET = 2_000  # characters between `](` and its `)`: a long URL and a title fit
 MAX_NESTING = 6
 INLINE_WORK_BUDGET = 100_000_000
 MAX_ELEMENTS = 4_000
@@ -67,7 +71,7 @@ _BRACKET_OR_ESCAPE = re.compile(r"\\.|[\[\]]", re.S)
 def markdown_to_safe_html(text: str) -> str:
     """Render markdown to HTML that holds no script, event handler, frame or non-http(s) link, in time that
     grows linearly with the text (see above)."""
-    text = escape_pathological_brackets(text)
+    text = escape_far_reaching_link_targets(escape_pathological_brackets(text))
     if markdown_too_intricate(text):
         return plain_text_html(text)
     try:
@@ -129,6 +133,64 @@ def escape_pathological_brackets(text: str) -> str:
         pieces += [text[last:position], "\\"]
         last = position
     return "".join([*pieces, text[last:]])
+
+
+_PAREN_OR_BREAK = re.compile(r"\\.|[()]|\n[ \t]*\n", re.S)
+_QUOTE = re.compile(r"[\"']")
+_QUOTE_THEN_CLOSE = re.compile(r"[\"']\)")
+
+
+def escape_far_reaching_link_targets(text: str) -> str:
+    """`text` with a backslash before the `(` of every `](` whose target Python-Markdown would scan for more
+    than MAX_LINK_TARGET characters (no `)` closes it in its block, or only a far one), outside code."""
+    if "](" not in text:
+        return text
+    closing = _matching_parentheses(text)
+    escaped: list[int] = []
+    scanned_until = -1  # a `](` inside a link target already taken is part of that link, never scanned
+    for match in re.finditer(r"\]\(", text):
+        opening = match.start() + 1
+        if opening not in closing or opening < scanned_until:
+            continue
+        end = closing[opening]
+        if 0 <= end <= opening + MAX_LINK_TARGET and _QUOTE.search(text, opening, end):
+            # A title: Python-Markdown then counts no parentheses and looks for `")` or `')` instead.
+            title_end = _QUOTE_THEN_CLOSE.search(text, opening, opening + MAX_LINK_TARGET)
+            end = title_end.end() - 1 if title_end else -1
+        if end < 0 or end - opening > MAX_LINK_TARGET:
+            escaped.append(opening)
+        else:
+            scanned_until = end
+    pieces, last = [], 0
+    for position in escaped:
+        pieces += [text[last:position], "\\"]
+        last = position
+    return "".join([*pieces, text[last:]])
+
+
+def _matching_parentheses(text: str) -> dict[int, int]:
+    """Position of each `(` that follows a `]`, outside code and escapes → the position of the `)` that closes
+    it as Python-Markdown counts them (within its block), or -1 if none does."""
+    code = [match.span() for match in _CODE.finditer(text)] if "`" in text or "~" in text else []
+    closing: dict[int, int] = {}
+    open_at: list[int] = []
+    in_code = 0
+    for match in _PAREN_OR_BREAK.finditer(text):
+        position, token = match.start(), match.group()
+        while in_code < len(code) and code[in_code][1] <= position:
+            in_code += 1
+        if (in_code < len(code) and code[in_code][0] <= position) or token[0] == "\\":
+            continue
+        if token == "(":
+            open_at.append(position)
+            if text[position - 1 : position] == "]" and text[position - 2 : position - 1] != "\\":
+                closing[position] = -1
+        elif token == ")":
+            if open_at and (opened := open_at.pop()) in closing:
+                closing[opened] = position
+        else:  # a blank line: a block ends, and with it every target still open
+            open_at.clear()
+    return closing
 
 
 # LLM text may link anywhere: each web link says where it goes, after its text, unless the text already does,

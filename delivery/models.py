@@ -135,6 +135,10 @@ class Subscription(models.Model):
     paused_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     last_dispatched_at = models.DateTimeField(null=True, blank=True)
+    link_generation = models.PositiveIntegerField(
+        default=0,
+        help_text='Signed into the manage and calendar links; raising it ("Replace my links") retires the old ones.',
+    )
 
     class Meta:
         ordering = ("-created_at",)

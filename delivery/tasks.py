@@ -87,6 +87,13 @@ def send_already_subscribed_email(self: Task, subscription_id: int) -> None:
         _send_or_retry(self, emails.send_already_subscribed, subscription)
 
 
+@shared_task(bind=True, autoretry_for=(Exception,), max_retries=5, **{**SEND_RETRIES, "retry_backoff": 30})
+def send_links_replaced_email(self: Task, subscription_id: int) -> None:
+    subscription = Subscription.objects.select_related("course").filter(id=subscription_id).first()
+    if subscription is not None:
+        _send_or_retry(self, emails.send_links_replaced, subscription)
+
+
 def _pending(subscription_id: int) -> Subscription | None:
     return (
         Subscription.objects.select_related("course")

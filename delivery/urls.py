@@ -35,6 +35,11 @@ urlpatterns = [
     path("subscriptions/<str:token>/pause/", subscription_views.manage_pause, name="manage_pause"),
     path("subscriptions/<str:token>/resume/", subscription_views.manage_resume, name="manage_resume"),
     path("subscriptions/<str:token>/send-now/", subscription_views.manage_send_now, name="manage_send_now"),
+    path(
+        "subscriptions/<str:token>/replace-links/",
+        subscription_views.manage_replace_links,
+        name="manage_replace_links",
+    ),
     path("subscriptions/<str:token>/calendar.ics", subscription_views.calendar, name="calendar"),
     path("unsubscribe/<str:token>/", subscription_views.unsubscribe, name="unsubscribe"),
     path("email/answer/<str:token>/", link_views.quiz_answer, name="quiz_answer"),

@@ -8,6 +8,7 @@ Django's settings reference: https://docs.djangoproject.com/en/5.2/ref/settings/
 from __future__ import annotations
 
 import datetime
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -101,6 +102,9 @@ AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 3
 AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 AXES_CLIENT_IP_CALLABLE = "school.http.client_ip"  # the same proxy rules as every other per-IP limit
 AXES_RESET_ON_SUCCESS = True
+# Axes logs a configuration banner when Django starts, and every lockout in full. Only the web process needs
+# either: commands, Celery and tests would print the banner on every start. school/wsgi.py says it is the web.
+AXES_VERBOSE = os.environ.get("SEMESTER_WEB_PROCESS") == "1"
 
 ROOT_URLCONF = "school.urls"
 # A course's and a lesson's own page is the learner's (delivery's, with their progress); `courses` links to them

@@ -325,7 +325,11 @@ _local_spend: dict[str, int] = {}
 
 @cache
 def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
+    # A caller waits for one of the pool's connections rather than failing: redis-py's default pool raises
+    # "Too many connections" past 100, and one worker may run more LLM calls at once than that.
+    return redis.Redis(
+        connection_pool=redis.BlockingConnectionPool.from_url(url, max_connections=100, timeout=30)
+    )
 
 
 @cache

@@ -165,9 +165,9 @@ def week_email_render(*, week: Week) -> WeekEmail:
     )
 
 
-def week_email_personal(email: WeekEmail, *, subscription_id: int) -> Personal:
+def week_email_personal(email: WeekEmail, *, subscription_id: int, link_generation: int) -> Personal:
     """One recipient's links for the shared email, and the RFC 8058 unsubscribe headers."""
-    urls = links.subscription_urls(subscription_id)
+    urls = links.subscription_urls(subscription_id=subscription_id, generation=link_generation)
     substitutions = {
         MANAGE: urls["manage"],
         UNSUBSCRIBE: urls["unsubscribe"],
@@ -277,9 +277,23 @@ def send_already_subscribed(subscription: Subscription) -> None:
     context = {
         "subscription": subscription,
         "course": subscription.course,
-        "manage_url": links.manage_url(subscription.id),
+        "manage_url": links.manage_url(
+            subscription_id=subscription.id, generation=subscription.link_generation
+        ),
     }
     _send("already_subscribed", to=subscription.email, context=context)
+
+
+def send_links_replaced(subscription: Subscription) -> None:
+    """The learner replaced their links: the new manage link goes only to the address, never to the page."""
+    context = {
+        "subscription": subscription,
+        "course": subscription.course,
+        "manage_url": links.manage_url(
+            subscription_id=subscription.id, generation=subscription.link_generation
+        ),
+    }
+    _send("links_replaced", to=subscription.email, context=context)
 
 
 def send_tutor_reply(

@@ -38,7 +38,9 @@ def quiz_answer(request: HttpRequest, token: str) -> HttpResponse:
         "attempt": subscriptions.answer_link_attempt(link),
         "course_url": links.course_url(link.quiz.course_id),
         "quiz_url": links.quiz_url(course_id=link.quiz.course_id, week=link.quiz.week.number),
-        "manage_url": links.manage_url(link.subscription.id),
+        "manage_url": links.manage_url(
+            subscription_id=link.subscription.id, generation=link.subscription.link_generation
+        ),
     }
     response = render(request, "delivery/quiz_answer.html", context)
     response["Cache-Control"] = "no-store"
@@ -79,6 +81,8 @@ def week_done(request: HttpRequest, token: str) -> HttpResponse:
         "done": newly_done is not None,
         "newly_done": newly_done,
         "course_url": links.course_url(link.week.course_id),
-        "manage_url": links.manage_url(link.subscription.id),
+        "manage_url": links.manage_url(
+            subscription_id=link.subscription.id, generation=link.subscription.link_generation
+        ),
     }
     return render(request, "delivery/week_done.html", context)

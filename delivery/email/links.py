@@ -44,22 +44,26 @@ def confirm_url(*, subscription_id: int, email: str) -> str:
     return _url("confirm", tokens.confirm_token(subscription_id=subscription_id, email=email))
 
 
-def manage_url(subscription_id: int) -> str:
-    return _url("manage", tokens.subscription_token(subscription_id))
+def manage_url(*, subscription_id: int, generation: int) -> str:
+    return _url("manage", tokens.manage_token(subscription_id=subscription_id, generation=generation))
 
 
-def unsubscribe_url(subscription_id: int) -> str:
-    return _url("unsubscribe", tokens.subscription_token(subscription_id))
+def unsubscribe_url(*, subscription_id: int, generation: int) -> str:
+    return _url("unsubscribe", tokens.manage_token(subscription_id=subscription_id, generation=generation))
 
 
-def calendar_url(subscription_id: int) -> str:
-    return _url("calendar", tokens.subscription_token(subscription_id))
+def calendar_url(*, subscription_id: int, generation: int) -> str:
+    return _url("calendar", tokens.calendar_token(subscription_id=subscription_id, generation=generation))
 
 
-def subscription_urls(subscription_id: int) -> dict[str, str]:
-    """manage, unsubscribe and calendar links, sharing one signature."""
-    token = tokens.subscription_token(subscription_id)
-    return {name: _url(name, token) for name in ("manage", "unsubscribe", "calendar")}
+def subscription_urls(*, subscription_id: int, generation: int) -> dict[str, str]:
+    """manage and unsubscribe links (sharing one signature) and the calendar's (read-only, its own)."""
+    token = tokens.manage_token(subscription_id=subscription_id, generation=generation)
+    return {
+        "manage": _url("manage", token),
+        "unsubscribe": _url("unsubscribe", token),
+        "calendar": calendar_url(subscription_id=subscription_id, generation=generation),
+    }
 
 
 def answer_urls(

@@ -1,5 +1,5 @@
 """Writes to subscriptions: subscribe with double opt-in, confirm, change the schedule, pause, resume,
-send the next week now, unsubscribe.
+send the next week now, replace the links, unsubscribe.
 
 Views and the API parse input and call one of these; each is safe to repeat (a second click changes nothing).
 """
@@ -38,6 +38,10 @@ TOO_MANY_FOR_ADDRESS = "We have sent several emails to this address in the last 
 TOO_MANY_FROM_NETWORK = "Too many subscription requests from your network. Please try again in an hour."
 CONFIRM_LINK_INVALID = "This confirmation link is invalid or has expired. Subscribe again to get a new one."
 SUBSCRIPTION_LINK_INVALID = "This link is not valid. It may have been cut short: try copying it whole."
+LINK_REPLACED = (
+    "This link has been replaced by a newer one, so it no longer works. Use the link in the newest email"
+    " from Semester, or sign in and open My learning."
+)
 COURSE_WITHDRAWN = "This course is no longer available: it was withdrawn or is being reviewed."
 NOT_ACTIVE = "This subscription is not active, so nothing can be sent now."
 ALREADY_ON_ITS_WAY = "Your next week is already on its way."
@@ -53,6 +57,10 @@ class SubscriptionError(ValueError):
 
 class RateLimited(SubscriptionError):
     pass
+
+
+class LinkReplaced(SubscriptionError):
+    """A genuine link that the learner (or a change of ours) has retired: it is gone, not broken."""
 
 
 @dataclass(frozen=True)
@@ -173,18 +181,36 @@ def subscription_confirm(*, token: str, send_first_now: bool | None = None) -> S
     return subscription
 
 
-def subscription_from_token(token: str, *, withheld_ok: bool = False) -> Subscription:
-    """The subscription a manage / unsubscribe / calendar link points at. Its course must not be held or
-    rejected (pages stop showing it), unless `withheld_ok`: leaving a course always works."""
+def subscription_from_token(
+    token: str, *, scope: tokens.Scope = tokens.Scope.MANAGE, withheld_ok: bool = False
+) -> Subscription:
+    """The subscription a manage, unsubscribe or calendar link points at, if the token was made for that
+    `scope` and is of the subscription's current link generation. Its course must not be held or rejected
+    (pages stop showing it), unless `withheld_ok`: leaving a course always works."""
     try:
-        subscription_id = tokens.subscription_token_read(token)
+        link = tokens.subscription_token_read(token, scope=scope)
+    except tokens.OutdatedToken:
+        raise LinkReplaced(LINK_REPLACED) from None
     except tokens.BadToken:
         raise SubscriptionError(SUBSCRIPTION_LINK_INVALID) from None
-    subscription = Subscription.objects.select_related("course").filter(id=subscription_id).first()
+    subscription = Subscription.objects.select_related("course").filter(id=link.subscription_id).first()
     if subscription is None:
         raise SubscriptionError(SUBSCRIPTION_LINK_INVALID)
+    if link.generation != subscription.link_generation:
+        raise LinkReplaced(LINK_REPLACED)
     if course_is_withheld(subscription.course) and not withheld_ok:
         raise SubscriptionError(COURSE_WITHDRAWN)
+    return subscription
+
+
+def subscription_links_replace(*, subscription: Subscription) -> Subscription:
+    """Retire every manage, unsubscribe and calendar link of the subscription, and email the new manage
+    link to its address (only there: whoever holds an old link cannot follow the new one)."""
+    with transaction.atomic():
+        subscription = _locked(subscription)
+        subscription.link_generation += 1
+        subscription.save(update_fields=["link_generation"])
+        _enqueue("send_links_replaced_email", subscription.id)
     return subscription
 
 

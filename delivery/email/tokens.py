@@ -2,14 +2,17 @@
 
 Each token names what it allows, and its salt keeps one kind from being replayed as another:
 - confirmation of a new subscription (expires),
-- the subscription itself: manage the schedule, unsubscribe, calendar feed (never expires; the email that
-  carries it keeps working for as long as the subscription exists),
+- managing a subscription (schedule, pause, unsubscribe) and reading its calendar feed: two scopes with
+  their own salts, so a calendar address given to a calendar app cannot open the manage page. Neither
+  expires (old emails keep working), and both carry the subscription's link generation, which the learner
+  raises to retire every link made before ("Replace my links"),
 - one answer to one quiz question, and "this week is done" (never expire: learners open old emails).
 """
 
 from __future__ import annotations
 
 import base64
+import enum
 import functools
 import hashlib
 import hmac
@@ -21,7 +24,12 @@ from django.conf import settings
 from django.core import signing
 
 _CONFIRM = "delivery.confirm"
-_SUBSCRIPTION = "delivery.subscription"
+_MANAGE = "delivery.manage"
+_CALENDAR = "delivery.calendar"
+# Before the scopes, one token ("<subscription id>" under this salt) served manage, unsubscribe and calendar.
+# Emails already sent carry it, so it still unsubscribes and reads the calendar until the learner replaces
+# their links; it no longer opens the manage page, where a leaked calendar address could do the most.
+_LEGACY_SUBSCRIPTION = "delivery.subscription"
 _ANSWER = "delivery.quiz-answer"
 _WEEK_DONE = "delivery.week-done"
 _ASK = "delivery.ask"
@@ -58,6 +66,10 @@ class BadToken(ValueError):
     """A link that was not made by us, was altered, or has expired."""
 
 
+class OutdatedToken(BadToken):
+    """One of our links, from before the links of its kind changed: the page says where the new one is."""
+
+
 @dataclass(frozen=True)
 class Answer:
     subscription_id: int
@@ -85,12 +97,40 @@ def confirm_token_read(token: str) -> tuple[int, str]:
         raise BadToken from None
 
 
-def subscription_token(subscription_id: int) -> str:
-    return _sign(_SUBSCRIPTION, str(subscription_id))
+class Scope(enum.Enum):
+    MANAGE = "manage"  # the manage page and everything on it
+    UNSUBSCRIBE = "unsubscribe"  # the manage token, as the unsubscribe link and header carry it
+    CALENDAR = "calendar"  # read-only: the calendar feed
 
 
-def subscription_token_read(token: str) -> int:
-    return int(_unsign(_SUBSCRIPTION, token))
+@dataclass(frozen=True)
+class SubscriptionLink:
+    subscription_id: int
+    generation: int
+
+
+def manage_token(*, subscription_id: int, generation: int) -> str:
+    return _sign(_MANAGE, f"{subscription_id}.{generation}")
+
+
+def calendar_token(*, subscription_id: int, generation: int) -> str:
+    return _sign(_CALENDAR, f"{subscription_id}.{generation}")
+
+
+def subscription_token_read(token: str, *, scope: Scope) -> SubscriptionLink:
+    """The subscription and link generation a manage, unsubscribe or calendar token names, if it was made
+    for that scope. The caller compares the generation with the subscription's own."""
+    salt = _CALENDAR if scope is Scope.CALENDAR else _MANAGE
+    try:
+        parts = _unsign(salt, token).split(".")
+    except BadToken:
+        legacy = _unsign(_LEGACY_SUBSCRIPTION, token)
+        if scope is Scope.MANAGE or "." in legacy:
+            raise OutdatedToken from None
+        parts = [legacy, "0"]
+    if len(parts) != 2:
+        raise BadToken
+    return SubscriptionLink(int(parts[0]), int(parts[1]))
 
 
 def answer_token(*, subscription_id: int, quiz_id: int, question: int, choice: int) -> str:

@@ -1,4 +1,5 @@
-"""Subscribing by email, confirming, managing the schedule, the calendar feed and unsubscribing.
+"""Subscribing by email, confirming, managing the schedule, replacing the links, the calendar feed and
+unsubscribing.
 
 Links in emails only ever show a page on GET (mail scanners fetch them); changes happen on POST.
 """
@@ -22,7 +23,7 @@ from delivery.email import links, subscriptions, tokens
 from delivery.email.forms import ResumeForm, ScheduleForm, SubscribeForm
 from delivery.email.ical import subscription_calendar
 from delivery.email.schedule import schedule_zone
-from delivery.email.subscriptions import COURSE_NOT_EMAILABLE, RateLimited, SubscriptionError
+from delivery.email.subscriptions import COURSE_NOT_EMAILABLE, LinkReplaced, RateLimited, SubscriptionError
 from delivery.models import Subscription
 from school.http import client_ip
 
@@ -81,7 +82,10 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
                 token=token, send_first_now=request.POST.get("send_first_now") == "on"
             )
             messages.success(request, CONFIRMED)
-            return redirect("delivery:manage", token=tokens.subscription_token(subscription.id))
+            token = tokens.manage_token(
+                subscription_id=subscription.id, generation=subscription.link_generation
+            )
+            return redirect("delivery:manage", token=token)
         subscription = subscriptions.subscription_for_confirmation(token=token)
     except SubscriptionError as error:
         return _invalid(request, error)
@@ -116,7 +120,9 @@ def _manage_context(
         "next_send_local": subscription.next_send_at.astimezone(tz) if subscription.next_send_at else None,
         "missed_weeks": subscriptions.subscription_missed_weeks(subscription),
         "deliveries": subscription.deliveries.order_by("week_number")[:20],
-        "calendar_url": links.calendar_url(subscription.id),
+        "calendar_url": links.calendar_url(
+            subscription_id=subscription.id, generation=subscription.link_generation
+        ),
         "course_url": links.course_url(subscription.course_id),
         "now": timezone.now(),
     }
@@ -161,6 +167,25 @@ def manage_send_now(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+@require_POST
+def manage_replace_links(request: HttpRequest, token: str) -> HttpResponse:
+    """Retire this page's address, the unsubscribe links and the calendar address; the new manage link goes
+    by email, the new calendar address is shown here. Works while a course is withheld, as leaving does."""
+    try:
+        subscription = subscriptions.subscription_from_token(token, withheld_ok=True)
+    except SubscriptionError as error:
+        return _invalid(request, error)
+    subscription = subscriptions.subscription_links_replace(subscription=subscription)
+    context = {
+        "subscription": subscription,
+        "course": subscription.course,
+        "calendar_url": links.calendar_url(
+            subscription_id=subscription.id, generation=subscription.link_generation
+        ),
+    }
+    return render(request, "delivery/links_replaced.html", context)
+
+
 def _manage_action(request: HttpRequest, token: str, action: Any, done: str) -> HttpResponse:
     try:
         action(subscriptions.subscription_from_token(token))
@@ -176,7 +201,9 @@ def _manage_action(request: HttpRequest, token: str, action: Any, done: str) -> 
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a button and changes nothing; POST (the button, or a mail client's one-click) unsubscribes."""
     try:
-        subscription = subscriptions.subscription_from_token(token, withheld_ok=True)
+        subscription = subscriptions.subscription_from_token(
+            token, scope=tokens.Scope.UNSUBSCRIBE, withheld_ok=True
+        )
         if request.method == "POST":
             subscription = subscriptions.subscription_unsubscribe(subscription=subscription)
             return render(
@@ -191,7 +218,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 @require_GET
 def calendar(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        subscription = subscriptions.subscription_from_token(token)
+        subscription = subscriptions.subscription_from_token(token, scope=tokens.Scope.CALENDAR)
     except SubscriptionError as error:
         return _invalid(request, error)
     response = HttpResponse(subscription_calendar(subscription), content_type="text/calendar; charset=utf-8")
@@ -201,4 +228,6 @@ def calendar(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _invalid(request: HttpRequest, error: SubscriptionError) -> HttpResponse:
-    return render(request, "delivery/link_invalid.html", {"message": str(error)}, status=404)
+    replaced = isinstance(error, LinkReplaced)
+    context = {"message": str(error), "replaced": replaced}
+    return render(request, "delivery/link_invalid.html", context, status=410 if replaced else 404)

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from django.conf import settings
 from django.test import Client
@@ -19,6 +21,7 @@ from courses.reading.forms import (
     TOPIC_TOO_LONG,
     WEEKS_OUT_OF_RANGE,
 )
+from courses.topics import TOPIC_BAD_CHARACTERS
 from courses.visibility import API_COURSE_NOT_FOUND as COURSE_NOT_FOUND
 from school.apitools import INVALID_JSON, NOT_JSON
 from tests.factories import CourseFactory, UserFactory, written_course
@@ -279,3 +282,44 @@ def test_a_request_whose_body_is_not_declared_json_is_refused_with_415(
     assert response.status_code == 415
     assert response.json()["detail"] == NOT_JSON
     assert not Course.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "Tea \ud800 ceremonies",
+        "\udfff",
+        "Tea \ue000",
+        "Tea \U000f0000",
+        "Tea \U0010fffd",
+        "Tea \u202e",
+        "Tea\x00",
+    ],
+)
+def test_the_openapi_document_refuses_every_topic_character_the_server_refuses(
+    client: Client, topic: str
+) -> None:
+    pattern = client.get("/api/openapi.json").json()["components"]["schemas"]["CourseRequestIn"]["properties"]
+    response = post(client, json.dumps({"topic": topic}), raw=True)  # "\ud800" travels as a JSON escape
+
+    assert response.status_code == 422
+    assert field_errors(response)["topic"] in (TOPIC_BAD_CHARACTERS, TOPIC_CONTROL_CHARACTERS)
+    assert re.search(pattern["topic"]["pattern"], topic) is None
+    assert re.search(pattern["topic"]["pattern"], "Tea \u00e9 \U0001f375 ceremonies") is not None
+
+
+def test_the_topic_pattern_reads_the_same_to_schemathesiss_validator_as_to_python(client: Client) -> None:
+    """schemathesis checks answers with jsonschema-rs (Rust's regex, which has no surrogates); a pattern it
+    cannot compile let any topic through, so conforming requests were refused."""
+    pattern = client.get("/api/openapi.json").json()["components"]["schemas"]["CourseRequestIn"]["properties"]
+    validator = jsonschema_rs.validator_for({"type": "string", "pattern": pattern["topic"]["pattern"]})
+    for topic in (
+        "Tea",
+        "Tea \U0001f375",
+        "\u00ae\u00a5\u001b",
+        "Tea \ue000",
+        "Tea \U000f0000",
+        "\u3000 ",
+        "a\u202eb",
+    ):
+        assert validator.is_valid(topic) == (re.search(pattern["topic"]["pattern"], topic) is not None)

@@ -4,7 +4,9 @@ cap pauses, says why, and the sweeper resumes it once there is budget."""
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -15,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from courses import tasks
-from courses.generation import llm, prompts
+from courses.generation import llm, prompts, slots
 from courses.generation.request import course_request
 from courses.models import Course, Lesson, LLMCall, PartStatus
 from courses.moderation import costs
@@ -73,6 +75,67 @@ def test_50_concurrent_callers_never_spend_more_than_the_cap_plus_one_calls_wors
     assert 0 < outcomes.count("ok") == LLMCall.objects.filter(outcome=LLMCall.Outcome.OK).count()
     assert spent <= settings.LLM_DAILY_SPEND_CAP_USD + one_call
     assert costs.spend_reserved_today_usd() == pytest.approx(spent, abs=1e-5)  # every reservation settled
+
+
+def test_1000_parallel_part_calls_never_spend_more_than_the_cap_plus_one_calls_worst_case(
+    settings: Any,
+) -> None:
+    """1,000 threads released at once, at the start of a day (no counter in Redis yet), each through the real
+    slot and reservation (`llm_slot`, `spend_reserve`, the call, `spend_settle` with what it really used), in
+    one process. The reservation is called directly, not through `llm.complete`: the fake OpenAI server (a
+    listen queue of 256) and PostgreSQL (100 connections, one per thread that records a call) cannot hold
+    1,000 calls at once, while Redis, where the cap is enforced, can. (redis-py's default pool could not:
+    "Too many connections" past 100 threads.)"""
+    settings.LLM_PRICES_PER_MILLION = {"fake-model": PRICE}
+    settings.LLM_MAX_CONCURRENCY = 1_000  # every part in flight at once
+    chars, max_tokens = 30_000, 4_000
+    one_call = costs.call_worst_case_usd(model="fake-model", prompt_chars=chars, max_tokens=max_tokens)
+    settings.LLM_DAILY_SPEND_CAP_USD = 150 * one_call
+    start = threading.Barrier(1_000)
+    spent: list[float] = []
+    refused: list[int] = []
+    lock = threading.Lock()
+
+    def reserve_call_settle(rng: random.Random) -> float | None:
+        """What `llm._within_budget` does around a call: the real cost, or None when refused."""
+        try:
+            reservation = costs.spend_reserve(model="fake-model", prompt_chars=chars, max_tokens=max_tokens)
+        except costs.SpendCapReached:
+            return None
+        time.sleep(rng.uniform(0, 0.05))  # the call in flight, while others reserve and settle
+        usage = llm.Usage(
+            prompt_tokens=rng.randint(1, chars // costs.CHARS_PER_TOKEN),
+            completion_tokens=rng.randint(1, max_tokens),
+            cached_tokens=0,
+        )
+        costs.spend_settle(reservation=reservation, model="fake-model", usage=usage)
+        return costs.call_cost_usd(
+            model="fake-model", prompt_tokens=usage.prompt_tokens, cached_tokens=0,
+            completion_tokens=usage.completion_tokens,
+        )  # fmt: skip
+
+    def part_call(number: int) -> None:
+        try:
+            start.wait()
+            with slots.llm_slot():  # as `llm._attempt` holds one around each call
+                real = reserve_call_settle(random.Random(number))
+            with lock:
+                if real is None:
+                    refused.append(number)
+                else:
+                    spent.append(real)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1_000) as pool:
+        list(pool.map(part_call, range(1_000)))
+
+    assert len(spent) + len(refused) == 1_000
+    assert refused  # the cap was met
+    assert len(spent) >= 150  # and calls that cost less than their worst case made room for more
+    assert sum(spent) <= settings.LLM_DAILY_SPEND_CAP_USD + one_call
+    # Every reservation settled: the counter holds what the calls really cost.
+    assert costs.spend_reserved_today_usd() == pytest.approx(sum(spent), abs=1e-3)
 
 
 def test_a_failed_call_settles_its_reservation_to_what_it_cost(priced: FakeOpenAI, settings: Any) -> None:

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import sys
+import unicodedata
 from typing import Any
 
 import pytest
 
 from courses.topics import (
+    BIDI_CONTROLS,
+    REFUSED_RANGES,
     TOPIC_BAD_CHARACTERS,
     TOPIC_EMPTY,
     TOPIC_TOO_LONG,
@@ -53,3 +57,14 @@ def test_its_key_folds_case_width_and_punctuation() -> None:
 
 def test_its_key_keeps_languages_whose_names_are_punctuation_apart() -> None:
     assert len({topic_key("C"), topic_key("C++"), topic_key("C#")}) == 3
+
+
+def test_the_refused_ranges_are_exactly_the_characters_the_form_and_the_server_refuse() -> None:
+    in_ranges = {code for low, high in REFUSED_RANGES for code in range(low, high + 1)}
+    refused = {
+        code
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) in {"Cc", "Cs", "Co"} or chr(code) in BIDI_CONTROLS
+    }
+    assert in_ranges == refused
+    assert max(code for code in range(sys.maxunicode + 1) if chr(code).isspace()) <= 0x3000

@@ -62,7 +62,9 @@ def test_the_shared_email_holds_placeholders_each_recipient_fills_with_their_own
     email = week_email(course=course, week_number=1)
     first, second = SubscriptionFactory(course=course), SubscriptionFactory(course=course)
 
-    mine, theirs = (week_email_personal(email, subscription_id=s.id) for s in (first, second))
+    mine, theirs = (
+        week_email_personal(email, subscription_id=s.id, link_generation=0) for s in (first, second)
+    )
 
     assert WEEK_DONE in email.html
     assert WEEK_DONE in email.text
@@ -133,7 +135,7 @@ def test_a_week_without_a_written_quiz_has_no_quiz_section(course: Course) -> No
 
     assert email.quiz_id is None
     assert "Quiz" not in email.html
-    assert len(week_email_personal(email, subscription_id=1).substitutions) == 4
+    assert len(week_email_personal(email, subscription_id=1, link_generation=0).substitutions) == 4
 
 
 def test_the_confirmation_email_has_a_text_and_an_html_part_with_the_link(course: Course) -> None:
@@ -166,7 +168,12 @@ def test_links_are_signed_exactly_as_django_signs_them() -> None:
 
     assert token == signing.Signer(salt="delivery.quiz-answer").sign("12.34.2.3")
     assert tokens.answer_token_read(token) == tokens.Answer(12, 34, 2, 3)
-    assert tokens.subscription_token(7) == signing.Signer(salt="delivery.subscription").sign("7")
+    assert tokens.manage_token(subscription_id=7, generation=2) == signing.Signer(
+        salt="delivery.manage"
+    ).sign("7.2")
+    assert tokens.calendar_token(subscription_id=7, generation=2) == signing.Signer(
+        salt="delivery.calendar"
+    ).sign("7.2")
 
 
 def test_placeholders_and_template_syntax_written_by_the_llm_are_never_filled_in(course: Course) -> None:
@@ -177,7 +184,9 @@ def test_placeholders_and_template_syntax_written_by_the_llm_are_never_filled_in
     Course.objects.filter(pk=course.pk).update(content_version=course.content_version + 1)
     course.refresh_from_db()
     email = week_email(course=course, week_number=1)
-    personal = week_email_personal(email, subscription_id=SubscriptionFactory(course=course).id)
+    personal = week_email_personal(
+        email, subscription_id=SubscriptionFactory(course=course).id, link_generation=0
+    )
 
     for body in (email.html, email.text):
         sent = body

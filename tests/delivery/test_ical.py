@@ -20,7 +20,9 @@ UTC = datetime.UTC
 
 
 def calendar_path(subscription: Subscription) -> str:
-    return links.calendar_url(subscription.id).removeprefix("https://semester.test")
+    return links.calendar_url(
+        subscription_id=subscription.id, generation=subscription.link_generation
+    ).removeprefix("https://semester.test")
 
 
 def test_text_is_escaped_as_rfc_5545_requires() -> None:

@@ -109,7 +109,7 @@ def test_the_weekly_email_asks_for_replies_with_each_recipients_own_token(
     replies: None, subscription: Subscription
 ) -> None:
     email = week_email(course=subscription.course, week_number=1)
-    personal = week_email_personal(email, subscription_id=subscription.id)
+    personal = week_email_personal(email, subscription_id=subscription.id, link_generation=0)
     assert "Reply to this email to ask about this week" in email.text
     assert "Reply to this email to ask about this week" in email.html
     assert email.subject.endswith(f"[ref {emails.ASK}]")
@@ -126,7 +126,7 @@ def test_a_sendgrid_batch_puts_the_token_in_each_subject_and_one_reply_to_on_the
     message = sendgrid_client.Message(email.subject, email.text, email.html, reply_to=email.reply_to)
     recipients = []
     for number, sub in enumerate([subscription, other]):
-        personal = week_email_personal(email, subscription_id=sub.id)
+        personal = week_email_personal(email, subscription_id=sub.id, link_generation=0)
         recipients.append(
             sendgrid_client.Recipient(
                 number, sub.email, personal.substitutions, personal.headers, reply_to=personal.reply_to
@@ -146,7 +146,10 @@ def test_without_inbound_parse_the_email_offers_no_replies(subscription: Subscri
     email = week_email(course=subscription.course, week_number=1)
     assert "Reply to this email" not in email.text
     assert email.reply_to == ""
-    assert emails.ASK not in week_email_personal(email, subscription_id=subscription.id).substitutions
+    assert (
+        emails.ASK
+        not in week_email_personal(email, subscription_id=subscription.id, link_generation=0).substitutions
+    )
 
 
 # --- A reply is answered once, in its thread ------------------------------------------------------------

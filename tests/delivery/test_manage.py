@@ -1,22 +1,31 @@
-"""The manage page of a subscription: schedule, pause and resume (with or without catch-up), send now."""
+"""The manage page of a subscription: schedule, pause and resume (with or without catch-up), send now, and
+replacing its links (the manage link apart from the read-only calendar address)."""
 
 from __future__ import annotations
 
 import datetime
+import html
 import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import time_machine
+from django.core import mail, signing
 from django.test import Client
 from django.utils import timezone
 
 from courses.models import Course
-from delivery.email import links
+from delivery.email import links, subscriptions, tokens
 from delivery.email.dispatch import DispatchResult
 from delivery.email.schedule import TIMEZONE_UNKNOWN, schedule_next_slot
-from delivery.email.subscriptions import COURSE_WITHDRAWN, NOT_ACTIVE, SUBSCRIPTION_LINK_INVALID
+from delivery.email.subscriptions import (
+    COURSE_WITHDRAWN,
+    LINK_REPLACED,
+    NOT_ACTIVE,
+    SUBSCRIPTION_LINK_INVALID,
+)
+from delivery.learning.selectors import learner_subscriptions
 from delivery.models import Subscription
 from tests.fakes.sendgrid_server import FakeSendGrid
 
@@ -32,7 +41,9 @@ def subscription(subscribe: Callable[..., Subscription]) -> Subscription:
 
 
 def manage_path(subscription: Subscription, action: str = "") -> str:
-    path = links.manage_url(subscription.id).removeprefix("https://semester.test")
+    path = links.manage_url(
+        subscription_id=subscription.id, generation=subscription.link_generation
+    ).removeprefix("https://semester.test")
     return f"{path}{action}/" if action else path
 
 
@@ -49,8 +60,15 @@ def test_the_manage_page_shows_when_the_next_week_arrives_in_local_time(
     assert page.status_code == 200
     text = page.content.decode()
     assert "Week 3 of 4 arrives on Monday 6 January 2025 at 08:00 (Europe/Berlin)" in text
-    assert links.calendar_url(subscription.id) in text
-    assert links.unsubscribe_url(subscription.id).removeprefix("https://semester.test") in text
+    assert (
+        links.calendar_url(subscription_id=subscription.id, generation=subscription.link_generation) in text
+    )
+    assert (
+        links.unsubscribe_url(
+            subscription_id=subscription.id, generation=subscription.link_generation
+        ).removeprefix("https://semester.test")
+        in text
+    )
 
 
 def test_every_description_a_schedule_field_points_to_is_on_the_page(
@@ -213,12 +231,104 @@ def test_manage_and_calendar_links_stop_showing_a_withheld_course_but_unsubscrib
     client: Client, subscription: Subscription, withheld: dict[str, Any]
 ) -> None:
     Course.objects.filter(pk=subscription.course_id).update(**withheld)
-    calendar = links.calendar_url(subscription.id).removeprefix("https://semester.test")
+    calendar = links.calendar_url(
+        subscription_id=subscription.id, generation=subscription.link_generation
+    ).removeprefix("https://semester.test")
 
     for response in (client.get(manage_path(subscription)), client.get(calendar)):
         assert response.status_code == 404
         assert COURSE_WITHDRAWN in response.content.decode()
         assert subscription.course.title not in response.content.decode()
-    client.post(links.unsubscribe_url(subscription.id).removeprefix("https://semester.test"))
+    client.post(
+        links.unsubscribe_url(
+            subscription_id=subscription.id, generation=subscription.link_generation
+        ).removeprefix("https://semester.test")
+    )
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.UNSUBSCRIBED
+
+
+# Scoped links: a read-only calendar address apart from the manage link, and both replaceable.
+def site_path(url: str) -> str:
+    return url.removeprefix("https://semester.test")
+
+
+def test_a_calendar_address_opens_neither_the_manage_page_nor_unsubscribing(
+    client: Client, subscription: Subscription
+) -> None:
+    calendar_token = tokens.calendar_token(subscription_id=subscription.id, generation=0)
+    manage_token = tokens.manage_token(subscription_id=subscription.id, generation=0)
+
+    assert client.get(f"/subscriptions/{calendar_token}/").status_code == 404
+    assert client.post(f"/subscriptions/{calendar_token}/pause/").status_code == 302  # back to a 404 page
+    assert client.post(f"/unsubscribe/{calendar_token}/").status_code == 404
+    assert client.get(f"/subscriptions/{manage_token}/calendar.ics").status_code == 404  # and the reverse
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.ACTIVE
+    assert subscription.email not in client.get(f"/subscriptions/{calendar_token}/").content.decode()
+
+
+def test_replacing_the_links_retires_the_old_ones_and_emails_the_new_manage_link(
+    client: Client, subscription: Subscription, django_capture_on_commit_callbacks: Any
+) -> None:
+    old_manage, old_calendar, old_unsubscribe = (
+        site_path(url(subscription_id=subscription.id, generation=0))
+        for url in (links.manage_url, links.calendar_url, links.unsubscribe_url)
+    )
+    assert 'action="' + old_manage + 'replace-links/"' in client.get(old_manage).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(f"{old_manage}replace-links/")
+
+    subscription.refresh_from_db()
+    new_calendar = links.calendar_url(subscription_id=subscription.id, generation=1)
+    new_manage = links.manage_url(subscription_id=subscription.id, generation=1)
+    assert page.status_code == 200
+    assert new_calendar in page.content.decode()
+    assert new_manage not in page.content.decode()  # the new manage link goes only to the inbox
+    [email] = mail.outbox
+    assert email.to == [subscription.email]
+    assert new_manage in email.body
+    assert client.get(site_path(new_manage)).status_code == 200
+    assert client.get(site_path(new_calendar)).status_code == 200
+    for old in (client.get(old_manage), client.get(old_calendar), client.post(old_unsubscribe)):
+        assert old.status_code == 410
+        assert LINK_REPLACED in html.unescape(old.content.decode())
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.ACTIVE
+
+
+def test_my_learning_and_the_weekly_email_carry_the_current_links(
+    client: Client,
+    subscription: Subscription,
+    dispatch: Callable[..., DispatchResult],
+    sendgrid: FakeSendGrid,
+) -> None:
+    subscriptions.subscription_links_replace(subscription=subscription)
+    subscription.refresh_from_db()
+    assert subscription.user is not None
+    client.force_login(subscription.user)
+
+    [row] = learner_subscriptions(user=subscription.user)
+    with time_machine.travel(datetime.datetime(2025, 1, 6, 7, tzinfo=UTC), tick=False):
+        dispatch()
+
+    current = links.manage_url(subscription_id=subscription.id, generation=1)
+    assert row.manage_url == site_path(current)
+    assert current in (sendgrid.messages[0].text or "")
+    assert links.calendar_url(subscription_id=subscription.id, generation=1) in (
+        sendgrid.messages[0].text or ""
+    )
+
+
+def test_links_from_before_the_scopes_still_unsubscribe_and_read_the_calendar_but_no_longer_manage(
+    client: Client, subscription: Subscription
+) -> None:
+    legacy = signing.Signer(salt="delivery.subscription").sign(str(subscription.id))
+
+    assert client.get(f"/subscriptions/{legacy}/calendar.ics").status_code == 200
+    assert client.get(f"/subscriptions/{legacy}/").status_code == 410
+    assert client.get(f"/unsubscribe/{legacy}/").status_code == 200
+    subscriptions.subscription_links_replace(subscription=subscription)
+    assert client.get(f"/subscriptions/{legacy}/calendar.ics").status_code == 410
+    assert client.post(f"/unsubscribe/{legacy}/").status_code == 410

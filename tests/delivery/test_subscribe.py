@@ -191,7 +191,7 @@ def test_an_address_that_already_receives_the_course_gets_its_manage_link_and_no
         "active",
     )
     assert "already receive" in mail.outbox[0].subject
-    assert f"/subscriptions/{subscription.id}:" in mail.outbox[0].body
+    assert f"/subscriptions/{subscription.id}.0:" in mail.outbox[0].body
 
 
 def test_the_same_person_follows_several_courses_as_one_learner(

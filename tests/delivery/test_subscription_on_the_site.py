@@ -11,7 +11,7 @@ from django.urls import reverse
 from courses.models import Course
 from delivery.email.forms import SubscribeForm
 from delivery.email.schedule import timezone_match
-from delivery.email.tokens import subscription_token
+from delivery.email.tokens import manage_token
 from delivery.models import Subscription
 from tests.factories import SubscriptionFactory, UserFactory, written_course
 
@@ -43,7 +43,13 @@ def test_the_course_page_shows_a_learners_subscription_with_its_manage_link_inst
 
     assert "You get this course by email" in html
     assert "Active, to ada@example.com. Next: week 2." in html
-    assert reverse("delivery:manage", args=[subscription_token(subscription.id)]) in html
+    assert (
+        reverse(
+            "delivery:manage",
+            args=[manage_token(subscription_id=subscription.id, generation=subscription.link_generation)],
+        )
+        in html
+    )
     assert 'name="send_time"' not in html
 
 
@@ -76,7 +82,13 @@ def test_my_learning_lists_email_subscriptions_with_their_schedule_and_manage_li
     assert "Courses you get by email" in html
     assert "The history of jazz" in html
     assert "Wednesdays at 08:00 (Europe/Berlin)" in html
-    assert reverse("delivery:manage", args=[subscription_token(subscription.id)]) in html
+    assert (
+        reverse(
+            "delivery:manage",
+            args=[manage_token(subscription_id=subscription.id, generation=subscription.link_generation)],
+        )
+        in html
+    )
     assert "You have not started a course yet" not in html
 
 

@@ -164,10 +164,15 @@ PAGES: dict[str, Visit] = {
             + "/"
         )
     ),
-    "subscription_manage": Visit(lambda s: f"/subscriptions/{tokens.subscription_token(s.subscription.id)}/"),
-    "unsubscribe": Visit(lambda s: f"/unsubscribe/{tokens.subscription_token(s.subscription.id)}/"),
+    "subscription_manage": Visit(
+        lambda s: f"/subscriptions/{tokens.manage_token(subscription_id=s.subscription.id, generation=0)}/"
+    ),
+    "unsubscribe": Visit(
+        lambda s: f"/unsubscribe/{tokens.manage_token(subscription_id=s.subscription.id, generation=0)}/"
+    ),
     "unsubscribed": Visit(
-        lambda s: f"/unsubscribe/{tokens.subscription_token(s.subscription.id)}/", then=_unsubscribe
+        lambda s: f"/unsubscribe/{tokens.manage_token(subscription_id=s.subscription.id, generation=0)}/",
+        then=_unsubscribe,
     ),
     "email_quiz_answer": Visit(
         lambda s: (

@@ -195,3 +195,18 @@ def test_it_refuses_an_unknown_structured_output_form_or_a_url_moderation_withou
     assert "LLM_STRUCTURED_OUTPUT must be one of json_schema, json_object, tools" in result.stderr
     result = _load_settings({"MODERATION_PROVIDER": "url"})
     assert "MODERATION_PROVIDER=url needs MODERATION_BASE_URL" in result.stderr
+
+
+def test_management_commands_start_without_the_axes_banner_and_the_web_process_keeps_it(
+    tmp_path: Path,
+) -> None:
+    env = {"PATH": os.environ["PATH"], "SEMESTER_VAR_DIR": str(tmp_path)}
+    command = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    web = subprocess.run(
+        [sys.executable, "-c", "import school.wsgi"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert command.returncode == 0, command.stderr
+    assert "AXES" not in command.stdout + command.stderr
+    assert "AXES: BEGIN" in web.stderr

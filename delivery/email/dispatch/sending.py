@@ -68,6 +68,7 @@ class _Claimed(NamedTuple):
     attempts: int  # before this claim
     error: str
     subscription_id: int
+    link_generation: int
     email: str
     subscription_status: str
     suppressed: bool
@@ -83,8 +84,8 @@ def _claim(*, course_id: str, week_number: int, now: datetime.datetime) -> list[
             .annotate(suppressed=suppressed)
             .order_by("id")
             .values_list(
-                "id", "course_id", "attempts", "error", "subscription_id", "subscription__email",
-                "subscription__status", "suppressed",
+                "id", "course_id", "attempts", "error", "subscription_id", "subscription__link_generation",
+                "subscription__email", "subscription__status", "suppressed",
             )[:BATCH_SIZE]
         ]  # fmt: skip
         Delivery.objects.filter(id__in=[row.id for row in rows]).update(
@@ -118,7 +119,9 @@ def _message(email: emails.WeekEmail) -> sendgrid.Message:
 
 
 def _recipient(email: emails.WeekEmail, row: _Claimed) -> sendgrid.Recipient:
-    personal = emails.week_email_personal(email, subscription_id=row.subscription_id)
+    personal = emails.week_email_personal(
+        email, subscription_id=row.subscription_id, link_generation=row.link_generation
+    )
     return sendgrid.Recipient(
         key=row.id,
         email=row.email,
