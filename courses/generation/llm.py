@@ -471,13 +471,16 @@ PARTIAL_EVERY_CHARS = 400
 
 def _chat_stream(prompt: Prompt[AnswerT], on_partial: Callable[[dict[str, Any]], None]) -> Reply[str]:
     """`_chat`, streamed (server-sent events), calling `on_partial` as the reply grows. Through the SDK's
-    typed `create`: one call per course streams, so its per-chunk objects cost little."""
+    typed `create`: one call per course streams, so its per-chunk objects cost little. With tools the answer
+    comes as the forced call's argument fragments (content too, for a server that answers in prose)."""
     pieces: list[str] = []
+    arguments: list[str] = []
     refusal, finish, usage, parsed_at = "", None, Usage(), 0
-    # A streamed tool call comes in argument fragments, not content: with tools, stream in JSON mode instead.
-    form = "json_object" if settings.LLM_STRUCTURED_OUTPUT == "tools" else settings.LLM_STRUCTURED_OUTPUT
     body = chat_body(
-        prompt, form=form, token_parameter=settings.LLM_TOKEN_LIMIT_PARAMETER, max_tokens=prompt.max_tokens
+        prompt,
+        form=settings.LLM_STRUCTURED_OUTPUT,
+        token_parameter=settings.LLM_TOKEN_LIMIT_PARAMETER,
+        max_tokens=prompt.max_tokens,
     )
     try:
         stream = _client().chat.completions.create(  # type: ignore[call-overload]  # messages: plain dicts
@@ -488,15 +491,17 @@ def _chat_stream(prompt: Prompt[AnswerT], on_partial: Callable[[dict[str, Any]],
                 usage = _usage(chunk.usage.model_dump())
             for choice in chunk.choices:
                 pieces.append(choice.delta.content or "")
+                arguments += [_first_call_arguments(call) for call in choice.delta.tool_calls or ()]
                 refusal += choice.delta.refusal or ""
                 finish = choice.finish_reason or finish
-            length = sum(map(len, pieces))
+            so_far = arguments if any(arguments) else pieces
+            length = sum(map(len, so_far))
             if length - parsed_at >= PARTIAL_EVERY_CHARS:
                 parsed_at = length
-                on_partial(partial_answer("".join(pieces)))
+                on_partial(partial_answer("".join(so_far)))
     except openai.OpenAIError as error:
         raise _failure_from_error(error) from error
-    content = "".join(pieces)
+    content = "".join(arguments) or "".join(pieces)
     if refusal or finish == "content_filter":
         raise AttemptFailed(
             Outcome.REFUSAL, f"refused: {refusal or 'stopped by the content filter'}", usage=usage
@@ -511,6 +516,13 @@ def _chat_stream(prompt: Prompt[AnswerT], on_partial: Callable[[dict[str, Any]],
         raise AttemptFailed(Outcome.INVALID_OUTPUT, "the reply was empty", usage=usage)
     on_partial(partial_answer(content))
     return Reply(content, usage)
+
+
+def _first_call_arguments(call: Any) -> str:
+    """The argument fragment a streamed tool-call delta adds to the first (the forced) call."""
+    if call.index != 0 or call.function is None:
+        return ""
+    return str(call.function.arguments or "")
 
 
 def _post(path: str, body: dict[str, Any], client: openai.OpenAI | None = None) -> dict[str, Any]:

@@ -288,6 +288,24 @@ def test_streaming_hands_over_the_answer_as_it_grows_and_returns_it_validated(
     assert call.completion_tokens > 0  # from the stream's usage chunk
 
 
+def test_with_tools_the_outline_streams_as_the_forced_calls_argument_fragments(
+    fake_openai: FakeOpenAI, settings: Any
+) -> None:
+    settings.LLM_STRUCTURED_OUTPUT = "tools"
+    partials: list[dict[str, Any]] = []
+
+    outline = llm.complete_streaming(outline_prompt(), course=None, on_partial=partials.append)
+
+    request = fake_openai.calls()[0]["json"]
+    assert request["stream"] is True
+    assert request["tool_choice"]["function"]["name"] == request["tools"][0]["function"]["name"]
+    assert "response_format" not in request  # no fallback to JSON mode
+    weeks_seen = [len(partial.get("weeks", [])) for partial in partials]
+    assert weeks_seen[0] < 4 == weeks_seen[-1]
+    assert partials[-1] == outline.model_dump()
+    assert LLMCall.objects.get().outcome == LLMCall.Outcome.OK
+
+
 @pytest.mark.parametrize("kind", ["truncated", "refusal", "500", "invalid_schema"])
 def test_a_streamed_fault_is_retried_like_any_other(fake_openai: FakeOpenAI, kind: str) -> None:
     fake_openai.fail_next(kind)

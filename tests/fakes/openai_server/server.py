@@ -356,6 +356,12 @@ class FakeOpenAI(LoopbackFake):
         choice, usage = completion["choices"][0], completion["usage"]
         field = "refusal" if choice["message"]["refusal"] else "content"
         text = choice["message"][field] or ""
+        calls, opening = choice["message"].get("tool_calls"), {}
+        if calls:  # a forced tool call streams as fragments of its arguments, after its id and name
+            call = calls[0]
+            text = call["function"]["arguments"]
+            opening = {"index": 0, "id": call["id"], "type": "function"}
+            opening["function"] = {"name": call["function"]["name"], "arguments": ""}
         first_token, per_token = self._pace()
         words = re.findall(r"\s*\S+|\s+$", text)
         step = max(1, self.stream_chunk_words)
@@ -368,14 +374,20 @@ class FakeOpenAI(LoopbackFake):
             chunk = {**head, "object": "chat.completion.chunk", "choices": choices, **extra}
             return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
+        def delta(piece: str) -> JsonDict:
+            if calls:
+                return {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+            return {field: piece}
+
         self._sleep(started + first_token - time.monotonic())
-        yield event([{"index": 0, "delta": {"role": "assistant", field: ""}, "finish_reason": None}])
+        first = {"content": None, "tool_calls": [opening]} if calls else {field: ""}
+        yield event([{"index": 0, "delta": {"role": "assistant", **first}, "finish_reason": None}])
         sent = 0  # characters so far: tokens are counted as the usage counts them (4 characters each), so the
         # stream ends when a non-streamed reply of the same size would
         for piece in pieces:
             sent += len(piece)
             self._sleep(started + first_token + sent / 4 * per_token - time.monotonic())
-            yield event([{"index": 0, "delta": {field: piece}, "finish_reason": None}])
+            yield event([{"index": 0, "delta": delta(piece), "finish_reason": None}])
         if fault == "stream_cut":
             yield None
             return
