@@ -415,9 +415,19 @@ def _chat(prompt: Prompt[AnswerT]) -> Reply[str]:
     return _answer(_post(CHAT_PATH, body), form=settings.LLM_STRUCTURED_OUTPUT)
 
 
-def chat_body(prompt: Prompt[AnswerT], *, form: str, token_parameter: str, max_tokens: int) -> dict[str, Any]:
-    """The chat request asking for `prompt`'s schema in `form` ("json_schema", "json_object" or "tools")."""
-    schema = request_json_schema(prompt.schema, length_limits=settings.LLM_SCHEMA_LENGTH_LIMITS)
+def chat_body(
+    prompt: Prompt[AnswerT],
+    *,
+    form: str,
+    token_parameter: str,
+    max_tokens: int,
+    length_limits: bool | None = None,
+) -> dict[str, Any]:
+    """The chat request asking for `prompt`'s schema in `form` ("json_schema", "json_object" or "tools"), with
+    string lengths in the schema as LLM_SCHEMA_LENGTH_LIMITS says unless `length_limits` is given."""
+    if length_limits is None:
+        length_limits = settings.LLM_SCHEMA_LENGTH_LIMITS
+    schema = request_json_schema(prompt.schema, length_limits=length_limits)
     messages = list(prompt.messages)
     body: dict[str, Any] = {"model": settings.OPENAI_MODEL, token_parameter: max_tokens}
     if form == "json_schema":
@@ -703,16 +713,24 @@ def probe_models() -> Probe[list[str]]:
 
 
 def probe_structured(
-    prompt: Prompt[AnswerT], *, form: str, token_parameter: str, max_tokens: int
+    prompt: Prompt[AnswerT],
+    *,
+    form: str,
+    token_parameter: str,
+    max_tokens: int,
+    length_limits: bool | None = None,
 ) -> Probe[AnswerT]:
     """`prompt` answered once in `form`, leniently read and strictly validated as `complete` does."""
-    body = chat_body(prompt, form=form, token_parameter=token_parameter, max_tokens=max_tokens)
+    body = chat_body(
+        prompt, form=form, token_parameter=token_parameter, max_tokens=max_tokens, length_limits=length_limits
+    )
 
-    def send() -> AnswerT:
-        return _validated(prompt, _answer(_post(CHAT_PATH, body), form=form).value)
+    def send() -> tuple[AnswerT, Usage]:
+        reply = _answer(_post(CHAT_PATH, body), form=form)
+        return _validated(prompt, reply.value), reply.usage
 
-    answer, seconds = _timed(send)
-    return Probe(answer, Usage(), seconds)
+    (answer, usage), seconds = _timed(send)
+    return Probe(answer, usage, seconds)
 
 
 def probe_text(*, messages: list[dict[str, str]], token_parameter: str, max_tokens: int) -> Probe[str]:

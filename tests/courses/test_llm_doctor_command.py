@@ -86,6 +86,39 @@ def test_against_a_server_like_llama_cpp_python_it_recommends_json_object_max_to
     assert "  MODERATION_PROVIDER=local" in lines
 
 
+def test_it_recommends_length_limits_off_when_their_grammar_makes_answers_much_slower(
+    fake_openai: FakeOpenAI, settings: Any
+) -> None:
+    settings.LLM_TIMEOUT_SECONDS = 30.0  # the tests' 0.5 s would cut the slow answer short
+    fake_openai.refuse_json_schema = True
+    fake_openai.time_to_first_token, fake_openai.tokens_per_second = 0.0, 50.0
+    fake_openai.length_limits_slowdown = 4.0
+
+    lines = run()
+
+    assert "  LLM_SCHEMA_LENGTH_LIMITS=false" in lines
+    (line,) = [line for line in lines if "schema length limits:" in line]
+    assert "not worth it (the server's grammar for them slows its sampling" in line
+    timed = [
+        call["json"] for call in fake_openai.calls() if "Name one river" in str(call["json"]["messages"])
+    ]
+    limits = ["maxLength" in str(body["response_format"]["schema"]) for body in timed]
+    assert limits == [False, True]  # timed without them, then with
+
+
+def test_it_recommends_length_limits_when_they_cost_little(fake_openai: FakeOpenAI, settings: Any) -> None:
+    settings.LLM_TIMEOUT_SECONDS = 30.0  # the tests' 0.5 s would cut the slow answer short
+    fake_openai.refuse_json_schema = True
+    fake_openai.time_to_first_token, fake_openai.tokens_per_second = 0.0, 50.0
+    fake_openai.length_limits_slowdown = 1.1
+
+    lines = run()
+
+    assert "  LLM_SCHEMA_LENGTH_LIMITS=true" in lines
+    (line,) = [line for line in lines if "schema length limits:" in line]
+    assert "x): sent" in line
+
+
 def test_when_the_endpoint_does_not_answer_it_says_so_and_fails(
     fake_openai: FakeOpenAI, settings: Any
 ) -> None:

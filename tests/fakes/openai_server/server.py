@@ -102,7 +102,9 @@ class FakeOpenAI(LoopbackFake):
     ``deterministic``, ``flag_words``, ``override(fn)``, ``keep_bodies``; and, to play a local server:
     ``refuse_json_schema`` (a 500 like llama-cpp-python's), ``token_limit_parameters`` (the cap parameters
     it honours on prose replies), ``moderations`` (False: /v1/moderations answers 404), ``reply_style``
-    ("raw_newlines" in strings, "fenced" in a ```json block, "prose" around the object).
+    ("raw_newlines" in strings, "fenced" in a ```json block, "prose" around the object),
+    ``length_limits_slowdown`` (calls whose schema has maxLength take that many times as long, as llama.cpp's
+    grammar for them makes them).
 
     Two latency models for chat calls: fixed (``latency`` seconds per call, the default), or a model's pace
     once ``tokens_per_second`` is set: ``time_to_first_token`` seconds, then the reply's completion tokens
@@ -163,6 +165,9 @@ class FakeOpenAI(LoopbackFake):
         self.token_limit_parameters: frozenset[str] = TOKEN_LIMIT_PARAMETERS
         self.moderations = True
         self.reply_style = "json"
+        # As llama.cpp's grammar for string lengths: a chat call whose schema has maxLength takes this many
+        # times as long (per token with the pace model, else its latency).
+        self.length_limits_slowdown = 1.0
         self._override: Override | None = None
         self._rng = random.Random(self.seed)
 
@@ -326,7 +331,7 @@ class FakeOpenAI(LoopbackFake):
             return Reply(200, headers=headers, stream=self._stream(body, completion, started, fault))
         # A call takes as long as the latency model says: the fake's own work of writing the reply counts
         # within it, so a burst of calls is not slowed by the fake generating every reply after its sleep.
-        first_token, per_token = self._pace()
+        first_token, per_token = self._pace(body)
         tokens = completion["usage"]["completion_tokens"]
         self._sleep(first_token + tokens * per_token - (time.monotonic() - started))
         if fault == "timeout":
@@ -342,11 +347,14 @@ class FakeOpenAI(LoopbackFake):
     def first_token_latency(self, seconds: float) -> None:
         self.time_to_first_token = seconds
 
-    def _pace(self) -> tuple[float, float]:
-        """Seconds until the first token, and per completion token after it."""
+    def _pace(self, body: JsonDict | None = None) -> tuple[float, float]:
+        """Seconds until the first token, and per completion token after it (for `body`'s schema)."""
+        slowdown = 1.0
+        if body is not None and '"maxLength"' in json.dumps(response_schema(body) or {}):
+            slowdown = self.length_limits_slowdown
         if not self.tokens_per_second:
-            return self.latency, 0.0
-        return self.time_to_first_token, 1.0 / self.tokens_per_second
+            return self.latency * slowdown, 0.0
+        return self.time_to_first_token, slowdown / self.tokens_per_second
 
     def _stream(
         self, body: JsonDict, completion: JsonDict, started: float, fault: str | None
@@ -362,7 +370,7 @@ class FakeOpenAI(LoopbackFake):
             text = call["function"]["arguments"]
             opening = {"index": 0, "id": call["id"], "type": "function"}
             opening["function"] = {"name": call["function"]["name"], "arguments": ""}
-        first_token, per_token = self._pace()
+        first_token, per_token = self._pace(body)
         words = re.findall(r"\s*\S+|\s+$", text)
         step = max(1, self.stream_chunk_words)
         pieces = ["".join(words[i : i + step]) for i in range(0, len(words), step)]
