@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from courses.generation import doctor
+from courses.generation import doctor, prompts
 from courses.models import LLMCall
 from tests.factories import UserFactory
 from tests.fakes.openai_server import FakeOpenAI
@@ -117,6 +117,24 @@ def test_it_recommends_length_limits_when_they_cost_little(fake_openai: FakeOpen
     assert "  LLM_SCHEMA_LENGTH_LIMITS=true" in lines
     (line,) = [line for line in lines if "schema length limits:" in line]
     assert "x): sent" in line
+
+
+def test_at_a_local_models_pace_it_sizes_the_timeout_from_the_token_caps_in_use(
+    fake_openai: FakeOpenAI, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.LLM_TIMEOUT_SECONDS = 30.0
+    fake_openai.refuse_json_schema = True
+    fake_openai.time_to_first_token, fake_openai.tokens_per_second = 0.0, 20.0
+    caps = {"outline": 2400, "week": 800, "lesson": 300, "quiz": 450, "judge": 600}
+    monkeypatch.setattr(prompts, "MAX_TOKENS", caps)
+
+    lines = run()
+
+    assert "  LLM_PROFILE=slow" in lines
+    # The outline's 2,400 tokens at about 20 tokens/s, twice over, in whole minutes.
+    assert any(line in lines for line in ("  LLM_TIMEOUT_SECONDS=240", "  LLM_TIMEOUT_SECONDS=300"))
+    (pace,) = [line for line in lines if line.strip().startswith("ok    pace:")]
+    assert "a 4-week course at most" in pace
 
 
 def test_when_the_endpoint_does_not_answer_it_says_so_and_fails(
