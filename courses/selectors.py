@@ -17,7 +17,7 @@ from django.db.models.functions import Length
 from accounts.models import User
 from courses.models import Course, Lesson, LLMCall, PartStatus, QualityReport, Quiz, Week
 from courses.topics import topic_key as topic_key_of
-from courses.visibility import course_is_withheld, public_courses
+from courses.visibility import course_is_withheld, course_readable_early, public_courses
 
 STAGE_QUEUED = "Waiting for a writer to pick up the course…"
 STAGE_OUTLINING = "Planning the weeks…"
@@ -96,6 +96,36 @@ def course_progress(*, course: Course) -> CourseProgress:
         is_offline=course.is_offline,
         reason=course.status_reason,
     )
+
+
+@dataclass(frozen=True)
+class WrittenWeek:
+    """A week whose lessons are all written, offered to read while the rest of its course is being written."""
+
+    number: int
+    title: str
+    lessons: tuple[Lesson, ...]
+
+
+def course_weeks_written(*, course: Course) -> list[WrittenWeek]:
+    """The weeks whose every lesson is written (and so was screened before it was stored), in order: one query.
+    Only while `courses.visibility.course_readable_early` allows it; none otherwise."""
+    if not course_readable_early(course):
+        return []
+    rows = (
+        Lesson.objects.filter(course=course)
+        .select_related("week")
+        .only("id", "course_id", "number", "title", "status", "week__number", "week__title")
+        .order_by("week__number", "number")
+    )
+    weeks: dict[int, list[Lesson]] = {}
+    for lesson in rows:
+        weeks.setdefault(lesson.week.number, []).append(lesson)
+    return [
+        WrittenWeek(number, lessons[0].week.title, tuple(lessons))
+        for number, lessons in weeks.items()
+        if all(lesson.status == PartStatus.WRITTEN for lesson in lessons)
+    ]
 
 
 def _stage_label(course: Course, written: int, total: int, failed: int) -> str:

@@ -67,6 +67,14 @@ def course_is_withheld(course: Course) -> bool:
     return course.held_for_review or course.review_state == Course.Review.REJECTED
 
 
+def course_readable_early(course: Course) -> bool:
+    """May its written lessons be read while the rest is still being written? Only while it is being written
+    and not withheld: each lesson was screened before it was stored, and a hold (or a rejection) hides them all
+    again at once. Who may read them is who may follow its writing (`course_followable`), which for a course
+    that is not withheld is who may read it (`course_readable`): this narrows those rules, never widens them."""
+    return course.status == Course.Status.WRITING and not course_is_withheld(course)
+
+
 def _is_staff(user: User | AnonymousUser | Any) -> bool:
     return bool(getattr(user, "is_staff", False) and getattr(user, "is_active", False))
 

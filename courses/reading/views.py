@@ -47,6 +47,7 @@ from courses.selectors import (
     course_recent,
     course_search,
     course_similar,
+    course_weeks_written,
 )
 from courses.visibility import (
     course_followable,
@@ -189,6 +190,7 @@ def _writing_page(
         "estimate": outline_estimate(course=course) if course.status == Course.Status.OUTLINED else None,
         "outline_error": outline_error,
         "outline_version": course.outline_version if version is None else version,
+        "written_weeks": course_weeks_written(course=course),
     }
     template = "courses/_writing_progress.html" if fragment else "courses/writing.html"
     response = render(request, template, context, status=status)

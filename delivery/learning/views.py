@@ -33,7 +33,12 @@ from courses.selectors import (
     quiz_question_lessons,
 )
 from courses.tutor.selectors import tutor_conversations, tutor_panel
-from courses.visibility import course_editable_by, course_readable, course_review_notice_for
+from courses.visibility import (
+    course_editable_by,
+    course_readable,
+    course_readable_early,
+    course_review_notice_for,
+)
 from delivery.learning.progress import (
     ProgressError,
     QuestionResult,
@@ -45,6 +50,7 @@ from delivery.learning.progress import (
 )
 from delivery.learning.selectors import (
     CourseOutline,
+    LessonPage,
     LessonReading,
     learner_course_outline,
     learner_courses,
@@ -207,7 +213,7 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
         raise Http404("No such lesson")
     course = course_readable(request, page.lesson.course)
     if not course.is_readable:
-        return redirect("courses:writing", course.id)
+        return _lesson_read_early(request, course, page)
     if learner is not None:
         enrollment_record_visit(user=learner, course=course)
         if reading is not None:
@@ -233,6 +239,18 @@ def lesson_page(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
         kept.set(key, _page_to_keep(request, html), PAGE_SECONDS)
         html = _page_for_this_response(request, html)
     return HttpResponse(html)
+
+
+def _lesson_read_early(request: HttpRequest, course: Course, page: LessonPage) -> HttpResponse:
+    """A written lesson of a course still being written, for whoever may follow its writing: just the text, with
+    a way back to the progress page. No progress marks, quiz, tutor or editing until the course is written, and
+    never kept (`_lesson_page_key`): the page changes as the rest arrives. Otherwise, the progress page."""
+    if not (course_readable_early(course) and page.lesson.status == PartStatus.WRITTEN):
+        return redirect("courses:writing", course.id)
+    context = {"course": course, "page": page, "lesson": page.lesson, "can_edit": False, "early": True}
+    response = render(request, "delivery/lesson.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _lesson_page_kept(

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from courses.models import Course, Lesson, PartStatus, Quiz
 from courses.reading.views import RETRY_QUEUED
-from tests.factories import CourseFactory, UserFactory, written_course
+from tests.factories import CourseFactory, UserFactory, first_lesson, written_course
 
 pytestmark = pytest.mark.django_db
 
@@ -141,3 +141,35 @@ def test_the_short_link_leads_to_the_page_that_suits_the_course(client: Client) 
     assert client.get(reverse("courses:detail", args=[ready.id]))["Location"] == ready.get_absolute_url()
     response = client.get(reverse("courses:detail", args=[writing.id]), follow=True)
     assert response.redirect_chain[-1][0] == writing_url(writing)
+
+
+def test_each_week_whose_lessons_are_all_written_is_offered_to_read_with_and_without_javascript(
+    client: Client,
+) -> None:
+    course = half_written()
+    Quiz.objects.filter(course=course, week__number=2).update(status=PartStatus.PENDING)  # lessons are enough
+    Lesson.objects.filter(course=course, week__number=3, number=1).update(status=PartStatus.WRITTEN)
+    lessons = {
+        (e.week.number, e.number): e for e in Lesson.objects.filter(course=course).select_related("week")
+    }
+    for url in (writing_url(course), writing_url(course, fragment=True)):
+        html = client.get(url).content.decode()
+        assert "Week 1 is ready to read" in html
+        assert "Week 2 is ready to read" in html
+        assert "Week 3 is ready to read" not in html  # half of it is still being written
+        assert f'href="{lessons[1, 1].get_absolute_url()}"' in html
+        assert f'href="{lessons[2, 2].get_absolute_url()}"' in html
+        assert f'href="{lessons[3, 1].get_absolute_url()}"' not in html
+
+
+def test_a_held_or_rejected_course_offers_nothing_to_read(client: Client) -> None:
+    requester = UserFactory()
+    course = half_written(requested_by=requester)
+    client.force_login(requester)
+    assert "Week 1 is ready to read" in client.get(writing_url(course)).content.decode()
+    for withheld in ({"held_for_review": True}, {"review_state": Course.Review.REJECTED}):
+        Course.objects.filter(id=course.id).update(**withheld)
+        html = client.get(writing_url(course)).content.decode()
+        assert "ready to read" not in html
+        assert first_lesson(course).get_absolute_url() not in html
+        Course.objects.filter(id=course.id).update(held_for_review=False, review_state=Course.Review.PENDING)
