@@ -56,6 +56,10 @@ def test_the_requester_reads_week_1_while_the_rest_is_written_with_no_marks_or_q
     assert f'href="{lesson_url(course, 1, 2)}"' in html  # the week's other written lesson
     assert f'href="{lesson_url(course, 2)}"' not in html  # not yet written
     assert response["Cache-Control"] == "no-store"
+    assert html.count('class="next"') == 1  # to the week's next lesson, written
+    last = client.get(lesson_url(course, 1, 2)).content.decode()
+    assert last.count('class="next"') == 1
+    assert f'<a class="next" href="{writing_url(course)}">' in last  # week 2 is still being written
 
 
 def test_anyone_with_the_link_reads_it_but_once_rejected_only_the_requester_is_even_told_it_exists(

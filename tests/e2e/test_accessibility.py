@@ -138,6 +138,7 @@ PAGES: dict[str, Visit] = {
     "request_with_errors": Visit(lambda s: "/", then=_submit_empty_request),
     "catalogue": Visit(lambda s: "/courses/?q=birdsong"),
     "writing": Visit(lambda s: f"/courses/{s.writing.id}/writing/"),
+    "lesson_read_early": Visit(lambda s: f"/courses/{s.writing.id}/lessons/{first_lesson(s.writing).id}/"),
     "course": Visit(lambda s: f"/courses/{s.course.id}/"),
     "course_signed_in": Visit(lambda s: f"/courses/{s.course.id}/", who="learner"),
     "lesson": Visit(lambda s: f"/courses/{s.course.id}/lessons/{_lesson(s).id}/"),
