@@ -331,7 +331,11 @@ def lesson_done(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpRe
     page = learner_lesson(course_id=course_id, lesson_id=lesson_id, user=None)
     if page is None:
         raise Http404("No such lesson")
-    course_readable(request, page.lesson.course)
+    course = course_readable(request, page.lesson.course)
+    if (
+        not course.is_readable
+    ):  # read early while the rest is written: progress starts once the course is whole
+        return redirect(lesson_url)
     done = request.POST.get("done") != "0"
     if learner is None:
         visitor_lesson_mark(request, lesson_id=page.lesson.id, done=done)

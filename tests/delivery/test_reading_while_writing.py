@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from courses.models import Course, Lesson, PartStatus, Quiz
+from delivery.models import LessonCompletion
 from tests.factories import UserFactory, moderator, written_course
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +114,16 @@ def test_the_page_read_early_is_not_served_once_the_course_is_written(client: Cl
     html = client.get(url).content.decode()
     assert EARLY_NOTE not in html
     assert "Mark as done" in html
+
+
+def test_a_lesson_read_early_cannot_be_marked_done_until_the_course_is_written(client: Client) -> None:
+    requester = UserFactory()
+    course = half_written(requested_by=requester)
+    client.force_login(requester)
+    lesson = Lesson.objects.get(course=course, week__number=1, number=1)
+
+    response = client.post(reverse("delivery:lesson_done", args=[course.id, lesson.id]), {"then": "next"})
+
+    assert response.status_code == 302
+    assert response["Location"] == lesson_url(course, 1)
+    assert not LessonCompletion.objects.filter(user=requester).exists()
