@@ -274,26 +274,18 @@ def send_confirmation(subscription: Subscription) -> None:
 
 def send_already_subscribed(subscription: Subscription) -> None:
     """Someone asked again for a course this address already receives: send its manage link, change nothing."""
-    context = {
-        "subscription": subscription,
-        "course": subscription.course,
-        "manage_url": links.manage_url(
-            subscription_id=subscription.id, generation=subscription.link_generation
-        ),
-    }
-    _send("already_subscribed", to=subscription.email, context=context)
+    _send_manage_link("already_subscribed", subscription)
 
 
 def send_links_replaced(subscription: Subscription) -> None:
     """The learner replaced their links: the new manage link goes only to the address, never to the page."""
-    context = {
-        "subscription": subscription,
-        "course": subscription.course,
-        "manage_url": links.manage_url(
-            subscription_id=subscription.id, generation=subscription.link_generation
-        ),
-    }
-    _send("links_replaced", to=subscription.email, context=context)
+    _send_manage_link("links_replaced", subscription)
+
+
+def _send_manage_link(template: str, subscription: Subscription) -> None:
+    manage_url = links.manage_url(subscription_id=subscription.id, generation=subscription.link_generation)
+    context = {"subscription": subscription, "course": subscription.course, "manage_url": manage_url}
+    _send(template, to=subscription.email, context=context)
 
 
 def send_tutor_reply(
