@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 
-import redis
 from django.conf import settings
 from redis.commands.core import Script
+
+from school.redis_client import redis_client
 
 SLOTS_KEY = "semester:llm:slots"
 # Waiting callers poll; a short random pause spreads them out so they do not retry in lockstep.
@@ -47,7 +48,7 @@ def llm_slot() -> Iterator[None]:
         with _local_semaphore(limit):
             yield
         return
-    client = _redis(settings.REDIS_URL)
+    client = redis_client(settings.REDIS_URL)
     acquire = _acquire_script(settings.REDIS_URL)
     token = uuid.uuid4().hex
     lease_ms = int(settings.LLM_SLOT_LEASE_SECONDS * 1000)
@@ -63,23 +64,14 @@ def slots_in_use() -> int:
     """Slots held right now (leases not yet expired), for monitoring and tests."""
     if not settings.REDIS_URL:
         return 0
-    client = _redis(settings.REDIS_URL)
+    client = redis_client(settings.REDIS_URL)
     now_ms = int(time.time() * 1000)
     return int(client.zcount(SLOTS_KEY, now_ms, "+inf"))
 
 
 @cache
-def _redis(url: str) -> redis.Redis:
-    # A caller waits for one of the pool's connections rather than failing: redis-py's default pool raises
-    # "Too many connections" past 100, and one worker may run more LLM calls at once than that.
-    return redis.Redis(
-        connection_pool=redis.BlockingConnectionPool.from_url(url, max_connections=100, timeout=30)
-    )
-
-
-@cache
 def _acquire_script(url: str) -> Script:
-    return _redis(url).register_script(ACQUIRE_SCRIPT)
+    return redis_client(url).register_script(ACQUIRE_SCRIPT)
 
 
 @cache

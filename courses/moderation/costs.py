@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db.models import Case, Count, F, FloatField, Q, QuerySet, Sum, Value, When
 from django.db.models.expressions import Combinable, Expression
@@ -23,6 +22,7 @@ from django.utils import timezone
 from redis.commands.core import Script
 
 from courses.models import ANONYMOUS_REQUESTER, Course, LLMCall
+from school.redis_client import redis_client
 
 SPEND_CAP_MESSAGE = (
     "Semester has used today's budget for writing new courses, so we can't start yours right now. "
@@ -309,7 +309,7 @@ def _spend_counter(key: str, *, cap: int, add: int) -> int:
                 return -1
             _local_spend[key] = spent + add
             return spent + add
-    client = _redis(settings.REDIS_URL)
+    client = redis_client(settings.REDIS_URL)
     if not client.exists(key):
         client.set(key, _seed(), nx=True, ex=2 * 24 * 3600)  # nx: only the first of racing workers seeds it
     return int(_reserve_script(settings.REDIS_URL)(keys=[key], args=[add, cap if add > 0 else 0]))
@@ -324,17 +324,8 @@ _local_spend: dict[str, int] = {}
 
 
 @cache
-def _redis(url: str) -> redis.Redis:
-    # A caller waits for one of the pool's connections rather than failing: redis-py's default pool raises
-    # "Too many connections" past 100, and one worker may run more LLM calls at once than that.
-    return redis.Redis(
-        connection_pool=redis.BlockingConnectionPool.from_url(url, max_connections=100, timeout=30)
-    )
-
-
-@cache
 def _reserve_script(url: str) -> Script:
-    return _redis(url).register_script(RESERVE_SCRIPT)
+    return redis_client(url).register_script(RESERVE_SCRIPT)
 
 
 @dataclass(frozen=True)

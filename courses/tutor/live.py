@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.core import signing
+
+from school.redis_client import redis_client
 
 KEEP_SECONDS = 3600
 _SALT = "courses.tutor.live"
@@ -50,7 +50,7 @@ def live_append(message_id: int, piece: str) -> None:
             _memory.setdefault(message_id, []).append(piece)
         return
     key = _text_key(message_id)
-    with _redis(settings.REDIS_URL).pipeline(transaction=False) as pipe:
+    with redis_client(settings.REDIS_URL).pipeline(transaction=False) as pipe:
         pipe.rpush(key, piece)
         pipe.expire(key, KEEP_SECONDS)
         pipe.execute()
@@ -62,7 +62,7 @@ def live_end(message_id: int, *, status: str, html: str, notice: str = "") -> No
         with _lock:
             _memory_ended[message_id] = ended
         return
-    _redis(settings.REDIS_URL).set(_end_key(message_id), ended, ex=KEEP_SECONDS)
+    redis_client(settings.REDIS_URL).set(_end_key(message_id), ended, ex=KEEP_SECONDS)
 
 
 def live_read(message_id: int, *, start: int = 0) -> Progress:
@@ -71,7 +71,7 @@ def live_read(message_id: int, *, start: int = 0) -> Progress:
         with _lock:
             pieces, ended = list(_memory.get(message_id, [])[start:]), _memory_ended.get(message_id)
     else:
-        with _redis(settings.REDIS_URL).pipeline(transaction=False) as pipe:
+        with redis_client(settings.REDIS_URL).pipeline(transaction=False) as pipe:
             pipe.lrange(_text_key(message_id), start, -1)
             pipe.get(_end_key(message_id))
             raw_pieces, ended_raw = pipe.execute()
@@ -86,11 +86,6 @@ def _text_key(message_id: int) -> str:
 
 def _end_key(message_id: int) -> str:
     return f"semester:tutor:{message_id}:end"
-
-
-@cache
-def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
 
 
 _lock = threading.Lock()
