@@ -53,7 +53,7 @@ def magic_link(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         return render(request, "accounts/magic_link.html", {"email": link.email})
     assert isinstance(link.user, User)
-    login(request, link.user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, link.user, backend="accounts.backends.AccountBackend")
     # login() tells delivery (user_logged_in), which carries the visitor's work into the account.
     return HttpResponseRedirect(safe_next_url(link.next_url))  # a path, never taken for a URL name
 

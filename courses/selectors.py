@@ -18,6 +18,7 @@ from accounts.models import User
 from courses.models import Course, Lesson, LLMCall, PartStatus, QualityReport, Quiz, Week
 from courses.topics import topic_key as topic_key_of
 from courses.visibility import course_is_withheld, course_readable_early, public_courses
+from school.db import row_by_pk
 
 STAGE_QUEUED = "Waiting for a writer to pick up the course…"
 STAGE_OUTLINING = "Planning the weeks…"
@@ -368,10 +369,7 @@ def _jaccard(a: set[str], b: set[str]) -> float:
 
 
 def course_get(*, course_id: UUID | str) -> Course | None:
-    try:  # get(), not first(): ordering one row by its key is work for nothing, on the busiest pages
-        return Course.objects.get(id=course_id)
-    except Course.DoesNotExist:
-        return None
+    return row_by_pk(Course, course_id)  # every course and lesson page reads it: compiled once
 
 
 # About 200 words a minute, at about six characters a word (markdown included): a reading-time estimate.

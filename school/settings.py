@@ -95,7 +95,13 @@ MIDDLEWARE = [
 # after AXES_FAILURE_LIMIT wrong passwords from one address, that address is locked out of the admin login
 # for AXES_COOLOFF_MINUTES. Every attempt is logged (logger "axes") and listed in the admin.
 # ---------------------------------------------------------------------------------------------------------
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# AccountBackend reads the signed-in user more cheaply; ModelBackend stays for sessions that name it (signed in
+# before AccountBackend existed), so nobody is signed out by an upgrade.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "accounts.backends.AccountBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AXES_ONLY_ADMIN_SITE = True
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30, minimum=1))

@@ -75,7 +75,7 @@ def sign_in_as(page: Page, live_server: Any, user: User) -> None:
     """Give the browser a signed-in session (the email-link flow itself is tested in test_learner_flows)."""
     session = SessionStore()
     session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_backend"] = "accounts.backends.AccountBackend"
     session["_auth_user_hash"] = user.get_session_auth_hash()
     session.create()
     page.context.add_cookies(
