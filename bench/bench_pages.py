@@ -58,7 +58,7 @@ def course_create() -> tuple[str, str, str]:
         lesson_mark_done(user=learner, lesson=lesson)
     session = SessionStore()
     session["_auth_user_id"] = str(learner.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_backend"] = "accounts.backends.AccountBackend"
     session["_auth_user_hash"] = learner.get_session_auth_hash()
     session.create()
     return course.get_absolute_url(), lessons[10].get_absolute_url(), str(session.session_key)
@@ -134,6 +134,16 @@ def hammer(port: int, path: str, *, seconds: float, clients: int, cookie: str = 
     return run
 
 
+def csrf_cookie(port: int, path: str, session_key: str) -> str:
+    """The CSRF cookie the server gives a signed-in learner on their first page."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path, headers={"Cookie": f"sessionid={session_key}"})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response.getheader("Set-Cookie", "").split("csrftoken=")[1].split(";")[0]
+
+
 def merge(runs: list[Run]) -> Run:
     merged = Run()
     for run in runs:
@@ -189,7 +199,9 @@ def main() -> None:
         connections.close_all()
         port = 8700 + os.getpid() % 200
         server = gunicorn_start(port, args.workers, args.threads)
-        cookie = f"sessionid={session_key}"
+        # A signed-in learner's browser holds the CSRF cookie its first page set (the sign-in form's, at the
+        # latest), so only the anonymous clients come without one, as a first visit does.
+        cookie = f"sessionid={session_key}; csrftoken={csrf_cookie(port, course_path, session_key)}"
         for target in ("/robots.txt", course_path, lesson_path):  # warm up: imports, connections, templates
             hammer(port, target, seconds=1.5, clients=args.clients)
             hammer(port, target, seconds=0.5, clients=args.clients, cookie=cookie)
