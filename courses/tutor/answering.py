@@ -67,7 +67,9 @@ def _answer(message: TutorMessage) -> None:
         live.live_append(message.id, answer)
         _finish(message, status=Status.DONE, answer=answer)
         return
-    if costs.spend_cap_reached():
+    if (
+        not costs.spend_budget_left()
+    ):  # the counter, as the question's gate reads it: no sum of the day's calls
         _finish(message, status=Status.REFUSED, answer=SPEND_CAP_REACHED, error="daily spend cap reached")
         return
     history = list(

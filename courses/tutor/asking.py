@@ -62,7 +62,9 @@ def tutor_ask(
     """Store a question in the learner's conversation about `lesson` (or, without one, about `week`) and queue
     its answer; `then` are tasks to run after the answer is written (e.g. mailing it). Raises TutorError."""
     question = question_clean(question)
-    if not llm.is_offline() and costs.spend_cap_reached():
+    # Today's spend counter in Redis (calls in flight included), not the sum of today's recorded calls: fifty
+    # learners asking at once would each sum the day's rows in SQL.
+    if not llm.is_offline() and not costs.spend_budget_left():
         raise TutorError(SPEND_CAP_REACHED)
     allowance = _allowance_key(user, timezone.localdate())
     if rate_limit_hit(key=allowance, limit=settings.TUTOR_QUESTIONS_PER_DAY, window_seconds=86400):
@@ -70,7 +72,7 @@ def tutor_ask(
         raise TutorError(ALLOWANCE_USED.format(limit=settings.TUTOR_QUESTIONS_PER_DAY))
     try:
         with transaction.atomic():
-            conversation = _conversation(user=user, week=week, lesson=lesson)
+            conversation, created = _conversation(user=user, week=week, lesson=lesson)
             if (
                 source == TutorMessage.Source.WEB
                 and conversation.messages.filter(
@@ -80,7 +82,8 @@ def tutor_ask(
             ):
                 raise TutorError(STILL_ANSWERING)
             message = TutorMessage.objects.create(conversation=conversation, question=question, source=source)
-            conversation.save(update_fields=["updated_at"])
+            if not created:  # a new conversation's updated_at is already now
+                conversation.save(update_fields=["updated_at"])
             jobs = [(ANSWER_TASK, (message.id,)), *then]
             if len(jobs) == 1:
                 enqueue_after_commit(ANSWER_TASK, message.id)
@@ -96,11 +99,10 @@ def _allowance_key(user: User, day: date) -> str:
     return rate_limit_key("tutor-questions", user.pk, day.isoformat())
 
 
-def _conversation(*, user: User, week: Week, lesson: Lesson | None) -> TutorConversation:
-    conversation, _ = TutorConversation.objects.select_for_update().get_or_create(
+def _conversation(*, user: User, week: Week, lesson: Lesson | None) -> tuple[TutorConversation, bool]:
+    return TutorConversation.objects.select_for_update().get_or_create(
         user=user, week=week, lesson=lesson, defaults={"course_id": week.course_id}
     )
-    return conversation
 
 
 def tutor_answer_report(*, message: TutorMessage, user: User, comment: str = "") -> LessonReport:

@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
 
 from courses.models import Lesson, LLMCall, TutorMessage
 from courses.moderation import costs
@@ -197,6 +199,19 @@ def test_the_spend_cap_refuses_questions(fake_openai: FakeOpenAI, lesson: Lesson
         ask(lesson)
     assert str(raised.value) == asking.SPEND_CAP_REACHED
     assert not fake_openai.calls()
+
+
+def test_a_question_reads_the_spend_counter_not_the_days_calls(
+    fake_openai: FakeOpenAI, lesson: Lesson, settings: Any
+) -> None:
+    """Fifty learners asking at once must not each sum the day's LLM calls in SQL, nor their answers (only the
+    counter's first use of the day does, to seed it)."""
+    settings.LLM_DAILY_SPEND_CAP_USD = 50.0
+    ask(lesson)
+    with CaptureQueriesContext(connection) as captured:
+        ask(lesson)
+    reads = [query["sql"] for query in captured.captured_queries if query["sql"].startswith("SELECT")]
+    assert not [sql for sql in reads if "courses_llmcall" in sql]
 
 
 def test_a_second_question_waits_for_the_first_answer(offline: None, lesson: Lesson) -> None:
