@@ -12,6 +12,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import cast
 
 import dj_database_url
 from csp import constants as csp_constants
@@ -165,6 +166,13 @@ def _database() -> dict[str, object]:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid URL: {error}") from None
     # Persistent connections: each worker thread keeps one open for a minute instead of reconnecting.
     config["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    # Prepared statements: a query a connection has run five times is no longer parsed and planned anew, which
+    # was most of PostgreSQL's work for the pages every learner opens (bench/README.md, bench_pages.py). They
+    # need server-side parameters, and a connection of its own: DATABASE_PREPARED_STATEMENTS=false behind a
+    # pooler in transaction mode (PgBouncer). https://docs.djangoproject.com/en/5.2/ref/databases/#server-side-parameters-binding
+    if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+        options = cast(dict[str, object], config.get("OPTIONS") or {})  # e.g. ?sslmode=require in the URL
+        config["OPTIONS"] = {**options, "server_side_binding": True, "prepare_threshold": 5}
     return config
 
 
