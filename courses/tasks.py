@@ -8,16 +8,18 @@ part or course failed where a person sees it, so Celery itself only retries on d
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
 from celery import Task, shared_task
+from celery.signals import worker_process_init
 from django.db import DatabaseError
 
 from courses.generation import pipeline
 from courses.moderation import regeneration
 from courses.quality import report, sources
-from courses.reading import exports, notify
+from courses.reading import exports, notify, pdf
 from courses.tutor import answering
 
 # A database hiccup is worth a few retries; an LLM failure is not (courses.generation.llm has already retried it).
@@ -97,6 +99,16 @@ def render_course_pdf(self: Task, course_id: str, version: int) -> None:
     except Exception as error:  # a layout bug will not fix itself: no retry, but the page must say so
         exports.course_pdf_failed(course_id=course_id, version=version, error=repr(error))
         raise
+
+
+@worker_process_init.connect
+def pdf_warm_up(**kwargs: Any) -> None:
+    """Each process of a prefork worker (the "cpu" worker that renders the PDFs: compose.yaml) loads WeasyPrint
+    and the fonts as it starts, not while a learner waits for the first PDF."""
+    try:
+        pdf.pdf_warm_up()
+    except Exception:  # e.g. Pango missing: the worker still starts, and each PDF reports the real error
+        logging.getLogger(__name__).exception("PDF warm-up failed")
 
 
 # ---------------------------------------------------------------------------------------------------------

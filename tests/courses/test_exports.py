@@ -231,3 +231,29 @@ def test_the_pdf_is_tagged_for_screen_readers_with_a_bookmark_per_week_and_lesso
     for expected in (b"Week 1 of Topic", b"1.1 Lesson 1.1", b"2.2 Lesson 2.2", b"Week 2 quiz", b"Answer key"):
         assert any(expected in title for title in titles), expected
     assert not any(title == b"Why it matters" for title in titles)  # a lesson's own headings are no bookmarks
+
+
+def test_each_pdf_worker_process_loads_weasyprint_and_the_fonts_as_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from celery.signals import worker_process_init
+
+    rendered: list[bytes] = []
+    real = pdf.pdf_from_html
+
+    def recording(*, html: str, **kwargs: Any) -> bytes:
+        made = real(html=html, **kwargs)
+        rendered.append(made[:5])
+        return made
+
+    monkeypatch.setattr(pdf, "pdf_from_html", recording)
+    worker_process_init.send(sender=None)
+    assert rendered == [b"%PDF-"]  # a tiny document, really rendered
+
+
+def test_a_failed_warm_up_does_not_stop_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(**kwargs: Any) -> bytes:
+        raise OSError("no Pango here")
+
+    monkeypatch.setattr(pdf, "pdf_from_html", broken)
+    tasks.pdf_warm_up()  # logged, not raised
