@@ -56,6 +56,20 @@ def cpu_seconds_named(name: str) -> float:
     return total
 
 
+def cpu_seconds_of_group(group: int) -> float:
+    """CPU time of every process in process group `group` (a server started with start_new_session and the
+    workers it forks)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if int(text.rsplit(")", 1)[1].split()[2]) == group:
+            total += _stat_cpu_seconds(text)
+    return total
+
+
 def _stat_cpu_seconds(stat: str) -> float:
     fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -35,7 +35,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._setup import database_create, database_drop, django_environ  # noqa: E402
+from bench._setup import (  # noqa: E402
+    cpu_seconds,
+    cpu_seconds_named,
+    cpu_seconds_of_group,
+    database_create,
+    database_drop,
+    django_environ,
+)
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 
 DATABASE = "sem_bench_tutor"
@@ -78,6 +85,15 @@ class Answer:
 class Trivial:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    sent: list[float] = field(
+        default_factory=list
+    )  # when each request was due (time.monotonic, all processes)
+
+    def between(self, start: float, end: float) -> Trivial:
+        pairs = [
+            (at, latency) for at, latency in zip(self.sent, self.latencies, strict=True) if start <= at < end
+        ]
+        return Trivial([latency for _, latency in pairs], 0, [at for at, _ in pairs])
 
     def p(self, percent: float) -> float:
         ordered = sorted(self.latencies)
@@ -129,7 +145,9 @@ def main() -> None:
         processes += [worker_start(env, n) for n in range(2)]
         warm_up(port, lesson_path, sessions[args.learners :])
         del sessions[args.learners :]
-        run(port, lesson_path, sessions, fake, args)
+        groups = {"gunicorn": processes[0].pid, "celery workers": processes[1].pid}
+        groups["celery workers 2"] = processes[2].pid
+        run(port, lesson_path, sessions, fake, args, groups)
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
@@ -153,6 +171,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tokens-per-second", type=float, default=40.0, help="the model's pace afterwards")
     parser.add_argument("--words", type=int, default=150, help="tokens (words) per answer")
     parser.add_argument("--idle-seconds", type=float, default=6.0)
+    parser.add_argument(
+        "--trivial-rate", type=float, default=100.0,
+        help="the trivial page's requests a second (0: back to back, which alone saturates the CPUs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--load-nice", type=int, default=19,
+        help="niceness of the simulated browsers and model (0: they compete with the site for its CPUs)",
+    )  # fmt: skip
     return parser.parse_args()
 
 
@@ -171,7 +197,7 @@ def seed(learners: int) -> tuple[str, list[str]]:
         user = UserFactory(email=f"learner{number}@bench.test")
         session = SessionStore()
         session["_auth_user_id"] = str(user.pk)
-        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        session["_auth_user_backend"] = "accounts.backends.AccountBackend"
         session["_auth_user_hash"] = user.get_session_auth_hash()
         session.create()
         sessions.append(str(session.session_key))
@@ -214,8 +240,10 @@ def request(
 
 
 def learner(
-    port: int, lesson_path: str, session: str, number: int, answer: Answer, go: threading.Event
+    port: int, lesson_path: str, session: str, number: int, answer: Answer, go: threading.Event, nice: int = 0
 ) -> None:
+    if nice:  # on Linux a thread's niceness is its own: this learner's browser, not the whole benchmark
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     try:
         cookie = f"sessionid={session}"
         status, page, response = request(port, "GET", lesson_path, cookie=cookie)
@@ -267,23 +295,36 @@ def warm_up(port: int, lesson_path: str, sessions: list[str]) -> None:
         raise SystemExit(f"a warm-up question was not answered: {answers}")
 
 
-def hammer_trivial(port: int, stop: threading.Event) -> Trivial:
+def hammer_trivial(port: int, stop: threading.Event, rate: float) -> Trivial:
+    """TRIVIAL_CLIENTS clients asking for the trivial page, `rate` requests a second in all, each on its own
+    schedule; a latency counts from when its request was due, so a late start is counted too. With rate 0 they
+    ask back to back, which on its own keeps the server's CPUs busy."""
     result, lock = Trivial(), threading.Lock()
+    interval = TRIVIAL_CLIENTS / rate if rate else 0.0
 
-    def client() -> None:
+    def client(offset: float) -> None:
+        due = time.perf_counter() + offset
         while not stop.is_set():
-            started = time.perf_counter()
+            if interval:
+                time.sleep(max(0.0, due - time.perf_counter()))
+            started = due if interval else time.perf_counter()
             try:
                 status, _, _ = request(port, "GET", "/robots.txt", cookie="")
             except OSError:
                 status = 0
             with lock:
                 if status == 200:
-                    result.latencies.append(time.perf_counter() - started)
+                    latency = time.perf_counter() - started
+                    result.latencies.append(latency)
+                    result.sent.append(time.monotonic() - latency)
                 else:
                     result.errors += 1
+            due += interval
 
-    threads = [threading.Thread(target=client) for _ in range(TRIVIAL_CLIENTS)]
+    threads = [
+        threading.Thread(target=client, args=(n * interval / TRIVIAL_CLIENTS,))
+        for n in range(TRIVIAL_CLIENTS)
+    ]
     for thread in threads:
         thread.start()
     stop.wait()
@@ -292,41 +333,63 @@ def hammer_trivial(port: int, stop: threading.Event) -> Trivial:
     return result
 
 
-def hammer_elsewhere(port: int, stop: threading.Event, ready: threading.Event) -> Trivial:
+def hammer_elsewhere(port: int, stop: threading.Event, ready: threading.Event, rate: float) -> Trivial:
     """`hammer_trivial` in a process of its own, so its clients' timings do not include waiting on this
     process's GIL behind the fake's fifty streams and the learners' threads; `ready` is set once it sends."""
     context = multiprocessing.get_context("spawn")
     child_stop, child_ready, out = context.Event(), context.Event(), context.Queue()
-    process = context.Process(target=_hammer_process, args=(port, child_stop, child_ready, out))
+    process = context.Process(target=_hammer_process, args=(port, child_stop, child_ready, out, rate))
     process.start()
     child_ready.wait(30)
     ready.set()
     stop.wait()
     child_stop.set()
-    latencies, errors = out.get(timeout=60)
+    latencies, errors, sent = out.get(timeout=60)
     process.join(30)
-    return Trivial(latencies, errors)
+    return Trivial(latencies, errors, sent)
 
 
-def _hammer_process(port: int, stop: Any, ready: Any, out: Any) -> None:
+def _hammer_process(port: int, stop: Any, ready: Any, out: Any, rate: float) -> None:
     request(port, "GET", "/robots.txt", cookie="")
     ready.set()
     local_stop = threading.Event()
     threading.Thread(target=lambda: (stop.wait(), local_stop.set()), daemon=True).start()
-    result = hammer_trivial(port, local_stop)
-    out.put((result.latencies, result.errors))
+    result = hammer_trivial(port, local_stop, rate)
+    out.put((result.latencies, result.errors, result.sent))
 
 
-def run(port: int, lesson_path: str, sessions: list[str], fake: TimedFake, args: argparse.Namespace) -> None:
+def cpu_now(groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each of the site's parts and of this process (the simulated browsers and model)."""
+    used = {name: cpu_seconds_of_group(group) for name, group in groups.items()}
+    used["celery workers"] += used.pop("celery workers 2")
+    used["PostgreSQL"] = cpu_seconds_named("postgres")
+    used["Redis"] = cpu_seconds_named("redis-server")
+    used["browsers and model (this process)"] = cpu_seconds(os.getpid())
+    return used
+
+
+def run(
+    port: int,
+    lesson_path: str,
+    sessions: list[str],
+    fake: TimedFake,
+    args: argparse.Namespace,
+    groups: dict[str, int],
+) -> None:
     idle_stop, ready = threading.Event(), threading.Event()
     load_average_before = os.getloadavg()[0]
     threading.Thread(target=lambda: (ready.wait(), time.sleep(args.idle_seconds), idle_stop.set())).start()
-    idle = hammer_elsewhere(port, idle_stop, ready)
+    idle = hammer_elsewhere(port, idle_stop, ready, args.trivial_rate)
 
     answers = [Answer() for _ in sessions]
     go = threading.Event()
+    # The learners' browsers and the model run elsewhere in a deployment; here they share the server's CPUs, so
+    # they run at --load-nice (the fake's threads inherit its accepting thread's niceness).
+    accepting = fake._thread
+    if args.load_nice and accepting is not None and accepting.native_id is not None:
+        os.setpriority(os.PRIO_PROCESS, accepting.native_id, args.load_nice)
     threads = [
-        threading.Thread(target=learner, args=(port, lesson_path, session, n, answers[n], go))
+        threading.Thread(target=learner, args=(port, lesson_path, session, n, answers[n], go, args.load_nice))
         for n, session in enumerate(sessions)
     ]
     for thread in threads:
@@ -334,13 +397,17 @@ def run(port: int, lesson_path: str, sessions: list[str], fake: TimedFake, args:
     time.sleep(2)  # every learner has its page and token
     load_stop, ready = threading.Event(), threading.Event()
     loaded: list[Trivial] = []
-    hammer = threading.Thread(target=lambda: loaded.append(hammer_elsewhere(port, load_stop, ready)))
+    hammer = threading.Thread(
+        target=lambda: loaded.append(hammer_elsewhere(port, load_stop, ready, args.trivial_rate))
+    )
     hammer.start()
     ready.wait()
+    cpu_before = cpu_now(groups)
     go.set()
     started = time.monotonic()
     for thread in threads:
         thread.join()
+    cpu_after = cpu_now(groups)
     load_stop.set()
     hammer.join()
     wall = time.monotonic() - started
@@ -378,11 +445,25 @@ def run(port: int, lesson_path: str, sessions: list[str], fake: TimedFake, args:
     print(
         f"whole answer on screen (from the ask): p50 {percentile(whole, 50):.2f} s   p95 {percentile(whole, 95):.2f} s"
     )
+    spent = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
+    print(
+        f"CPU seconds during the load ({wall:.1f} s on {os.cpu_count()} CPUs): "
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in spent.items())
+        + f"; the browsers and model at nice {args.load_nice}"
+    )
     ratio = load.p(95) / idle.p(95) if idle.latencies else float("nan")
     print(
-        f"trivial page p95 ({TRIVIAL_CLIENTS} clients): idle {idle.p(95):.1f} ms ({len(idle.latencies)} requests), "
+        f"trivial page p95 ({TRIVIAL_CLIENTS} clients, {args.trivial_rate:g} requests/s in all, 0 = back to back): idle {idle.p(95):.1f} ms ({len(idle.latencies)} requests), "
         f"during the load {load.p(95):.1f} ms ({len(load.latencies)} requests, {load.errors} errors): "
         f"{ratio:.2f} × idle   (target ≤ 1.2 ×)"
+    )
+    asked_by = max(answer.queued_at for _, answer in done)
+    posting_phase, answering_phase = load.between(started, asked_by), load.between(asked_by, started + wall)
+    print(
+        f"  of which while the {len(sessions)} questions were being posted ({asked_by - started:.1f} s): "
+        f"p95 {posting_phase.p(95):.1f} ms ({len(posting_phase.latencies)} requests); while the answers "
+        f"streamed: p95 {answering_phase.p(95):.1f} ms ({len(answering_phase.latencies)} requests), "
+        f"{answering_phase.p(95) / idle.p(95):.2f} × idle"
     )
 
 
