@@ -44,6 +44,8 @@ def call_llm(_: int) -> None:
 
 def test_calls_in_flight_never_exceed_the_cap_across_threads(fake_openai: FakeOpenAI, settings: Any) -> None:
     settings.LLM_MAX_CONCURRENCY = 4
+    # The fixture's 0.5 s timeout left a busy machine 0.2 s: a call timed out, was retried, and counted twice.
+    settings.LLM_TIMEOUT_SECONDS = 10
     fake_openai.latency = 0.3  # long enough for four calls to overlap even on a busy machine
 
     with ThreadPoolExecutor(max_workers=16) as pool:
