@@ -9,10 +9,10 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
-from django.views.decorators.cache import never_cache
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
@@ -54,16 +54,24 @@ def ask(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpResponse:
     return redirect(lesson.get_absolute_url() + f"#tutor-{message.id}")
 
 
-@never_cache
 @require_GET
 def live_answer(request: HttpRequest, token: str) -> HttpResponse:
-    """The answer from `?from=N` on, and how it ended once it has: {"text", "next", "ended"}."""
+    """The answer from `?from=N` on, and how it ended once it has: {"text", "next", "ended"}. Served by
+    `courses.tutor.middleware.LiveAnswerMiddleware` before the rest of the stack; this view answers the same
+    for a stack without it, and refuses other methods."""
+    return live_answer_json(request, token)
+
+
+def live_answer_json(request: HttpRequest, token: str) -> HttpResponse:
     message_id = live.live_token_read(token)
     if message_id is None:
-        raise Http404("No such answer")
-    start = request.GET.get("from", "0")
-    progress = live.live_read(message_id, start=int(start) if start.isdigit() else 0)
-    return JsonResponse({"text": progress.text, "next": progress.next, "ended": progress.ended})
+        response: HttpResponse = JsonResponse({"error": "No such answer."}, status=404)
+    else:
+        start = request.GET.get("from", "0")
+        progress = live.live_read(message_id, start=int(start) if start.isdigit() else 0)
+        response = JsonResponse({"text": progress.text, "next": progress.next, "ended": progress.ended})
+    add_never_cache_headers(response)
+    return response
 
 
 @login_required

@@ -3,17 +3,20 @@ conversation, reporting an answer, and My learning's list (offline: BM25 excerpt
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.test import Client, TestCase
+from django.http import HttpResponse
+from django.test import Client, RequestFactory, TestCase
 from django.urls import reverse
 from django.utils import timezone
 
 from courses.models import Lesson, LessonReport, TutorMessage
 from courses.tutor import answering, asking, live
+from courses.tutor.middleware import LiveAnswerMiddleware
 from courses.tutor.selectors import live_url
 from tests.factories import UserFactory, first_lesson, written_course
 
@@ -198,3 +201,34 @@ def test_each_refresh_link_is_a_new_address_so_clicking_it_reloads_the_page(
     first, second = (learner_client.get(lesson_url(lesson)).content.decode() for _ in range(2))
     link = re.compile(r'href="(\?answer=[^"]+)">Refresh</a>')
     assert link.search(first)[1] != link.search(second)[1]  # type: ignore[index]
+
+
+def test_a_poll_is_answered_before_the_rest_of_the_middleware(rf: RequestFactory) -> None:
+    """Fifty learners poll several times a second: no session, CSRF, authentication or URL resolution."""
+    live.live_append(7, "The water keeps ")
+    middleware = LiveAnswerMiddleware(lambda request: pytest.fail("the poll went on through the stack"))
+    response = middleware(rf.get(live_url(7) + "?from=0"))
+    assert response.status_code == 200
+    assert json.loads(response.content) == {"text": "The water keeps ", "next": 1, "ended": None}
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_other_requests_pass_through_the_poll_middleware(rf: RequestFactory) -> None:
+    passed = HttpResponse("page")
+    middleware = LiveAnswerMiddleware(lambda request: passed)
+    assert middleware(rf.get("/courses/")) is passed
+    assert middleware(rf.post(live_url(7))) is passed  # the view refuses it: 405
+    assert middleware(rf.get(live_url(7) + "extra/")) is passed
+
+
+def test_polls_through_the_whole_site_keep_the_security_headers_and_refuse_other_methods(
+    client: Client,
+) -> None:
+    live.live_append(8, "Because ")
+    response = client.get(live_url(8))
+    assert response.json()["text"] == "Because "
+    assert response["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware still runs first
+    assert client.post(live_url(8)).status_code == 405
+    forged = client.get(reverse("courses:tutor_live", args=["12:forged"]))
+    assert forged.status_code == 404
+    assert forged.json() == {"error": "No such answer."}
