@@ -75,6 +75,7 @@ def tutor_ask(
             conversation, created = _conversation(user=user, week=week, lesson=lesson)
             if (
                 source == TutorMessage.Source.WEB
+                and not created  # a new conversation has no answer in progress
                 and conversation.messages.filter(
                     status__in=[TutorMessage.Status.PENDING, TutorMessage.Status.WRITING],
                     created_at__gte=stalled_before(),  # a dead worker's answer does not block the next
