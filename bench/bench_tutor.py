@@ -50,7 +50,7 @@ DATABASE = "sem_bench_tutor"
 POLL_FIRST_SECONDS = 0.2
 POLL_SECONDS = 0.75
 TRIVIAL_CLIENTS = 5
-WARM_UP = 9  # learners asking first, three per gunicorn process on average
+WARM_UP = 24  # learners asking first, at once: two per gunicorn thread, so each has its connections
 ASKED = re.compile(r"learner (\d+) asks")
 
 
