@@ -319,6 +319,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A prefork worker process loads WeasyPrint and the fonts as it starts (courses.tasks.pdf_warm_up, 1.5 s here);
+# Celery kills a process that is not up within this many seconds (4 by default), which a busy host could pass.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 30
 CELERY_TASK_SOFT_TIME_LIMIT = env_int(
     "CELERY_TASK_SOFT_TIME_LIMIT", 4 * 3600 if SLOW_LLM else 300, minimum=10
 )

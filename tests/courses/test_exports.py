@@ -257,3 +257,9 @@ def test_a_failed_warm_up_does_not_stop_the_worker(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(pdf, "pdf_from_html", broken)
     tasks.pdf_warm_up()  # logged, not raised
+
+
+def test_a_worker_process_has_time_to_warm_up_before_celery_gives_up_on_it() -> None:
+    from school.celery import app
+
+    assert app.conf.worker_proc_alive_timeout >= 30  # the warm-up takes 1.5 s here; Celery's default is 4 s
