@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._setup import cpu_seconds, database_create, database_drop, django_environ  # noqa: E402
+from bench._setup import cpu_seconds, database_create, database_drop, django_environ, mail_environ  # noqa: E402
 from tests.fakes.sendgrid_server import WebhookSigner, event, webhook_body  # noqa: E402
 
 N = int(os.environ.get("BENCH_SUBSCRIPTIONS", "100000"))
@@ -108,12 +108,7 @@ def _configure(fake_url: str) -> None:
         django_environ(
             DATABASE,
             REDIS_URL,
-            SITE_URL="https://semester.example",
-            ALLOWED_HOSTS="testserver,localhost",
-            SENDGRID_API_KEY="SG.bench",
-            SENDGRID_API_HOST=fake_url,
-            SENDGRID_WEBHOOK_PUBLIC_KEY=SIGNER.public_key_b64,
-            DEFAULT_FROM_EMAIL="Semester <courses@semester.example>",
+            **mail_environ(fake_url, SIGNER.public_key_b64),
             # Settle rows of a killed worker after 10 s instead of 15 min, so the crash run ends quickly.
             DELIVERY_STUCK_AFTER_SECONDS="10",
         )
@@ -206,7 +201,8 @@ def _seed_subscriptions(courses: list[Any], now: datetime.datetime) -> dict[int,
         users = sorted(cursor.fetchall(), key=lambda row: int(row[1].removeprefix("reader").split("@")[0]))
         with cursor.cursor.copy(
             "COPY delivery_subscription (email, user_id, course_id, weekday, send_time, timezone, send_first_now, "
-            "status, stop_reason, next_week, next_send_at, catch_up_weeks, created_at, requested_at, confirmed_at) "
+            "status, stop_reason, next_week, next_send_at, catch_up_weeks, created_at, requested_at, confirmed_at, "
+            "link_generation) "
             "FROM STDIN"
         ) as copy:
             for n, (user_id, email) in enumerate(users):
@@ -215,7 +211,7 @@ def _seed_subscriptions(courses: list[Any], now: datetime.datetime) -> dict[int,
                 course = courses[n % len(courses)]
                 week = (n // len(courses)) % WEEKS + 1
                 copy.write_row((email, user_id, str(course.id), local.weekday(), local.strftime("%H:%M"), zone, False,
-                                "active", "", week, stamp, 0, stamp, stamp, stamp))  # fmt: skip
+                                "active", "", week, stamp, 0, stamp, stamp, stamp, 0))  # fmt: skip
         cursor.execute("ANALYZE")
         cursor.execute("SELECT id, next_week FROM delivery_subscription")
         return dict(cursor.fetchall())
