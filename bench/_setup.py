@@ -21,6 +21,18 @@ def django_environ(database: str, redis_url: str, **extra: str) -> dict[str, str
     }
 
 
+def mail_environ(sendgrid_url: str, public_key_b64: str) -> dict[str, str]:
+    """Settings for email through a fake SendGrid at `sendgrid_url`, its event webhook signed with that key."""
+    return {
+        "SITE_URL": "https://semester.example",
+        "ALLOWED_HOSTS": "testserver,localhost",
+        "SENDGRID_API_KEY": "SG.bench",
+        "SENDGRID_API_HOST": sendgrid_url,
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": public_key_b64,
+        "DEFAULT_FROM_EMAIL": "Semester <courses@semester.example>",
+    }
+
+
 def database_create(name: str) -> None:
     """An empty database ``name``; whatever an interrupted run left there goes first."""
     _postgres(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")

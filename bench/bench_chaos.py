@@ -46,7 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._setup import database_create, database_drop, django_environ  # noqa: E402
+from bench._setup import database_create, database_drop, django_environ, mail_environ  # noqa: E402
 from tests.fakes._http import Reply  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 from tests.fakes.sendgrid_server import FakeSendGrid, WebhookSigner, event, webhook_body  # noqa: E402
@@ -165,8 +165,7 @@ def chaos_env(redis_url: str, llm_url: str, mail_url: str, args: argparse.Namesp
         **django_environ(
             DATABASE,
             redis_url,
-            SITE_URL="https://semester.example",
-            ALLOWED_HOSTS="testserver,localhost",
+            **mail_environ(mail_url, SIGNER.public_key_b64),
             OPENAI_API_KEY="bench",
             OPENAI_BASE_URL=llm_url,
             OPENAI_MODEL=PRICED_AS,
@@ -174,10 +173,6 @@ def chaos_env(redis_url: str, llm_url: str, mail_url: str, args: argparse.Namesp
             LLM_BACKOFF_MAX_SECONDS="4",
             LLM_MAX_CONCURRENCY="64",
             QUALITY_LOOKUPS="false",
-            SENDGRID_API_KEY="SG.bench",
-            SENDGRID_API_HOST=mail_url,
-            SENDGRID_WEBHOOK_PUBLIC_KEY=SIGNER.public_key_b64,
-            DEFAULT_FROM_EMAIL="Semester <courses@semester.example>",
             # What a dead worker leaves is picked up after seconds instead of 10-15 minutes.
             GENERATION_STALE_AFTER_SECONDS="15",
             GENERATION_PART_LEASE_SECONDS="30",

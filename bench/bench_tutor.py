@@ -145,8 +145,8 @@ def main() -> None:
         processes += [worker_start(env, n) for n in range(2)]
         warm_up(port, lesson_path, sessions[args.learners :])
         del sessions[args.learners :]
-        groups = {"gunicorn": processes[0].pid, "celery workers": processes[1].pid}
-        groups["celery workers 2"] = processes[2].pid
+        # Each was started in a session of its own: its process group is its pid.
+        groups = {"gunicorn": [processes[0].pid], "celery workers": [p.pid for p in processes[1:]]}
         run(port, lesson_path, sessions, fake, args, groups)
     finally:
         for process in processes:
@@ -358,10 +358,9 @@ def _hammer_process(port: int, stop: Any, ready: Any, out: Any, rate: float) -> 
     out.put((result.latencies, result.errors, result.sent))
 
 
-def cpu_now(groups: dict[str, int]) -> dict[str, float]:
+def cpu_now(groups: dict[str, list[int]]) -> dict[str, float]:
     """CPU seconds so far of each of the site's parts and of this process (the simulated browsers and model)."""
-    used = {name: cpu_seconds_of_group(group) for name, group in groups.items()}
-    used["celery workers"] += used.pop("celery workers 2")
+    used = {name: sum(cpu_seconds_of_group(group) for group in members) for name, members in groups.items()}
     used["PostgreSQL"] = cpu_seconds_named("postgres")
     used["Redis"] = cpu_seconds_named("redis-server")
     used["browsers and model (this process)"] = cpu_seconds(os.getpid())
@@ -374,7 +373,7 @@ def run(
     sessions: list[str],
     fake: TimedFake,
     args: argparse.Namespace,
-    groups: dict[str, int],
+    groups: dict[str, list[int]],
 ) -> None:
     idle_stop, ready = threading.Event(), threading.Event()
     load_average_before = os.getloadavg()[0]

@@ -25,7 +25,7 @@ def row_by_pk(model: type[M], pk: Any) -> M | None:
         value = model._meta.pk.get_db_prep_value(model._meta.pk.to_python(pk), connection)  # type: ignore[union-attr]
     except Exception:  # not a key of this model (a malformed id): there is no such row
         return None
-    sql, converters, compiler = _compiled_select(model, alias, connection, value)
+    sql, converters, compiler = _compiled_select(model, alias, value)
     with connection.cursor() as cursor:
         cursor.execute(sql, [value])
         row = cursor.fetchone()
@@ -36,12 +36,12 @@ def row_by_pk(model: type[M], pk: Any) -> M | None:
     return model.from_db(alias, [f.attname for f in model._meta.concrete_fields], row)
 
 
-def _compiled_select(model: type[Model], alias: str, connection: Any, value: Any) -> tuple[str, Any, Any]:
+def _compiled_select(model: type[Model], alias: str, value: Any) -> tuple[str, Any, Any]:
     """The SELECT of every concrete field (the ORM's default, so `from_db` takes the row as it comes) with one
     placeholder for the key, compiled for the first key asked for, and the converters of its columns."""
-    selects: dict[tuple[type[Model], str, int], tuple[str, Any, Any]]
+    selects: dict[tuple[type[Model], str], tuple[str, Any, Any]]
     selects = _compiled.__dict__.setdefault("selects", {})
-    key = (model, alias, id(connection))
+    key = (model, alias)  # a thread keeps one connection per alias
     if key not in selects:
         query = model._base_manager.using(alias).filter(pk=value).order_by().query  # type: ignore[attr-defined]
         compiler = query.get_compiler(using=alias)

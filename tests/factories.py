@@ -8,7 +8,7 @@ import factory
 from django.utils import timezone
 
 from accounts.models import User
-from courses.models import Course, Lesson, PartStatus, Quiz, Week
+from courses.models import Course, Lesson, LessonPicture, PartStatus, Quiz, Week
 from courses.rendering import markdown_to_safe_html
 
 LESSON_BODY = """## Why it matters
@@ -93,6 +93,19 @@ def first_lesson(course: Course) -> Lesson:
     lesson = Lesson.objects.filter(course=course).order_by("week__number", "number").first()
     assert lesson is not None
     return lesson
+
+
+def lesson_picture(lesson: Lesson) -> LessonPicture:
+    """A freely licensed Commons picture shown with `lesson`, as `courses.quality.pictures` would store it."""
+    return LessonPicture.objects.create(
+        lesson=lesson,
+        course=lesson.course,
+        title="Pont du Gard",
+        image_url="https://upload.wikimedia.org/wikipedia/commons/thumb/a/ab/Pont.jpg/800px-Pont.jpg",
+        source_url="https://commons.wikimedia.org/wiki/File:Pont.jpg",
+        author="Jane Doe",
+        licence="CC BY-SA 4.0",
+    )
 
 
 def quiz_questions(week_number: int, count: int = 4) -> list[dict[str, Any]]:

@@ -86,13 +86,18 @@ def test_against_a_server_like_llama_cpp_python_it_recommends_json_object_max_to
     assert "  MODERATION_PROVIDER=local" in lines
 
 
-def test_it_recommends_length_limits_off_when_their_grammar_makes_answers_much_slower(
-    fake_openai: FakeOpenAI, settings: Any
-) -> None:
+def answer_slower_with_length_limits(fake_openai: FakeOpenAI, settings: Any, *, slowdown: float) -> None:
+    """A server on json_object whose grammar for maxLength makes its answers `slowdown` times slower."""
     settings.LLM_TIMEOUT_SECONDS = 30.0  # the tests' 0.5 s would cut the slow answer short
     fake_openai.refuse_json_schema = True
     fake_openai.time_to_first_token, fake_openai.tokens_per_second = 0.0, 50.0
-    fake_openai.length_limits_slowdown = 4.0
+    fake_openai.length_limits_slowdown = slowdown
+
+
+def test_it_recommends_length_limits_off_when_their_grammar_makes_answers_much_slower(
+    fake_openai: FakeOpenAI, settings: Any
+) -> None:
+    answer_slower_with_length_limits(fake_openai, settings, slowdown=4.0)
 
     lines = run()
 
@@ -107,10 +112,7 @@ def test_it_recommends_length_limits_off_when_their_grammar_makes_answers_much_s
 
 
 def test_it_recommends_length_limits_when_they_cost_little(fake_openai: FakeOpenAI, settings: Any) -> None:
-    settings.LLM_TIMEOUT_SECONDS = 30.0  # the tests' 0.5 s would cut the slow answer short
-    fake_openai.refuse_json_schema = True
-    fake_openai.time_to_first_token, fake_openai.tokens_per_second = 0.0, 50.0
-    fake_openai.length_limits_slowdown = 1.1
+    answer_slower_with_length_limits(fake_openai, settings, slowdown=1.1)
 
     lines = run()
 

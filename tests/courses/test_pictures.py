@@ -12,7 +12,7 @@ from courses.models import AuditEntry, Course, Lesson, LessonPicture, QualityRep
 from courses.quality import pictures, report, sources
 from courses.reading.exports import course_pdf_html
 from delivery.email.emails import week_email
-from tests.factories import UserFactory, first_lesson, moderator, written_course
+from tests.factories import UserFactory, first_lesson, lesson_picture, moderator, written_course
 from tests.fakes.libraries_server import FakeLibraries, picture
 
 pytestmark = pytest.mark.django_db
@@ -48,16 +48,7 @@ def test_a_lesson_gets_no_picture_when_none_is_freely_licensed(libraries: FakeLi
 
 
 def with_picture(course: Course) -> LessonPicture:
-    lesson = first_lesson(course)
-    return LessonPicture.objects.create(
-        lesson=lesson,
-        course=course,
-        title="Pont du Gard",
-        image_url="https://upload.wikimedia.org/wikipedia/commons/thumb/a/ab/Pont.jpg/800px-Pont.jpg",
-        source_url="https://commons.wikimedia.org/wiki/File:Pont.jpg",
-        author="Jane Doe",
-        licence="CC BY-SA 4.0",
-    )
+    return lesson_picture(first_lesson(course))
 
 
 def test_the_picture_and_its_credit_are_in_the_lesson_page_the_email_and_the_pdf(client: Any) -> None:

@@ -9,10 +9,17 @@ import pytest
 from django.urls import reverse
 
 from courses.generation import request
-from courses.models import ContentFlag, Course, Lesson, LessonPicture, PartRevision, QualityReport, Quiz, Week
+from courses.models import ContentFlag, Course, Lesson, PartRevision, QualityReport, Quiz, Week
 from courses.moderation import editing, regeneration, review
 from courses.quality import lookups, pictures, quizzes, report, sources
-from tests.factories import UserFactory, first_lesson, moderator, quiz_questions, written_course
+from tests.factories import (
+    UserFactory,
+    first_lesson,
+    lesson_picture,
+    moderator,
+    quiz_questions,
+    written_course,
+)
 from tests.fakes.libraries_server import FakeLibraries
 
 PARAGRAPH = (
@@ -263,17 +270,7 @@ def _restore(course: Course) -> None:
 
 
 def _picture_removal(course: Course) -> None:
-    lesson = first_lesson(course)
-    picture = LessonPicture.objects.create(
-        lesson=lesson,
-        course=course,
-        title="Pont du Gard",
-        image_url="https://upload.wikimedia.org/a/Pont.jpg",
-        source_url="https://commons.wikimedia.org/wiki/File:Pont.jpg",
-        author="Jane Doe",
-        licence="CC BY-SA 4.0",
-    )
-    pictures.lesson_picture_remove(picture=picture, actor=moderator())
+    pictures.lesson_picture_remove(picture=lesson_picture(first_lesson(course)), actor=moderator())
 
 
 def _lesson_regeneration(course: Course) -> None:

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import User
 from courses.models import Course, Lesson, LessonPicture, PartStatus, Quiz, TutorConversation, TutorMessage
 from delivery.learning.progress import lesson_mark_done, quiz_attempt_record
 from delivery.learning.views import (
@@ -18,7 +19,7 @@ from delivery.learning.views import (
     QUIZ_UNANSWERED,
 )
 from delivery.models import Enrollment, LessonCompletion, QuizAttempt
-from tests.factories import CourseFactory, UserFactory, moderator, written_course
+from tests.factories import CourseFactory, UserFactory, lesson_picture, moderator, written_course
 
 pytestmark = pytest.mark.django_db
 
@@ -371,13 +372,18 @@ def test_the_quiz_results_run_a_constant_number_of_queries_whatever_the_courses_
         assert "You scored 3 out of 4" in client.get(quiz_url(course)).content.decode()
 
 
+def signed_in_at_first_lesson(client: Client, course: Course) -> tuple[User, Lesson, str]:
+    """A learner signed in on `client`, the course's first lesson and its page's address."""
+    learner = UserFactory()
+    lesson = lessons_of(course)[0]
+    client.force_login(learner)
+    return learner, lesson, reverse("delivery:lesson", args=[course.id, lesson.id])
+
+
 def test_a_kept_lesson_page_follows_the_readers_marks_and_the_lessons_text(
     client: Client, course: Course
 ) -> None:
-    learner = UserFactory()
-    lesson = lessons_of(course)[0]
-    url = reverse("delivery:lesson", args=[course.id, lesson.id])
-    client.force_login(learner)
+    learner, lesson, url = signed_in_at_first_lesson(client, course)
     assert "Mark as done" in client.get(url).content.decode()
     lesson_mark_done(user=learner, lesson=lesson)
     assert "You marked this lesson as done" in client.get(url).content.decode()
@@ -391,20 +397,11 @@ def test_a_kept_lesson_page_follows_the_readers_marks_and_the_lessons_text(
 def test_a_kept_lesson_page_shows_a_picture_found_later_and_the_learners_question_to_the_tutor(
     client: Client, course: Course
 ) -> None:
-    learner = UserFactory()
-    lesson = lessons_of(course)[0]
-    url = reverse("delivery:lesson", args=[course.id, lesson.id])
-    client.force_login(learner)
+    learner, lesson, url = signed_in_at_first_lesson(client, course)
     client.get(url)
     Client().get(url)  # both pages kept
-    picture = LessonPicture.objects.create(
-        lesson=lesson,
-        course=course,
-        title="Pont du Gard",
-        image_url="https://upload.wikimedia.org/wikipedia/commons/thumb/a/ab/Pont.jpg/800px-Pont.jpg",
-        source_url="https://commons.wikimedia.org/wiki/File:Pont.jpg",
-        author="Jane Doe",
-        licence="CC BY-SA 4.0",
+    picture = lesson_picture(
+        lesson
     )  # pictures are found apart from the course's text: its version does not move
     assert picture.image_url in client.get(url).content.decode()
     assert picture.image_url in Client().get(url).content.decode()
