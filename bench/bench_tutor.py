@@ -1,16 +1,18 @@
 """The tutor under load: 50 learners ask at once, against the fake OpenAI server streaming at a realistic pace.
 
-Real gunicorn (3 workers × 4 threads, as compose.yaml), real `celery worker` processes on the "llm" queue
+Real gunicorn (3 workers × 4 threads, as compose.yaml), the stream server (uvicorn, school.asgi, as compose.yaml's
+"live"; --poll to leave it out, so the learners poll gunicorn), real `celery worker` processes on the "llm" queue
 (2 × 32 threads, LLM_MAX_CONCURRENCY=64, at nice 10 as compose.yaml; BENCH_WORKER_NICE=0 to compare), PostgreSQL on its own database (sem_bench_tutor, created and dropped
 here) and Redis (BENCH_REDIS_URL, default db 12, flushed). Each learner posts a question as the page's script
-does, then polls the answer's JSON every 200 ms as the script does. Measured, per answer:
+does, then follows the answer as the script does: its stream from the stream server, or (--poll) its JSON
+every 200 ms until the first words, then every 750 ms. Measured, per answer:
 - time to first word on screen: from the ask to the first poll that returns text;
 - the model's first token: when the fake sent it (the fake runs in this process, on the same clock);
 - their difference, the delay the site adds (target ≤ 0.5 s at p95);
 and the trivial page's (/robots.txt) p95 at 5 clients, idle and during the load (target within 1.2 ×), timed
 from a process of its own so this process's GIL (the fake's fifty streams) is not counted as the site's.
 
-    python bench/bench_tutor.py [--learners 50] [--first-token 0.5] [--tokens-per-second 40] [--words 150]
+    python bench/bench_tutor.py [--learners 50] [--first-token 0.5] [--tokens-per-second 40] [--words 150] [--poll]
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ POLL_SECONDS = 0.75
 TRIVIAL_CLIENTS = 5
 WARM_UP = 24  # learners asking first, at once: two per gunicorn thread, so each has its connections
 ASKED = re.compile(r"learner (\d+) asks")
+STREAM_URL = re.compile(r'data-stream-url="([^"]+)"')
 
 
 class TimedFake(FakeOpenAI):
@@ -131,6 +134,9 @@ def main() -> None:
             DEBUG="false",
         ),
     }
+    port = 8900 + os.getpid() % 90
+    if not args.poll:
+        env["TUTOR_STREAM_URL"] = f"http://127.0.0.1:{port + 100}"
     os.environ.update(env)
     database_create(DATABASE)
     import redis
@@ -140,13 +146,15 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         lesson_path, sessions = seed(args.learners + WARM_UP)
-        port = 8900 + os.getpid() % 90
         processes.append(gunicorn_start(port, env))
         processes += [worker_start(env, n) for n in range(2)]
-        warm_up(port, lesson_path, sessions[args.learners :])
-        del sessions[args.learners :]
         # Each was started in a session of its own: its process group is its pid.
         groups = {"gunicorn": [processes[0].pid], "celery workers": [p.pid for p in processes[1:]]}
+        if not args.poll:
+            processes.append(stream_server_start(port + 100, env))
+            groups["stream server"] = [processes[-1].pid]
+        warm_up(port, lesson_path, sessions[args.learners :])
+        del sessions[args.learners :]
         run(port, lesson_path, sessions, fake, args, groups)
     finally:
         for process in processes:
@@ -174,6 +182,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--trivial-rate", type=float, default=100.0,
         help="the trivial page's requests a second (0: back to back, which alone saturates the CPUs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--poll", action="store_true",
+        help="no stream server: the learners poll gunicorn for their answers, as the page does without one",
     )  # fmt: skip
     parser.add_argument(
         "--load-nice", type=int, default=19,
@@ -206,7 +218,8 @@ def seed(learners: int) -> tuple[str, list[str]]:
 
 def gunicorn_start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "gunicorn", "school.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", "3", "--threads", "4", "--log-level", "warning", "--backlog", "512"]
+    threads = os.environ.get("BENCH_GUNICORN_THREADS", "4")  # compose.yaml's; more shortens the asks' queue
+    command += ["--workers", "3", "--threads", threads, "--log-level", "warning", "--backlog", "512"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     for _ in range(100):
         try:
@@ -217,6 +230,23 @@ def gunicorn_start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
         except OSError:
             time.sleep(0.2)
     raise SystemExit("gunicorn did not start")
+
+
+def stream_server_start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The stream server as compose.yaml's "live" service runs it, on `port`."""
+    import yaml
+
+    program, *arguments = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["live"]["command"]
+    where = {"0.0.0.0": "127.0.0.1", "8001": str(port)}
+    command = [sys.executable, "-m", program, *(where.get(argument, argument) for argument in arguments)]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    for _ in range(100):
+        try:
+            http.client.HTTPConnection("127.0.0.1", port, timeout=2).connect()
+            return server
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the stream server did not start")
 
 
 def worker_start(env: dict[str, str], number: int) -> subprocess.Popen[bytes]:
@@ -262,7 +292,12 @@ def learner(
                "Referer": f"http://127.0.0.1:{port}{lesson_path}"},
         )  # fmt: skip
         answer.queued_at = time.monotonic()
-        live = json.loads(body)["live_url"]
+        asked = json.loads(body)
+        stream = STREAM_URL.search(asked["html"])
+        if stream:
+            follow_stream(stream[1], answer)
+            return
+        live = asked["live_url"]
         start = 0
         while time.monotonic() - answer.asked_at < 120:
             status, body, _ = request(port, "GET", f"{live}?from={start}", cookie=cookie)
@@ -276,6 +311,27 @@ def learner(
             time.sleep(POLL_SECONDS if answer.first_word_at else POLL_FIRST_SECONDS)
     except Exception as error:
         answer.error = repr(error)
+
+
+def follow_stream(url: str, answer: Answer) -> None:
+    """Read the answer's server-sent events as the page's EventSource does, until it has ended."""
+    where = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
+    try:
+        conn.request("GET", f"{where.path}?from=0", headers={"Accept": "text/event-stream"})
+        response = conn.getresponse()
+        while line := response.readline():
+            if not line.startswith(b"data: "):
+                continue
+            state = json.loads(line[6:])
+            if state["text"] and not answer.first_word_at:
+                answer.first_word_at = time.monotonic()
+            if state["ended"]:
+                answer.ended_at, answer.status = time.monotonic(), state["ended"]["status"]
+                return
+        answer.error = "the stream closed before the answer ended"
+    finally:
+        conn.close()
 
 
 def warm_up(port: int, lesson_path: str, sessions: list[str]) -> None:
@@ -425,7 +481,8 @@ def run(
     print(
         f"{len(sessions)} learners asking at once; model: first token after {args.first_token} s, then "
         f"{args.tokens_per_second:g} tokens/s, {args.words} tokens per answer; {os.cpu_count()} CPUs, "
-        f"load average {load_average_before:.1f} before, {os.getloadavg()[0]:.1f} after; all answered within {wall:.1f} s; outcomes {statuses}"
+        f"load average {load_average_before:.1f} before, {os.getloadavg()[0]:.1f} after; all answered within {wall:.1f} s; outcomes {statuses}; "
+        + ("polled from gunicorn" if args.poll else "pushed by the stream server")
     )
     print(
         f"first word on screen (from the ask): p50 {percentile(screen, 50):.2f} s   p95 {percentile(screen, 95):.2f} s"

@@ -52,5 +52,6 @@ urlpatterns = [
     # The tutor: ask about a lesson, follow the answer as it is written, report an answer.
     path("courses/<uuid:course_id>/lessons/<int:lesson_id>/tutor/", tutor_views.ask, name="tutor_ask"),
     path("tutor/live/<str:token>/", tutor_views.live_answer, name="tutor_live"),
+    path("tutor/stream/<str:token>/", tutor_views.live_stream, name="tutor_stream"),
     path("tutor/answers/<int:message_id>/report/", tutor_views.report, name="tutor_report"),
 ]

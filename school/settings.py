@@ -13,6 +13,7 @@ import secrets
 import sys
 from pathlib import Path
 from typing import cast
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp import constants as csp_constants
@@ -434,6 +435,12 @@ REGENERATIONS_PER_USER_PER_DAY = env_int("REGENERATIONS_PER_USER_PER_DAY", 10, m
 TUTOR_QUESTIONS_PER_DAY = env_int("TUTOR_QUESTIONS_PER_DAY", 30, minimum=0)
 TUTOR_QUESTION_MAX_CHARS = env_int("TUTOR_QUESTION_MAX_CHARS", 2000, minimum=100)
 TUTOR_ANSWER_MAX_TOKENS = env_int("TUTOR_ANSWER_MAX_TOKENS", 800, minimum=50)
+# Where the browser reaches the ASGI server (`uvicorn school.asgi:application`, compose.yaml's "live") that
+# pushes answers as they are written: the site's own origin when the HTTPS proxy sends /tutor/stream/ to it,
+# or the server's own (scheme://host:port; a path is ignored). Unset or unreachable, the page polls gunicorn
+# for answers instead. Needs REDIS_URL.
+TUTOR_STREAM_URL = env_url("TUTOR_STREAM_URL") if REDIS_URL else ""
+TUTOR_STREAM_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(TUTOR_STREAM_URL)) if TUTOR_STREAM_URL else ""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -551,6 +558,8 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": [csp_constants.NONE],
         "frame-ancestors": [csp_constants.NONE],
         "form-action": [csp_constants.SELF],
+        # The tutor's answer streams may come from the ASGI server's own address.
+        "connect-src": [csp_constants.SELF, *([TUTOR_STREAM_ORIGIN] if TUTOR_STREAM_ORIGIN else [])],
     }
 }
 

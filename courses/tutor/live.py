@@ -1,9 +1,11 @@
 """An answer as it is written, handed from the worker that writes it to the page that shows it.
 
 The worker appends each piece to a Redis list keyed by the message id and, once the answer has ended, stores
-how it ended (and its final, sanitized HTML) beside it; the page polls `live_read` through a small JSON
-endpoint that touches neither the database nor the LLM. Without Redis (one process, tasks run at once), a
-dictionary in memory does. Keys expire an hour after the last write: by then the database holds the answer.
+how it ended (and its final, sanitized HTML) beside it, and announces each write on the answer's channel. The
+page follows it either as a stream pushed by the ASGI server (`courses.tutor.stream`, woken by the channel) or,
+where none is set up, by polling `live_read` through a small JSON endpoint; neither touches the database or
+the LLM. Without Redis (one process, tasks run at once), a dictionary in memory does, for polls only. Keys
+expire an hour after the last write: by then the database holds the answer.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def live_append(message_id: int, piece: str) -> None:
     with redis_client(settings.REDIS_URL).pipeline(transaction=False) as pipe:
         pipe.rpush(key, piece)
         pipe.expire(key, KEEP_SECONDS)
+        pipe.publish(live_channel(message_id), b"text")
         pipe.execute()
 
 
@@ -62,7 +65,10 @@ def live_end(message_id: int, *, status: str, html: str, notice: str = "") -> No
         with _lock:
             _memory_ended[message_id] = ended
         return
-    redis_client(settings.REDIS_URL).set(_end_key(message_id), ended, ex=KEEP_SECONDS)
+    with redis_client(settings.REDIS_URL).pipeline(transaction=False) as pipe:
+        pipe.set(_end_key(message_id), ended, ex=KEEP_SECONDS)
+        pipe.publish(live_channel(message_id), b"end")
+        pipe.execute()
 
 
 def live_read(message_id: int, *, start: int = 0) -> Progress:
@@ -70,14 +76,37 @@ def live_read(message_id: int, *, start: int = 0) -> Progress:
     if not settings.REDIS_URL:
         with _lock:
             pieces, ended = list(_memory.get(message_id, [])[start:]), _memory_ended.get(message_id)
-    else:
-        with redis_client(settings.REDIS_URL).pipeline(transaction=False) as pipe:
-            pipe.lrange(_text_key(message_id), start, -1)
-            pipe.get(_end_key(message_id))
-            raw_pieces, ended_raw = pipe.execute()
-        pieces = [piece.decode() for piece in raw_pieces]
-        ended = ended_raw.decode() if ended_raw else None
-    return Progress("".join(pieces), start + len(pieces), json.loads(ended) if ended else None)
+        return Progress("".join(pieces), start + len(pieces), json.loads(ended) if ended else None)
+    with redis_client(settings.REDIS_URL).pipeline(transaction=False) as pipe:
+        live_read_queue(pipe, message_id, start=start)
+        return live_progress(pipe.execute(), start=start)
+
+
+def live_read_queue(pipe: Any, message_id: int, *, start: int) -> None:
+    """Queue the reads `live_progress` makes sense of on a Redis pipeline, sync or asyncio alike."""
+    pipe.lrange(_text_key(message_id), max(start, 0), -1)
+    pipe.get(_end_key(message_id))
+
+
+def live_progress(replies: list[Any], *, start: int) -> Progress:
+    raw_pieces, ended = replies
+    pieces = [piece.decode() for piece in raw_pieces]
+    return Progress("".join(pieces), max(start, 0) + len(pieces), json.loads(ended) if ended else None)
+
+
+def live_channel(message_id: int) -> str:
+    """Where each write to the answer is announced, so a stream wakes when there is something to send."""
+    return f"semester:tutor:{message_id}:written"
+
+
+def live_channel_pattern() -> str:
+    """Every answer's channel, for one subscription per stream server."""
+    return "semester:tutor:*:written"
+
+
+def live_channel_message_id(channel: bytes) -> int | None:
+    middle = channel.removeprefix(b"semester:tutor:").removesuffix(b":written")
+    return int(middle) if middle.isdigit() else None
 
 
 def _text_key(message_id: int) -> str:

@@ -21,6 +21,7 @@ from courses.tutor import live
 class ShownMessage:
     message: TutorMessage
     live_url: str = ""  # while the answer is being written: where the page polls for it
+    stream_url: str = ""  # …or where it is pushed, when the ASGI server is set up (TUTOR_STREAM_URL)
     so_far: str = ""  # …and what was written when the page was made
     stalled: bool = False  # still "being written" long after any answer could take: its worker died
 
@@ -51,7 +52,7 @@ def tutor_panel(*, user: User, lesson: Lesson, asked: bool = True) -> TutorPanel
         if message.is_open and message.created_at < stalled_before():
             item.stalled = True
         elif message.is_open:
-            item.live_url = live_url(message.id)
+            item.live_url, item.stream_url = live_url(message.id), stream_url(message.id)
             item.so_far = live.live_read(message.id).text
         shown.append(item)
     return TutorPanel(
@@ -70,6 +71,12 @@ def stalled_before() -> datetime:
 
 def live_url(message_id: int) -> str:
     return reverse("courses:tutor_live", args=[live.live_token(message_id)])
+
+
+def stream_url(message_id: int) -> str:
+    if not settings.TUTOR_STREAM_ORIGIN:
+        return ""
+    return settings.TUTOR_STREAM_ORIGIN + reverse("courses:tutor_stream", args=[live.live_token(message_id)])
 
 
 def tutor_conversations(*, user: User) -> list[TutorConversation]:

@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import cast
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
@@ -17,9 +20,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
 from courses.models import Lesson, TutorMessage
-from courses.tutor import live
+from courses.tutor import live, stream
 from courses.tutor.asking import REPORT_DONE, TutorError, tutor_answer_report, tutor_ask
-from courses.tutor.selectors import ShownMessage, live_url
+from courses.tutor.selectors import ShownMessage, live_url, stream_url
 from courses.visibility import course_readable
 
 WANTS_JSON = "application/json"
@@ -47,9 +50,8 @@ def ask(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpResponse:
         messages.error(request, str(error))
         return redirect(lesson.get_absolute_url() + "#tutor")
     if _wants_json(request):
-        html = render_to_string(
-            "courses/tutor/_message.html", {"shown": ShownMessage(message, live_url(message.id))}
-        )
+        shown = ShownMessage(message, live_url(message.id), stream_url(message.id))
+        html = render_to_string("courses/tutor/_message.html", {"shown": shown})
         return JsonResponse({"id": message.id, "live_url": live_url(message.id), "html": html})
     return redirect(lesson.get_absolute_url() + f"#tutor-{message.id}")
 
@@ -70,6 +72,28 @@ def live_answer_json(request: HttpRequest, token: str) -> HttpResponse:
         start = request.GET.get("from", "0")
         progress = live.live_read(message_id, start=int(start) if start.isdigit() else 0)
         response = JsonResponse({"text": progress.text, "next": progress.next, "ended": progress.ended})
+    add_never_cache_headers(response)
+    return response
+
+
+@require_GET
+async def live_stream(request: HttpRequest, token: str) -> HttpResponseBase:
+    """The answer pushed as server-sent events (`courses.tutor.stream`), from Last-Event-ID or `?from=N` on.
+    Only the ASGI server streams: under gunicorn a stream would hold one of its threads until the answer
+    ends, so there this refuses and the page polls `live_answer` instead. The token is the only key, as for
+    polls, and no cookie is read, so any origin may open it: the ASGI server may sit on a port of its own."""
+    message_id = live.live_token_read(token)
+    if message_id is None or not settings.REDIS_URL or not isinstance(request, ASGIRequest):
+        why = "No such answer." if message_id is None else "Answers are not streamed here; poll instead."
+        response: HttpResponseBase = JsonResponse({"error": why}, status=404)
+    else:
+        start = request.headers.get("Last-Event-ID") or request.GET.get("from", "0")
+        response = StreamingHttpResponse(
+            stream.live_events(message_id, start=int(start) if start.isdigit() else 0),
+            content_type="text/event-stream",
+        )
+        response["X-Accel-Buffering"] = "no"  # nginx would otherwise hold the events back
+    response["Access-Control-Allow-Origin"] = "*"
     add_never_cache_headers(response)
     return response
 

@@ -1,5 +1,6 @@
 // Semester's only script. Every page works without it; it saves the reader from reloading pages that wait
-// for something (a course being written, a PDF being made). Same-origin requests only, no dependencies.
+// for something (a course being written, a PDF being made). Same-origin requests only (but for the tutor's
+// answer streams, from the site's stream server), no dependencies.
 (function () {
   "use strict";
 
@@ -92,26 +93,39 @@
     report.addEventListener("focus", function () { quoteSelection(report); });
   }
 
-  // The tutor: follow an answer being written, appending each new piece, until it has ended.
+  // The tutor: follow an answer being written, appending each new piece, until it has ended. Pushed by the
+  // stream server where the page names one (data-stream-url); polled otherwise, or once the stream fails.
   function watchAnswer(box) {
     var text = box.querySelector("[data-live-text]");
     var status = box.querySelector("[data-live-status]");
     var next = 0;
     if (text) { text.textContent = ""; }  // the page's copy is re-read from the start, as plain text
+    // Show one state ({"text", "next", "ended"}); true while the answer is still being written.
+    function show(state) {
+      if (state.text && text) { text.textContent += state.text; }
+      next = state.next;
+      if (state.ended) {
+        box.innerHTML = '<div class="prose">' + state.ended.html + "</div>" +
+          (state.ended.notice ? '<p class="notice error"></p>' : "");
+        if (state.ended.notice) { box.querySelector(".notice").textContent = state.ended.notice; }
+        box.removeAttribute("data-live-url");
+        return false;
+      }
+      if (status) { status.textContent = "The tutor is writing…"; }
+      return true;
+    }
     function tick() {
       get(box.dataset.liveUrl + "?from=" + next, "application/json").then(function (state) {
-        if (state.text && text) { text.textContent += state.text; }
-        next = state.next;
-        if (state.ended) {
-          box.innerHTML = '<div class="prose">' + state.ended.html + "</div>" +
-            (state.ended.notice ? '<p class="notice error"></p>' : "");
-          if (state.ended.notice) { box.querySelector(".notice").textContent = state.ended.notice; }
-          box.removeAttribute("data-live-url");
-          return;
-        }
-        if (status) { status.textContent = "The tutor is writing…"; }
-        later(tick, next ? ANSWER_EVERY_MS : ANSWER_FIRST_MS);
+        if (show(state)) { later(tick, next ? ANSWER_EVERY_MS : ANSWER_FIRST_MS); }
       }).catch(function () { later(tick, ANSWER_EVERY_MS * 4); });
+    }
+    if (box.dataset.streamUrl && window.EventSource) {
+      var source = new EventSource(box.dataset.streamUrl + "?from=0");
+      source.onmessage = function (message) {
+        if (!show(JSON.parse(message.data))) { source.close(); }
+      };
+      source.onerror = function () { source.close(); tick(); };  // polls take over from where it stopped
+      return;
     }
     tick();
   }

@@ -1,13 +1,21 @@
 """The tutor in a real browser, with a real Celery worker and the fake OpenAI server streaming at a human
-pace: ask, watch the answer arrive word by word, reload and find it; and the same without JavaScript."""
+pace: ask, watch the answer arrive word by word (polled from the site, or pushed by the real ASGI stream
+server), reload and find it; and the same without JavaScript."""
 
 from __future__ import annotations
 
+import copy
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from playwright.sync_api import Browser, Page, expect
 
 from courses.models import TutorMessage
@@ -15,6 +23,7 @@ from tests.e2e.conftest import browser_page, screenshot, sign_in_as
 from tests.factories import UserFactory, first_lesson, written_course
 from tests.fakes.openai_server import FakeOpenAI
 
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 WATCH_GROWING = """() => {
@@ -41,12 +50,52 @@ def fake_openai(settings: Any) -> Iterator[FakeOpenAI]:
         yield fake
 
 
-def test_a_learner_asks_watches_the_answer_stream_in_then_finds_it_after_a_reload(
-    page: Page, live_server: Any, celery_worker: Any, fake_openai: FakeOpenAI
-) -> None:
+@pytest.fixture
+def stream_server(settings: Any) -> Iterator[str]:
+    """The stream server as compose.yaml runs it (uvicorn, school.asgi) on its own port, sharing the tests' Redis
+    and secret key; the site names it to the page, and its CSP lets the page connect there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "REDIS_URL": settings.REDIS_URL}
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    program, *arguments = compose["services"]["live"]["command"]
+    assert program == "uvicorn"
+    where = {"0.0.0.0": "127.0.0.1", "8001": str(port)}
+    command = [sys.executable, "-m", "uvicorn", *(where.get(argument, argument) for argument in arguments)]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, "the stream server stopped"
+                assert time.monotonic() < deadline, "the stream server did not start"
+                time.sleep(0.1)
+        origin = f"http://127.0.0.1:{port}"
+        settings.TUTOR_STREAM_ORIGIN = origin
+        settings.CONTENT_SECURITY_POLICY = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+        settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]["connect-src"].append(origin)
+        yield origin
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def ask_and_watch_it_grow(page: Page, live_server: Any) -> dict[str, list[str]]:
+    """Ask on a lesson's page, see the answer grow in steps until whole; the tutor's requests, by kind."""
     lesson = first_lesson(written_course(weeks=2, lessons_per_week=2))
     sign_in_as(page, live_server, UserFactory(email="ada@example.com"))
     page.goto(f"{live_server.url}/courses/{lesson.course_id}/lessons/{lesson.id}/")
+    requests: dict[str, list[str]] = {"polls": [], "streams": []}
+    page.on(
+        "request", lambda request: "/tutor/live/" in request.url and requests["polls"].append(request.url)
+    )
+    page.on(
+        "request", lambda request: "/tutor/stream/" in request.url and requests["streams"].append(request.url)
+    )
     # Note every word count the growing answer shows, as the reader would see it change.
     page.evaluate(WATCH_GROWING)
     page.get_by_label("Your question").fill("Why does it matter?")
@@ -62,12 +111,41 @@ def test_a_learner_asks_watches_the_answer_stream_in_then_finds_it_after_a_reloa
     partial = [count for count in counts if 0 < count < 41]
     assert len(set(partial)) >= 2, counts  # the answer grew on screen, in steps, before it was whole
     assert TutorMessage.objects.get().status == TutorMessage.Status.DONE
+    return requests
+
+
+def test_a_learner_asks_watches_the_answer_stream_in_then_finds_it_after_a_reload(
+    page: Page, live_server: Any, celery_worker: Any, fake_openai: FakeOpenAI
+) -> None:
+    requests = ask_and_watch_it_grow(page, live_server)
+    assert requests["polls"]  # no stream server set up: the page polls
+    assert not requests["streams"]
 
     page.reload()
     expect(page.get_by_text("Why does it matter?")).to_be_visible()
     expect(page.locator(".tutor-message .prose")).to_contain_text("word40")
     expect(page.get_by_text("Report this answer", exact=True)).to_be_visible()
     screenshot(page, "tutor-answered")
+
+
+def test_with_the_stream_server_the_answer_is_pushed_and_the_page_sends_no_polls(
+    page: Page, live_server: Any, celery_worker: Any, fake_openai: FakeOpenAI, stream_server: str
+) -> None:
+    requests = ask_and_watch_it_grow(page, live_server)
+    assert len(requests["streams"]) == 1
+    assert requests["streams"][0].startswith(stream_server)
+    assert requests["polls"] == []
+
+
+def test_when_the_stream_server_cannot_be_reached_the_page_polls_instead(
+    page: Page, live_server: Any, celery_worker: Any, fake_openai: FakeOpenAI, settings: Any
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        settings.TUTOR_STREAM_ORIGIN = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    requests = ask_and_watch_it_grow(page, live_server)
+    assert len(requests["streams"]) == 1
+    assert requests["polls"]
 
 
 def test_without_javascript_the_form_posts_and_a_refresh_shows_the_answer(

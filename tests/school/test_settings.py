@@ -210,3 +210,32 @@ def test_management_commands_start_without_the_axes_banner_and_the_web_process_k
     assert command.returncode == 0, command.stderr
     assert "AXES" not in command.stdout + command.stderr
     assert "AXES: BEGIN" in web.stderr
+
+
+def test_the_stream_servers_origin_is_named_to_the_page_and_allowed_by_the_csp() -> None:
+    code = (
+        "import school.settings as s; "
+        "print(s.TUTOR_STREAM_ORIGIN or '-', *s.CONTENT_SECURITY_POLICY['DIRECTIVES']['connect-src'])"
+    )
+
+    def load(env: dict[str, str]) -> list[str]:
+        clean = {
+            "PATH": os.environ["PATH"],
+            "SEMESTER_VAR_DIR": "/tmp/semester-var",
+            "SECRET_KEY": "k" * 40,
+            **env,
+        }
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()
+
+    stream = {"TUTOR_STREAM_URL": "http://stream.example:8001/ignored/path"}
+    assert load({"REDIS_URL": "redis://r:6379/0", **stream}) == [
+        "http://stream.example:8001",
+        "'self'",
+        "http://stream.example:8001",
+    ]
+    assert load({"REDIS_URL": "redis://r:6379/0"}) == ["-", "'self'"]
+    assert load(stream) == ["-", "'self'"]  # no Redis, nothing to stream from: the page polls
