@@ -85,3 +85,12 @@ def cpu_seconds_of_group(group: int) -> float:
 def _stat_cpu_seconds(stat: str) -> float:
     fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's peak resident memory (VmHWM). Not getrusage's ru_maxrss: a child started by fork and exec
+    carries its parent's size at the fork in that figure."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0

@@ -35,7 +35,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._setup import cpu_seconds, database_create, database_drop, django_environ, mail_environ  # noqa: E402
+from bench._setup import (  # noqa: E402
+    cpu_seconds,
+    database_create,
+    database_drop,
+    django_environ,
+    mail_environ,
+    peak_rss_mb,
+)
 from tests.fakes.sendgrid_server import WebhookSigner, event, webhook_body  # noqa: E402
 
 N = int(os.environ.get("BENCH_SUBSCRIPTIONS", "100000"))
@@ -232,7 +239,7 @@ def _clean_run(
     _wait(lambda: _stats(fake_url)["messages"] >= len(expected), 600)
     wall = time.perf_counter() - started
     _wait(lambda: _sent_rows() >= len(expected), 60)
-    peaks = [_peak_rss_mb(worker.pid) for worker in workers]
+    peaks = [peak_rss_mb(worker.pid) for worker in workers]
     cpu = sum(cpu_seconds(worker.pid) for worker in workers)
     for worker in workers:
         _stop(worker)
@@ -360,13 +367,6 @@ def _stop(worker: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _ledger() -> dict[str, int]:

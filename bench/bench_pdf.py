@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._setup import database_create, database_drop, django_environ  # noqa: E402
+from bench._setup import database_create, database_drop, django_environ, peak_rss_mb  # noqa: E402
 
 DATABASE = "sem_bench_pdf"
 os.environ.update(
@@ -171,17 +170,17 @@ def worker_renders(course_id: str, args: argparse.Namespace) -> None:
     import school.celery  # noqa: F401
     from courses.reading.pdf import pdf_warm_up
 
-    rss_started = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_started = peak_rss_mb()
     started = time.perf_counter()
     pdf_warm_up()  # as each PDF worker process does when it starts (courses.tasks.pdf_warm_up)
     warm_up = time.perf_counter() - started
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_before = peak_rss_mb()
     print(
         f"worker process: {rss_started:.0f} MB started, {rss_before:.0f} MB after its warm-up "
         f"(WeasyPrint, its stylesheets and fonts: {warm_up:.2f} s, once per process)"
     )
     runs = [render(course_id, version=1) for _ in range(args.runs)]
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_after = peak_rss_mb()
     for n, (seconds, _, size) in enumerate(runs, start=1):
         print(f"render {n}: {seconds:.2f} s, PDF {size / 1024:.0f} KiB")
     times = [run[0] for run in runs]
