@@ -182,3 +182,38 @@ def test_the_page_names_the_stream_only_where_the_stream_server_is_set_up(
     settings.TUTOR_STREAM_ORIGIN = ""
     assert "data-stream-url" not in client.get(page_url).content.decode()
     assert f'data-live-url="{asked["live_url"]}"' in client.get(page_url).content.decode()
+
+
+def test_the_stream_server_serves_the_streams_and_nothing_else() -> None:
+    """Pages, forms and the API are gunicorn's: a second copy of the site on the stream server's port would be a
+    second stack to keep right (its asks, for one, would publish their Celery messages from another thread)."""
+    from school.asgi import application
+
+    live.live_end(36, status="done", html="<p>Done.</p>")
+
+    async def get(path: str) -> tuple[int, bytes]:
+        sent: list[Any] = []
+        requested = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            if requested.is_set():  # the browser stays until the response ends
+                await asyncio.Event().wait()
+            requested.set()
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+            "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8001),
+        }  # fmt: skip
+        await application(scope, receive, send)
+        return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
+
+    status, body = run(lambda: get(stream_path(36)))
+    assert status == 200
+    assert events_of([body])[0]["ended"]["html"] == "<p>Done.</p>"
+    for path in ("/", "/courses/", "/admin/", "/tutor/live/x/"):
+        assert run(lambda path=path: get(path))[0] == 404, path  # type: ignore[misc]
