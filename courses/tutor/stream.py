@@ -49,6 +49,7 @@ async def live_events(message_id: int, *, start: int = 0) -> AsyncIterator[bytes
         until = time.monotonic() + stream_lifetime_seconds()
         sent_at = time.monotonic()
         while time.monotonic() < until:
+            await listener.start()  # again, if Redis dropped the subscription meanwhile
             wake.clear()  # before the read: a write announced during it wakes the next wait at once
             async with listener.client.pipeline(transaction=False) as pipe:
                 live.live_read_queue(pipe, message_id, start=start)
@@ -104,10 +105,13 @@ class Listener:
                 message_id = live.live_channel_message_id(message.get("channel", b""))
                 for wake in self.waiting.get(message_id or 0, ()):
                     wake.set()
-        except Exception:  # the streams still read every HEARTBEAT_SECONDS; the next stream subscribes again
-            logger.exception("The tutor's stream subscription ended")
+        except Exception:
+            logger.exception("The tutor's stream subscription ended; subscribing again")
         finally:
             await asyncio.shield(pubsub.aclose())
+            for waiting in self.waiting.values():  # each reads again, and the first subscribes again
+                for wake in waiting:
+                    wake.set()
 
 
 _listeners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Listener] = weakref.WeakKeyDictionary()

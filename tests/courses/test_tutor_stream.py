@@ -217,3 +217,30 @@ def test_the_stream_server_serves_the_streams_and_nothing_else() -> None:
     assert events_of([body])[0]["ended"]["html"] == "<p>Done.</p>"
     for path in ("/", "/courses/", "/admin/", "/tutor/live/x/"):
         assert run(lambda path=path: get(path))[0] == 404, path  # type: ignore[misc]
+
+
+def test_streams_are_still_woken_after_redis_drops_the_subscription() -> None:
+    redis = redis_client(settings.REDIS_URL)
+
+    async def wait_for_a_write(events: Any, message_id: int) -> float:
+        waiting = asyncio.create_task(anext(events))
+        await asyncio.sleep(0.3)
+        written = time.monotonic()
+        await asyncio.to_thread(live.live_append, message_id, "after")
+        await waiting
+        return time.monotonic() - written
+
+    async def follow_across_the_drop() -> tuple[float, float]:
+        open_before = stream.live_events(40)
+        live.live_append(40, "Before ")
+        await anext(open_before)
+        assert redis.client_kill_filter(_type="pubsub") >= 1  # what a Redis restart or a network cut does
+        await asyncio.sleep(0.2)
+        opened_after = stream.live_events(41)
+        woken = await wait_for_a_write(open_before, 40), await wait_for_a_write(opened_after, 41)
+        await open_before.aclose()
+        await opened_after.aclose()
+        return woken
+
+    # Both woken by the write, not by the re-read every 15 s.
+    assert max(run(follow_across_the_drop)) < 2
