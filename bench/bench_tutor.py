@@ -46,6 +46,7 @@ from bench._setup import (  # noqa: E402
     django_environ,
 )
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
+from tests.stream_server import stream_server_start  # noqa: E402
 
 DATABASE = "sem_bench_tutor"
 # As static/js/semester.js polls an answer: often until its first words, then at reading pace.
@@ -151,7 +152,7 @@ def main() -> None:
         # Each was started in a session of its own: its process group is its pid.
         groups = {"gunicorn": [processes[0].pid], "celery workers": [p.pid for p in processes[1:]]}
         if not args.poll:
-            processes.append(stream_server_start(port + 100, env))
+            processes.append(stream_server_start(port + 100, env, start_new_session=True))
             groups["stream server"] = [processes[-1].pid]
         warm_up(port, lesson_path, sessions[args.learners :])
         del sessions[args.learners :]
@@ -230,23 +231,6 @@ def gunicorn_start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
         except OSError:
             time.sleep(0.2)
     raise SystemExit("gunicorn did not start")
-
-
-def stream_server_start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """The stream server as compose.yaml's "live" service runs it, on `port`."""
-    import yaml
-
-    program, *arguments = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["live"]["command"]
-    where = {"0.0.0.0": "127.0.0.1", "8001": str(port)}
-    command = [sys.executable, "-m", program, *(where.get(argument, argument) for argument in arguments)]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    for _ in range(100):
-        try:
-            http.client.HTTPConnection("127.0.0.1", port, timeout=2).connect()
-            return server
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("the stream server did not start")
 
 
 def worker_start(env: dict[str, str], number: int) -> subprocess.Popen[bytes]:

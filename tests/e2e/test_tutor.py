@@ -6,24 +6,19 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from playwright.sync_api import Browser, Page, expect
 
 from courses.models import TutorMessage
 from tests.e2e.conftest import browser_page, screenshot, sign_in_as
 from tests.factories import UserFactory, first_lesson, written_course
 from tests.fakes.openai_server import FakeOpenAI
+from tests.stream_server import free_port, stream_server_start
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 WATCH_GROWING = """() => {
@@ -54,26 +49,10 @@ def fake_openai(settings: Any) -> Iterator[FakeOpenAI]:
 def stream_server(settings: Any) -> Iterator[str]:
     """The stream server as compose.yaml runs it (uvicorn, school.asgi) on its own port, sharing the tests' Redis
     and secret key; the site names it to the page, and its CSP lets the page connect there."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "REDIS_URL": settings.REDIS_URL}
-    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    program, *arguments = compose["services"]["live"]["command"]
-    assert program == "uvicorn"
-    where = {"0.0.0.0": "127.0.0.1", "8001": str(port)}
-    command = [sys.executable, "-m", "uvicorn", *(where.get(argument, argument) for argument in arguments)]
-    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    server = stream_server_start(port, env)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None, "the stream server stopped"
-                assert time.monotonic() < deadline, "the stream server did not start"
-                time.sleep(0.1)
         origin = f"http://127.0.0.1:{port}"
         settings.TUTOR_STREAM_ORIGIN = origin
         settings.CONTENT_SECURITY_POLICY = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
@@ -140,9 +119,7 @@ def test_with_the_stream_server_the_answer_is_pushed_and_the_page_sends_no_polls
 def test_when_the_stream_server_cannot_be_reached_the_page_polls_instead(
     page: Page, live_server: Any, celery_worker: Any, fake_openai: FakeOpenAI, settings: Any
 ) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        settings.TUTOR_STREAM_ORIGIN = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    settings.TUTOR_STREAM_ORIGIN = f"http://127.0.0.1:{free_port()}"  # nobody listens there
     requests = ask_and_watch_it_grow(page, live_server)
     assert len(requests["streams"]) == 1
     assert requests["polls"]
