@@ -43,25 +43,19 @@ def course_create() -> tuple[str, str, str]:
     import django
 
     django.setup()
-    from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
     from courses.models import Lesson
     from delivery.learning.progress import lesson_mark_done
-    from tests.factories import UserFactory, written_course
+    from tests.factories import UserFactory, signed_in_session, written_course
 
     course = written_course(weeks=13, lessons_per_week=4, review_state="approved")
     learner = UserFactory()
     lessons = list(Lesson.objects.filter(course=course).order_by("week__number", "number"))
     for lesson in lessons[:10]:
         lesson_mark_done(user=learner, lesson=lesson)
-    session = SessionStore()
-    session["_auth_user_id"] = str(learner.pk)
-    session["_auth_user_backend"] = "accounts.backends.AccountBackend"
-    session["_auth_user_hash"] = learner.get_session_auth_hash()
-    session.create()
-    return course.get_absolute_url(), lessons[10].get_absolute_url(), str(session.session_key)
+    return course.get_absolute_url(), lessons[10].get_absolute_url(), signed_in_session(learner)
 
 
 def queries_per_page(paths: dict[str, str], session_key: str) -> dict[str, int]:

@@ -200,20 +200,10 @@ def seed(learners: int) -> tuple[str, list[str]]:
     import django
 
     django.setup()
-    from django.contrib.sessions.backends.db import SessionStore
-
-    from tests.factories import UserFactory, first_lesson, written_course
+    from tests.factories import UserFactory, first_lesson, signed_in_session, written_course
 
     lesson = first_lesson(written_course(weeks=4, lessons_per_week=3, review_state="approved"))
-    sessions = []
-    for number in range(learners):
-        user = UserFactory(email=f"learner{number}@bench.test")
-        session = SessionStore()
-        session["_auth_user_id"] = str(user.pk)
-        session["_auth_user_backend"] = "accounts.backends.AccountBackend"
-        session["_auth_user_hash"] = user.get_session_auth_hash()
-        session.create()
-        sessions.append(str(session.session_key))
+    sessions = [signed_in_session(UserFactory(email=f"learner{n}@bench.test")) for n in range(learners)]
     return f"/courses/{lesson.course_id}/lessons/{lesson.id}/", sessions
 
 

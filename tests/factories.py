@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 import factory
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.utils import timezone
 
 from accounts.models import User
@@ -93,6 +96,17 @@ def first_lesson(course: Course) -> Lesson:
     lesson = Lesson.objects.filter(course=course).order_by("week__number", "number").first()
     assert lesson is not None
     return lesson
+
+
+def signed_in_session(user: User, backend: str = "accounts.backends.AccountBackend") -> str:
+    """The key of a session signed in as `user` through `backend`, as `login()` leaves it (the site's session
+    engine), for a browser or HTTP client to send as its session cookie."""
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = backend
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return str(session.session_key)
 
 
 def lesson_picture(lesson: Lesson) -> LessonPicture:

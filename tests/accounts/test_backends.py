@@ -1,24 +1,19 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.sessions.backends.cached_db import SessionStore
 from django.test import Client
 from django.urls import reverse
 
 from accounts.backends import AccountBackend
-from tests.factories import UserFactory
+from accounts.models import User
+from tests.factories import UserFactory, signed_in_session
 
 pytestmark = pytest.mark.django_db
 
 
-def signed_in_client(user: object, backend: str) -> Client:
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)  # type: ignore[attr-defined]
-    session["_auth_user_backend"] = backend
-    session["_auth_user_hash"] = user.get_session_auth_hash()  # type: ignore[attr-defined]
-    session.create()
+def signed_in_client(user: User, backend: str) -> Client:
     client = Client()
-    client.cookies["sessionid"] = str(session.session_key)
+    client.cookies["sessionid"] = signed_in_session(user, backend)
     return client
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.sessions.backends.cached_db import SessionStore
 
 from accounts.models import User
+from tests.factories import signed_in_session
 from tests.workers import running_worker
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -73,13 +73,8 @@ def phone(browser: Browser) -> Iterator[Page]:
 
 def sign_in_as(page: Page, live_server: Any, user: User) -> None:
     """Give the browser a signed-in session (the email-link flow itself is tested in test_learner_flows)."""
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "accounts.backends.AccountBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
     page.context.add_cookies(
-        [{"name": "sessionid", "value": str(session.session_key), "url": live_server.url}]
+        [{"name": "sessionid", "value": signed_in_session(user), "url": live_server.url}]
     )
 
 
