@@ -439,8 +439,10 @@ TUTOR_ANSWER_MAX_TOKENS = env_int("TUTOR_ANSWER_MAX_TOKENS", 800, minimum=50)
 # pushes answers as they are written: the site's own origin when the HTTPS proxy sends /tutor/stream/ to it,
 # or the server's own (scheme://host:port; a path is ignored). Unset or unreachable, the page polls gunicorn
 # for answers instead. Needs REDIS_URL.
-TUTOR_STREAM_URL = env_url("TUTOR_STREAM_URL") if REDIS_URL else ""
-TUTOR_STREAM_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(TUTOR_STREAM_URL)) if TUTOR_STREAM_URL else ""
+_stream_url = urlsplit(env_url("TUTOR_STREAM_URL")) if REDIS_URL else None
+TUTOR_STREAM_ORIGIN = (
+    f"{_stream_url.scheme}://{_stream_url.netloc}" if _stream_url and _stream_url.netloc else ""
+)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import redis.asyncio
 from django.conf import settings
 
 from courses.tutor import live
+from school.redis_client import async_redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,7 @@ class Listener:
     """This process's subscription to every answer's channel, and the streams waiting on each answer."""
 
     def __init__(self) -> None:
-        # No CLIENT SETINFO on connecting: redis-py reads its version from its package metadata each time.
-        self.client = redis.asyncio.from_url(settings.REDIS_URL, driver_info=None)
+        self.client = async_redis_client(settings.REDIS_URL)
         self.waiting: dict[int, set[asyncio.Event]] = {}
         self.task: asyncio.Task[None] | None = None
         self.starting = asyncio.Lock()
