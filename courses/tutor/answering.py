@@ -67,9 +67,8 @@ def _answer(message: TutorMessage) -> None:
         live.live_append(message.id, answer)
         _finish(message, status=Status.DONE, answer=answer)
         return
-    if (
-        not costs.spend_budget_left()
-    ):  # the counter, as the question's gate reads it: no sum of the day's calls
+    # The counter, as the question's gate reads it: no sum of the day's calls.
+    if not costs.spend_budget_left():
         _finish(message, status=Status.REFUSED, answer=SPEND_CAP_REACHED, error="daily spend cap reached")
         return
     history = list(

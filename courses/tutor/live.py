@@ -76,7 +76,7 @@ def live_read(message_id: int, *, start: int = 0) -> Progress:
     if not settings.REDIS_URL:
         with _lock:
             pieces, ended = list(_memory.get(message_id, [])[start:]), _memory_ended.get(message_id)
-        return Progress("".join(pieces), start + len(pieces), json.loads(ended) if ended else None)
+        return _progress(pieces, ended, start=start)
     with redis_client(settings.REDIS_URL).pipeline(transaction=False) as pipe:
         live_read_queue(pipe, message_id, start=start)
         return live_progress(pipe.execute(), start=start)
@@ -89,9 +89,13 @@ def live_read_queue(pipe: Any, message_id: int, *, start: int) -> None:
 
 
 def live_progress(replies: list[Any], *, start: int) -> Progress:
+    """The answer from the replies of the reads `live_read_queue` queued."""
     raw_pieces, ended = replies
-    pieces = [piece.decode() for piece in raw_pieces]
-    return Progress("".join(pieces), max(start, 0) + len(pieces), json.loads(ended) if ended else None)
+    return _progress([piece.decode() for piece in raw_pieces], ended, start=max(start, 0))
+
+
+def _progress(pieces: list[str], ended: str | bytes | None, *, start: int) -> Progress:
+    return Progress("".join(pieces), start + len(pieces), json.loads(ended) if ended else None)
 
 
 def live_channel(message_id: int) -> str:

@@ -52,7 +52,7 @@ def ask(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpResponse:
     if _wants_json(request):
         shown = ShownMessage(message, live_url(message.id), stream_url(message.id))
         html = render_to_string("courses/tutor/_message.html", {"shown": shown})
-        return JsonResponse({"id": message.id, "live_url": live_url(message.id), "html": html})
+        return JsonResponse({"id": message.id, "live_url": shown.live_url, "html": html})
     return redirect(lesson.get_absolute_url() + f"#tutor-{message.id}")
 
 
@@ -69,8 +69,7 @@ def live_answer_json(request: HttpRequest, token: str) -> HttpResponse:
     if message_id is None:
         response: HttpResponse = JsonResponse({"error": "No such answer."}, status=404)
     else:
-        start = request.GET.get("from", "0")
-        progress = live.live_read(message_id, start=int(start) if start.isdigit() else 0)
+        progress = live.live_read(message_id, start=_piece_number(request.GET.get("from", "")))
         response = JsonResponse({"text": progress.text, "next": progress.next, "ended": progress.ended})
     add_never_cache_headers(response)
     return response
@@ -87,15 +86,20 @@ async def live_stream(request: HttpRequest, token: str) -> HttpResponseBase:
         why = "No such answer." if message_id is None else "Answers are not streamed here; poll instead."
         response: HttpResponseBase = JsonResponse({"error": why}, status=404)
     else:
-        start = request.headers.get("Last-Event-ID") or request.GET.get("from", "0")
+        start = _piece_number(request.headers.get("Last-Event-ID") or request.GET.get("from", ""))
         response = StreamingHttpResponse(
-            stream.live_events(message_id, start=int(start) if start.isdigit() else 0),
+            stream.live_events(message_id, start=start),
             content_type="text/event-stream",
         )
         response["X-Accel-Buffering"] = "no"  # nginx would otherwise hold the events back
     response["Access-Control-Allow-Origin"] = "*"
     add_never_cache_headers(response)
     return response
+
+
+def _piece_number(value: str) -> int:
+    """Where a poll or a stream starts: the first piece the page has not shown yet (0 unless a number)."""
+    return int(value) if value.isdigit() else 0
 
 
 @login_required
