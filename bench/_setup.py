@@ -1,10 +1,16 @@
-"""What every benchmark sets up alike: the environment school.settings reads, and a PostgreSQL database of its
-own, created empty at the start and dropped at the end."""
+"""What every benchmark sets up alike: the environment school.settings reads, a PostgreSQL database of its own
+(created empty at the start and dropped at the end), gunicorn as compose.yaml runs it, and what processes use."""
 
 from __future__ import annotations
 
+import http.client
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 
@@ -31,6 +37,35 @@ def mail_environ(sendgrid_url: str, public_key_b64: str) -> dict[str, str]:
         "SENDGRID_WEBHOOK_PUBLIC_KEY": public_key_b64,
         "DEFAULT_FROM_EMAIL": "Semester <courses@semester.example>",
     }
+
+
+def gunicorn_start(
+    port: int, env: dict[str, str], *, workers: int = 3, threads: int = 4
+) -> subprocess.Popen[bytes]:
+    """gunicorn serving the site on `port` (compose.yaml's 3 workers × 4 threads unless told), in a session of
+    its own (its process group is its pid), once it answers the trivial page."""
+    command = [sys.executable, "-m", "gunicorn", "school.wsgi", "--bind", f"127.0.0.1:{port}"]
+    command += [
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        "--backlog",
+        "512",
+    ]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    for _ in range(100):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/robots.txt")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("gunicorn did not start")
 
 
 def database_create(name: str) -> None:

@@ -14,7 +14,6 @@ import argparse
 import http.client
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._setup import database_create, database_drop, django_environ  # noqa: E402
+from bench._setup import database_create, database_drop, django_environ, gunicorn_start  # noqa: E402
 
 DATABASE = os.environ.get("BENCH_DATABASE", "sem_bench_pages")  # another name beside a running one
 os.environ.update(
@@ -147,24 +146,6 @@ def merge(runs: list[Run]) -> Run:
     return merged
 
 
-def gunicorn_start(port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"), "school.wsgi", "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers), "--threads", str(threads), "--log-level", "warning", "--backlog", "512",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), start_new_session=True)
-    for _ in range(100):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/robots.txt")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("gunicorn did not start")
-
-
 def report(label: str, run: Run) -> None:
     print(
         f"{label:<28} {run.rps:8.1f} req/s   p50 {run.percentile(50):6.1f} ms   p95 {run.percentile(95):6.1f} ms"
@@ -194,7 +175,7 @@ def main() -> None:
 
         connections.close_all()
         port = 8700 + os.getpid() % 200
-        server = gunicorn_start(port, args.workers, args.threads)
+        server = gunicorn_start(port, os.environ.copy(), workers=args.workers, threads=args.threads)
         # A signed-in learner's browser holds the CSRF cookie its first page set (the sign-in form's, at the
         # latest), so only the anonymous clients come without one, as a first visit does.
         cookie = f"sessionid={session_key}; csrftoken={csrf_cookie(port, course_path, session_key)}"

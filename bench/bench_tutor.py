@@ -44,6 +44,7 @@ from bench._setup import (  # noqa: E402
     database_create,
     database_drop,
     django_environ,
+    gunicorn_start,
 )
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 from tests.stream_server import stream_server_start  # noqa: E402
@@ -147,7 +148,9 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         lesson_path, sessions = seed(args.learners + WARM_UP)
-        processes.append(gunicorn_start(port, env))
+        # compose.yaml's 4 threads a worker; BENCH_GUNICORN_THREADS=16 shortens the asks' queue (bench/README.md)
+        threads = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
+        processes.append(gunicorn_start(port, env, threads=threads))
         processes += [worker_start(env, n) for n in range(2)]
         # Each was started in a session of its own: its process group is its pid.
         groups = {"gunicorn": [processes[0].pid], "celery workers": [p.pid for p in processes[1:]]}
@@ -205,22 +208,6 @@ def seed(learners: int) -> tuple[str, list[str]]:
     lesson = first_lesson(written_course(weeks=4, lessons_per_week=3, review_state="approved"))
     sessions = [signed_in_session(UserFactory(email=f"learner{n}@bench.test")) for n in range(learners)]
     return f"/courses/{lesson.course_id}/lessons/{lesson.id}/", sessions
-
-
-def gunicorn_start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "gunicorn", "school.wsgi", "--bind", f"127.0.0.1:{port}"]
-    threads = os.environ.get("BENCH_GUNICORN_THREADS", "4")  # compose.yaml's; more shortens the asks' queue
-    command += ["--workers", "3", "--threads", threads, "--log-level", "warning", "--backlog", "512"]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    for _ in range(100):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/robots.txt")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
 
 
 def worker_start(env: dict[str, str], number: int) -> subprocess.Popen[bytes]:
