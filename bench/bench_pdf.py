@@ -167,8 +167,10 @@ def worker_renders(course_id: str, args: argparse.Namespace) -> None:
     import django
 
     django.setup()
-    import school.celery  # noqa: F401
     from courses.reading.pdf import pdf_warm_up
+    from school.celery import app
+
+    app.loader.import_default_modules()  # every app's tasks module, as a worker process has them
 
     rss_started = peak_rss_mb()
     started = time.perf_counter()
