@@ -23,24 +23,25 @@ everything else (validation, recording, retries) is the same path.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import logging
 import random
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from functools import cache
-from typing import Any, Generic, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import openai
 import pydantic_core
 from django.conf import settings
 from django.utils import timezone
-from openai.types.shared_params import ResponseFormatJSONSchema
 from pydantic import ValidationError
 
 from courses.generation import offline, slots
@@ -49,6 +50,29 @@ from courses.generation.schemas import request_json_schema, strict_json_schema
 from courses.models import Course, LLMCall
 from courses.moderation import costs
 from school.retry import with_retries
+
+
+def _sdk_loaded_on_first_use(name: str) -> ModuleType:
+    """`name`, imported when code first reads one of its attributes (importlib's LazyLoader), not now: the SDK
+    costs 25 MB and 0.3 s in every process that imports this module, and the web and PDF worker processes
+    import it (admin, tasks) without ever calling the LLM (bench/README.md, bench_pdf.py)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None, name
+    assert spec.loader is not None, name
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.shared_params import ResponseFormatJSONSchema
+else:
+    openai = _sdk_loaded_on_first_use("openai")
 
 logger = logging.getLogger(__name__)
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -322,3 +326,29 @@ def test_a_partial_answer_leaves_out_what_is_unfinished() -> None:
         "weeks": [{}],
     }
     assert llm.partial_answer("not json") == {}
+
+
+def test_a_process_that_never_calls_the_llm_does_not_load_the_openai_sdk() -> None:
+    """25 MB in every web and PDF worker process (they import this module through the admin and the tasks), which
+    put the PDF worker past its 300 MB; the SDK loads on its first use instead."""
+    code = (
+        "import sys, django; django.setup(); from school.celery import app; app.loader.import_default_modules(); "
+        "from courses.generation import llm; print(sorted(m for m in sys.modules if m.startswith('openai.')))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    root = Path(__file__).resolve().parents[2]
+    loaded = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert loaded.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_sdk_loads_when_first_used() -> None:
+    assert llm.openai.OpenAIError.__module__ == "openai"
+    assert issubclass(llm.openai.APITimeoutError, llm.openai.OpenAIError)
