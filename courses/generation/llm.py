@@ -30,6 +30,7 @@ import logging
 import random
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ def _sdk_loaded_on_first_use(name: str) -> ModuleType:
     spec.loader.exec_module(module)
     return module
 
+
+_SDK_LOADING = threading.Lock()
 
 if TYPE_CHECKING:
     import openai
@@ -426,7 +429,10 @@ def _client_for(base_url: str, api_key: str, timeout: float) -> openai.OpenAI:
     # max_retries=0: retrying is ours (`_with_retries`, on `school.retry`), so every attempt is recorded as an LLMCall, waits for
     # a concurrency slot of its own, and Retry-After is honoured within our cap. The SDK's own retries would be
     # invisible to all three. One client per configuration, shared by threads, keeps connections pooled.
-    return openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
+    # Every other use of the SDK follows a client made here, so it loads here, one thread at a time:
+    # LazyLoader is not thread-safe before Python 3.12, and a worker's threads start their calls together.
+    with _SDK_LOADING:
+        return openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
 
 
 def _chat(prompt: Prompt[AnswerT]) -> Reply[str]:

@@ -349,6 +349,18 @@ def test_a_process_that_never_calls_the_llm_does_not_load_the_openai_sdk() -> No
     assert loaded.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_the_sdk_loads_when_first_used() -> None:
-    assert llm.openai.OpenAIError.__module__ == "openai"
-    assert issubclass(llm.openai.APITimeoutError, llm.openai.OpenAIError)
+def test_the_sdk_loads_once_when_many_threads_first_need_it() -> None:
+    """A worker's threads start their first LLM calls together; the SDK must load once, whole, for all of them."""
+    code = (
+        "import django; django.setup(); from concurrent.futures import ThreadPoolExecutor; "
+        "from courses.generation import llm; "
+        "make = lambda n: type(llm._client_for(f'http://127.0.0.1:9/{n}', 'k', 1.0)).__name__; "
+        "print(sorted(set(ThreadPoolExecutor(32).map(make, range(64)))))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    root = Path(__file__).resolve().parents[2]
+    made = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip().splitlines()[-1] == "['OpenAI']"
