@@ -18,8 +18,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import User
 from accounts.services import magic_link_token_make
-from courses.models import Course, Lesson, LLMCall, PartKind, Quiz
+from courses.models import Course, Lesson, LLMCall, PartKind, Quiz, TutorConversation, TutorMessage
 from courses.moderation import editing, review, screening
+from courses.tutor import live
 from delivery.email import tokens
 from delivery.learning.views import LESSON_MARKED_DONE
 from delivery.models import Subscription
@@ -75,11 +76,33 @@ def make_site() -> Site:
         )
     writing = written_course(weeks=1, lessons_per_week=2, title="Tides", status=Course.Status.WRITING)
     Course.objects.filter(pk=writing.pk).update(ready_at=None)
+    tutor_conversation(learner, second_lesson(course))
     subscription = SubscriptionFactory(user=learner, course=course)
     pending = SubscriptionFactory(
         user=None, email="someone@example.com", course=course, status="pending", confirmed_at=None
     )
     return Site(course, private, held, writing, learner, requester, admin, subscription, pending)
+
+
+def second_lesson(course: Course) -> Lesson:
+    return Lesson.objects.filter(course=course).order_by("week__number", "number")[1]
+
+
+def tutor_conversation(learner: User, lesson: Lesson) -> None:
+    """The learner's questions to the tutor on `lesson`: one answered, one being written (its first words in)."""
+    conversation = TutorConversation.objects.create(
+        user=learner, course=lesson.course, week=lesson.week, lesson=lesson
+    )
+    TutorMessage.objects.create(
+        conversation=conversation,
+        question="Why do birds sing at dawn?",
+        answer="Sound carries further in the **still, cool air** of the morning (see “Why it matters”).",
+        status=TutorMessage.Status.DONE,
+    )
+    writing = TutorMessage.objects.create(
+        conversation=conversation, question="And in winter?", status=TutorMessage.Status.WRITING
+    )
+    live.live_append(writing.id, "Fewer birds sing in winter, because ")
 
 
 @dataclass(frozen=True)
@@ -143,6 +166,9 @@ PAGES: dict[str, Visit] = {
     "course_signed_in": Visit(lambda s: f"/courses/{s.course.id}/", who="learner"),
     "lesson": Visit(lambda s: f"/courses/{s.course.id}/lessons/{_lesson(s).id}/"),
     "lesson_signed_in": Visit(lambda s: f"/courses/{s.course.id}/lessons/{_lesson(s).id}/", who="learner"),
+    "lesson_with_tutor": Visit(
+        lambda s: f"/courses/{s.course.id}/lessons/{second_lesson(s.course).id}/", who="learner"
+    ),
     "lesson_marked_done": Visit(
         lambda s: f"/courses/{s.course.id}/lessons/{_lesson(s).id}/", who="learner", then=_mark_done
     ),
