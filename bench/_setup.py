@@ -68,6 +68,13 @@ def gunicorn_start(
     raise SystemExit("gunicorn did not start")
 
 
+def redis_flush(url: str) -> None:
+    """Empty the benchmark's Redis database (the broker's queues, locks and counters a run leaves)."""
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
 def database_create(name: str) -> None:
     """An empty database ``name``; whatever an interrupted run left there goes first."""
     _postgres(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")

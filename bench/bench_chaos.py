@@ -46,7 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._setup import database_create, database_drop, django_environ, mail_environ  # noqa: E402
+from bench._setup import database_create, database_drop, django_environ, mail_environ, redis_flush  # noqa: E402
 from tests.fakes._http import Reply  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 from tests.fakes.sendgrid_server import FakeSendGrid, WebhookSigner, event, webhook_body  # noqa: E402
@@ -290,12 +290,6 @@ def reset(redis_url: str, llm: FakeOpenAI, mail: FakeSendGrid) -> None:
     redis_flush(redis_url)
     llm.reset()
     mail.reset()
-
-
-def redis_flush(url: str) -> None:
-    import redis
-
-    redis.Redis.from_url(url).flushdb()
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from bench._setup import (  # noqa: E402
     django_environ,
     mail_environ,
     peak_rss_mb,
+    redis_flush,
 )
 from tests.fakes.sendgrid_server import WebhookSigner, event, webhook_body  # noqa: E402
 
@@ -123,10 +124,9 @@ def _configure(fake_url: str) -> None:
 
 
 def _run(fake_url: str, workers: list[subprocess.Popen[bytes]], fake_pid: int) -> None:
-    import redis
     from django.core.management import call_command
 
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis_flush(REDIS_URL)
     started = time.perf_counter()
     call_command("migrate", verbosity=0)
     now = datetime.datetime.now(datetime.UTC).replace(second=0, microsecond=0)
@@ -288,7 +288,6 @@ def _crash_run(
 
 def _reset(fake_url: str, expected: dict[int, int]) -> None:
     """Every subscription due again at its original week; the ledger, events, fake and queues emptied."""
-    import redis
     from django.db import connection
 
     now = datetime.datetime.now(datetime.UTC)
@@ -301,7 +300,7 @@ def _reset(fake_url: str, expected: dict[int, int]) -> None:
             [now, list(expected), list(expected.values())],
         )
         cursor.execute("VACUUM ANALYZE delivery_subscription")
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis_flush(REDIS_URL)
     urllib.request.urlopen(
         urllib.request.Request(f"{fake_url}/__fake/reset", method="POST"), timeout=10
     ).read()

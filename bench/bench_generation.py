@@ -40,7 +40,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._setup import cpu_seconds, cpu_seconds_named, database_create, database_drop, django_environ  # noqa: E402
+from bench._setup import (  # noqa: E402
+    cpu_seconds,
+    cpu_seconds_named,
+    database_create,
+    database_drop,
+    django_environ,
+    redis_flush,
+)
 
 DB_NAME = os.environ.get("BENCH_DATABASE", "sem_bench_generation")  # one per engineer sharing a machine
 
@@ -73,7 +80,7 @@ def main() -> None:
     env = bench_env(redis_url, fake.base_url, args)
     os.environ.update(env)
     database_create(DB_NAME)
-    flush_redis(redis_url)
+    redis_flush(redis_url)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     workers = [worker_start(env, args.concurrency, n, args.workers_from or ROOT) for n in range(args.workers)]
     try:
@@ -96,7 +103,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        flush_redis(redis_url)
+        redis_flush(redis_url)
         database_drop(DB_NAME)
 
 
@@ -150,12 +157,6 @@ def worker_start(env: dict[str, str], concurrency: int, number: int, code: Path)
     command += ["--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "WARNING"]
     command += ["--hostname", f"bench{number}@%h", "--without-mingle", "--without-gossip"]
     return subprocess.Popen(command, cwd=code, env=env, stderr=subprocess.DEVNULL)
-
-
-def flush_redis(url: str) -> None:
-    import redis
-
-    redis.Redis.from_url(url).flushdb()
 
 
 # --------------------------------------------------------------------------------------------------------

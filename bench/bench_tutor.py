@@ -45,6 +45,7 @@ from bench._setup import (  # noqa: E402
     database_drop,
     django_environ,
     gunicorn_start,
+    redis_flush,
 )
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 from tests.stream_server import stream_server_start  # noqa: E402
@@ -141,9 +142,7 @@ def main() -> None:
         env["TUTOR_STREAM_URL"] = f"http://127.0.0.1:{port + 100}"
     os.environ.update(env)
     database_create(DATABASE)
-    import redis
-
-    redis.Redis.from_url(redis_url).flushdb()
+    redis_flush(redis_url)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     processes: list[subprocess.Popen[bytes]] = []
     try:
@@ -172,7 +171,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        redis.Redis.from_url(redis_url).flushdb()
+        redis_flush(redis_url)
         database_drop(DATABASE)
 
 
