@@ -77,6 +77,9 @@ def markdown_to_safe_html(text: str) -> str:
     try:
         return links_with_domains(sanitize_html(_renderer().reset().convert(text)))
     except RecursionError:  # nesting the checks above did not foresee: still shown, never a server error
+        # A renderer stopped mid-document keeps half its state (every later document lost its links and
+        # paragraphs): this thread builds a fresh one for the next.
+        _local.markdown = None
         return plain_text_html(text)
 
 

@@ -173,3 +173,13 @@ def test_a_web_link_shows_the_domain_it_leads_to_unless_its_text_already_does() 
     assert '>the official docs</a> <small class="link-domain">(evil.example)</small>' in html
     assert 'python.org</a> <small class="link-domain">' not in html
     assert "(plain.example)" not in html  # an autolink's text is its address
+
+
+def test_a_document_too_deep_for_the_renderer_leaves_the_next_one_rendered_whole() -> None:
+    """3,000 characters of definitions (`a` / `: b`) recurse past Python's limit in Python-Markdown: shown as
+    plain text, and the renderer it broke is not reused (every later document lost its links)."""
+    deep = _repeat("a\n: b\n", 3_000)
+    assert PLAIN_TEXT_NOTE in markdown_to_safe_html(deep)
+    html = markdown_to_safe_html("A [link](https://example.org) in *a* paragraph.")
+    assert html.startswith('<p>A <a href="https://example.org"')
+    assert "<em>a</em>" in html
