@@ -14,10 +14,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from courses.models import TutorMessage
+from tests.compose_services import free_port, service_start
 from tests.e2e.conftest import browser_page, screenshot, sign_in_as
 from tests.factories import UserFactory, first_lesson, written_course
 from tests.fakes.openai_server import FakeOpenAI
-from tests.stream_server import free_port, stream_server_start
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +51,7 @@ def stream_server(settings: Any) -> Iterator[str]:
     and secret key; the site names it to the page, and its CSP lets the page connect there."""
     port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "REDIS_URL": settings.REDIS_URL}
-    server = stream_server_start(port, env)
+    server = service_start("live", port, env)
     try:
         origin = f"http://127.0.0.1:{port}"
         settings.TUTOR_STREAM_ORIGIN = origin
