@@ -49,8 +49,9 @@ urlpatterns = [
         name="part_regenerate",
     ),
     path("preview/", moderation_views.markdown_preview, name="markdown_preview"),
-    # The tutor: ask about a lesson, follow the answer as it is written, report an answer.
-    path("courses/<uuid:course_id>/lessons/<int:lesson_id>/tutor/", tutor_views.ask, name="tutor_ask"),
+    # The tutor: ask about a lesson, follow the answer as it is written, report an answer. All under /tutor/, so
+    # a proxy sends them to processes of their own, away from page serving (compose.yaml's "tutor" and "live").
+    path("tutor/courses/<uuid:course_id>/lessons/<int:lesson_id>/ask/", tutor_views.ask, name="tutor_ask"),
     path("tutor/live/<str:token>/", tutor_views.live_answer, name="tutor_live"),
     path("tutor/stream/<str:token>/", tutor_views.live_stream, name="tutor_stream"),
     path("tutor/answers/<int:message_id>/report/", tutor_views.report, name="tutor_report"),
