@@ -1,8 +1,10 @@
 """The tutor under load: 50 learners ask at once, against the fake OpenAI server streaming at a realistic pace.
 
-Real gunicorn (3 workers × 4 threads, as compose.yaml), the stream server (uvicorn, school.asgi, as compose.yaml's
-"live"; --poll to leave it out, so the learners poll gunicorn), real `celery worker` processes on the "llm" queue
-(2 × 32 threads, LLM_MAX_CONCURRENCY=64, at nice 10 as compose.yaml; BENCH_WORKER_NICE=0 to compare), PostgreSQL on its own database (sem_bench_tutor, created and dropped
+The site as compose.yaml runs it: gunicorn for pages (3 workers × 4 threads), and the tutor's processes at
+the lowest CPU priority, each from compose's own command (`tests.compose_services`): the tutor's gunicorn
+(`tutor`, which the proxy sends /tutor/ to; --one-pool to post the questions to the pages' gunicorn instead,
+as without that rule), the stream server (`live`; --poll to leave it out, so the learners poll) and two
+`celery worker` processes (`worker`). PostgreSQL on its own database (sem_bench_tutor, created and dropped
 here) and Redis (BENCH_REDIS_URL, default db 12, flushed). Each learner posts a question as the page's script
 does, then follows the answer as the script does: its stream from the stream server, or (--poll) its JSON
 every 200 ms until the first words, then every 750 ms. Measured, per answer:
@@ -10,9 +12,12 @@ every 200 ms until the first words, then every 750 ms. Measured, per answer:
 - the model's first token: when the fake sent it (the fake runs in this process, on the same clock);
 - their difference, the delay the site adds (target ≤ 0.5 s at p95);
 and the trivial page's (/robots.txt) p95 at 5 clients, idle and during the load (target within 1.2 ×), timed
-from a process of its own so this process's GIL (the fake's fifty streams) is not counted as the site's.
+from a process of its own so this process's GIL (the fake's fifty streams) is not counted as the site's; and,
+in the same run, beside a busy loop per CPU at the tutor's priority: no I/O, no locks, the least any
+background work can cost page serving on this machine.
 
-    python bench/bench_tutor.py [--learners 50] [--first-token 0.5] [--tokens-per-second 40] [--words 150] [--poll]
+    python bench/bench_tutor.py [--learners 50] [--first-token 0.5] [--tokens-per-second 40] [--words 150]
+                                [--poll] [--one-pool]
 """
 
 from __future__ import annotations
@@ -47,8 +52,8 @@ from bench._setup import (  # noqa: E402
     gunicorn_start,
     redis_flush,
 )
+from tests.compose_services import compose_command, compose_priority, service_start  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
-from tests.stream_server import stream_server_start  # noqa: E402
 
 DATABASE = "sem_bench_tutor"
 # As static/js/semester.js polls an answer: often until its first words, then at reading pace.
@@ -58,6 +63,7 @@ TRIVIAL_CLIENTS = 5
 WARM_UP = 24  # learners asking first, at once: two per gunicorn thread, so each has its connections
 ASKED = re.compile(r"learner (\d+) asks")
 STREAM_URL = re.compile(r'data-stream-url="([^"]+)"')
+ASK_PATH = re.compile(rb'action="([^"]+)" class="tutor-ask"')
 
 
 class TimedFake(FakeOpenAI):
@@ -138,6 +144,8 @@ def main() -> None:
         ),
     }
     port = 8900 + os.getpid() % 90
+    # Where the proxy sends /tutor/: the tutor's own gunicorn, or (--one-pool) the pages' gunicorn.
+    tutor_port = port if args.one_pool else port + 200
     if not args.poll:
         env["TUTOR_STREAM_URL"] = f"http://127.0.0.1:{port + 100}"
     os.environ.update(env)
@@ -147,18 +155,20 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         lesson_path, sessions = seed(args.learners + WARM_UP)
-        # compose.yaml's 4 threads a worker; BENCH_GUNICORN_THREADS=16 shortens the asks' queue (bench/README.md)
-        threads = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
-        processes.append(gunicorn_start(port, env, threads=threads))
+        processes.append(gunicorn_start(port, env))
         processes += [worker_start(env, n) for n in range(2)]
         # Each was started in a session of its own: its process group is its pid.
         groups = {"gunicorn": [processes[0].pid], "celery workers": [p.pid for p in processes[1:]]}
+        if not args.one_pool:
+            quiet = {"stdout": subprocess.DEVNULL, "start_new_session": True}  # its access log
+            processes.append(service_start("tutor", tutor_port, env, **quiet))
+            groups["tutor's gunicorn"] = [processes[-1].pid]
         if not args.poll:
-            processes.append(stream_server_start(port + 100, env, start_new_session=True))
+            processes.append(service_start("live", port + 100, env, start_new_session=True))
             groups["stream server"] = [processes[-1].pid]
-        warm_up(port, lesson_path, sessions[args.learners :])
+        warm_up(port, tutor_port, lesson_path, sessions[args.learners :])
         del sessions[args.learners :]
-        run(port, lesson_path, sessions, fake, args, groups)
+        run(port, tutor_port, lesson_path, sessions, fake, args, groups)
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
@@ -187,6 +197,10 @@ def parse_args() -> argparse.Namespace:
         help="the trivial page's requests a second (0: back to back, which alone saturates the CPUs)",
     )  # fmt: skip
     parser.add_argument(
+        "--one-pool", action="store_true",
+        help="post the questions to the pages' gunicorn, as a site without the proxy's /tutor/ rule does",
+    )  # fmt: skip
+    parser.add_argument(
         "--poll", action="store_true",
         help="no stream server: the learners poll gunicorn for their answers, as the page does without one",
     )  # fmt: skip
@@ -210,10 +224,11 @@ def seed(learners: int) -> tuple[str, list[str]]:
 
 
 def worker_start(env: dict[str, str], number: int) -> subprocess.Popen[bytes]:
-    nice = ["nice", "-n", os.environ.get("BENCH_WORKER_NICE", "10")]  # as compose.yaml runs the workers
-    command = [*nice, sys.executable, "-m", "celery", "-A", "school", "worker", "-Q", "llm,default"]
-    command += ["--pool", "threads", "--concurrency", "32", "--loglevel", "WARNING"]
-    command += ["--hostname", f"tutor{number}@%h", "--without-mingle", "--without-gossip"]
+    """One of compose.yaml's two "worker" replicas, its command as compose's (the later options win), with 32
+    threads instead of 24 so that all fifty answers are written at once."""
+    command = compose_command("worker")
+    command += ["--concurrency", "32", "--loglevel", "WARNING", "--hostname", f"tutor{number}@%h"]
+    command += ["--without-mingle", "--without-gossip"]
     return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -230,8 +245,16 @@ def request(
 
 
 def learner(
-    port: int, lesson_path: str, session: str, number: int, answer: Answer, go: threading.Event, nice: int = 0
+    ports: tuple[int, int],
+    lesson_path: str,
+    session: str,
+    number: int,
+    answer: Answer,
+    go: threading.Event,
+    nice: int = 0,
 ) -> None:
+    """Open the lesson (the pages' gunicorn), ask and follow the answer (the tutor's, `ports`' second)."""
+    port, tutor_port = ports
     if nice:  # on Linux a thread's niceness is its own: this learner's browser, not the whole benchmark
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     try:
@@ -239,7 +262,10 @@ def learner(
         status, page, response = request(port, "GET", lesson_path, cookie=cookie)
         csrf = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
         token = (response.getheader("Set-Cookie") or "").split("csrftoken=")[1].split(";")[0]
+        ask = ASK_PATH.search(page)
         assert csrf, status
+        assert ask, status
+        ask_path = ask[1].decode()
         cookie += f"; csrftoken={token}"
         form = urllib.parse.urlencode(
             {"csrfmiddlewaretoken": csrf[1].decode(), "question": f"learner {number} asks: why?"}
@@ -247,7 +273,7 @@ def learner(
         go.wait()
         answer.asked_at = time.monotonic()
         status, body, _ = request(
-            port, "POST", lesson_path + "tutor/", cookie=cookie, body=form,
+            tutor_port, "POST", ask_path, cookie=cookie, body=form,
             **{"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
                "Referer": f"http://127.0.0.1:{port}{lesson_path}"},
         )  # fmt: skip
@@ -260,7 +286,7 @@ def learner(
         live = asked["live_url"]
         start = 0
         while time.monotonic() - answer.asked_at < 120:
-            status, body, _ = request(port, "GET", f"{live}?from={start}", cookie=cookie)
+            status, body, _ = request(tutor_port, "GET", f"{live}?from={start}", cookie=cookie)
             state = json.loads(body)
             if state["text"] and not answer.first_word_at:
                 answer.first_word_at = time.monotonic()
@@ -294,13 +320,15 @@ def follow_stream(url: str, answer: Answer) -> None:
         conn.close()
 
 
-def warm_up(port: int, lesson_path: str, sessions: list[str]) -> None:
+def warm_up(port: int, tutor_port: int, lesson_path: str, sessions: list[str]) -> None:
     """A few whole questions and answers first, at once, so both workers are up and every gunicorn process has
     made its imports and connections (a one-time cost per process, not the tutor's)."""
     go, answers = threading.Event(), [Answer() for _ in sessions]
     go.set()
     threads = [
-        threading.Thread(target=learner, args=(port, lesson_path, session, 10_000 + n, answers[n], go))
+        threading.Thread(
+            target=learner, args=((port, tutor_port), lesson_path, session, 10_000 + n, answers[n], go)
+        )
         for n, session in enumerate(sessions)
     ]
     for thread in threads:
@@ -374,6 +402,21 @@ def _hammer_process(port: int, stop: Any, ready: Any, out: Any, rate: float) -> 
     out.put((result.latencies, result.errors, result.sent))
 
 
+def beside_busy_loops(port: int, args: argparse.Namespace) -> Trivial:
+    """The trivial page while a busy loop per CPU runs at the tutor's priority (compose's): work that takes no
+    lock, no I/O and no connection, so what it costs page serving is the least any background work can."""
+    loop = [*compose_priority("tutor"), sys.executable, "-c", "while True: pass"]
+    loops = [subprocess.Popen(loop) for _ in range(os.cpu_count() or 1)]
+    try:
+        stop, ready = threading.Event(), threading.Event()
+        threading.Thread(target=lambda: (ready.wait(), time.sleep(args.idle_seconds), stop.set())).start()
+        return hammer_elsewhere(port, stop, ready, args.trivial_rate)
+    finally:
+        for process in loops:
+            process.kill()
+            process.wait()
+
+
 def cpu_now(groups: dict[str, list[int]]) -> dict[str, float]:
     """CPU seconds so far of each of the site's parts and of this process (the simulated browsers and model)."""
     used = {name: sum(cpu_seconds_of_group(group) for group in members) for name, members in groups.items()}
@@ -385,6 +428,7 @@ def cpu_now(groups: dict[str, list[int]]) -> dict[str, float]:
 
 def run(
     port: int,
+    tutor_port: int,
     lesson_path: str,
     sessions: list[str],
     fake: TimedFake,
@@ -395,6 +439,7 @@ def run(
     load_average_before = os.getloadavg()[0]
     threading.Thread(target=lambda: (ready.wait(), time.sleep(args.idle_seconds), idle_stop.set())).start()
     idle = hammer_elsewhere(port, idle_stop, ready, args.trivial_rate)
+    floor = beside_busy_loops(port, args)
 
     answers = [Answer() for _ in sessions]
     go = threading.Event()
@@ -404,7 +449,10 @@ def run(
     if args.load_nice and accepting is not None and accepting.native_id is not None:
         os.setpriority(os.PRIO_PROCESS, accepting.native_id, args.load_nice)
     threads = [
-        threading.Thread(target=learner, args=(port, lesson_path, session, n, answers[n], go, args.load_nice))
+        threading.Thread(
+            target=learner,
+            args=((port, tutor_port), lesson_path, session, n, answers[n], go, args.load_nice),
+        )
         for n, session in enumerate(sessions)
     ]
     for thread in threads:
@@ -471,7 +519,16 @@ def run(
     print(
         f"trivial page p95 ({TRIVIAL_CLIENTS} clients, {args.trivial_rate:g} requests/s in all, 0 = back to back): idle {idle.p(95):.1f} ms ({len(idle.latencies)} requests), "
         f"during the load {load.p(95):.1f} ms ({len(load.latencies)} requests, {load.errors} errors): "
-        f"{ratio:.2f} × idle   (target ≤ 1.2 ×)"
+        f"{ratio:.2f} × idle   (target ≤ 1.2 ×); "
+        + (
+            "questions posted to the pages' gunicorn"
+            if args.one_pool
+            else "questions posted to the tutor's gunicorn"
+        )
+    )
+    print(
+        f"  the machine's floor: beside {os.cpu_count()} busy loops at the tutor's priority "
+        f"({' '.join(compose_priority('tutor'))}), p95 {floor.p(95):.1f} ms, {floor.p(95) / idle.p(95):.2f} × idle"
     )
     asked_by = max(answer.queued_at for _, answer in done)
     posting_phase, answering_phase = load.between(started, asked_by), load.between(asked_by, started + wall)
