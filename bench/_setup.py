@@ -40,11 +40,12 @@ def mail_environ(sendgrid_url: str, public_key_b64: str) -> dict[str, str]:
 
 
 def gunicorn_start(
-    port: int, env: dict[str, str], *, workers: int = 3, threads: int = 4
+    port: int, env: dict[str, str], *, workers: int = 3, threads: int = 4, cpus: set[int] | None = None
 ) -> subprocess.Popen[bytes]:
     """gunicorn serving the site on `port` (compose.yaml's 3 workers × 4 threads unless told), in a session of
-    its own (its process group is its pid), once it answers the trivial page."""
-    command = [sys.executable, "-m", "gunicorn", "school.wsgi", "--bind", f"127.0.0.1:{port}"]
+    its own (its process group is its pid), once it answers the trivial page; only on `cpus` if given."""
+    pinned = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
+    command = [*pinned, sys.executable, "-m", "gunicorn", "school.wsgi", "--bind", f"127.0.0.1:{port}"]
     command += [
         "--workers",
         str(workers),

@@ -14,15 +14,18 @@ every 200 ms until the first words, then every 750 ms. Measured, per answer:
 and the trivial page's (/robots.txt) p95 at 5 clients, idle and during the load (target within 1.2 ×), timed
 from a process of its own so this process's GIL (the fake's fifty streams) is not counted as the site's; and,
 in the same run, beside a busy loop per CPU at the tutor's priority: no I/O, no locks, the least any
-background work can cost page serving on this machine.
+background work can cost page serving on this machine. With --pin-pages, the pages' gunicorn and the client
+timing them keep CPU 0 and everything else (the tutor's processes, PostgreSQL, Redis, the simulated browsers
+and model) the other CPUs, as on a host where they do not share the page server's cores.
 
     python bench/bench_tutor.py [--learners 50] [--first-token 0.5] [--tokens-per-second 40] [--words 150]
-                                [--poll] [--one-pool]
+                                [--poll] [--one-pool] [--pin-pages]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -123,6 +126,8 @@ def percentile(values: list[float], percent: float) -> float:
 
 def main() -> None:
     args = parse_args()
+    if args.pin_pages:  # this process's threads (the browsers, the model) and all it starts: not CPU 0
+        os.sched_setaffinity(0, args.other_cpus)
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
     fake = TimedFake(moderation_latency=0.05, keep_bodies=False).start()
     fake.first_token_latency = args.first_token
@@ -153,9 +158,10 @@ def main() -> None:
     redis_flush(redis_url)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     processes: list[subprocess.Popen[bytes]] = []
+    shared = shared_services_pinned(args.other_cpus) if args.pin_pages else {}
     try:
         lesson_path, sessions = seed(args.learners + WARM_UP)
-        processes.append(gunicorn_start(port, env))
+        processes.append(gunicorn_start(port, env, cpus=args.page_cpus))
         processes += [worker_start(env, n) for n in range(2)]
         # Each was started in a session of its own: its process group is its pid.
         groups = {"gunicorn": [processes[0].pid], "celery workers": [p.pid for p in processes[1:]]}
@@ -178,6 +184,9 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         fake.stop()
+        for task, cpus in shared.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(task, cpus)
         from django.db import connections
 
         connections.close_all()
@@ -201,6 +210,10 @@ def parse_args() -> argparse.Namespace:
         help="post the questions to the pages' gunicorn, as a site without the proxy's /tutor/ rule does",
     )  # fmt: skip
     parser.add_argument(
+        "--pin-pages", action="store_true",
+        help="the pages' gunicorn and its timing client on CPU 0; the rest, PostgreSQL and Redis included, elsewhere",
+    )  # fmt: skip
+    parser.add_argument(
         "--poll", action="store_true",
         help="no stream server: the learners poll gunicorn for their answers, as the page does without one",
     )  # fmt: skip
@@ -208,7 +221,27 @@ def parse_args() -> argparse.Namespace:
         "--load-nice", type=int, default=19,
         help="niceness of the simulated browsers and model (0: they compete with the site for its CPUs)",
     )  # fmt: skip
-    return parser.parse_args()
+    args = parser.parse_args()
+    everywhere = os.sched_getaffinity(0)
+    args.page_cpus = {min(everywhere)} if args.pin_pages else None
+    args.other_cpus = everywhere - (args.page_cpus or set())
+    if args.pin_pages and not args.other_cpus:
+        parser.error("--pin-pages needs two CPUs or more")
+    return args
+
+
+def shared_services_pinned(cpus: set[int]) -> dict[int, set[int]]:
+    """Move every thread of the machine's PostgreSQL and Redis to `cpus` (new backends inherit it from the
+    postmaster); returns each thread's CPUs before, for putting them back."""
+    before = {}
+    for name in ("postgres", "redis-server"):
+        found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
+        for pid in found:
+            for task in map(int, os.listdir(f"/proc/{pid}/task")):
+                with contextlib.suppress(OSError):
+                    before[task] = os.sched_getaffinity(task)
+                    os.sched_setaffinity(task, cpus)
+    return before
 
 
 def seed(learners: int) -> tuple[str, list[str]]:
@@ -377,12 +410,14 @@ def hammer_trivial(port: int, stop: threading.Event, rate: float) -> Trivial:
     return result
 
 
-def hammer_elsewhere(port: int, stop: threading.Event, ready: threading.Event, rate: float) -> Trivial:
+def hammer_elsewhere(
+    port: int, stop: threading.Event, ready: threading.Event, rate: float, cpus: set[int] | None = None
+) -> Trivial:
     """`hammer_trivial` in a process of its own, so its clients' timings do not include waiting on this
     process's GIL behind the fake's fifty streams and the learners' threads; `ready` is set once it sends."""
     context = multiprocessing.get_context("spawn")
     child_stop, child_ready, out = context.Event(), context.Event(), context.Queue()
-    process = context.Process(target=_hammer_process, args=(port, child_stop, child_ready, out, rate))
+    process = context.Process(target=_hammer_process, args=(port, child_stop, child_ready, out, rate, cpus))
     process.start()
     child_ready.wait(30)
     ready.set()
@@ -393,7 +428,9 @@ def hammer_elsewhere(port: int, stop: threading.Event, ready: threading.Event, r
     return Trivial(latencies, errors, sent)
 
 
-def _hammer_process(port: int, stop: Any, ready: Any, out: Any, rate: float) -> None:
+def _hammer_process(port: int, stop: Any, ready: Any, out: Any, rate: float, cpus: set[int] | None) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     request(port, "GET", "/robots.txt", cookie="")
     ready.set()
     local_stop = threading.Event()
@@ -410,7 +447,7 @@ def beside_busy_loops(port: int, args: argparse.Namespace) -> Trivial:
     try:
         stop, ready = threading.Event(), threading.Event()
         threading.Thread(target=lambda: (ready.wait(), time.sleep(args.idle_seconds), stop.set())).start()
-        return hammer_elsewhere(port, stop, ready, args.trivial_rate)
+        return hammer_elsewhere(port, stop, ready, args.trivial_rate, args.page_cpus)
     finally:
         for process in loops:
             process.kill()
@@ -438,7 +475,7 @@ def run(
     idle_stop, ready = threading.Event(), threading.Event()
     load_average_before = os.getloadavg()[0]
     threading.Thread(target=lambda: (ready.wait(), time.sleep(args.idle_seconds), idle_stop.set())).start()
-    idle = hammer_elsewhere(port, idle_stop, ready, args.trivial_rate)
+    idle = hammer_elsewhere(port, idle_stop, ready, args.trivial_rate, args.page_cpus)
     floor = beside_busy_loops(port, args)
 
     answers = [Answer() for _ in sessions]
@@ -461,7 +498,9 @@ def run(
     load_stop, ready = threading.Event(), threading.Event()
     loaded: list[Trivial] = []
     hammer = threading.Thread(
-        target=lambda: loaded.append(hammer_elsewhere(port, load_stop, ready, args.trivial_rate))
+        target=lambda: loaded.append(
+            hammer_elsewhere(port, load_stop, ready, args.trivial_rate, args.page_cpus)
+        )
     )
     hammer.start()
     ready.wait()
@@ -525,10 +564,12 @@ def run(
             if args.one_pool
             else "questions posted to the tutor's gunicorn"
         )
+        + (f"; pages on CPU {min(args.page_cpus)}, the rest on the others" if args.pin_pages else "")
     )
     print(
         f"  the machine's floor: beside {os.cpu_count()} busy loops at the tutor's priority "
-        f"({' '.join(compose_priority('tutor'))}), p95 {floor.p(95):.1f} ms, {floor.p(95) / idle.p(95):.2f} × idle"
+        + ("(on the others) " if args.pin_pages else "")
+        + f"({' '.join(compose_priority('tutor'))}), p95 {floor.p(95):.1f} ms, {floor.p(95) / idle.p(95):.2f} × idle"
     )
     asked_by = max(answer.queued_at for _, answer in done)
     posting_phase, answering_phase = load.between(started, asked_by), load.between(asked_by, started + wall)
