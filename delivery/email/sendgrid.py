@@ -23,17 +23,19 @@ import urllib.error
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.utils.html import strip_tags
 from python_http_client.exceptions import HTTPError
-from sendgrid import SendGridAPIClient
-from sendgrid.helpers.eventwebhook import EventWebhook
 
 from school.retry import with_retries
+
+if TYPE_CHECKING:  # the SDK itself is imported where it is used: see _client
+    from sendgrid import SendGridAPIClient
+    from sendgrid.helpers.eventwebhook import EventWebhook
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +190,10 @@ def _message_body(subject: str, text: str, html: str | None, from_email: str = "
 # One request, with timeout and retries
 # ---------------------------------------------------------------------------------------------------------
 def _client() -> SendGridAPIClient:
+    # Imported here, not at the top: the SDK and the cryptography it brings cost 10 MB in every process that
+    # imports this module (web, and the PDF worker through the tasks), most of which never send.
+    from sendgrid import SendGridAPIClient
+
     return SendGridAPIClient(api_key=settings.SENDGRID_API_KEY, host=settings.SENDGRID_API_HOST)
 
 
@@ -351,6 +357,8 @@ WEBHOOK_FORGED = "The signature does not match the body."
 
 @functools.cache
 def _webhook_verifier(public_key: str) -> EventWebhook:
+    from sendgrid.helpers.eventwebhook import EventWebhook  # as in _client: loaded by the first post
+
     return EventWebhook(public_key)
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -219,3 +223,23 @@ def test_the_email_backend_raises_when_sendgrid_refuses_unless_told_to_be_silent
         send_mail("Hello", "Body", None, ["ada@example.com"])
     sendgrid.fail_next(401)
     assert send_mail("Hello", "Body", None, ["ada@example.com"], fail_silently=True) == 0
+
+
+def test_a_process_that_never_sends_does_not_load_the_sendgrid_sdk() -> None:
+    """10 MB (the SDK and the cryptography it brings) in every web and PDF worker process, which import this
+    module through the tasks and the webhooks without sending; it loads when a message is first sent instead."""
+    code = (
+        "import sys, django; django.setup(); from school.celery import app; app.loader.import_default_modules(); "
+        "from delivery.email import sendgrid, webhooks; print(sorted(m for m in sys.modules if m.startswith('sendgrid')))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    loaded = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert loaded.stdout.strip().splitlines()[-1] == "[]"
