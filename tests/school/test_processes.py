@@ -65,11 +65,6 @@ def test_the_tutors_own_gunicorn_takes_a_question_and_runs_at_the_lowest_priorit
         "tutor", port, env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
-        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-        assert os.sched_getscheduler(server.pid) == os.SCHED_IDLE  # chrt became gunicorn: the same pid
-        assert children
-        assert all(os.sched_getscheduler(int(child)) == os.SCHED_IDLE for child in children)
-
         site = f"http://127.0.0.1:{port}"
         page = urllib.request.urlopen(
             urllib.request.Request(f"{site}{lesson.get_absolute_url()}", headers={"Cookie": cookie}),
@@ -91,6 +86,11 @@ def test_the_tutors_own_gunicorn_takes_a_question_and_runs_at_the_lowest_priorit
             urllib.request.Request(f"{site}{ask[1]}", data=form.encode(), headers=headers), timeout=30
         )
         assert answer.status == 200
+        # After a request was served, so gunicorn has forked its worker (it listens before that).
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert os.sched_getscheduler(server.pid) == os.SCHED_IDLE  # chrt became gunicorn: the same pid
+        assert children
+        assert all(os.sched_getscheduler(int(child)) == os.SCHED_IDLE for child in children)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=10)
