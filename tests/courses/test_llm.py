@@ -19,6 +19,7 @@ from courses.generation.schemas import QuizDraft
 from courses.models import LLMCall
 from tests.factories import CourseFactory
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fresh_python import fresh_python_prints
 
 pytestmark = pytest.mark.django_db
 
@@ -335,18 +336,7 @@ def test_a_process_that_never_calls_the_llm_does_not_load_the_openai_sdk() -> No
         "import sys, django; django.setup(); from school.celery import app; app.loader.import_default_modules(); "
         "from courses.generation import llm; print(sorted(m for m in sys.modules if m.startswith('openai.')))"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
-    root = Path(__file__).resolve().parents[2]
-    loaded = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert loaded.stdout.strip().splitlines()[-1] == "[]"
+    assert fresh_python_prints(code) == "[]"
 
 
 def test_the_sdk_loads_once_when_many_threads_first_need_it() -> None:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from courses.generation import prompts
 from courses.quality.repetition import prose_paragraphs, repeated_paragraphs
+from tests.fresh_python import fresh_python_prints
 
 AQUEDUCTS = (
     "Roman engineers built aqueducts with a gentle and constant slope, so that water flowed by gravity alone "
@@ -79,14 +76,4 @@ def test_a_lesson_prompt_names_what_its_siblings_and_earlier_weeks_cover() -> No
 def test_a_process_that_never_checks_repetition_does_not_load_datasketch_or_scipy() -> None:
     """About 55 MB in every web and PDF worker process, for a check only the quality report makes."""
     code = "import sys, django; django.setup(); print(sorted({'datasketch', 'scipy'} & set(sys.modules)))"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
-    loaded = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert loaded.stdout.strip().splitlines()[-1] == "[]"
+    assert fresh_python_prints(code) == "[]"

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +13,7 @@ from django.core.mail import EmailMultiAlternatives, send_mail
 from delivery.email import sendgrid
 from delivery.email.sendgrid import Message, Recipient, SendGridError, send_batch
 from tests.fakes.sendgrid_server import FakeSendGrid
+from tests.fresh_python import fresh_python_prints
 
 MESSAGE = Message(
     subject="Course · Week 1",
@@ -232,14 +229,4 @@ def test_a_process_that_never_sends_does_not_load_the_sendgrid_sdk() -> None:
         "import sys, django; django.setup(); from school.celery import app; app.loader.import_default_modules(); "
         "from delivery.email import sendgrid, webhooks; print(sorted(m for m in sys.modules if m.startswith('sendgrid')))"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
-    loaded = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert loaded.stdout.strip().splitlines()[-1] == "[]"
+    assert fresh_python_prints(code) == "[]"
