@@ -18,7 +18,7 @@ PYTHON_PROGRAMS = {"gunicorn", "uvicorn", "celery"}
 
 
 def free_port() -> int:
-    """A port nothing listens on now (the kernel's pick)."""
+    """A port nothing listens on now (the kernel's pick), for a server a test or benchmark starts."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -32,15 +32,17 @@ def compose_service(name: str) -> dict[str, Any]:
 def compose_command(name: str, port: int | None = None) -> list[str]:
     """The service's command, ready to run here; with `port`, listening on 127.0.0.1:`port`."""
     service = compose_service(name)
-    # "127.0.0.1:8001:8001": the port the process listens on in its container is the last one.
-    inside = str(service["ports"][0]).rsplit(":", 1)[1] if port is not None else None
-    moved = {"0.0.0.0": "127.0.0.1", inside: str(port), f"0.0.0.0:{inside}": f"127.0.0.1:{port}"}
+    moved: dict[str, str] = {}
+    if port is not None:
+        # "127.0.0.1:8001:8001": the port the process listens on in its container is the last one.
+        inside = str(service["ports"][0]).rsplit(":", 1)[1]
+        moved = {"0.0.0.0": "127.0.0.1", inside: str(port), f"0.0.0.0:{inside}": f"127.0.0.1:{port}"}
     command: list[str] = []
     for argument in service["command"]:
         if argument in PYTHON_PROGRAMS:
             command += [sys.executable, "-m", argument]
         else:
-            command.append(moved.get(argument, argument) if port is not None else argument)
+            command.append(moved.get(argument, argument))
     return command
 
 

