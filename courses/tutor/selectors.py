@@ -25,6 +25,11 @@ class ShownMessage:
     so_far: str = ""  # …and what was written when the page was made
     stalled: bool = False  # still "being written" long after any answer could take: its worker died
 
+    @classmethod
+    def being_written(cls, message: TutorMessage, *, so_far: str = "") -> ShownMessage:
+        """An answer the page follows: polled at `live_url`, or pushed from `stream_url` where there is one."""
+        return cls(message, live_url(message.id), stream_url(message.id), so_far)
+
 
 @dataclass
 class TutorPanel:
@@ -48,13 +53,12 @@ def tutor_panel(*, user: User, lesson: Lesson, asked: bool = True) -> TutorPanel
     )
     shown = []
     for message in messages:
-        item = ShownMessage(message)
         if message.is_open and message.created_at < stalled_before():
-            item.stalled = True
+            shown.append(ShownMessage(message, stalled=True))
         elif message.is_open:
-            item.live_url, item.stream_url = live_url(message.id), stream_url(message.id)
-            item.so_far = live.live_read(message.id).text
-        shown.append(item)
+            shown.append(ShownMessage.being_written(message, so_far=live.live_read(message.id).text))
+        else:
+            shown.append(ShownMessage(message))
     return TutorPanel(
         ask_url=reverse("courses:tutor_ask", args=[lesson.course_id, lesson.id]),
         question_max_chars=settings.TUTOR_QUESTION_MAX_CHARS,

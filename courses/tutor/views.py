@@ -22,7 +22,7 @@ from accounts.models import User
 from courses.models import Lesson, TutorMessage
 from courses.tutor import live, stream
 from courses.tutor.asking import REPORT_DONE, TutorError, tutor_answer_report, tutor_ask
-from courses.tutor.selectors import ShownMessage, live_url, stream_url
+from courses.tutor.selectors import ShownMessage
 from courses.visibility import course_readable
 
 WANTS_JSON = "application/json"
@@ -50,7 +50,7 @@ def ask(request: HttpRequest, course_id: UUID, lesson_id: int) -> HttpResponse:
         messages.error(request, str(error))
         return redirect(lesson.get_absolute_url() + "#tutor")
     if _wants_json(request):
-        shown = ShownMessage(message, live_url(message.id), stream_url(message.id))
+        shown = ShownMessage.being_written(message)
         html = render_to_string("courses/tutor/_message.html", {"shown": shown})
         return JsonResponse({"id": message.id, "live_url": shown.live_url, "html": html})
     return redirect(lesson.get_absolute_url() + f"#tutor-{message.id}")
